@@ -1,0 +1,50 @@
+"""bayeslabels: Bayesian annotator models that turn noisy crowd labels into soft targets.
+
+import bayeslabels as bl
+ann = bl.Annotations.from_csv("labels.csv", gold="gold.csv")
+em = bl.dawid_skene_em(ann)
+fit = bl.fit(ann, model="dawid-skene", method="nuts")
+fit.soft_labels(ci_prob=0.9)
+fit.export("soft_labels.parquet")
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import datasets, simulate
+from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
+from .data import Annotations, IngestSummary
+from .diagnostics import ConvergenceReport, Thresholds
+from .errors import DataError, SpecError
+from .fit import ConvergenceError, Fit, read_provenance
+from .inference import fit
+from .spec import DawidSkenePriors, InferenceSettings, ModelSpec, resolve_spec
+
+try:
+    __version__ = version("bayeslabels")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Annotations",
+    "ConvergenceError",
+    "ConvergenceReport",
+    "DataError",
+    "DawidSkenePriors",
+    "EMResult",
+    "Fit",
+    "InferenceSettings",
+    "IngestSummary",
+    "ModelSpec",
+    "SpecError",
+    "Thresholds",
+    "VoteResult",
+    "__version__",
+    "datasets",
+    "dawid_skene_em",
+    "fit",
+    "majority_vote",
+    "read_provenance",
+    "resolve_spec",
+    "simulate",
+    "soft_vote",
+]

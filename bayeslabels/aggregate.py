@@ -1,0 +1,209 @@
+r"""Point aggregation: majority vote, soft vote and Dawid–Skene EM.
+
+EM is vectorised over the sparse items × (annotator·label) count matrix of
+`models._likelihood`: the E-step is one sparse product and a softmax, the M-step one
+transposed sparse product — no Python loop over items or annotators.
+
+Dirichlet smoothing: EM finds the posterior mode of the Bayesian model's own Dirichlet
+priors, so the M-step adds ``α − 1`` pseudo-counts,
+
+.. math::
+
+    \hat\pi_{jkl} \propto \alpha_{kl} - 1 + \sum_i q_{ik} C_{i,jK+l},\qquad
+    \hat\rho_k \propto \alpha^\rho_k - 1 + \sum_i q_{ik},
+
+with ``q`` the E-step class posteriors. The default ``α`` favours the diagonal and scales
+with K (see `spec.DawidSkenePriors`); a flat prior loses badly on many-class data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .data import Annotations
+from .models._likelihood import cell_count_matrix, class_posterior, gold_log_mask, marginal_loglik
+from .spec import DawidSkenePriors
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """Per-item vote shares and a hard label; ``tied`` marks items whose top share is shared."""
+
+    probabilities: np.ndarray  # items × K
+    label: np.ndarray  # int code per item, -1 for items without labels
+    tied: np.ndarray  # bool per item
+    classes: pd.Index
+    items: pd.Index
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"item": self.items.to_numpy()})
+        names = np.asarray(self.classes, dtype=object)
+        frame["label"] = np.where(self.label >= 0, names[np.maximum(self.label, 0)], None)
+        for k, name in enumerate(self.classes):
+            frame[f"p_{name}"] = self.probabilities[:, k]
+        frame["tied"] = self.tied
+        return frame
+
+
+def soft_vote(ann: Annotations) -> np.ndarray:
+    """Vote shares per item (items × K); items without labels get the uniform distribution."""
+    counts = ann.label_counts().astype(float)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / ann.n_classes)
+    return shares
+
+
+def majority_vote(
+    ann: Annotations, ties: str = "random", seed: int | np.random.Generator | None = 0
+) -> VoteResult:
+    """Most frequent label per item.
+
+    ties: ``"random"`` breaks a tie uniformly at random among the tied classes (seeded),
+    ``"first"`` takes the first class in class order; either way ``tied`` reports them.
+    Items with no labels get label -1.
+    """
+    if ties not in ("random", "first"):
+        raise ValueError("ties must be 'random' or 'first'")
+    shares = soft_vote(ann)
+    has_labels = ann.labels_per_item > 0
+    top = shares.max(axis=1, keepdims=True)
+    is_top = np.isclose(shares, top) & has_labels[:, None]
+    tied = is_top.sum(axis=1) > 1
+    if ties == "first":
+        label = np.argmax(is_top, axis=1)
+    else:
+        rng = np.random.default_rng(seed)
+        noise = rng.random(shares.shape)
+        label = np.argmax(np.where(is_top, noise, -1.0), axis=1)
+    label = np.where(has_labels, label, -1)
+    return VoteResult(shares, label, tied, ann.classes, ann.items)
+
+
+@dataclass(frozen=True)
+class EMResult:
+    """Dawid–Skene EM point estimates.
+
+    ``confusion[j, k, l] = P(annotator j says l | true class k)``; ``prevalence[k]``;
+    ``posterior[i, k] = P(z_i = k | data, estimates)``; ``log_likelihood`` per iteration
+    (the smoothed objective: data log-likelihood plus Dirichlet log prior terms).
+    """
+
+    confusion: np.ndarray
+    prevalence: np.ndarray
+    posterior: np.ndarray
+    log_likelihood: np.ndarray
+    converged: bool
+    n_iter: int
+    variant: str
+    classes: pd.Index
+    items: pd.Index
+    annotators: pd.Index
+    priors: DawidSkenePriors = field(repr=False)
+
+    @property
+    def label(self) -> np.ndarray:
+        return self.posterior.argmax(axis=1)
+
+    def soft_labels(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"item": self.items.to_numpy()})
+        frame["label"] = np.asarray(self.classes, dtype=object)[self.label]
+        for k, name in enumerate(self.classes):
+            frame[f"p_{name}"] = self.posterior[:, k]
+        return frame
+
+    def accuracy(self) -> pd.Series:
+        """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence."""
+        diag = np.einsum("jkk->jk", self.confusion)
+        return pd.Series(diag @ self.prevalence, index=self.annotators, name="accuracy")
+
+
+def _m_step(
+    counts,
+    posterior: np.ndarray,
+    n_cells: int,
+    k: int,
+    priors_alpha: np.ndarray,
+    prevalence_alpha: np.ndarray,
+    variant: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    expected = np.asarray(counts.T @ posterior)  # (cells·K_label) × K_true
+    expected = expected.reshape(n_cells, k, k).transpose(0, 2, 1)  # cell, true, label
+    if variant == "one-coin":
+        pseudo = priors_alpha - 1
+        correct = np.einsum("jkk->j", expected) + np.trace(pseudo)
+        total = expected.sum(axis=(1, 2)) + pseudo.sum()
+        accuracy = correct / total
+        confusion = np.broadcast_to(((1 - accuracy) / (k - 1))[:, None, None], (n_cells, k, k)).copy()
+        idx = np.arange(k)
+        confusion[:, idx, idx] = accuracy[:, None]
+    else:
+        smoothed = expected + (priors_alpha[None] - 1)
+        confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
+    prevalence = posterior.sum(axis=0) + (prevalence_alpha - 1)
+    return confusion, prevalence / prevalence.sum()
+
+
+def dawid_skene_em(
+    ann: Annotations,
+    *,
+    variant: str = "class-conditional",
+    priors: DawidSkenePriors | None = None,
+    tol: float = 1e-7,
+    max_iter: int = 500,
+    init: np.ndarray | None = None,
+) -> EMResult:
+    """Dawid & Skene (1979) EM with Dirichlet smoothing, vectorised.
+
+    variant: ``"class-conditional"`` (a full confusion matrix per annotator) or
+    ``"one-coin"`` (one accuracy per annotator, errors spread evenly).
+    Starts from the soft vote (gold items fixed to their gold class) unless ``init``
+    (items × K class probabilities) is given; stops when the objective improves by less
+    than ``tol`` (relative) or after ``max_iter`` iterations.
+    """
+    if variant not in ("class-conditional", "one-coin"):
+        raise ValueError("variant must be 'class-conditional' or 'one-coin'")
+    k = ann.n_classes
+    priors = priors or DawidSkenePriors.default(k)
+    alpha = priors.confusion_alpha(k)
+    prevalence_alpha = priors.prevalence_alpha(k)
+    counts = cell_count_matrix(ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, k)
+    mask = gold_log_mask(ann.gold, k)
+
+    posterior = soft_vote(ann) if init is None else np.asarray(init, dtype=float)
+    if mask is not None:
+        known = ann.gold >= 0
+        posterior = posterior.copy()
+        posterior[known] = np.eye(k)[ann.gold[known]]
+
+    trace: list[float] = []
+    converged = False
+    confusion = prevalence = None
+    for _ in range(max_iter):
+        confusion, prevalence = _m_step(
+            counts, posterior, ann.n_annotators, k, alpha, prevalence_alpha, variant
+        )
+        log_pi, log_rho = np.log(confusion), np.log(prevalence)
+        posterior = class_posterior(counts, log_pi, log_rho, mask)
+        objective = float(marginal_loglik(counts, log_pi, log_rho, mask))
+        objective += float(((alpha[None] - 1) * log_pi).sum() + ((prevalence_alpha - 1) * log_rho).sum())
+        trace.append(objective)
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(1.0, abs(trace[-1])):
+            converged = True
+            break
+    return EMResult(
+        confusion=confusion,
+        prevalence=prevalence,
+        posterior=posterior,
+        log_likelihood=np.asarray(trace),
+        converged=converged,
+        n_iter=len(trace),
+        variant=variant,
+        classes=ann.classes,
+        items=ann.items,
+        annotators=ann.annotators,
+        priors=priors,
+    )

@@ -1,0 +1,308 @@
+"""`Fit`: a posterior (an ``xr.DataTree``) with the `Annotations` and `ModelSpec` behind it.
+
+Everything per item is computed draw by draw from the posterior with the shared
+likelihood: ``P(z_i = k | π^(s), ρ^(s), y)`` for each draw s (Rao–Blackwellised, never
+from sampled z); the soft label is its mean over draws and the credible interval its
+equal-tailed quantiles. A point estimate (EM) is a one-draw posterior: intervals collapse
+onto the estimate and the fit says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ._io import atomic_write_many
+from .aggregate import EMResult, majority_vote
+from .data import Annotations, _file_kind
+from .diagnostics import ConvergenceReport, Thresholds, check_convergence
+from .errors import DataError
+from .models._likelihood import cell_count_matrix, class_posterior_blocks, gold_log_mask
+from .spec import ModelSpec
+
+if TYPE_CHECKING:
+    from .inference import SamplingInfo
+
+PROVENANCE_KEY = b"bayeslabels.provenance"
+
+
+class ConvergenceError(RuntimeError):
+    """An export of a fit that failed its convergence check, without permission."""
+
+
+def _check_ci_prob(ci_prob: float) -> float:
+    if not isinstance(ci_prob, int | float) or not 0 < float(ci_prob) < 1:
+        raise ValueError(f"ci_prob must be a probability strictly between 0 and 1, got {ci_prob!r}")
+    return float(ci_prob)
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """A fitted annotator model.
+
+    Attributes: ``posterior`` (DataTree with groups ``posterior`` and, for NUTS,
+    ``sample_stats``), ``annotations``, ``spec``, ``method`` (``"nuts"`` or ``"em"``),
+    ``em`` (the EM solution the sampler started from), ``sampling`` (timings, settings),
+    ``used_gold`` (whether gold labels anchored the fit).
+    """
+
+    posterior: xr.DataTree
+    annotations: Annotations
+    spec: ModelSpec
+    method: str
+    em: EMResult | None = None
+    sampling: SamplingInfo | None = None
+    used_gold: bool = True
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def is_point_estimate(self) -> bool:
+        post = self.posterior["posterior"]
+        return bool(post.attrs.get("point_estimate")) or post.sizes["chain"] * post.sizes["draw"] == 1
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.annotations.classes)
+
+    def _draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a variable, chains stacked first: (draws, ...)."""
+        values = self.posterior["posterior"][name].values
+        return values.reshape(-1, *values.shape[2:])
+
+    def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
+        """Convergence report (R-hat, ESS, divergences, BFMI); see `diagnostics`."""
+        if thresholds is None:
+            return self._default_report
+        return check_convergence(self.posterior, ["prevalence", "confusion", "accuracy"], thresholds)
+
+    @cached_property
+    def _default_report(self) -> ConvergenceReport:
+        return check_convergence(self.posterior, ["prevalence", "confusion", "accuracy"])
+
+    # ------------------------------------------------------------------ per item
+    def _class_posterior_summary(self, ci_prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ann = self.annotations
+        k = ann.n_classes
+        counts = cell_count_matrix(
+            ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, k
+        )
+        mask = gold_log_mask(ann.gold, k) if self.used_gold else None
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(self._draws("confusion"))
+            log_rho = np.log(self._draws("prevalence"))
+        mean = np.empty((ann.n_items, k))
+        lo = np.empty_like(mean)
+        hi = np.empty_like(mean)
+        tail = (1 - ci_prob) / 2
+        for rows, probs in class_posterior_blocks(counts, log_pi, log_rho, mask):
+            mean[rows] = probs.mean(axis=0)
+            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
+        return mean, np.minimum(lo, mean), np.maximum(hi, mean)
+
+    def soft_labels(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """One row per item, in input order.
+
+        Columns: ``item``, ``label`` (most probable class), for each class ``p_<c>``
+        (posterior mean of P(z_i = c)), ``p_<c>_lo`` and ``p_<c>_hi`` (equal-tailed
+        ``ci_prob`` credible interval over draws), ``entropy`` (of the mean, in nats),
+        ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+        """
+        ci_prob = _check_ci_prob(ci_prob)
+        ann = self.annotations
+        mean, lo, hi = self._class_posterior_summary(ci_prob)
+        names = np.asarray(ann.classes, dtype=object)
+        columns: dict[str, Any] = {
+            "item": pd.array(np.asarray(ann.items, dtype=object), dtype="string"),
+            "label": pd.array(names[mean.argmax(axis=1)], dtype="string"),
+        }
+        for k, name in enumerate(ann.classes):
+            columns[f"p_{name}"] = mean[:, k]
+            columns[f"p_{name}_lo"] = lo[:, k]
+            columns[f"p_{name}_hi"] = hi[:, k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns["entropy"] = -np.where(mean > 0, mean * np.log(mean), 0.0).sum(axis=1)
+        columns["n_labels"] = ann.labels_per_item.astype(np.int64)
+        if ann.has_subtypes:
+            subtypes = np.asarray(ann.subtypes, dtype=object)
+            columns["subtype"] = pd.array(
+                np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None), dtype="string"
+            )
+        if ann.has_gold:
+            columns["gold"] = pd.array(ann.gold_series().to_numpy(), dtype="string")
+        return pd.DataFrame(columns)
+
+    # ------------------------------------------------------------------ per annotator
+    def annotators(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Per annotator: ``n_labels``, ``accuracy = Σ_k ρ_k π_jkk`` with interval, and for two
+        classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive)."""
+        ci_prob = _check_ci_prob(ci_prob)
+        tail = (1 - ci_prob) / 2
+        ann = self.annotations
+        confusion = self._draws("confusion")  # draws, J, K, K
+        prevalence = self._draws("prevalence")
+        diagonal = np.einsum("sjkk->sjk", confusion)
+        quantities = {"accuracy": np.einsum("sjk,sk->sj", diagonal, prevalence)}
+        if ann.n_classes == 2:
+            quantities["sensitivity"] = diagonal[:, :, 1]
+            quantities["specificity"] = diagonal[:, :, 0]
+        frame = pd.DataFrame(
+            {
+                "annotator": pd.array(np.asarray(ann.annotators, dtype=object), dtype="string"),
+                "n_labels": ann.labels_per_annotator.astype(np.int64),
+            }
+        )
+        for name, draws in quantities.items():
+            frame[name] = draws.mean(axis=0)
+            lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+            frame[f"{name}_lo"] = lo
+            frame[f"{name}_hi"] = hi
+        return frame
+
+    # ------------------------------------------------------------------ reporting
+    def gold_accuracy(self) -> dict[str, float] | None:
+        """Accuracy of the hard labels (and of majority vote) on gold items, when the gold
+        was held out of the fit; None when there is no gold or it anchored the fit."""
+        ann = self.annotations
+        known = ann.gold >= 0
+        if not known.any() or self.used_gold:
+            return None
+        labels = self.soft_labels(ci_prob=0.5)["label"].to_numpy()
+        truth = np.asarray(ann.classes, dtype=object)[ann.gold[known]]
+        mv = majority_vote(ann).label
+        result = {
+            "n_gold": int(known.sum()),
+            "model": float((labels[known] == truth).mean()),
+            "majority_vote": float((mv[known] == ann.gold[known]).mean()),
+        }
+        if self.em is not None:
+            result["em"] = float((self.em.label[known] == ann.gold[known]).mean())
+        return result
+
+    def summary(self) -> str:
+        ann = self.annotations
+        lines = [
+            f"model {self.spec.model}, method {self.method}"
+            + (
+                f" ({self.sampling.sampler}, {self.sampling.chains} chains × {self.sampling.draws} draws, "
+                f"compile {self.sampling.compile_seconds:.1f} s, sampling {self.sampling.sampling_seconds:.1f} s)"
+                if self.sampling
+                else ""
+            ),
+            f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "
+            f"classes {list(ann.classes)}",
+        ]
+        gold = self.gold_accuracy()
+        if gold is not None:
+            parts = [f"model {gold['model']:.3f}", f"majority vote {gold['majority_vote']:.3f}"]
+            if "em" in gold:
+                parts.insert(1, f"EM {gold['em']:.3f}")
+            lines.append(f"gold accuracy on {gold['n_gold']} held-out gold items: " + ", ".join(parts))
+        elif ann.has_gold:
+            lines.append(f"gold for {int((ann.gold >= 0).sum())} items anchored the fit (not scored)")
+        lines.append(str(self.check()))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Fit {self.spec.model} by {self.method}: {self.annotations!r}>"
+
+    # ------------------------------------------------------------------ export
+    def provenance(self, ci_prob: float, allow_failed_check: bool = False) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "bayeslabels_version": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": self.spec.to_dict(),
+            "spec_hash": self.spec.hash,
+            "method": self.method,
+            "used_gold": self.used_gold,
+            "data_hash": self.annotations.data_hash,
+            "n_items": self.annotations.n_items,
+            "n_labels": self.annotations.n_labels,
+            "sampling": asdict(self.sampling) if self.sampling else None,
+            "convergence": self.check().to_dict(),
+            "ci_prob": ci_prob,
+            "allow_failed_check": allow_failed_check,
+        }
+
+    def export(self, path: str | Path, ci_prob: float = 0.9, allow_failed_check: bool = False) -> Path:
+        """Write `soft_labels` to Parquet, CSV or JSON Lines (by extension), atomically.
+
+        Provenance (package version, model spec, data hash, sampler settings, convergence
+        verdict) goes into the Parquet schema metadata (key ``bayeslabels.provenance``) or,
+        for CSV / JSON Lines, a sidecar ``<path>.json``. A fit that fails `check` is refused
+        unless ``allow_failed_check=True``, which is then recorded.
+        """
+        path = Path(path)
+        try:
+            kind = _file_kind(path)
+        except DataError as exc:
+            raise ValueError(str(exc).replace("unknown file type", "cannot export to")) from None
+        report = self.check()
+        if not report.ok and not allow_failed_check:
+            raise ConvergenceError(
+                f"refusing to export: the fit failed its convergence check ({'; '.join(report.reasons)}). "
+                "Sample longer (more draws / tune / chains) or pass allow_failed_check=True "
+                "(recorded in the provenance)"
+            )
+        frame = self.soft_labels(ci_prob)
+        provenance = self.provenance(ci_prob, allow_failed_check)
+        text = json.dumps(_plain(provenance), indent=2, allow_nan=False)
+        if kind == "parquet":
+            return atomic_write_many([(path, lambda tmp: _write_parquet(frame, tmp, text))])[0]
+        writer = (
+            (lambda tmp: frame.to_csv(tmp, index=False))
+            if kind == "csv"
+            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True))
+        )
+        sidecar = path.with_name(path.name + ".json")
+        return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: NumPy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, provenance: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[PROVENANCE_KEY] = provenance.encode()
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance recorded by `Fit.export` (Parquet metadata or the JSON sidecar)."""
+    path = Path(path)
+    if _file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        metadata = pq.read_schema(path).metadata or {}
+        if PROVENANCE_KEY not in metadata:
+            raise DataError(f"{path}: no bayeslabels provenance in its metadata")
+        return json.loads(metadata[PROVENANCE_KEY])
+    sidecar = path.with_name(path.name + ".json")
+    if not sidecar.exists():
+        raise DataError(f"{path}: no provenance sidecar {sidecar.name}")
+    return json.loads(sidecar.read_text())

@@ -1,0 +1,155 @@
+r"""The one marginal likelihood every annotator model shares.
+
+Labels are summarised by a sparse count matrix ``C`` (items × cells·K): ``C[i, c·K + l]``
+counts the labels of class ``l`` that item ``i`` received from "cell" ``c``. A cell is
+whatever owns a confusion matrix: an annotator (Dawid–Skene), or an annotator × subtype
+pair (hierarchical-subtype). With ``log π[c, k, l] = log P(label l | true class k, cell c)``,
+
+.. math::
+
+    L_{ik} = \sum_{c,l} C_{i,cK+l}\,\log\pi_{ckl} = (C\,W)_{ik},\qquad
+    W_{cK+l,\,k} = \log\pi_{ckl}
+
+is item i's log-likelihood under true class k (the gather of ``log π[annotator, :, label]``
+per label row, summed per item, as one sparse product whose gradient is ``Cᵀ g``), and
+
+.. math::
+
+    \log p(y \mid \pi, \rho) = \sum_i \operatorname{logsumexp}_k
+        \left(\log\rho_k + L_{ik} + m_{ik}\right)
+
+with ``m`` the gold mask (0 for the gold class, −∞ for the others, 0 everywhere where gold
+is unknown): gold items contribute only their gold class. The true class ``z_i`` is
+marginalised, never sampled; its posterior ``softmax_k(log ρ_k + L_ik + m_ik)`` is the
+Rao–Blackwellised soft label.
+
+Every function here works on NumPy arrays and on PyTensor variables alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+NEG_INF = -np.inf
+
+
+def cell_count_matrix(
+    item_idx: np.ndarray,
+    cell_idx: np.ndarray,
+    label: np.ndarray,
+    n_items: int,
+    n_cells: int,
+    n_classes: int,
+) -> sp.csr_matrix:
+    """Sparse items × (cells·K) matrix of label counts, float64."""
+    columns = np.asarray(cell_idx, dtype=np.int64) * n_classes + np.asarray(label, dtype=np.int64)
+    counts = sp.coo_matrix(
+        (np.ones(len(columns)), (np.asarray(item_idx, dtype=np.int64), columns)),
+        shape=(n_items, n_cells * n_classes),
+    ).tocsr()
+    counts.sum_duplicates()
+    return counts
+
+
+def gold_log_mask(gold: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Items × K: 0 for the gold class, −∞ for the others, 0 where gold is unknown (-1).
+
+    None when no item has gold (nothing to add)."""
+    gold = np.asarray(gold)
+    if not (gold >= 0).any():
+        return None
+    mask = np.zeros((len(gold), n_classes))
+    known = gold >= 0
+    mask[known] = NEG_INF
+    mask[np.flatnonzero(known), gold[known]] = 0.0
+    return mask
+
+
+def _is_symbolic(x) -> bool:
+    return not isinstance(x, np.ndarray | np.generic | float | int)
+
+
+def item_class_loglik(counts: sp.spmatrix, log_pi):
+    """``L[i, k] = Σ_{c,l} C[i, cK+l] log π[c, k, l]`` (items × K), NumPy or PyTensor.
+
+    ``log_pi`` has shape (cells, K, K) — or (draws, cells, K, K) for NumPy, giving
+    (draws, items, K).
+    """
+    if _is_symbolic(log_pi):
+        from pytensor import sparse as ps
+
+        n_cells, k_true, k_label = log_pi.shape
+        weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k_label, k_true))
+        return ps.structured_dot(ps.as_sparse_variable(counts), weights)
+    log_pi = np.asarray(log_pi)
+    if log_pi.ndim == 3:
+        n_cells, k_true, k_label = log_pi.shape
+        return np.asarray(counts @ log_pi.transpose(0, 2, 1).reshape(n_cells * k_label, k_true))
+    draws, n_cells, k_true, k_label = log_pi.shape
+    weights = log_pi.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
+    stacked = np.asarray(counts @ weights).reshape(counts.shape[0], draws, k_true)
+    return stacked.transpose(1, 0, 2)
+
+
+def joint_class_logp(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None):
+    """``log ρ_k + L_ik + m_ik``: unnormalised log posterior of each item's true class."""
+    joint = item_class_loglik(counts, log_pi)
+    if _is_symbolic(joint):
+        joint = joint + log_rho[None, :]
+    else:
+        joint = joint + np.asarray(log_rho)[..., None, :]
+    if mask is not None:
+        joint = joint + mask
+    return joint
+
+
+def marginal_loglik(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None = None):
+    """``Σ_i logsumexp_k(log ρ_k + L_ik + m_ik)``: z marginalised out (scalar)."""
+    joint = joint_class_logp(counts, log_pi, log_rho, mask)
+    if _is_symbolic(joint):
+        import pytensor.tensor as pt
+
+        return pt.logsumexp(joint, axis=-1).sum()
+    from scipy.special import logsumexp
+
+    return logsumexp(joint, axis=-1).sum(axis=-1)
+
+
+def class_posterior(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None = None):
+    """``P(z_i = k | π, ρ, y)``: softmax over classes of the joint (items × K, per draw)."""
+    joint = joint_class_logp(counts, log_pi, log_rho, mask)
+    if _is_symbolic(joint):
+        import pytensor.tensor as pt
+
+        return pt.special.softmax(joint, axis=-1)
+    from scipy.special import softmax
+
+    return softmax(joint, axis=-1)
+
+
+def class_posterior_blocks(
+    counts: sp.spmatrix,
+    log_pi_draws: np.ndarray,
+    log_rho_draws: np.ndarray,
+    mask: np.ndarray | None = None,
+    max_values: int = 20_000_000,
+):
+    """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)``, items in blocks.
+
+    ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K). Blocks keep
+    each ``P`` under ``max_values`` numbers; the draws × cells weights are stacked once.
+    """
+    from scipy.special import softmax
+
+    draws, n_cells, k_true, k_label = log_pi_draws.shape
+    weights = log_pi_draws.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
+    n_items = counts.shape[0]
+    block = max(1, max_values // (draws * k_true))
+    for start in range(0, n_items, block):
+        rows = slice(start, min(start + block, n_items))
+        joint = np.asarray(counts[rows] @ weights).reshape(-1, draws, k_true).transpose(1, 0, 2)
+        joint = joint + log_rho_draws[:, None, :]
+        if mask is not None:
+            joint = joint + mask[rows]
+        yield rows, softmax(joint, axis=-1)

@@ -1,0 +1,92 @@
+r"""Dawid–Skene (1979) as a PyMC model, true class marginalised.
+
+Plate diagram::
+
+    ρ ~ Dirichlet(α^ρ)                                   prevalence[true_class]
+    π_jk ~ Dirichlet(α_k·)   for annotator j, true class k   confusion[annotator, true_class, label_class]
+    z_i ~ Categorical(ρ)                                 (summed out, `_likelihood`)
+    y_r ~ Categorical(π_{j_r, z_{i_r}})                  one per label row r
+
+One-coin variant: one accuracy a_j per annotator, π_jkk = a_j and π_jkl = (1 − a_j)/(K − 1);
+``a_j ~ Beta(1 + Σ_k(α_kk − 1), 1 + Σ_{k≠l}(α_kl − 1))``, the same pseudo-counts as the
+class-conditional prior, so EM's one-coin estimate is this model's mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..data import Annotations
+from ..spec import DawidSkenePriors
+from ._likelihood import cell_count_matrix, gold_log_mask, marginal_loglik
+
+
+def coords(ann: Annotations) -> dict[str, list[str]]:
+    classes = list(ann.classes)
+    return {
+        "annotator": list(ann.annotators),
+        "true_class": classes,
+        "label_class": classes,
+    }
+
+
+def _label_potential(ann: Annotations, confusion, prevalence) -> None:
+    counts = cell_count_matrix(
+        ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, ann.n_classes
+    )
+    mask = gold_log_mask(ann.gold, ann.n_classes)
+    pm.Potential("labels", marginal_loglik(counts, pt.log(confusion), pt.log(prevalence), mask))
+
+
+def dawid_skene(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.Model:
+    """Class-conditional Dawid–Skene: a full K × K confusion matrix per annotator."""
+    priors = priors or DawidSkenePriors()
+    k = ann.n_classes
+    alpha = np.broadcast_to(priors.confusion_alpha(k), (ann.n_annotators, k, k))
+    with pm.Model(coords=coords(ann)) as model:
+        prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
+        confusion = pm.Dirichlet("confusion", a=alpha, dims=("annotator", "true_class", "label_class"))
+        _label_potential(ann, confusion, prevalence)
+    return model
+
+
+def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.Model:
+    """One-coin Dawid–Skene: one accuracy per annotator, errors uniform over other classes."""
+    priors = priors or DawidSkenePriors()
+    k = ann.n_classes
+    pseudo = priors.confusion_alpha(k) - 1
+    with pm.Model(coords=coords(ann)) as model:
+        prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
+        accuracy = pm.Beta(
+            "accuracy",
+            alpha=1 + np.trace(pseudo),
+            beta=1 + pseudo.sum() - np.trace(pseudo),
+            dims="annotator",
+        )
+        eye = np.eye(k)
+        error = ((1 - accuracy) / (k - 1))[:, None, None]
+        confusion = pm.Deterministic(
+            "confusion",
+            accuracy[:, None, None] * eye + error * (1 - eye),
+            dims=("annotator", "true_class", "label_class"),
+        )
+        _label_potential(ann, confusion, prevalence)
+    return model
+
+
+def initial_values(model_name: str, confusion: np.ndarray, prevalence: np.ndarray) -> dict:
+    """Start values for the sampler from an EM solution (interior of the simplex)."""
+    prevalence = np.clip(prevalence, 1e-6, None)
+    values = {"prevalence": prevalence / prevalence.sum()}
+    if model_name == "one-coin":
+        accuracy = np.einsum("jkk->j", confusion) / confusion.shape[1]
+        values["accuracy"] = np.clip(accuracy, 1e-4, 1 - 1e-4)
+    else:
+        confusion = np.clip(confusion, 1e-6, None)
+        values["confusion"] = confusion / confusion.sum(axis=-1, keepdims=True)
+    return values
+
+
+BUILDERS = {"dawid-skene": dawid_skene, "one-coin": one_coin}

@@ -1,0 +1,130 @@
+"""Generative simulators with known truth, seeded with ``np.random.default_rng``.
+
+`dawid_skene` draws a label table from the Dawid–Skene model: true classes from the
+prevalence, each annotator's labels from its confusion matrix, a variable number of
+labels per item, some spammers (labels independent of the truth), optional subtypes and
+a revealed gold subset. It returns the `Annotations` and the truth that made them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import Annotations
+
+
+@dataclass(frozen=True)
+class SimulatedData:
+    """Simulated annotations and the truth behind them (codes as in ``annotations``)."""
+
+    annotations: Annotations
+    true_class: np.ndarray  # per item, int code
+    prevalence: np.ndarray  # K
+    confusion: np.ndarray  # annotators × K × K (row = true class)
+    is_spammer: np.ndarray  # per annotator
+
+    def truth_frame(self) -> pd.DataFrame:
+        ann = self.annotations
+        return pd.DataFrame(
+            {"item": ann.items.to_numpy(), "true_class": np.asarray(ann.classes)[self.true_class]}
+        )
+
+
+def _confusion_matrices(
+    rng: np.random.Generator, n_annotators: int, k: int, accuracy: tuple[float, float], spam: np.ndarray
+) -> np.ndarray:
+    """Per annotator: diagonal accuracy ~ U(accuracy) per class, errors split by a Dirichlet;
+    spammers answer from one class distribution whatever the truth."""
+    diag = rng.uniform(*accuracy, size=(n_annotators, k))
+    errors = rng.dirichlet(np.full(k - 1, 2.0), size=(n_annotators, k))
+    confusion = np.empty((n_annotators, k, k))
+    for true in range(k):  # loop over K classes only: builds the truth, not a model graph
+        others = [c for c in range(k) if c != true]
+        confusion[:, true, true] = diag[:, true]
+        confusion[:, true, others] = (1 - diag[:, true])[:, None] * errors[:, true]
+    spam_rows = rng.dirichlet(np.ones(k), size=n_annotators)
+    confusion[spam] = spam_rows[spam][:, None, :]
+    return confusion
+
+
+def dawid_skene(
+    n_items: int = 500,
+    n_annotators: int = 20,
+    n_classes: int = 2,
+    labels_per_item: int | tuple[int, int] = (3, 6),
+    prevalence: np.ndarray | None = None,
+    accuracy: tuple[float, float] = (0.65, 0.95),
+    spammer_fraction: float = 0.1,
+    n_subtypes: int = 0,
+    gold_fraction: float = 0.0,
+    one_coin: bool = False,
+    seed: int | np.random.Generator | None = 0,
+) -> SimulatedData:
+    """Simulate Dawid–Skene labels with known truth.
+
+    labels_per_item: a fixed count, or (min, max) drawn uniformly per item; each item's
+    annotators are distinct and chosen at random. one_coin: every error is uniform over
+    the wrong classes (π_jkl = (1 − a_j)/(K − 1)). gold_fraction of items get their true
+    class as gold. Subtypes, when asked, are assigned to items uniformly.
+    """
+    rng = np.random.default_rng(seed)
+    k = n_classes
+    if k < 2:
+        raise ValueError("n_classes must be at least 2")
+    low, high = (labels_per_item, labels_per_item) if isinstance(labels_per_item, int) else labels_per_item
+    if not 1 <= low <= high <= n_annotators:
+        raise ValueError("labels_per_item must lie between 1 and n_annotators")
+    prevalence = rng.dirichlet(np.full(k, 5.0)) if prevalence is None else np.asarray(prevalence, dtype=float)
+    n_spam = int(round(spammer_fraction * n_annotators))
+    is_spammer = np.zeros(n_annotators, dtype=bool)
+    is_spammer[rng.choice(n_annotators, n_spam, replace=False)] = True
+    confusion = _confusion_matrices(rng, n_annotators, k, accuracy, is_spammer)
+    if one_coin:
+        acc = confusion[:, np.arange(k), np.arange(k)].mean(axis=1)
+        confusion = np.broadcast_to(((1 - acc) / (k - 1))[:, None, None], (n_annotators, k, k)).copy()
+        confusion[:, np.arange(k), np.arange(k)] = acc[:, None]
+
+    true_class = rng.choice(k, size=n_items, p=prevalence)
+    per_item = rng.integers(low, high + 1, size=n_items)
+    # distinct annotators per item: rank random keys, keep the first per_item of each row
+    keys = rng.random((n_items, n_annotators))
+    order = np.argsort(keys, axis=1)
+    take = np.arange(n_annotators)[None, :] < per_item[:, None]
+    item_idx = np.repeat(np.arange(n_items), per_item)
+    annotator_idx = order[take]
+    probs = confusion[annotator_idx, true_class[item_idx]]
+    cumulative = probs.cumsum(axis=1)
+    label = (rng.random(len(item_idx))[:, None] > cumulative).sum(axis=1).clip(max=k - 1)
+
+    width = len(str(n_items))
+    item_ids = np.array([f"item{i:0{width}d}" for i in range(n_items)], dtype=object)
+    annotator_ids = np.array(
+        [f"ann{j:0{len(str(n_annotators))}d}" for j in range(n_annotators)], dtype=object
+    )
+    class_names = [str(c) for c in range(k)]
+    frame = pd.DataFrame(
+        {"item": item_ids[item_idx], "annotator": annotator_ids[annotator_idx], "label": label.astype(str)}
+    )
+    if n_subtypes:
+        subtype_of_item = rng.integers(0, n_subtypes, size=n_items)
+        frame["subtype"] = np.array([f"s{s}" for s in range(n_subtypes)], dtype=object)[
+            subtype_of_item[item_idx]
+        ]
+    gold = None
+    if gold_fraction > 0:
+        chosen = rng.random(n_items) < gold_fraction
+        gold = pd.Series(np.asarray(class_names, dtype=object)[true_class[chosen]], index=item_ids[chosen])
+    ann = Annotations.from_frame(frame, classes=class_names, gold=gold)
+    # Item / annotator codes follow first appearance; map the truth onto those codes.
+    item_order = pd.Index(item_ids).get_indexer(ann.items)
+    annotator_order = pd.Index(annotator_ids).get_indexer(ann.annotators)
+    return SimulatedData(
+        annotations=ann,
+        true_class=true_class[item_order],
+        prevalence=prevalence,
+        confusion=confusion[annotator_order],
+        is_spammer=is_spammer[annotator_order],
+    )

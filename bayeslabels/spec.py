@@ -1,0 +1,214 @@
+"""`ModelSpec`: a model family, its priors and its inference defaults, as TOML.
+
+A shipped configuration lives in ``bayeslabels/specs/<name>.toml`` (``models/`` at the
+repository root points there); ``resolve_spec("dawid-skene")`` loads it, and a path to a
+user's own TOML file works the same way. A saved fit carries its spec, so any fit can be
+reproduced. Example::
+
+    model = "dawid-skene"
+
+    [priors]
+    confusion_off = 1.5             # Dirichlet concentration of each off-diagonal cell
+    confusion_diag_per_class = 0.15 # diagonal = confusion_off + this × K
+    prevalence = 2.0                # symmetric Dirichlet on class prevalence
+
+    [inference]
+    method = "nuts"
+    draws = 1000
+    tune = 1000
+    chains = 4
+    sampler = "nutpie"
+    target_accept = 0.8
+    seed = 0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SpecError
+
+MODELS = ("dawid-skene", "one-coin")
+METHODS = ("nuts", "em")
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+
+
+@dataclass(frozen=True)
+class DawidSkenePriors:
+    r"""Dirichlet priors of (one-coin or class-conditional) Dawid–Skene.
+
+    Confusion row k of every annotator: ``Dirichlet(α_k·)`` with ``α_kl = confusion_off``
+    for l ≠ k and ``α_kk = confusion_off + confusion_diag_per_class · K`` — the diagonal
+    is favoured more strongly as K grows, so the prior accuracy stays well above chance
+    (1/K). Prevalence: symmetric ``Dirichlet(prevalence)``.
+    """
+
+    confusion_off: float = 1.5
+    confusion_diag_per_class: float = 0.15
+    prevalence: float = 2.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
+                raise SpecError(f"priors.{f.name} must be a number, got {value!r}")
+        if self.confusion_off < 1 or self.prevalence < 1:
+            raise SpecError(
+                "priors.confusion_off and priors.prevalence must be ≥ 1 (concentrations below 1 "
+                f"put the mode on the simplex edge); got {self.confusion_off}, {self.prevalence}"
+            )
+        if self.confusion_diag_per_class < 0:
+            raise SpecError("priors.confusion_diag_per_class must be ≥ 0")
+
+    @classmethod
+    def default(cls, n_classes: int | None = None) -> DawidSkenePriors:
+        return cls()
+
+    def confusion_alpha(self, n_classes: int) -> np.ndarray:
+        """K × K concentration matrix (row = true class)."""
+        alpha = np.full((n_classes, n_classes), float(self.confusion_off))
+        np.fill_diagonal(alpha, self.confusion_off + self.confusion_diag_per_class * n_classes)
+        return alpha
+
+    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.prevalence))
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    method: str = "nuts"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    sampler: str = "nutpie"
+    target_accept: float = 0.8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SpecError(f"inference.method={self.method!r}: use one of {list(METHODS)}")
+        if self.sampler not in SAMPLERS:
+            raise SpecError(f"inference.sampler={self.sampler!r}: use one of {list(SAMPLERS)}")
+        for name in ("draws", "tune", "chains", "seed"):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or value < (1 if name in ("draws", "chains") else 0)
+            ):
+                raise SpecError(
+                    f"inference.{name} must be a non-negative integer (draws, chains ≥ 1), got {value!r}"
+                )
+        if not (0 < float(self.target_accept) < 1):
+            raise SpecError(f"inference.target_accept must be in (0, 1), got {self.target_accept!r}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Model family + priors + inference defaults; round-trips through TOML."""
+
+    model: str = "dawid-skene"
+    priors: DawidSkenePriors = field(default_factory=DawidSkenePriors)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise SpecError(f"unknown model {self.model!r}: use one of {list(MODELS)} or a .toml spec file")
+
+    @property
+    def variant(self) -> str:
+        return "one-coin" if self.model == "one-coin" else "class-conditional"
+
+    def with_inference(self, **changes: Any) -> ModelSpec:
+        """A copy with some inference settings changed (None values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, inference=replace(self.inference, **changes)) if changes else self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "priors": asdict(self.priors), "inference": asdict(self.inference)}
+
+    def to_toml(self) -> str:
+        lines = [f"model = {_toml_value(self.model)}", ""]
+        for table, values in (("priors", asdict(self.priors)), ("inference", asdict(self.inference))):
+            lines.append(f"[{table}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> ModelSpec:
+        where = f"{source}: " if source else ""
+        unknown = set(data) - {"model", "priors", "inference"}
+        if unknown:
+            raise SpecError(f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference]")
+        priors = _build(DawidSkenePriors, data.get("priors", {}), "priors", where)
+        inference = _build(InferenceSettings, data.get("inference", {}), "inference", where)
+        try:
+            return cls(
+                model=data.get("model", "dawid-skene"), priors=priors, inference=inference, source=source
+            )
+        except SpecError as exc:
+            raise SpecError(f"{where}{exc}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ModelSpec:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(f"{path}: no such spec file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{path}: not valid TOML ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _build(kind: type, values: Any, table: str, where: str):
+    if not isinstance(values, dict):
+        raise SpecError(f"{where}[{table}] must be a table")
+    allowed = {f.name for f in fields(kind)}
+    unknown = set(values) - allowed
+    if unknown:
+        raise SpecError(f"{where}unknown key(s) {sorted(unknown)} in [{table}]; allowed: {sorted(allowed)}")
+    try:
+        return kind(**values)
+    except SpecError as exc:
+        raise SpecError(f"{where}{exc}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def shipped_specs() -> list[str]:
+    """Names of the configurations shipped in ``bayeslabels/specs``."""
+    folder = resources.files("bayeslabels") / "specs"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_spec(model: str | Path | ModelSpec) -> ModelSpec:
+    """A ModelSpec from a spec, a shipped name (``"dawid-skene"``) or a TOML path."""
+    if isinstance(model, ModelSpec):
+        return model
+    text = str(model)
+    if text.endswith(".toml") or Path(text).suffix == ".toml":
+        return ModelSpec.from_toml(text)
+    shipped = resources.files("bayeslabels") / "specs" / f"{text}.toml"
+    if shipped.is_file():
+        return ModelSpec.from_dict(tomllib.loads(shipped.read_text(encoding="utf-8")), source=text)
+    raise SpecError(f"unknown model {text!r}: use one of {shipped_specs()} or a path to a .toml spec file")
