@@ -121,6 +121,12 @@ class EMResult:
         return pd.Series(diag @ self.prevalence, index=self.annotators, name="accuracy")
 
 
+def _xlogy(weight: np.ndarray, log_value: np.ndarray) -> np.ndarray:
+    """weight · log_value with 0 · (−∞) = 0 (a flat prior's zero-weight on a zero probability)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(weight == 0, 0.0, weight * log_value)
+
+
 def _m_step(
     counts,
     posterior: np.ndarray,
@@ -142,7 +148,9 @@ def _m_step(
         confusion[:, idx, idx] = accuracy[:, None]
     else:
         smoothed = expected + (priors_alpha[None] - 1)
-        confusion = smoothed / smoothed.sum(axis=2, keepdims=True)
+        totals = smoothed.sum(axis=2, keepdims=True)
+        # a row with no evidence and a flat prior (α = 1) has no mode: take it uniform
+        confusion = np.where(totals > 0, smoothed / np.where(totals > 0, totals, 1), 1.0 / k)
     prevalence = posterior.sum(axis=0) + (prevalence_alpha - 1)
     return confusion, prevalence / prevalence.sum()
 
@@ -186,10 +194,11 @@ def dawid_skene_em(
         confusion, prevalence = _m_step(
             counts, posterior, ann.n_annotators, k, alpha, prevalence_alpha, variant
         )
-        log_pi, log_rho = np.log(confusion), np.log(prevalence)
+        with np.errstate(divide="ignore"):  # a flat prior can put an exact zero in π
+            log_pi, log_rho = np.log(confusion), np.log(prevalence)
         posterior = class_posterior(counts, log_pi, log_rho, mask)
         objective = float(marginal_loglik(counts, log_pi, log_rho, mask))
-        objective += float(((alpha[None] - 1) * log_pi).sum() + ((prevalence_alpha - 1) * log_rho).sum())
+        objective += float(_xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum())
         trace.append(objective)
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(1.0, abs(trace[-1])):
             converged = True

@@ -73,8 +73,8 @@ def _is_symbolic(x) -> bool:
 def item_class_loglik(counts: sp.spmatrix, log_pi):
     """``L[i, k] = Σ_{c,l} C[i, cK+l] log π[c, k, l]`` (items × K), NumPy or PyTensor.
 
-    ``log_pi`` has shape (cells, K, K) — or (draws, cells, K, K) for NumPy, giving
-    (draws, items, K).
+    ``log_pi`` has shape (cells, K, K); for many posterior draws at once see
+    `class_posterior_blocks`.
     """
     if _is_symbolic(log_pi):
         from pytensor import sparse as ps
@@ -83,22 +83,13 @@ def item_class_loglik(counts: sp.spmatrix, log_pi):
         weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k_label, k_true))
         return ps.structured_dot(ps.as_sparse_variable(counts), weights)
     log_pi = np.asarray(log_pi)
-    if log_pi.ndim == 3:
-        n_cells, k_true, k_label = log_pi.shape
-        return np.asarray(counts @ log_pi.transpose(0, 2, 1).reshape(n_cells * k_label, k_true))
-    draws, n_cells, k_true, k_label = log_pi.shape
-    weights = log_pi.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
-    stacked = np.asarray(counts @ weights).reshape(counts.shape[0], draws, k_true)
-    return stacked.transpose(1, 0, 2)
+    n_cells, k_true, k_label = log_pi.shape
+    return np.asarray(counts @ log_pi.transpose(0, 2, 1).reshape(n_cells * k_label, k_true))
 
 
 def joint_class_logp(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None):
     """``log ρ_k + L_ik + m_ik``: unnormalised log posterior of each item's true class."""
-    joint = item_class_loglik(counts, log_pi)
-    if _is_symbolic(joint):
-        joint = joint + log_rho[None, :]
-    else:
-        joint = joint + np.asarray(log_rho)[..., None, :]
+    joint = item_class_loglik(counts, log_pi) + log_rho[None, :]
     if mask is not None:
         joint = joint + mask
     return joint
@@ -113,7 +104,7 @@ def marginal_loglik(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | Non
         return pt.logsumexp(joint, axis=-1).sum()
     from scipy.special import logsumexp
 
-    return logsumexp(joint, axis=-1).sum(axis=-1)
+    return logsumexp(joint, axis=-1).sum()
 
 
 def class_posterior(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None = None):

@@ -1,0 +1,216 @@
+"""The ``bayeslabels`` command. Errors are one line on stderr and a non-zero exit:
+2 for bad input, 1 for a fit that fails its convergence check on export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 1
+
+FIT_EXAMPLE = """examples:
+  bayeslabels fit labels.csv --gold gold.csv --model dawid-skene --out soft_labels.parquet
+  bayeslabels fit labels.csv --method em --out soft_labels.csv
+  bayeslabels fit --dataset rte --gold-use evaluate --out soft_labels.parquet
+"""
+SIMULATE_EXAMPLE = """example:
+  bayeslabels simulate --items 1000 --annotators 50 --classes 2 --out labels.csv --truth truth.csv
+"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; we print one line
+        self.exit(EXIT_BAD_INPUT, f"bayeslabels: error: {message} (see {self.prog} --help)\n")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT):
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="bayeslabels",
+        description="Bayesian annotator models: noisy crowd labels in, soft labels with credible intervals out.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit an annotator model and export soft labels",
+        epilog=FIT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument(
+        "labels", nargs="?", help="label table: .csv/.tsv, .parquet or .jsonl (item, annotator, label)"
+    )
+    fit.add_argument("--dataset", help="use a bundled dataset instead of a file (see 'bayeslabels datasets')")
+    fit.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
+    fit.add_argument(
+        "--gold-use",
+        choices=["anchor", "evaluate"],
+        default="anchor",
+        help="anchor: gold fixes those items' class in the fit (default); "
+        "evaluate: keep gold out of the fit and report accuracy on it",
+    )
+    fit.add_argument("--model", default="dawid-skene", help="dawid-skene | one-coin | path/to/spec.toml")
+    fit.add_argument("--method", choices=["nuts", "em"], help="default: the spec's (nuts)")
+    fit.add_argument("--draws", type=int)
+    fit.add_argument("--tune", type=int)
+    fit.add_argument("--chains", type=int)
+    fit.add_argument("--seed", type=int)
+    fit.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro", "blackjax"])
+    fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
+    fit.add_argument("--out", default="soft_labels.parquet", help="output: .parquet, .csv or .jsonl")
+    fit.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
+    fit.add_argument("--item-col", default="item")
+    fit.add_argument("--annotator-col", default="annotator")
+    fit.add_argument("--label-col", default="label")
+    fit.add_argument(
+        "--allow-failed-check", action="store_true", help="export even if the convergence check fails"
+    )
+    fit.add_argument("--quiet", action="store_true", help="no progress bars, summary only")
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="write a simulated Dawid-Skene label table and its truth",
+        epilog=SIMULATE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate.add_argument("--items", type=int, default=1000)
+    simulate.add_argument("--annotators", type=int, default=50)
+    simulate.add_argument("--classes", type=int, default=2)
+    simulate.add_argument("--labels-per-item", type=int, nargs=2, default=(3, 7), metavar=("MIN", "MAX"))
+    simulate.add_argument("--spammers", type=float, default=0.1, help="fraction of spammer annotators")
+    simulate.add_argument("--gold-fraction", type=float, default=0.0)
+    simulate.add_argument("--subtypes", type=int, default=0)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--out", default="labels.csv")
+    simulate.add_argument("--truth", default="truth.csv")
+
+    sub.add_parser("datasets", help="list the bundled real datasets")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from . import datasets
+    from .data import Annotations
+
+    if args.dataset and args.labels:
+        raise CliError("give either a labels file or --dataset, not both")
+    if args.dataset:
+        ann = datasets.load(args.dataset, duplicates=args.duplicates)
+        if args.gold:
+            raise CliError("--gold cannot be combined with --dataset (bundled gold is used)")
+        return ann
+    if not args.labels:
+        raise CliError("no labels: give a labels file or --dataset NAME")
+    return Annotations.from_file(
+        args.labels,
+        gold=args.gold,
+        duplicates=args.duplicates,
+        item=args.item_col,
+        annotator=args.annotator_col,
+        label=args.label_col,
+    )
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .fit import ConvergenceError
+    from .inference import fit
+
+    ann = _load(args)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise CliError(f"--out {args.out}: directory {out.parent} does not exist")
+    if ann.summary is not None:
+        print(str(ann.summary))
+    result = fit(
+        ann,
+        model=args.model,
+        method=args.method,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        sampler=args.sampler,
+        use_gold=args.gold_use == "anchor",
+        quiet=args.quiet,
+    )
+    print(result.summary())
+    try:
+        path = result.export(out, ci_prob=args.ci_prob, allow_failed_check=args.allow_failed_check)
+    except ConvergenceError as exc:
+        raise CliError(
+            f"{exc}".replace("allow_failed_check=True", "--allow-failed-check"), EXIT_NOT_CONVERGED
+        ) from None
+    print(f"wrote {path} ({ann.n_items} items)")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from ._io import atomic_write_many
+    from .simulate import dawid_skene
+
+    sim = dawid_skene(
+        n_items=args.items,
+        n_annotators=args.annotators,
+        n_classes=args.classes,
+        labels_per_item=tuple(args.labels_per_item),
+        spammer_fraction=args.spammers,
+        gold_fraction=args.gold_fraction,
+        n_subtypes=args.subtypes,
+        seed=args.seed,
+    )
+    labels = sim.annotations.to_frame()
+    truth = sim.truth_frame()
+    atomic_write_many(
+        [
+            (args.out, lambda tmp: labels.to_csv(tmp, index=False)),
+            (args.truth, lambda tmp: truth.to_csv(tmp, index=False)),
+        ]
+    )
+    print(f"wrote {args.out} ({len(labels)} labels) and {args.truth} ({len(truth)} items)")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from . import datasets
+
+    for name in datasets.names():
+        meta = datasets.info(name)
+        print(
+            f"{name:<14} {meta['n_items']:>6} items {meta['n_annotators']:>5} annotators "
+            f"{meta['n_labels']:>7} labels  K={len(meta['classes']):<3} gold {meta['n_gold']:>5}  "
+            f"{meta['original_paper_citation'].split('(')[0].strip()}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import DataError, SpecError
+
+    args = _parser().parse_args(argv)
+    handlers = {"fit": _cmd_fit, "simulate": _cmd_simulate, "datasets": _cmd_datasets}
+    try:
+        return handlers[args.command](args)
+    except CliError as exc:
+        return _fail(str(exc), exc.code)
+    except (DataError, SpecError, ValueError, OSError) as exc:
+        return _fail(str(exc) or type(exc).__name__, EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def _fail(message: str, code: int) -> int:
+    line = " ".join(message.split())
+    print(f"bayeslabels: error: {line}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Shared fixtures. NUTS fits compile a model (10-50 s), so each is made once per session
+on small simulated data and shared by every test that reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bayeslabels as bl
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def small_sim() -> bl.simulate.SimulatedData:
+    """200 items, 12 annotators, K = 3, 3-6 labels per item, one spammer."""
+    return bl.simulate.dawid_skene(
+        n_items=200, n_annotators=12, n_classes=3, labels_per_item=(3, 6), spammer_fraction=0.1, seed=7
+    )
+
+
+@pytest.fixture(scope="session")
+def nuts_fit(small_sim) -> bl.Fit:
+    """Class-conditional Dawid-Skene by NUTS (nutpie), 4 chains x 500 draws."""
+    return bl.fit(small_sim.annotations, model="dawid-skene", method="nuts", draws=500, tune=500, chains=4, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def em_fit(small_sim) -> bl.Fit:
+    return bl.fit(small_sim.annotations, method="em")

@@ -1,0 +1,106 @@
+"""The shared marginal likelihood equals brute-force enumeration over every assignment of
+true classes, in NumPy and in the PyTensor graph the models sample."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+from scipy.special import logsumexp
+
+from bayeslabels.models._likelihood import (
+    cell_count_matrix,
+    class_posterior,
+    class_posterior_blocks,
+    gold_log_mask,
+    marginal_loglik,
+)
+
+
+def _tiny_problem(seed: int, n_items: int, n_classes: int, n_annotators: int = 3):
+    rng = np.random.default_rng(seed)
+    rows = [(i, j) for i in range(n_items) for j in range(n_annotators) if rng.random() < 0.7]
+    rows += [(i, 0) for i in range(n_items)]  # every item labelled, one pair repeated
+    item_idx = np.array([r[0] for r in rows])
+    annotator_idx = np.array([r[1] for r in rows])
+    label = rng.integers(0, n_classes, size=len(rows))
+    confusion = rng.dirichlet(np.ones(n_classes), size=(n_annotators, n_classes))
+    prevalence = rng.dirichlet(np.ones(n_classes))
+    return item_idx, annotator_idx, label, confusion, prevalence
+
+
+def _brute_force(item_idx, annotator_idx, label, confusion, prevalence, n_items, gold):
+    k = len(prevalence)
+    totals = []
+    for z in itertools.product(range(k), repeat=n_items):
+        z = np.array(z)
+        if np.any((gold >= 0) & (z != gold)):
+            continue
+        logp = np.log(prevalence[z]).sum() + np.log(confusion[annotator_idx, z[item_idx], label]).sum()
+        totals.append(logp)
+    return logsumexp(totals)
+
+
+@pytest.mark.parametrize("n_items", [1, 4, 6])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_marginal_likelihood_equals_brute_force_enumeration(n_items, n_classes, with_gold):
+    item_idx, annotator_idx, label, confusion, prevalence = _tiny_problem(n_items * 10 + n_classes, n_items, n_classes)
+    gold = np.full(n_items, -1)
+    if with_gold:
+        gold[0] = n_classes - 1
+        if n_items > 2:
+            gold[2] = 0
+    counts = cell_count_matrix(item_idx, annotator_idx, label, n_items, confusion.shape[0], n_classes)
+    mask = gold_log_mask(gold, n_classes)
+    expected = _brute_force(item_idx, annotator_idx, label, confusion, prevalence, n_items, gold)
+
+    numpy_value = marginal_loglik(counts, np.log(confusion), np.log(prevalence), mask)
+    graph_value = marginal_loglik(
+        counts, pt.as_tensor(np.log(confusion)), pt.as_tensor(np.log(prevalence)), mask
+    ).eval()
+
+    assert numpy_value == pytest.approx(expected, abs=1e-10, rel=0)
+    assert float(graph_value) == pytest.approx(expected, abs=1e-10, rel=0)
+
+
+def test_class_posterior_is_the_enumerated_marginal_of_each_item():
+    n_items, k = 4, 3
+    item_idx, annotator_idx, label, confusion, prevalence = _tiny_problem(3, n_items, k)
+    counts = cell_count_matrix(item_idx, annotator_idx, label, n_items, confusion.shape[0], k)
+    posterior = class_posterior(counts, np.log(confusion), np.log(prevalence))
+    joint = {}
+    for z in itertools.product(range(k), repeat=n_items):
+        z = np.array(z)
+        joint[tuple(z)] = np.exp(np.log(prevalence[z]).sum() + np.log(confusion[annotator_idx, z[item_idx], label]).sum())
+    total = sum(joint.values())
+    for i in range(n_items):
+        for c in range(k):
+            marginal = sum(p for z, p in joint.items() if z[i] == c) / total
+            assert posterior[i, c] == pytest.approx(marginal, abs=1e-12)
+
+
+def test_gold_items_put_all_posterior_mass_on_their_gold_class():
+    item_idx, annotator_idx, label, confusion, prevalence = _tiny_problem(5, 5, 3)
+    gold = np.array([2, -1, 0, -1, -1])
+    counts = cell_count_matrix(item_idx, annotator_idx, label, 5, 3, 3)
+    posterior = class_posterior(counts, np.log(confusion), np.log(prevalence), gold_log_mask(gold, 3))
+    np.testing.assert_allclose(posterior[[0, 2]], np.eye(3)[[2, 0]])
+    np.testing.assert_allclose(posterior.sum(axis=1), 1.0)
+
+
+def test_blockwise_posterior_draws_equal_the_per_draw_posterior():
+    n_items, k, draws = 6, 3, 7
+    item_idx, annotator_idx, label, _, _ = _tiny_problem(11, n_items, k)
+    rng = np.random.default_rng(0)
+    confusion = rng.dirichlet(np.ones(k), size=(draws, 3, k))
+    prevalence = rng.dirichlet(np.ones(k), size=draws)
+    counts = cell_count_matrix(item_idx, annotator_idx, label, n_items, 3, k)
+    blocks = list(class_posterior_blocks(counts, np.log(confusion), np.log(prevalence), max_values=2 * draws * k))
+    assert len(blocks) == 3  # two items per block
+    stacked = np.concatenate([probs for _, probs in blocks], axis=1)
+    for s in range(draws):
+        expected = class_posterior(counts, np.log(confusion[s]), np.log(prevalence[s]))
+        np.testing.assert_allclose(stacked[s], expected, atol=1e-12)
