@@ -198,7 +198,9 @@ def dawid_skene_em(
             log_pi, log_rho = np.log(confusion), np.log(prevalence)
         posterior = class_posterior(counts, log_pi, log_rho, mask)
         objective = float(marginal_loglik(counts, log_pi, log_rho, mask))
-        objective += float(_xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum())
+        objective += float(
+            _xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum()
+        )
         trace.append(objective)
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(1.0, abs(trace[-1])):
             converged = True

@@ -35,7 +35,8 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="bayeslabels",
-        description="Bayesian annotator models: noisy crowd labels in, soft labels with credible intervals out.",
+        description="Bayesian annotator models: noisy crowd labels in, "
+        "soft labels with credible intervals out.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
     fit.add_argument("--out", default="soft_labels.parquet", help="output: .parquet, .csv or .jsonl")
     fit.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
+    fit.add_argument(
+        "--gold-only",
+        choices=["error", "keep"],
+        default="error",
+        help="gold for an item with no labels: error (default) or keep it as an item without labels",
+    )
+    fit.add_argument("--classes", help="comma-separated class names, in order (default: the labels, sorted)")
     fit.add_argument("--item-col", default="item")
     fit.add_argument("--annotator-col", default="annotator")
     fit.add_argument("--label-col", default="label")
@@ -96,27 +104,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Fixes that DataError messages spell as Python arguments, as this command's options.
+_CLI_FIXES = (
+    ("item=..., annotator=..., label=...", "--item-col, --annotator-col, --label-col"),
+    ("gold_only='keep'", "--gold-only keep"),
+    ("duplicates='keep'", "--duplicates keep"),
+    ("or 'last'", "or --duplicates last"),
+    ("classes=[...]", "--classes A,B,..."),
+)
+
+
 def _load(args: argparse.Namespace):
     from . import datasets
     from .data import Annotations
+    from .errors import DataError
 
     if args.dataset and args.labels:
         raise CliError("give either a labels file or --dataset, not both")
     if args.dataset:
         ann = datasets.load(args.dataset, duplicates=args.duplicates)
-        if args.gold:
-            raise CliError("--gold cannot be combined with --dataset (bundled gold is used)")
+        if args.gold or args.classes:
+            raise CliError("--gold and --classes cannot be combined with --dataset (bundled data is used)")
         return ann
     if not args.labels:
         raise CliError("no labels: give a labels file or --dataset NAME")
-    return Annotations.from_file(
-        args.labels,
-        gold=args.gold,
-        duplicates=args.duplicates,
-        item=args.item_col,
-        annotator=args.annotator_col,
-        label=args.label_col,
-    )
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    try:
+        return Annotations.from_file(
+            args.labels,
+            gold=args.gold,
+            duplicates=args.duplicates,
+            gold_only=args.gold_only,
+            classes=classes,
+            item=args.item_col,
+            annotator=args.annotator_col,
+            label=args.label_col,
+        )
+    except DataError as exc:
+        message = str(exc)
+        for python, option in _CLI_FIXES:
+            message = message.replace(python, option)
+        raise CliError(message) from None
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:

@@ -87,8 +87,10 @@ def _id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
     """Ids as stripped strings; floats such as 12.0 (from a column with NaN) are refused."""
     if pd.api.types.is_float_dtype(values.dtype):
         bad = values.index[values.notna() & (values % 1 != 0)]
+        first = values.dropna()
         raise DataError(
-            f"{what} ids are floating-point numbers (e.g. {values.dropna().iloc[0]!r}); "
+            f"{what} ids are floating-point numbers (e.g. {float(first.iloc[0])!r} in {row_name} "
+            f"{first.index[0]}); "
             f"ids must be strings or integers. Read the file with dtype=str, or convert the "
             f"column with .astype('Int64').astype(str)"
             + (f" ({_rows_text(list(bad), row_name)} are not even whole numbers)" if len(bad) else "")
@@ -99,8 +101,10 @@ def _id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
         clash = as_text.groupby(as_text).agg(lambda s: len({type(values[i]) for i in s.index}))
         clashing = list(clash.index[clash > 1])
         if clashing:
+            rows = list(values.index[(as_text == clashing[0]).to_numpy()])
             raise DataError(
-                f"{what} ids mix types: {clashing[0]!r} appears both as a number and as a string. "
+                f"{what} ids mix types: {clashing[0]!r} appears both as a number and as a string "
+                f"({_rows_text(rows, row_name)}). "
                 f"Convert the {what} column to strings before building Annotations"
             )
     return values.map(lambda v: str(v).strip() if not isinstance(v, str) else v.strip())
@@ -368,6 +372,13 @@ class Annotations:
                 raise DataError(
                     f"missing {what} ({column!r} is empty/NaN) in {_rows_text(rows, row_name)}: {fix}"
                 )
+        nested = frame[label].map(lambda v: isinstance(v, list | dict | set | np.ndarray)).to_numpy()
+        if nested.any():
+            raise DataError(
+                f"column {label!r} holds a list or object instead of a class name in "
+                f"{_rows_text(list(frame.index[nested]), row_name)}: give one class name per row "
+                "(one row per label)"
+            )
         item_ids = _id_strings(frame[item], "item", row_name)
         annotator_ids = _id_strings(frame[annotator], "annotator", row_name)
         for raw, clean in ((frame[item], item_ids), (frame[annotator], annotator_ids)):
@@ -380,12 +391,9 @@ class Annotations:
         if classes is not None:
             declared = [_canonical_class(c) for c in classes]
             if len(set(declared)) != len(declared):
-                raise DataError(f"classes={list(classes)} repeats a class name")
-        else:
-            observed = set(label_names)
-            if gold_table is not None:
-                observed |= set(gold_table.dropna())
-            declared = _sort_classes(observed)
+                raise DataError(f"classes={list(classes)} repeats a class name: give each class once")
+        else:  # gold classes are checked against these below
+            declared = _sort_classes(set(label_names))
         if len(declared) < 2:
             raise DataError(
                 f"only one class ({declared[0]!r}) in the labels: at least two are needed. "
@@ -468,8 +476,9 @@ class Annotations:
                 bad_values = sorted(set(known[code < 0]))
                 raise DataError(
                     f"gold class(es) {bad_values[:_MAX_LISTED]} for item(s) "
-                    f"{bad_items[:_MAX_LISTED]} are not among the classes {declared}: gold and "
-                    "labels must use the same class names (e.g. both 1/0 or both true/false)"
+                    f"{bad_items[:_MAX_LISTED]} are not among the label classes {declared}: gold and "
+                    "labels must use the same class names (e.g. both 1/0 or both true/false); "
+                    "declare a class no annotator used with classes=[...]"
                 )
             gold_code[item_index.get_indexer(known.index)] = code
 
@@ -527,6 +536,7 @@ class Annotations:
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Annotations:
         """Dispatch on the extension: .csv/.tsv/.txt, .parquet/.pq, .jsonl/.ndjson."""
+        _check_path(path)
         kind = _file_kind(path)
         reader = {"csv": cls.from_csv, "parquet": cls.from_parquet, "jsonl": cls.from_jsonl}[kind]
         return reader(path, **kwargs)
@@ -547,9 +557,12 @@ class Annotations:
         """
         if not isinstance(frame, pd.DataFrame) or frame.empty:
             raise DataError("the wide table is empty: one row per item, one column per annotator")
-        wide = frame.set_index(item) if item is not None else frame
         if item is not None and item not in frame.columns:
-            raise DataError(f"item column {item!r} not in the wide table {list(frame.columns)}")
+            raise DataError(
+                f"item column {item!r} not in the wide table {list(map(str, frame.columns))}: "
+                "pass item= the name of the id column, or leave it out to use the index"
+            )
+        wide = frame.set_index(item) if item is not None else frame
         columns = list(annotators) if annotators is not None else list(wide.columns)
         absent = [c for c in columns if c not in wide.columns]
         if absent:
@@ -561,7 +574,10 @@ class Annotations:
         long.columns = ["item", "annotator", "label"]
         long = long[~_is_missing(long["label"])].reset_index(drop=True)
         if long.empty:
-            raise DataError("the wide table has no labels: every annotator cell is empty")
+            raise DataError(
+                f"the wide table has no labels: every cell of the annotator columns {columns} is empty; "
+                "pass annotators=[...] naming the columns that hold labels"
+            )
         all_items = list(dict.fromkeys(block.index))
         labelled = set(long["item"])
         unlabelled = [i for i in all_items if i not in labelled]
@@ -593,56 +609,131 @@ def _file_kind(path: str | Path) -> str:
     )
 
 
-def _read_table(path: str | Path, kind: str, sep: str | None = None) -> pd.DataFrame:
-    """Read a file with every column as strings; file problems become DataError."""
+_READ_HINTS = {
+    "csv": "check the delimiter and quoting: every line needs as many fields as the header line, "
+    "and a field that contains the delimiter must be quoted",
+    "parquet": "check it really is a Parquet file (e.g. written with DataFrame.to_parquet), or give it "
+    "the extension of its real format",
+    "jsonl": "each line must be one JSON object",
+}
+
+
+def _check_path(path: str | Path) -> None:
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()})")
     if path.is_dir():
-        raise DataError(f"{path} is a directory, not a label file")
+        raise DataError(
+            f"{path} is a directory, not a label file: give the path of a .csv, .parquet or .jsonl "
+            "file inside it"
+        )
+
+
+def _read_table(path: str | Path, kind: str, sep: str | None = None) -> pd.DataFrame:
+    """Read a file with every column as strings; file problems become DataError.
+
+    The index holds the file's line numbers for CSV (header is line 1) and JSON Lines.
+    """
+    path = Path(path)
+    _check_path(path)
     try:
         if kind == "csv":
             frame = _read_csv_text(path, sep)
-            frame.index = pd.RangeIndex(2, len(frame) + 2)  # file line numbers (header is 1)
         elif kind == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_json(path, lines=True, dtype=False)
-            frame.index = pd.RangeIndex(1, len(frame) + 1)
+            frame = _read_jsonl_text(path)
     except DataError:
         raise
-    except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as exc:
+    except (ValueError, TypeError, OSError, UnicodeError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot be read as {kind}: {first}") from exc
+        raise DataError(
+            f"{path}: cannot be read as {kind}: {first.rstrip('.')}; {_READ_HINTS[kind]}"
+        ) from exc
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     return frame
 
 
-def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
-    raw = path.read_bytes()
-    if path.suffix.lower() == ".gz":
-        import gzip
+def _decoded_text(path: Path) -> str:
+    """The file's text, decompressed by extension; UTF-8 (with or without BOM), else Latin-1."""
+    import bz2
+    import gzip
+    import lzma
 
-        raw = gzip.decompress(raw)
-    if not raw.strip():
-        raise DataError(f"{path}: the file is empty")
+    raw = path.read_bytes()
+    suffix = path.suffix.lower()
+    if suffix == ".zst":
+        raise DataError(f"{path}: .zst files are not read directly: decompress it first (zstd -d)")
+    decompress = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}.get(suffix)
+    if decompress is not None:
+        try:
+            raw = decompress(raw)
+        except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+            raise DataError(
+                f"{path}: not a valid {suffix} file ({exc}): decompress it yourself, or remove the "
+                f"{suffix} extension if it is not compressed"
+            ) from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+        return raw.decode("latin-1")
+
+
+def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
+    import re
+    from io import StringIO
+
+    text = _decoded_text(path)
+    if not text.strip():
+        raise DataError(
+            f"{path}: the file is empty: it needs a header line (item,annotator,label) and one line per label"
+        )
+    leading = text[: re.match(r"\s*", text).end()].count("\n")  # blank lines before the header
     if sep is None:
-        header = text.splitlines()[0]
+        header = text.lstrip().split("\n", 1)[0]
         sep = (
             "\t"
             if ".tsv" in [s.lower() for s in path.suffixes] or "\t" in header
             else (";" if header.count(";") > header.count(",") else ",")
         )
-    from io import StringIO
-
-    frame = pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    # Fully empty trailing rows (",,") are not labels.
+    frame = pd.read_csv(
+        StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False, header=leading
+    )
+    frame.index = pd.RangeIndex(leading + 2, leading + 2 + len(frame))  # file line numbers
+    # Blank lines and fully empty rows (",,") are not labels.
     blank = (frame.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)
     return frame[~blank.to_numpy()]
+
+
+def _read_jsonl_text(path: Path) -> pd.DataFrame:
+    """One JSON object per line; the index holds file line numbers (blank lines are skipped)."""
+    import json
+    from io import StringIO
+
+    lines = _decoded_text(path).splitlines()
+    numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]
+    if not numbers:
+        return pd.DataFrame()
+    try:
+        frame = pd.read_json(StringIO("\n".join(lines[n - 1] for n in numbers)), lines=True, dtype=False)
+    except (ValueError, TypeError):
+        for n in numbers:  # find the line at fault
+            try:
+                record = json.loads(lines[n - 1])
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path}: line {n} is not valid JSON ({exc.msg} at column {exc.colno}): fix or "
+                    "remove that line; each line must be one JSON object"
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"{path}: line {n} is not a JSON object (it reads {lines[n - 1].strip()[:30]!r}): "
+                    'each line must be one object such as {"item": "a", "annotator": "w1", "label": 1}'
+                ) from None
+        raise
+    if len(frame) == len(numbers):
+        frame.index = pd.Index(numbers)
+    return frame
 
 
 def _gold_table(
@@ -655,17 +746,23 @@ def _gold_table(
     """Gold as a Series item → canonical class name (NaN where unknown), one row per item."""
     if gold is None:
         return None
+    gold_rows = "row"
     if gold_column is not None:
         values = frame[gold_column]
-        table = pd.DataFrame({"item": item_ids.to_numpy(), "gold": values.to_numpy()})
-        where = "the gold column"
+        table = pd.DataFrame({"item": item_ids.to_numpy(), "gold": values.to_numpy()}, index=frame.index)
+        where = f"the gold column {gold_column!r}"
+        gold_rows = row_name
     elif isinstance(gold, str | Path):
         path = Path(gold)
         if not path.exists():
-            raise DataError(f"gold={str(gold)!r} is neither a column of the label table nor an existing file")
+            raise DataError(
+                f"gold={str(gold)!r} is neither a column of the label table nor an existing file: "
+                "check the path or the column name"
+            )
         kind = _file_kind(path)
         table = _read_table(path, kind)
         where = str(path)
+        gold_rows = "row" if kind == "parquet" else "line"
     elif isinstance(gold, pd.DataFrame):
         table = gold
         where = "the gold table"
@@ -685,25 +782,32 @@ def _gold_table(
             table = table.set_axis(["item", "gold"], axis=1)
         else:
             raise DataError(
-                f"{where} needs columns 'item' and 'gold'; it has {list(map(str, table.columns))}"
+                f"{where} needs columns 'item' and 'gold'; it has {list(map(str, table.columns))}: "
+                "rename them (or give just two columns, item id then gold class)"
             )
     if table.empty:
         return pd.Series([], dtype=object, index=pd.Index([], dtype=object))
     missing_item = _is_missing(table["item"])
     if missing_item.any() and gold_column is None:
-        raise DataError(f"{where}: missing item id in {_rows_text(list(table.index[missing_item]), 'row')}")
-    ids = _id_strings(table["item"], "gold item", "row")
+        raise DataError(
+            f"{where}: missing item id in {_rows_text(list(table.index[missing_item]), gold_rows)}: "
+            "drop those gold rows or fill in the item id"
+        )
+    ids = _id_strings(table["item"], "gold item", gold_rows)
     missing_gold = _is_missing(table["gold"])
     names = table["gold"].map(_canonical_class).where(~missing_gold, None)
     pairs = pd.DataFrame({"item": ids.to_numpy(), "gold": names.to_numpy()})
+    pairs.index = table.index
     known = pairs.dropna()
     conflicting = known.groupby("item")["gold"].nunique()
     conflicting = conflicting[conflicting > 1]
     if len(conflicting):
         first = conflicting.index[0]
+        rows = list(known.index[(known["item"] == first).to_numpy()])
         raise DataError(
             f"{where}: item {first!r} has conflicting gold labels "
-            f"{sorted(set(known.loc[known['item'] == first, 'gold']))}: give one gold class per item"
+            f"{sorted(set(known.loc[known['item'] == first, 'gold']))} ({_rows_text(rows, gold_rows)}): "
+            "give one gold class per item"
         )
     return known.drop_duplicates("item").set_index("item")["gold"]
 

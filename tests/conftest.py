@@ -23,7 +23,9 @@ def small_sim() -> bl.simulate.SimulatedData:
 @pytest.fixture(scope="session")
 def nuts_fit(small_sim) -> bl.Fit:
     """Class-conditional Dawid-Skene by NUTS (nutpie), 4 chains x 500 draws."""
-    return bl.fit(small_sim.annotations, model="dawid-skene", method="nuts", draws=500, tune=500, chains=4, quiet=True)
+    return bl.fit(
+        small_sim.annotations, model="dawid-skene", method="nuts", draws=500, tune=500, chains=4, quiet=True
+    )
 
 
 @pytest.fixture(scope="session")

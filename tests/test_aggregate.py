@@ -59,7 +59,9 @@ def test_em_matches_a_loop_based_reference_to_1e_8(variant):
     sim = bl.simulate.dawid_skene(n_items=120, n_annotators=8, n_classes=3, seed=3)
     priors = bl.DawidSkenePriors()
     em = bl.dawid_skene_em(sim.annotations, variant=variant, priors=priors, tol=0.0, max_iter=25)
-    q, confusion, prevalence = _reference_em(sim.annotations, priors, em.n_iter, one_coin=variant == "one-coin")
+    q, confusion, prevalence = _reference_em(
+        sim.annotations, priors, em.n_iter, one_coin=variant == "one-coin"
+    )
     assert em.n_iter > 10
     np.testing.assert_allclose(em.posterior, q, atol=1e-8)
     np.testing.assert_allclose(em.confusion, confusion, atol=1e-8)

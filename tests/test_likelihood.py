@@ -47,7 +47,9 @@ def _brute_force(item_idx, annotator_idx, label, confusion, prevalence, n_items,
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("with_gold", [False, True])
 def test_marginal_likelihood_equals_brute_force_enumeration(n_items, n_classes, with_gold):
-    item_idx, annotator_idx, label, confusion, prevalence = _tiny_problem(n_items * 10 + n_classes, n_items, n_classes)
+    item_idx, annotator_idx, label, confusion, prevalence = _tiny_problem(
+        n_items * 10 + n_classes, n_items, n_classes
+    )
     gold = np.full(n_items, -1)
     if with_gold:
         gold[0] = n_classes - 1
@@ -74,7 +76,9 @@ def test_class_posterior_is_the_enumerated_marginal_of_each_item():
     joint = {}
     for z in itertools.product(range(k), repeat=n_items):
         z = np.array(z)
-        joint[tuple(z)] = np.exp(np.log(prevalence[z]).sum() + np.log(confusion[annotator_idx, z[item_idx], label]).sum())
+        joint[tuple(z)] = np.exp(
+            np.log(prevalence[z]).sum() + np.log(confusion[annotator_idx, z[item_idx], label]).sum()
+        )
     total = sum(joint.values())
     for i in range(n_items):
         for c in range(k):
@@ -98,7 +102,9 @@ def test_blockwise_posterior_draws_equal_the_per_draw_posterior():
     confusion = rng.dirichlet(np.ones(k), size=(draws, 3, k))
     prevalence = rng.dirichlet(np.ones(k), size=draws)
     counts = cell_count_matrix(item_idx, annotator_idx, label, n_items, 3, k)
-    blocks = list(class_posterior_blocks(counts, np.log(confusion), np.log(prevalence), max_values=2 * draws * k))
+    blocks = list(
+        class_posterior_blocks(counts, np.log(confusion), np.log(prevalence), max_values=2 * draws * k)
+    )
     assert len(blocks) == 3  # two items per block
     stacked = np.concatenate([probs for _, probs in blocks], axis=1)
     for s in range(draws):

@@ -1,0 +1,64 @@
+"""The command line as a user runs it: a real subprocess, a labels file in, a file out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+import bayeslabels as bl
+
+
+def _run(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "bayeslabels.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_simulate_then_fit_with_em_writes_soft_labels_with_provenance(tmp_path):
+    done = _run(
+        "simulate",
+        "--items",
+        150,
+        "--annotators",
+        10,
+        "--classes",
+        3,
+        "--gold-fraction",
+        0.2,
+        "--out",
+        "labels.csv",
+        "--truth",
+        "truth.csv",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    truth = pd.read_csv(tmp_path / "truth.csv", dtype=str)
+    labels = pd.read_csv(tmp_path / "labels.csv", dtype=str)
+    gold = truth.sample(30, random_state=0).rename(columns={"true_class": "gold"})
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+
+    done = _run(
+        "fit", "labels.csv", "--gold", "gold.csv", "--method", "em", "--out", "soft.parquet", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "150 items" in done.stdout and "point estimate" in done.stdout
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    assert soft["item"].tolist() == list(pd.unique(labels["item"]))
+    assert bl.read_provenance(tmp_path / "soft.parquet")["method"] == "em"
+
+
+def test_help_shows_an_example(tmp_path):
+    done = _run("fit", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "bayeslabels fit labels.csv --gold gold.csv" in done.stdout
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path):
+    (tmp_path / "labels.csv").write_text("item,annotator,label\na,x,1\nb,x,1\n")
+    for args in (("fit", "missing.csv"), ("fit", "labels.csv", "--method", "em"), ("fit", "--model")):
+        done = _run(*args, cwd=tmp_path)
+        assert done.returncode == 2, args
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("bayeslabels: error:"), done.stderr
+        assert "Traceback" not in done.stderr

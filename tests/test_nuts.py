@@ -1,0 +1,77 @@
+"""Bayesian Dawid-Skene by NUTS recovers known truth, converges, and does not switch labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayeslabels as bl
+
+
+def test_nuts_fit_converges(nuts_fit):
+    report = nuts_fit.check()
+    assert report.max_rhat <= 1.01
+    assert report.divergences == 0
+    assert report.min_ess_bulk >= 400
+    assert report.ok, report
+
+
+def test_posterior_mean_confusion_recovers_the_truth(nuts_fit, small_sim):
+    confusion = nuts_fit.posterior["posterior"]["confusion"].mean(("chain", "draw")).values
+    honest = ~small_sim.is_spammer
+    diag_error = np.abs(np.einsum("jkk->jk", confusion) - np.einsum("jkk->jk", small_sim.confusion))[honest]
+    assert np.median(diag_error) < 0.1
+    prevalence = nuts_fit.posterior["posterior"]["prevalence"].mean(("chain", "draw")).values
+    np.testing.assert_allclose(prevalence, small_sim.prevalence, atol=0.08)
+
+
+def test_chains_started_from_em_agree_on_what_each_class_means(nuts_fit):
+    """No label switching: every chain's item posteriors point the same way as EM's."""
+    per_chain = []
+    for chain in nuts_fit.posterior["posterior"].chain.values:
+        single = bl.Fit(
+            nuts_fit.posterior.isel(chain=[int(chain)]),
+            nuts_fit.annotations,
+            nuts_fit.spec,
+            "nuts",
+            em=nuts_fit.em,
+        )
+        per_chain.append(single.soft_labels()["label"].to_numpy())
+    em_labels = np.asarray(nuts_fit.annotations.classes)[nuts_fit.em.label]
+    for labels in per_chain:
+        assert (labels == em_labels).mean() > 0.95
+
+
+def test_soft_labels_are_as_accurate_as_em_against_the_truth(nuts_fit, small_sim):
+    labels = nuts_fit.soft_labels()["label"].to_numpy()
+    truth = np.asarray(nuts_fit.annotations.classes)[small_sim.true_class]
+    em_truth_acc = (nuts_fit.em.label == small_sim.true_class).mean()
+    assert (labels == truth).mean() >= em_truth_acc - 0.02
+
+
+def test_posterior_is_a_datatree_with_named_coords(nuts_fit):
+    posterior = nuts_fit.posterior["posterior"]
+    assert posterior["confusion"].dims == ("chain", "draw", "annotator", "true_class", "label_class")
+    assert list(posterior.coords["annotator"].values) == list(nuts_fit.annotations.annotators)
+    assert "sample_stats" in nuts_fit.posterior.children
+
+
+@pytest.mark.slow
+def test_one_coin_recovers_accuracies_on_a_larger_set():
+    sim = bl.simulate.dawid_skene(n_items=1000, n_annotators=30, n_classes=2, one_coin=True, seed=21)
+    fit = bl.fit(sim.annotations, model="one-coin", draws=1000, tune=1000, chains=4, quiet=True)
+    assert fit.check().ok
+    table = fit.annotators(ci_prob=0.9)
+    truth = np.einsum("jkk->jk", sim.confusion)[:, 0]
+    covered = (table["accuracy_lo"] <= truth) & (truth <= table["accuracy_hi"])
+    assert covered.mean() >= 0.8  # 90% intervals cover most true accuracies
+
+
+@pytest.mark.slow
+def test_nuts_on_real_data_is_as_accurate_as_em():
+    ann = bl.datasets.load("rte")
+    fit = bl.fit(ann, use_gold=False, quiet=True)
+    gold = fit.gold_accuracy()
+    assert fit.check().ok
+    assert gold["model"] >= gold["em"] - 0.005
+    assert gold["model"] > gold["majority_vote"]
