@@ -188,12 +188,13 @@ class Fit:
 
     def summary(self) -> str:
         ann = self.annotations
+        run = self.sampling
         lines = [
             f"model {self.spec.model}, method {self.method}"
             + (
-                f" ({self.sampling.sampler}, {self.sampling.chains} chains × {self.sampling.draws} draws, "
-                f"compile {self.sampling.compile_seconds:.1f} s, sampling {self.sampling.sampling_seconds:.1f} s)"
-                if self.sampling
+                f" ({run.sampler}, {run.chains} chains × {run.draws} draws, "
+                f"compile {run.compile_seconds:.1f} s, sampling {run.sampling_seconds:.1f} s)"
+                if run
                 else ""
             ),
             f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "

@@ -140,7 +140,8 @@ def fit(
 
     if not isinstance(annotations, Annotations):
         raise DataError(
-            f"fit() needs an Annotations (e.g. bl.Annotations.from_csv(...)), got {type(annotations).__name__}"
+            "fit() needs an Annotations (e.g. bl.Annotations.from_csv(...)), "
+            f"got {type(annotations).__name__}"
         )
     spec = resolve_spec(model).with_inference(
         method=method,
