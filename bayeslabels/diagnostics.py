@@ -1,8 +1,12 @@
-"""Convergence checks on a posterior (ArviZ 1.x, `arviz_stats`).
+"""Convergence, label switching and identifiability checks (ArviZ 1.x, `arviz_stats`).
 
 `check_convergence` returns a frozen `ConvergenceReport`: max R-hat (rank-normalised,
-≤ 1.01), min bulk and tail ESS (≥ 400), divergences (0), and BFMI per chain (≥ 0.3),
-with the reasons a check failed. Thresholds are explicit and configurable.
+≤ 1.01), min bulk and tail ESS (≥ 400), divergences (0), BFMI per chain (≥ 0.3), and —
+given per-chain item posteriors — per chain the class permutation that aligns it to a
+reference (gold where there is gold, else EM), found by the Hungarian method on the
+overlap ``Σ_i P_chain(z_i = a) · P_ref(z_i = b)``. A chain whose permutation is not the
+identity has switched labels; one whose permutation changes between windows of its own
+draws switched within the chain (reported, never "fixed"). Thresholds are explicit.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
+from scipy.optimize import linear_sum_assignment
 
 
 @dataclass(frozen=True)
@@ -20,14 +25,77 @@ class Thresholds:
     min_ess: float = 400.0
     min_bfmi: float = 0.3
     max_divergences: int = 0
+    min_labels_per_annotator: int = 10
+    min_prevalence: float = 0.01
+    max_em_disagreement: float = 0.05
+
+
+@dataclass(frozen=True)
+class ChainAlignment:
+    """How one chain's classes map onto the reference's.
+
+    ``permutation[a]`` is the reference class that the chain's class ``a`` means;
+    ``agreement`` the share of reference items whose most probable class agrees after
+    aligning; ``window_permutations`` the permutation found in each window of the chain.
+    """
+
+    chain: int
+    permutation: tuple[int, ...]
+    switched: bool
+    within_chain_switch: bool
+    agreement: float
+    window_permutations: tuple[tuple[int, ...], ...] = ()
+
+
+def best_permutation(probs: np.ndarray, reference: np.ndarray) -> tuple[int, ...]:
+    """Permutation maximising the overlap of ``probs`` (items × K) with ``reference``."""
+    overlap = probs.T @ reference  # chain class a × reference class b
+    rows, cols = linear_sum_assignment(-overlap)
+    permutation = np.empty(len(rows), dtype=int)
+    permutation[rows] = cols
+    return tuple(int(p) for p in permutation)
+
+
+def align_chains(
+    chain_means: np.ndarray, window_means: np.ndarray, reference: np.ndarray
+) -> tuple[ChainAlignment, ...]:
+    """Align chains to the reference.
+
+    chain_means: chains × items × K mean class posteriors; window_means: chains × windows ×
+    items × K; reference: items × K (one-hot for gold items, EM posteriors otherwise; rows of
+    zeros for items without a reference).
+    """
+    identity = tuple(range(reference.shape[1]))
+    has_reference = reference.sum(axis=1) > 0
+    alignments = []
+    for chain, means in enumerate(chain_means):
+        permutation = best_permutation(means, reference)
+        windows = tuple(best_permutation(w, reference) for w in window_means[chain])
+        aligned = np.asarray(permutation)[means.argmax(axis=1)]
+        agreement = (
+            float((aligned == reference.argmax(axis=1))[has_reference].mean()) if has_reference.any() else 1.0
+        )
+        alignments.append(
+            ChainAlignment(
+                chain=chain,
+                permutation=permutation,
+                switched=permutation != identity,
+                within_chain_switch=len(set(windows)) > 1,
+                agreement=agreement,
+                window_permutations=windows,
+            )
+        )
+    return tuple(alignments)
 
 
 @dataclass(frozen=True)
 class ConvergenceReport:
-    """The verdict on a posterior. ``ok`` is True when every check passes.
+    """The verdict on a fit. ``ok`` is True when every check passes: R-hat, ESS,
+    divergences, BFMI, and no chain that switched labels (between or within chains).
 
-    A point estimate (EM / MAP: one draw) has nothing to check: ``point_estimate`` is True,
-    ``ok`` is True and the sampling statistics are NaN.
+    ``chains`` holds one `ChainAlignment` per chain; ``warnings`` the identifiability
+    warnings (they do not fail the check). A point estimate (EM: one draw) has no sampling
+    to check: ``point_estimate`` is True, ``ok`` is True and the statistics are NaN.
     """
 
     ok: bool
@@ -37,9 +105,11 @@ class ConvergenceReport:
     min_ess_tail: float
     divergences: int
     bfmi: tuple[float, ...]
-    chains: int
-    draws: int
+    n_chains: int
+    n_draws: int
     reasons: tuple[str, ...] = ()
+    chains: tuple[ChainAlignment, ...] = ()
+    warnings: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
@@ -55,8 +125,12 @@ class ConvergenceReport:
 
     def __str__(self) -> str:
         t = self.thresholds
-        if self.point_estimate:
-            return f"convergence: {self.verdict}"
+        lines = [f"convergence: {self.verdict}"] if self.point_estimate else self._table(t)
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _table(self, t: Thresholds) -> list[str]:
+        min_bfmi = min(self.bfmi) if self.bfmi else float("nan")
         rows = [
             ("max R-hat", f"{self.max_rhat:.4f}", f"≤ {t.max_rhat}", self.max_rhat <= t.max_rhat),
             (
@@ -77,33 +151,42 @@ class ConvergenceReport:
                 f"≤ {t.max_divergences}",
                 self.divergences <= t.max_divergences,
             ),
-            (
-                "min BFMI",
-                f"{min(self.bfmi):.3f}" if self.bfmi else "n/a",
-                f"≥ {t.min_bfmi}",
-                not self.bfmi or min(self.bfmi) >= t.min_bfmi,
-            ),
+            ("min BFMI", f"{min_bfmi:.3f}", f"≥ {t.min_bfmi}", not self.bfmi or min_bfmi >= t.min_bfmi),
         ]
-        lines = [f"convergence ({self.chains} chains × {self.draws} draws): {self.verdict}"]
+        lines = [f"convergence ({self.n_chains} chains × {self.n_draws} draws): {self.verdict}"]
         lines += [
             f"  {name:<13} {value:>9}  {limit:<8} {'ok' if good else 'FAIL'}"
             for name, value, limit, good in rows
         ]
-        return "\n".join(lines)
+        for c in self.chains:
+            state = (
+                "switched WITHIN the chain " + " → ".join(map(str, dict.fromkeys(c.window_permutations)))
+                if c.within_chain_switch
+                else (f"label-switched: permutation {c.permutation}" if c.switched else "aligned")
+            )
+            lines.append(f"  chain {c.chain}: {state} (agreement with reference {c.agreement:.3f})")
+        return lines
 
     __repr__ = __str__
 
 
 def check_convergence(
-    tree: xr.DataTree, var_names: list[str], thresholds: Thresholds | None = None
+    tree: xr.DataTree,
+    var_names: list[str],
+    thresholds: Thresholds | None = None,
+    alignments: tuple[ChainAlignment, ...] = (),
+    warnings: tuple[str, ...] = (),
 ) -> ConvergenceReport:
-    """R-hat, ESS, divergences and BFMI of ``var_names`` in ``tree``'s posterior."""
+    """R-hat, ESS, divergences and BFMI of ``var_names`` in ``tree``'s posterior, plus the
+    chain alignments and identifiability warnings computed by the caller."""
     thresholds = thresholds or Thresholds()
     posterior = tree["posterior"]
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     if posterior.attrs.get("point_estimate") or chains * draws == 1:
         nan = float("nan")
-        return ConvergenceReport(True, True, nan, nan, nan, 0, (), chains, draws, (), thresholds)
+        return ConvergenceReport(
+            True, True, nan, nan, nan, 0, (), chains, draws, (), (), warnings, thresholds
+        )
     var_names = [v for v in var_names if v in posterior.data_vars]
     rhat = _max_over(azs.rhat(tree, var_names=var_names))
     ess_bulk = _min_over(azs.ess(tree, var_names=var_names, method="bulk"))
@@ -120,12 +203,20 @@ def check_convergence(
         reasons.append("one chain: R-hat needs at least 2")
     if not rhat <= thresholds.max_rhat:
         reasons.append(f"max R-hat {rhat:.3f} > {thresholds.max_rhat}")
-    if not min(ess_bulk, ess_tail) >= thresholds.min_ess:
-        reasons.append(f"min ESS {min(ess_bulk, ess_tail):.0f} < {thresholds.min_ess:.0f}")
+    if not ess_bulk >= thresholds.min_ess:
+        reasons.append(f"min bulk ESS {ess_bulk:.0f} < {thresholds.min_ess:.0f}")
+    if not ess_tail >= thresholds.min_ess:
+        reasons.append(f"min tail ESS {ess_tail:.0f} < {thresholds.min_ess:.0f}")
     if divergences > thresholds.max_divergences:
         reasons.append(f"{divergences} divergent transitions")
     if bfmi and min(bfmi) < thresholds.min_bfmi:
         reasons.append(f"BFMI {min(bfmi):.2f} < {thresholds.min_bfmi}")
+    switched = [a.chain for a in alignments if a.switched and not a.within_chain_switch]
+    if switched:
+        reasons.append(f"label switching in chain(s) {switched}: call fit.relabel()")
+    within = [a.chain for a in alignments if a.within_chain_switch]
+    if within:
+        reasons.append(f"labels switch within chain(s) {within}: not fixable by relabelling; resample")
     return ConvergenceReport(
         ok=not reasons,
         point_estimate=False,
@@ -134,9 +225,11 @@ def check_convergence(
         min_ess_tail=ess_tail,
         divergences=divergences,
         bfmi=bfmi,
-        chains=chains,
-        draws=draws,
+        n_chains=chains,
+        n_draws=draws,
         reasons=tuple(reasons),
+        chains=alignments,
+        warnings=warnings,
         thresholds=thresholds,
     )
 
@@ -154,3 +247,49 @@ def _max_over(result) -> float:
 
 def _min_over(result) -> float:
     return float(np.min(_values(result)))
+
+
+def identifiability_warnings(
+    *,
+    labels_per_annotator: np.ndarray,
+    labels_per_item: np.ndarray,
+    classes: list[str],
+    prevalence: np.ndarray,
+    anchored_by_gold: bool,
+    symmetric_prior: bool,
+    em_disagreement: int,
+    thresholds: Thresholds,
+) -> tuple[str, ...]:
+    """Warnings about what the data cannot pin down, each with its numbers and a fallback."""
+    warnings = []
+    sparse = labels_per_annotator < thresholds.min_labels_per_annotator
+    if sparse.any():
+        warnings.append(
+            f"{int(sparse.sum())} of {len(sparse)} annotators have fewer than "
+            f"{thresholds.min_labels_per_annotator} labels "
+            f"(median {np.median(labels_per_annotator[sparse]):.0f}): their confusion matrices are mostly "
+            "prior; pool them (hierarchical model) or collect more labels"
+        )
+    single = int((labels_per_item == 1).sum())
+    if single:
+        warnings.append(
+            f"{single} items have one label: their soft labels are the annotator's prior-weighted vote"
+        )
+    rare = [(c, p) for c, p in zip(classes, prevalence, strict=True) if p < thresholds.min_prevalence]
+    for name, share in rare:
+        warnings.append(
+            f"class {name!r} has prevalence {share:.4f}: near-degenerate; merge it with a neighbour or "
+            "give it gold examples"
+        )
+    if not anchored_by_gold and symmetric_prior:
+        warnings.append(
+            "no gold anchor and a symmetric confusion prior: only the EM start tells the classes apart; "
+            "add gold labels or a diagonal-favouring prior (confusion_diag_per_class > 0)"
+        )
+    share = em_disagreement / max(1, len(labels_per_item))
+    if share > thresholds.max_em_disagreement:
+        warnings.append(
+            f"posterior and EM disagree on the most probable class of {em_disagreement} items ({share:.1%}):"
+            " the posterior may be multimodal or EM stopped at a poor mode"
+        )
+    return tuple(warnings)

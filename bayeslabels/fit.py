@@ -10,7 +10,7 @@ onto the estimate and the fit says so.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,13 @@ import xarray as xr
 from ._io import atomic_write_many
 from .aggregate import EMResult, majority_vote
 from .data import Annotations, _file_kind
-from .diagnostics import ConvergenceReport, Thresholds, check_convergence
+from .diagnostics import (
+    ConvergenceReport,
+    Thresholds,
+    align_chains,
+    check_convergence,
+    identifiability_warnings,
+)
 from .errors import DataError
 from .models._likelihood import cell_count_matrix, class_posterior_blocks, gold_log_mask
 from .spec import ModelSpec
@@ -32,6 +38,16 @@ if TYPE_CHECKING:
     from .inference import SamplingInfo
 
 PROVENANCE_KEY = b"bayeslabels.provenance"
+CLASS_VARIABLES = ["prevalence", "confusion", "accuracy"]
+
+
+@dataclass(frozen=True)
+class _ItemPosteriors:
+    mean: np.ndarray  # items × K
+    lo: np.ndarray
+    hi: np.ndarray
+    chain_means: np.ndarray  # chains × items × K
+    window_means: np.ndarray  # chains × windows × items × K
 
 
 class ConvergenceError(RuntimeError):
@@ -78,17 +94,86 @@ class Fit:
         return values.reshape(-1, *values.shape[2:])
 
     def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
-        """Convergence report (R-hat, ESS, divergences, BFMI); see `diagnostics`."""
+        """Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
+        reference (gold where there is gold, else EM) and identifiability warnings."""
         if thresholds is None:
             return self._default_report
-        return check_convergence(self.posterior, ["prevalence", "confusion", "accuracy"], thresholds)
+        return self._check(thresholds)
 
     @cached_property
     def _default_report(self) -> ConvergenceReport:
-        return check_convergence(self.posterior, ["prevalence", "confusion", "accuracy"])
+        return self._check(Thresholds())
+
+    def _check(self, thresholds: Thresholds) -> ConvergenceReport:
+        ann = self.annotations
+        summary = self._posterior_pass(ci_prob=0.5, windows=4)
+        alignments = ()
+        if not self.is_point_estimate:
+            alignments = align_chains(summary.chain_means, summary.window_means, self.reference_posterior())
+        em_disagreement = 0 if self.em is None else int((summary.mean.argmax(axis=1) != self.em.label).sum())
+        warnings = identifiability_warnings(
+            labels_per_annotator=ann.labels_per_annotator,
+            labels_per_item=ann.labels_per_item,
+            classes=self.classes,
+            prevalence=self._draws("prevalence").mean(axis=0),
+            anchored_by_gold=self.used_gold and ann.has_gold,
+            symmetric_prior=self.spec.priors.confusion_diag_per_class == 0,
+            em_disagreement=em_disagreement,
+            thresholds=thresholds,
+        )
+        return check_convergence(self.posterior, CLASS_VARIABLES, thresholds, alignments, warnings)
+
+    def reference_posterior(self) -> np.ndarray:
+        """Items × K reference for label alignment: one-hot gold where any item has gold
+        (other rows zero), else the EM posterior."""
+        ann = self.annotations
+        if ann.has_gold:
+            reference = np.zeros((ann.n_items, ann.n_classes))
+            known = ann.gold >= 0
+            reference[np.flatnonzero(known), ann.gold[known]] = 1.0
+            return reference
+        if self.em is None:
+            raise ValueError("this fit has neither gold nor an EM solution to align chains to")
+        return self.em.posterior
+
+    def relabel(self) -> Fit:
+        """A new Fit with each chain's true classes permuted onto the reference's.
+
+        Every variable with a ``true_class`` dimension is permuted chain by chain (one-coin
+        accuracies are recomputed from the permuted confusion). Chains that switch within
+        themselves are left as they are and still fail `check`.
+        """
+        report = self.check()
+        if self.is_point_estimate or not any(c.switched and not c.within_chain_switch for c in report.chains):
+            return self
+        posterior = self.posterior["posterior"].to_dataset()
+        pieces = []
+        for alignment in report.chains:
+            chain = posterior.isel(chain=[alignment.chain])
+            if alignment.switched and not alignment.within_chain_switch:
+                inverse = np.argsort(alignment.permutation)
+                permuted = chain.isel(true_class=inverse).assign_coords(
+                    true_class=posterior.true_class.values
+                )
+                chain = chain.assign(
+                    {
+                        name: permuted[name]
+                        for name in permuted.data_vars
+                        if "true_class" in permuted[name].dims
+                    }
+                )
+                if "accuracy" in chain.data_vars:  # one-coin: accuracy is the confusion's diagonal
+                    diagonal = np.einsum("cdjkk->cdj", chain["confusion"].values) / len(self.classes)
+                    chain["accuracy"] = (chain["accuracy"].dims, diagonal)
+            pieces.append(chain)
+        groups = {name: node.to_dataset() for name, node in self.posterior.children.items()}
+        groups["posterior"] = xr.concat(pieces, dim="chain")
+        return replace(self, posterior=xr.DataTree.from_dict(groups))
 
     # ------------------------------------------------------------------ per item
-    def _class_posterior_summary(self, ci_prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _posterior_pass(self, ci_prob: float, windows: int = 1) -> _ItemPosteriors:
+        """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
+        and the mean per chain and per window of each chain (for label-switching checks)."""
         ann = self.annotations
         k = ann.n_classes
         counts = cell_count_matrix(
@@ -98,14 +183,25 @@ class Fit:
         with np.errstate(divide="ignore"):
             log_pi = np.log(self._draws("confusion"))
             log_rho = np.log(self._draws("prevalence"))
+        posterior = self.posterior["posterior"]
+        n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        windows = max(1, min(windows, n_draws // 10))
+        per_window = n_draws // windows
         mean = np.empty((ann.n_items, k))
-        lo = np.empty_like(mean)
-        hi = np.empty_like(mean)
+        lo, hi = np.empty_like(mean), np.empty_like(mean)
+        chain_means = np.empty((n_chains, ann.n_items, k))
+        window_means = np.empty((n_chains, windows, ann.n_items, k))
         tail = (1 - ci_prob) / 2
         for rows, probs in class_posterior_blocks(counts, log_pi, log_rho, mask):
             mean[rows] = probs.mean(axis=0)
             lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
-        return mean, np.minimum(lo, mean), np.maximum(hi, mean)
+            by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
+            chain_means[:, rows] = by_chain.mean(axis=1)
+            trimmed = by_chain[:, : windows * per_window].reshape(
+                n_chains, windows, per_window, *probs.shape[1:]
+            )
+            window_means[:, :, rows] = trimmed.mean(axis=2)
+        return _ItemPosteriors(mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means)
 
     def soft_labels(self, ci_prob: float = 0.9) -> pd.DataFrame:
         """One row per item, in input order.
@@ -117,7 +213,8 @@ class Fit:
         """
         ci_prob = _check_ci_prob(ci_prob)
         ann = self.annotations
-        mean, lo, hi = self._class_posterior_summary(ci_prob)
+        summary = self._posterior_pass(ci_prob)
+        mean, lo, hi = summary.mean, summary.lo, summary.hi
         names = np.asarray(ann.classes, dtype=object)
         columns: dict[str, Any] = {
             "item": pd.array(np.asarray(ann.items, dtype=object), dtype="string"),
