@@ -120,6 +120,7 @@ def fit(
     sampler: str | None = None,
     target_accept: float | None = None,
     use_gold: bool = True,
+    init=None,
     quiet: bool = False,
 ):
     """Fit an annotator model; returns a `Fit`.
@@ -128,6 +129,7 @@ def fit(
     or a `ModelSpec`. method: ``"nuts"`` (default of the shipped specs) or ``"em"`` (point
     estimate, a one-draw posterior). Keyword settings override the spec's inference
     defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the fit on it).
+    ``init`` (an `EMResult`) starts the chains there instead of at this data's EM solution.
     """
     from dataclasses import replace as _replace
 
@@ -169,7 +171,8 @@ def fit(
         )
         return Fit(tree, annotations, spec, "em", em=em, sampling=None, used_gold=use_gold)
     pymc_model = BUILDERS[spec.model](data, spec.priors)
+    start = em if init is None else init
     tree, info = sample_nuts(
-        pymc_model, spec.inference, initial_values(spec.model, em.confusion, em.prevalence), quiet
+        pymc_model, spec.inference, initial_values(spec.model, start.confusion, start.prevalence), quiet
     )
     return Fit(tree, annotations, spec, "nuts", em=em, sampling=info, used_gold=use_gold)

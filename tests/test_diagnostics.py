@@ -1,0 +1,138 @@
+"""Label switching is detected per chain and fixed by relabel(); unconverged fits fail
+with the failing check named; identifiability warnings carry their numbers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayeslabels as bl
+
+SYMMETRIC = bl.ModelSpec(priors=bl.DawidSkenePriors(confusion_diag_per_class=0.0))
+
+
+def _permuted(em: bl.EMResult, permutation: list[int]) -> bl.EMResult:
+    """The same EM solution with the true classes renamed: an equally good mode."""
+    return replace(
+        em,
+        confusion=em.confusion[:, permutation, :],
+        prevalence=em.prevalence[permutation],
+        posterior=em.posterior[:, permutation],
+    )
+
+
+def _with_chains_of(healthy: bl.Fit, other: bl.Fit) -> bl.Fit:
+    """`healthy`'s chains followed by `other`'s, renumbered: one fit."""
+    groups = {}
+    for name in ("posterior", "sample_stats"):
+        a, b = healthy.posterior[name].to_dataset(), other.posterior[name].to_dataset()
+        b = b.assign_coords(chain=b.chain + a.sizes["chain"])
+        groups[name] = xr.concat([a, b], dim="chain")
+    return replace(healthy, posterior=xr.DataTree.from_dict(groups))
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["K=2", "K=3"])
+def switched(request):
+    """Three chains started at EM, one at the class-permuted EM solution; no gold, symmetric prior."""
+    k = request.param
+    sim = bl.simulate.dawid_skene(
+        n_items=250, n_annotators=10, n_classes=k, labels_per_item=(3, 5), spammer_fraction=0.0, seed=k
+    )
+    ann = sim.annotations
+    settings = dict(model=SYMMETRIC, draws=1000, tune=500, quiet=True)
+    healthy = bl.fit(ann, chains=3, **settings)
+    permutation = list(np.roll(np.arange(k), 1))
+    stray = bl.fit(ann, chains=1, init=_permuted(healthy.em, permutation), seed=5, **settings)
+    return healthy, _with_chains_of(healthy, stray), permutation
+
+
+def test_a_chain_started_in_the_permuted_mode_is_reported(switched):
+    _, fit, permutation = switched
+    report = fit.check()
+    assert not report.ok
+    assert [c.switched for c in report.chains] == [False, False, False, True]
+    assert report.chains[3].permutation == tuple(int(p) for p in permutation)
+    assert not report.chains[3].within_chain_switch
+    assert report.max_rhat > 1.1
+    assert any("label switching in chain(s) [3]" in reason for reason in report.reasons)
+    assert any("symmetric confusion prior" in w for w in report.warnings)
+
+
+def test_relabel_aligns_every_chain_and_recovers_the_unswitched_answer(switched):
+    healthy, fit, _ = switched
+    fixed = fit.relabel()
+    report = fixed.check()
+    assert report.max_rhat <= 1.01
+    assert not any(c.switched for c in report.chains)
+    classes = healthy.classes
+    columns = [f"p_{c}" for c in classes]
+    np.testing.assert_allclose(
+        fixed.soft_labels()[columns].to_numpy(), healthy.soft_labels()[columns].to_numpy(), atol=0.02
+    )
+
+
+def test_gold_anchors_keep_every_chain_in_the_gold_mode():
+    sim = bl.simulate.dawid_skene(
+        n_items=250, n_annotators=10, n_classes=2, labels_per_item=(3, 5), gold_fraction=0.3, seed=2
+    )
+    em = bl.dawid_skene_em(sim.annotations, priors=SYMMETRIC.priors)
+    fit = bl.fit(
+        sim.annotations,
+        model=SYMMETRIC,
+        chains=2,
+        draws=400,
+        tune=400,
+        init=_permuted(em, [1, 0]),
+        quiet=True,
+    )
+    report = fit.check()
+    assert not any(c.switched for c in report.chains)
+    assert all(c.agreement > 0.95 for c in report.chains)
+
+
+def test_a_healthy_fit_passes(nuts_fit):
+    report = nuts_fit.check()
+    assert report.ok and not report.reasons
+    assert len(report.chains) == 4 and not any(c.switched or c.within_chain_switch for c in report.chains)
+    assert "converged" in str(report) and "chain 3: aligned" in str(report)
+
+
+def test_too_short_a_run_fails_with_low_ess_named(small_sim):
+    short = bl.fit(small_sim.annotations, draws=30, tune=20, chains=2, quiet=True)
+    report = short.check()
+    assert not report.ok
+    assert report.min_ess_bulk < 400
+    assert any("ESS" in reason for reason in report.reasons)
+
+
+def test_window_permutations_reveal_a_switch_within_a_chain(nuts_fit):
+    """Swap the classes in the second half of one chain: reported as within-chain, not fixed."""
+    posterior = nuts_fit.posterior["posterior"].to_dataset()
+    k = posterior.sizes["true_class"]
+    half = posterior.sizes["draw"] // 2
+    chain0 = posterior.isel(chain=[0])
+    swapped = chain0.isel(draw=slice(half, None), true_class=np.roll(np.arange(k), 1))
+    swapped = swapped.assign_coords(true_class=posterior.true_class.values)
+    mixed = xr.concat([chain0.isel(draw=slice(0, half)), swapped], dim="draw")
+    rebuilt = xr.concat([mixed, posterior.isel(chain=slice(1, None))], dim="chain")
+    groups = {name: node.to_dataset() for name, node in nuts_fit.posterior.children.items()}
+    groups["posterior"] = rebuilt
+    fit = replace(nuts_fit, posterior=xr.DataTree.from_dict(groups))
+    report = fit.check()
+    assert report.chains[0].within_chain_switch
+    assert any("within chain(s) [0]" in reason for reason in report.reasons)
+    assert fit.relabel().check().chains[0].within_chain_switch
+
+
+def test_identifiability_warnings_carry_their_numbers():
+    frame_rows = [("i1", "a", "x"), ("i1", "b", "x"), ("i2", "a", "y"), ("i3", "c", "x")]
+    import pandas as pd
+
+    ann = bl.Annotations.from_frame(pd.DataFrame(frame_rows, columns=["item", "annotator", "label"]))
+    report = bl.fit(ann, method="em").check()
+    text = " | ".join(report.warnings)
+    assert "3 of 3 annotators have fewer than 10 labels" in text
+    assert "2 items have one label" in text
