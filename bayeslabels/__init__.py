@@ -17,6 +17,7 @@ from .diagnostics import ConvergenceReport, Thresholds
 from .errors import DataError, SpecError
 from .fit import ConvergenceError, Fit, read_provenance
 from .inference import fit
+from .persist import load_fit as load
 from .spec import DawidSkenePriors, InferenceSettings, ModelSpec, resolve_spec
 
 try:
@@ -42,6 +43,7 @@ __all__ = [
     "datasets",
     "dawid_skene_em",
     "fit",
+    "load",
     "majority_vote",
     "read_provenance",
     "resolve_spec",

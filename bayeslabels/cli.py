@@ -81,7 +81,29 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--allow-failed-check", action="store_true", help="export even if the convergence check fails"
     )
+    fit.add_argument("--save", metavar="DIR", help="also save the whole fit to DIR (see 'bayeslabels check')")
     fit.add_argument("--quiet", action="store_true", help="no progress bars, summary only")
+
+    check = sub.add_parser(
+        "check",
+        help="convergence and label-switching report of a saved fit (exit 0 if ok, 1 if not)",
+        epilog="example:\n  bayeslabels check runs/fit-01\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("fit_dir", help="a directory written by 'bayeslabels fit --save' or Fit.save")
+
+    export = sub.add_parser(
+        "export",
+        help="write the soft labels of a saved fit",
+        epilog="example:\n  bayeslabels export runs/fit-01 --out soft.parquet\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("fit_dir")
+    export.add_argument("--out", required=True, help="output: .parquet, .csv or .jsonl")
+    export.add_argument("--ci-prob", type=float, default=0.9)
+    export.add_argument(
+        "--allow-failed-check", action="store_true", help="export even if the check fails (recorded)"
+    )
 
     simulate = sub.add_parser(
         "simulate",
@@ -148,7 +170,6 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .fit import ConvergenceError
     from .inference import fit
 
     ann = _load(args)
@@ -170,14 +191,35 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     print(result.summary())
+    if args.save:
+        print(f"saved the fit to {result.save(args.save)}")
+    return _export(result, out, args.ci_prob, args.allow_failed_check)
+
+
+def _export(result, out: Path, ci_prob: float, allow_failed_check: bool) -> int:
+    from .fit import ConvergenceError
+
     try:
-        path = result.export(out, ci_prob=args.ci_prob, allow_failed_check=args.allow_failed_check)
+        path = result.export(out, ci_prob=ci_prob, allow_failed_check=allow_failed_check)
     except ConvergenceError as exc:
-        raise CliError(
-            f"{exc}".replace("allow_failed_check=True", "--allow-failed-check"), EXIT_NOT_CONVERGED
-        ) from None
-    print(f"wrote {path} ({ann.n_items} items)")
+        message = str(exc).replace("allow_failed_check=True", "--allow-failed-check")
+        raise CliError(message, EXIT_NOT_CONVERGED) from None
+    print(f"wrote {path} ({result.annotations.n_items} items)")
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .persist import load_fit
+
+    report = load_fit(args.fit_dir).check()
+    print(report)
+    return 0 if report.ok else EXIT_NOT_CONVERGED
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .persist import load_fit
+
+    return _export(load_fit(args.fit_dir), Path(args.out), args.ci_prob, args.allow_failed_check)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -223,7 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import DataError, SpecError
 
     args = _parser().parse_args(argv)
-    handlers = {"fit": _cmd_fit, "simulate": _cmd_simulate, "datasets": _cmd_datasets}
+    handlers = {
+        "fit": _cmd_fit,
+        "check": _cmd_check,
+        "export": _cmd_export,
+        "simulate": _cmd_simulate,
+        "datasets": _cmd_datasets,
+    }
     try:
         return handlers[args.command](args)
     except CliError as exc:

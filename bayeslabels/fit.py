@@ -311,6 +311,14 @@ class Fit:
     def __repr__(self) -> str:
         return f"<Fit {self.spec.model} by {self.method}: {self.annotations!r}>"
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Save as a directory (spec.toml, posterior.nc, annotations.parquet, diagnostics.json,
+        manifest.json with hashes), atomically; `bayeslabels.load` restores it."""
+        from .persist import save_fit
+
+        return save_fit(self, directory)
+
     # ------------------------------------------------------------------ export
     def provenance(self, ci_prob: float, allow_failed_check: bool = False) -> dict[str, Any]:
         from . import __version__

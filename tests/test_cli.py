@@ -62,3 +62,34 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
         assert done.returncode == 2, args
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("bayeslabels: error:"), done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_check_and_export_a_saved_fit(nuts_fit, tmp_path, capsys):
+    from dataclasses import replace
+
+    from bayeslabels.cli import main
+
+    good = nuts_fit.save(tmp_path / "good")
+    bad = replace(nuts_fit, posterior=nuts_fit.posterior.isel(draw=slice(0, 40))).save(tmp_path / "bad")
+
+    assert main(["check", str(good)]) == 0
+    assert "converged" in capsys.readouterr().out
+
+    assert main(["check", str(bad)]) == 1
+    assert "NOT converged" in capsys.readouterr().out
+
+    assert main(["export", str(bad), "--out", str(tmp_path / "soft.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ESS" in err and "--allow-failed-check" in err
+    assert not (tmp_path / "soft.parquet").exists()
+
+    assert main(["export", str(bad), "--out", str(tmp_path / "soft.parquet"), "--allow-failed-check"]) == 0
+    assert bl.read_provenance(tmp_path / "soft.parquet")["allow_failed_check"] is True
+    assert main(["export", str(good), "--out", str(tmp_path / "good.csv")]) == 0
+
+
+def test_check_of_a_directory_that_is_not_a_fit_is_one_line_exit_2(tmp_path, capsys):
+    from bayeslabels.cli import main
+
+    assert main(["check", str(tmp_path)]) == 2
+    assert "manifest.json" in capsys.readouterr().err
