@@ -111,11 +111,18 @@ class ConvergenceReport:
     chains: tuple[ChainAlignment, ...] = ()
     warnings: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    variational: bool = False
 
     @property
     def verdict(self) -> str:
         if self.point_estimate:
             return "point estimate (no sampling to check)"
+        if self.variational:
+            return (
+                "variational approximation, converged"
+                if self.ok
+                else "NOT converged: " + "; ".join(self.reasons)
+            )
         return "converged" if self.ok else "NOT converged: " + "; ".join(self.reasons)
 
     def to_dict(self) -> dict:
@@ -125,7 +132,8 @@ class ConvergenceReport:
 
     def __str__(self) -> str:
         t = self.thresholds
-        lines = [f"convergence: {self.verdict}"] if self.point_estimate else self._table(t)
+        simple = self.point_estimate or self.variational
+        lines = [f"convergence: {self.verdict}"] if simple else self._table(t)
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -182,11 +190,13 @@ def check_convergence(
     thresholds = thresholds or Thresholds()
     posterior = tree["posterior"]
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    nan = float("nan")
     if posterior.attrs.get("point_estimate") or chains * draws == 1:
-        nan = float("nan")
         return ConvergenceReport(
             True, True, nan, nan, nan, 0, (), chains, draws, (), (), warnings, thresholds
         )
+    if posterior.attrs.get("variational"):
+        return _variational_report(posterior, alignments, warnings, thresholds)
     var_names = [v for v in var_names if v in posterior.data_vars]
     rhat = _max_over(azs.rhat(tree, var_names=var_names))
     ess_bulk = _min_over(azs.ess(tree, var_names=var_names, method="bulk"))
@@ -231,6 +241,40 @@ def check_convergence(
         chains=alignments,
         warnings=warnings,
         thresholds=thresholds,
+    )
+
+
+def _variational_report(
+    posterior: xr.DataTree,
+    alignments: tuple[ChainAlignment, ...],
+    warnings: tuple[str, ...],
+    thresholds: Thresholds,
+) -> ConvergenceReport:
+    """ADVI has no chains to compare: the check is that the optimisation settled before its
+    iteration cap, and that the approximation did not land in a permuted mode."""
+    nan = float("nan")
+    reasons = []
+    if not posterior.attrs.get("converged"):
+        reasons.append(
+            f"ADVI stopped at its iteration cap ({int(posterior.attrs.get('iterations', 0))}) before the "
+            "parameters settled: raise inference.advi_iterations"
+        )
+    reasons += [f"label switching against the reference: {a.permutation}" for a in alignments if a.switched]
+    return ConvergenceReport(
+        ok=not reasons,
+        point_estimate=False,
+        max_rhat=nan,
+        min_ess_bulk=nan,
+        min_ess_tail=nan,
+        divergences=0,
+        bfmi=(),
+        n_chains=posterior.sizes["chain"],
+        n_draws=posterior.sizes["draw"],
+        reasons=tuple(reasons),
+        chains=alignments,
+        warnings=warnings,
+        thresholds=thresholds,
+        variational=True,
     )
 
 

@@ -31,14 +31,15 @@ from .diagnostics import (
     identifiability_warnings,
 )
 from .errors import DataError
-from .models._likelihood import cell_count_matrix, class_posterior_blocks, gold_log_mask
+from .models import FAMILIES, Family
+from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
+from .models.beta_bernoulli import item_rate_blocks, positive_counts
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
     from .inference import SamplingInfo
 
 PROVENANCE_KEY = b"bayeslabels.provenance"
-CLASS_VARIABLES = ["prevalence", "confusion", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,12 @@ class Fit:
             classes=self.classes,
             prevalence=self._draws("prevalence").mean(axis=0),
             anchored_by_gold=self.used_gold and ann.has_gold,
-            symmetric_prior=self.spec.priors.confusion_diag_per_class == 0,
+            symmetric_prior=getattr(self.spec.priors, "symmetric", False),
             em_disagreement=em_disagreement,
             thresholds=thresholds,
         )
-        return check_convergence(self.posterior, CLASS_VARIABLES, thresholds, alignments, warnings)
+        variables = list(self.posterior["posterior"].data_vars)
+        return check_convergence(self.posterior, variables, thresholds, alignments, warnings)
 
     def reference_posterior(self) -> np.ndarray:
         """Items × K reference for label alignment: one-hot gold where any item has gold
@@ -171,18 +173,36 @@ class Fit:
         return replace(self, posterior=xr.DataTree.from_dict(groups))
 
     # ------------------------------------------------------------------ per item
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.spec.model]
+
+    def _confusion_cells(self) -> np.ndarray:
+        """Confusion draws as (draws, cells, K, K): cells are annotators, or annotator ×
+        subtype pairs (``annotator · S + subtype``) for per-subtype models."""
+        confusion = self._draws("confusion")
+        return confusion.reshape(confusion.shape[0], -1, *confusion.shape[-2:])
+
+    def _item_probability_blocks(self):
+        """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``:
+        the class posterior P(z_i = k | draw) from the shared likelihood, or for Beta–Bernoulli
+        the item rate θ_i drawn from its conjugate posterior given the draw's (α, β)."""
+        ann = self.annotations
+        if self.family.item_rates:
+            k, n = positive_counts(ann)
+            return item_rate_blocks(k, n, self._draws("alpha"), self._draws("beta"), self.spec.inference.seed)
+        counts = annotation_counts(ann, self.family.per_subtype)
+        mask = gold_log_mask(ann.gold, ann.n_classes) if self.used_gold else None
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(self._confusion_cells())
+            log_rho = np.log(self._draws("prevalence"))
+        return class_posterior_blocks(counts, log_pi, log_rho, mask)
+
     def _posterior_pass(self, ci_prob: float, windows: int = 1) -> _ItemPosteriors:
         """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
         and the mean per chain and per window of each chain (for label-switching checks)."""
         ann = self.annotations
         k = ann.n_classes
-        counts = cell_count_matrix(
-            ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, k
-        )
-        mask = gold_log_mask(ann.gold, k) if self.used_gold else None
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self._draws("confusion"))
-            log_rho = np.log(self._draws("prevalence"))
         posterior = self.posterior["posterior"]
         n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
         windows = max(1, min(windows, n_draws // 10))
@@ -192,7 +212,7 @@ class Fit:
         chain_means = np.empty((n_chains, ann.n_items, k))
         window_means = np.empty((n_chains, windows, ann.n_items, k))
         tail = (1 - ci_prob) / 2
-        for rows, probs in class_posterior_blocks(counts, log_pi, log_rho, mask):
+        for rows, probs in self._item_probability_blocks():
             mean[rows] = probs.mean(axis=0)
             lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
@@ -237,31 +257,67 @@ class Fit:
         return pd.DataFrame(columns)
 
     # ------------------------------------------------------------------ per annotator
-    def annotators(self, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Per annotator: ``n_labels``, ``accuracy = Σ_k ρ_k π_jkk`` with interval, and for two
-        classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive)."""
+    def annotators(self, ci_prob: float = 0.9, by_subtype: bool = False) -> pd.DataFrame:
+        """Per annotator: ``n_labels`` and, with intervals, ``accuracy = Σ_k ρ_k π_jkk`` and for
+        two classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive).
+
+        Per-subtype models: ``by_subtype=True`` gives one row per (annotator, subtype);
+        otherwise each annotator's confusion is averaged over subtypes weighted by where
+        their labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is
+        the probability that a new label on the same item matches the annotator's."""
         ci_prob = _check_ci_prob(ci_prob)
-        tail = (1 - ci_prob) / 2
         ann = self.annotations
-        confusion = self._draws("confusion")  # draws, J, K, K
-        prevalence = self._draws("prevalence")
-        diagonal = np.einsum("sjkk->sjk", confusion)
-        quantities = {"accuracy": np.einsum("sjk,sk->sj", diagonal, prevalence)}
-        if ann.n_classes == 2:
-            quantities["sensitivity"] = diagonal[:, :, 1]
-            quantities["specificity"] = diagonal[:, :, 0]
         frame = pd.DataFrame(
             {
                 "annotator": pd.array(np.asarray(ann.annotators, dtype=object), dtype="string"),
                 "n_labels": ann.labels_per_annotator.astype(np.int64),
             }
         )
-        for name, draws in quantities.items():
-            frame[name] = draws.mean(axis=0)
-            lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
-            frame[f"{name}_lo"] = lo
-            frame[f"{name}_hi"] = hi
-        return frame
+        if self.family.item_rates:
+            return _with_intervals(frame, {"agreement": self._agreement_draws()}, ci_prob)
+        confusion = self._draws("confusion")  # draws, J, [S,] K, K
+        if confusion.ndim == 5:
+            per_cell = np.bincount(
+                label_cells(ann, per_subtype=True)[0], minlength=confusion.shape[1] * confusion.shape[2]
+            ).reshape(confusion.shape[1], confusion.shape[2])
+            if by_subtype:
+                return self._annotator_subtype_table(confusion, per_cell, ci_prob)
+            weights = (per_cell + 1e-9) / (per_cell + 1e-9).sum(axis=1, keepdims=True)
+            confusion = np.einsum("sjtkl,jt->sjkl", confusion, weights)
+        return _with_intervals(frame, _reliability(confusion, self._draws("prevalence")), ci_prob)
+
+    def _annotator_subtype_table(
+        self, confusion: np.ndarray, per_cell: np.ndarray, ci_prob: float
+    ) -> pd.DataFrame:
+        ann = self.annotations
+        n_annotators, n_subtypes = per_cell.shape
+        frame = pd.DataFrame(
+            {
+                "annotator": pd.array(
+                    np.repeat(np.asarray(ann.annotators, dtype=object), n_subtypes), dtype="string"
+                ),
+                "subtype": pd.array(
+                    np.tile(np.asarray(ann.subtypes, dtype=object), n_annotators), dtype="string"
+                ),
+                "n_labels": per_cell.ravel().astype(np.int64),
+            }
+        )
+        flat = confusion.reshape(confusion.shape[0], -1, *confusion.shape[-2:])
+        return _with_intervals(frame, _reliability(flat, self._draws("prevalence")), ci_prob)
+
+    def _agreement_draws(self) -> np.ndarray:
+        """Draws × annotators: mean over an annotator's labels of P(new label agrees), with
+        the item rate's posterior mean ``(α + k_i)/(α + β + n_i)`` per draw."""
+        ann = self.annotations
+        k, n = positive_counts(ann)
+        alpha, beta = self._draws("alpha"), self._draws("beta")
+        rate = (alpha[:, None] + k) / (alpha[:, None] + beta[:, None] + n)  # draws × items
+        positive = ann.label == 1
+        agree = np.where(positive, rate[:, ann.item_idx], 1 - rate[:, ann.item_idx])
+        totals = np.stack(
+            [np.bincount(ann.annotator_idx, weights=row, minlength=ann.n_annotators) for row in agree]
+        )
+        return totals / np.maximum(ann.labels_per_annotator, 1)
 
     # ------------------------------------------------------------------ reporting
     def gold_accuracy(self) -> dict[str, float] | None:
@@ -371,6 +427,25 @@ class Fit:
         )
         sidecar = path.with_name(path.name + ".json")
         return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]
+
+
+def _reliability(confusion: np.ndarray, prevalence: np.ndarray) -> dict[str, np.ndarray]:
+    """Per draw and cell: accuracy Σ_k ρ_k π_kk; for K = 2 also sensitivity and specificity."""
+    diagonal = np.einsum("sjkk->sjk", confusion)
+    quantities = {"accuracy": np.einsum("sjk,sk->sj", diagonal, prevalence)}
+    if confusion.shape[-1] == 2:
+        quantities["sensitivity"] = diagonal[:, :, 1]
+        quantities["specificity"] = diagonal[:, :, 0]
+    return quantities
+
+
+def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_prob: float) -> pd.DataFrame:
+    """Add mean, ``_lo`` and ``_hi`` (equal-tailed) columns for each (draws × rows) quantity."""
+    tail = (1 - ci_prob) / 2
+    for name, draws in quantities.items():
+        frame[name] = draws.mean(axis=0)
+        frame[f"{name}_lo"], frame[f"{name}_hi"] = np.quantile(draws, [tail, 1 - tail], axis=0)
+    return frame
 
 
 def _plain(value: Any) -> Any:

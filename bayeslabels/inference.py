@@ -108,6 +108,72 @@ def point_tree(values: dict[str, tuple[tuple[str, ...], np.ndarray]], coords: di
     return xr.DataTree.from_dict({"posterior": posterior})
 
 
+def fit_map(model: pm.Model, start: dict[str, np.ndarray], quiet: bool = False) -> xr.DataTree:
+    """Posterior mode by L-BFGS from the EM start: a one-draw posterior flagged as a point estimate."""
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tree = pm.find_MAP(
+            initvals=start, jitter=False, progressbar=show_progress(quiet), return_inferencedata=True
+        )
+    posterior = tree["posterior"].to_dataset()
+    posterior.attrs["point_estimate"] = 1
+    return xr.DataTree.from_dict({"posterior": posterior})
+
+
+class LossPlateau:
+    """ADVI stopping rule: the mean loss of the last ``window`` iterations changed by less
+    than ``tolerance`` (relative) from the window before. Raises StopIteration, which
+    ``pm.fit`` treats as convergence."""
+
+    def __init__(self, window: int = 1000, tolerance: float = 1e-3):
+        self.window, self.tolerance = window, tolerance
+
+    def __call__(self, approx, losses, i) -> None:
+        if i % self.window or len(losses) < 2 * self.window:
+            return
+        recent = np.mean(losses[-self.window :])
+        before = np.mean(losses[-2 * self.window : -self.window])
+        if abs(recent - before) <= self.tolerance * abs(before):
+            raise StopIteration(f"loss settled after {i} iterations")
+
+
+def fit_advi(
+    model: pm.Model, settings: InferenceSettings, start: dict[str, np.ndarray], full_rank: bool, quiet: bool
+) -> tuple[xr.DataTree, SamplingInfo]:
+    """Mean-field (or full-rank) ADVI from the EM start, stopped when the parameters settle;
+    ``settings.draws`` draws from the approximation become the posterior (one chain)."""
+    started = time.perf_counter()
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        approx = pm.fit(
+            n=settings.advi_iterations,
+            method="fullrank_advi" if full_rank else "advi",
+            start=start,
+            random_seed=settings.seed,
+            callbacks=[LossPlateau()],
+            progressbar=show_progress(quiet),
+        )
+        tree = approx.sample(settings.draws, random_seed=settings.seed)
+    fitted = time.perf_counter()
+    losses = np.asarray(approx.hist)
+    posterior = tree["posterior"].to_dataset()
+    posterior.attrs["variational"] = 1
+    posterior.attrs["iterations"] = len(losses)
+    posterior.attrs["converged"] = int(len(losses) < settings.advi_iterations)
+    loss = xr.Dataset({"loss": (("iteration",), losses)})
+    info = SamplingInfo(
+        sampler="fullrank-advi" if full_rank else "advi",
+        draws=settings.draws,
+        tune=len(losses),
+        chains=1,
+        seed=settings.seed,
+        target_accept=float("nan"),
+        compile_seconds=float("nan"),
+        sampling_seconds=fitted - started,
+    )
+    return xr.DataTree.from_dict({"posterior": posterior, "variational": loss}), info
+
+
 def fit(
     annotations,
     model="dawid-skene",
@@ -119,25 +185,28 @@ def fit(
     seed: int | None = None,
     sampler: str | None = None,
     target_accept: float | None = None,
+    minibatch_items: int | None = None,
     use_gold: bool = True,
     init=None,
     quiet: bool = False,
 ):
     """Fit an annotator model; returns a `Fit`.
 
-    model: a shipped spec name (``"dawid-skene"``, ``"one-coin"``), a path to a TOML spec,
-    or a `ModelSpec`. method: ``"nuts"`` (default of the shipped specs) or ``"em"`` (point
-    estimate, a one-draw posterior). Keyword settings override the spec's inference
-    defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the fit on it).
-    ``init`` (an `EMResult`) starts the chains there instead of at this data's EM solution.
+    model: a shipped spec name (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
+    ``"hierarchical-subtype"``, ``"beta-bernoulli"``), a path to a TOML spec, or a
+    `ModelSpec`. method: ``"nuts"`` (the shipped default), ``"advi"`` / ``"fullrank-advi"``
+    (draws from the fitted approximation), ``"map"`` (posterior mode, a one-draw posterior)
+    or ``"em"`` (Dawid–Skene EM point estimate). Keyword settings override the spec's
+    inference defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the
+    fit on it). ``init`` (an `EMResult`) starts there instead of at this data's EM solution.
     """
     from dataclasses import replace as _replace
 
     from .aggregate import dawid_skene_em
     from .data import Annotations
-    from .errors import DataError
+    from .errors import DataError, SpecError
     from .fit import Fit
-    from .models import BUILDERS, initial_values
+    from .models import FAMILIES
     from .spec import resolve_spec
 
     if not isinstance(annotations, Annotations):
@@ -153,26 +222,38 @@ def fit(
         seed=seed,
         sampler=sampler,
         target_accept=target_accept,
+        minibatch_items=minibatch_items,
     )
+    family = FAMILIES[spec.model]
+    family.validate(annotations)
     data = annotations if use_gold else _replace(annotations, gold=np.full(annotations.n_items, -1))
-    em = dawid_skene_em(data, variant=spec.variant, priors=spec.priors)
-    if spec.inference.method == "em":
-        coords = {
-            "annotator": list(annotations.annotators),
-            "true_class": list(annotations.classes),
-            "label_class": list(annotations.classes),
-        }
+    em = dawid_skene_em(data, variant=spec.variant, priors=spec.em_priors)
+    method = spec.inference.method
+    if method == "em":
+        if spec.model not in ("dawid-skene", "one-coin"):
+            raise SpecError(
+                f"method 'em' fits Dawid–Skene only; for model {spec.model!r} use nuts, advi or map"
+            )
         tree = point_tree(
             {
                 "prevalence": (("true_class",), em.prevalence),
                 "confusion": (("annotator", "true_class", "label_class"), em.confusion),
             },
-            coords,
+            {
+                "annotator": list(annotations.annotators),
+                "true_class": list(annotations.classes),
+                "label_class": list(annotations.classes),
+            },
         )
         return Fit(tree, annotations, spec, "em", em=em, sampling=None, used_gold=use_gold)
-    pymc_model = BUILDERS[spec.model](data, spec.priors)
-    start = em if init is None else init
-    tree, info = sample_nuts(
-        pymc_model, spec.inference, initial_values(spec.model, start.confusion, start.prevalence), quiet
-    )
-    return Fit(tree, annotations, spec, "nuts", em=em, sampling=info, used_gold=use_gold)
+    minibatch = spec.inference.minibatch_items if method in ("advi", "fullrank-advi") else 0
+    pymc_model = family.build(data, spec.priors, minibatch_items=minibatch)
+    start = family.start(em if init is None else init, data, spec.priors)
+    info = None
+    if method == "nuts":
+        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet)
+    elif method == "map":
+        tree = fit_map(pymc_model, start, quiet)
+    else:
+        tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet)
+    return Fit(tree, annotations, spec, method, em=em, sampling=info, used_gold=use_gold)

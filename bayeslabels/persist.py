@@ -141,7 +141,7 @@ def _em_from_tree(tree: xr.DataTree, ann: Annotations, spec: ModelSpec) -> EMRes
         classes=ann.classes,
         items=ann.items,
         annotators=ann.annotators,
-        priors=spec.priors,
+        priors=spec.em_priors,
     )
 
 

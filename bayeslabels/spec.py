@@ -35,9 +35,79 @@ import numpy as np
 
 from .errors import SpecError
 
-MODELS = ("dawid-skene", "one-coin")
-METHODS = ("nuts", "em")
+MODELS = ("dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli")
+METHODS = ("nuts", "advi", "fullrank-advi", "map", "em")
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+
+
+def _check_numbers(priors: Any, at_least: dict[str, float]) -> None:
+    """Every field a finite number, and each named one ≥ its bound."""
+    for f in fields(priors):
+        value = getattr(priors, f.name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
+            raise SpecError(f"priors.{f.name} must be a number, got {value!r}")
+    for name, bound in at_least.items():
+        if getattr(priors, name) < bound:
+            raise SpecError(f"priors.{name} must be ≥ {bound}, got {getattr(priors, name)}")
+
+
+@dataclass(frozen=True)
+class HierarchicalPriors:
+    r"""Priors of hierarchical Dawid–Skene (logit-scale confusion rows with shrinkage).
+
+    ``π_jk = softmax(μ_k + σ_k · η_jk)``, ``η ~ N(0, 1)``; population logits
+    ``μ_kl ~ N(diag_logit · [k = l], logit_sd)``, scales ``σ_k ~ HalfNormal(annotator_scale)``.
+    With subtypes s: ``μ_sk = μ_k + τ_k · δ_sk`` (``τ_k ~ HalfNormal(subtype_scale)``) and an
+    annotator × subtype deviation ``υ_k · ε_jsk`` (``υ_k ~ HalfNormal(interaction_scale)``).
+    Prevalence: symmetric ``Dirichlet(prevalence)``.
+    """
+
+    diag_logit: float = 2.0
+    logit_sd: float = 1.5
+    annotator_scale: float = 1.0
+    subtype_scale: float = 0.5
+    interaction_scale: float = 0.5
+    prevalence: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {
+                "logit_sd": 1e-6,
+                "annotator_scale": 1e-6,
+                "subtype_scale": 1e-6,
+                "interaction_scale": 1e-6,
+                "prevalence": 1.0,
+            },
+        )
+
+    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.prevalence))
+
+    @property
+    def symmetric(self) -> bool:
+        """No preference for the diagonal: classes are exchangeable a priori."""
+        return self.diag_logit == 0
+
+
+@dataclass(frozen=True)
+class BetaBernoulliPriors:
+    r"""Priors of the Beta–Bernoulli item-ambiguity model (binary labels).
+
+    Item rates ``θ_i ~ Beta(α, β)`` with ``α = m κ``, ``β = (1 − m) κ``; mean
+    ``m ~ Beta(mean_a, mean_b)`` and concentration ``κ ~ Gamma(concentration_shape,
+    concentration_rate)`` (mean shape / rate).
+    """
+
+    mean_a: float = 2.0
+    mean_b: float = 2.0
+    concentration_shape: float = 2.0
+    concentration_rate: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self, {"mean_a": 1e-6, "mean_b": 1e-6, "concentration_shape": 1e-6, "concentration_rate": 1e-6}
+        )
 
 
 @dataclass(frozen=True)
@@ -55,10 +125,7 @@ class DawidSkenePriors:
     prevalence: float = 2.0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
-                raise SpecError(f"priors.{f.name} must be a number, got {value!r}")
+        _check_numbers(self, {})
         if self.confusion_off < 1 or self.prevalence < 1:
             raise SpecError(
                 "priors.confusion_off and priors.prevalence must be ≥ 1 (concentrations below 1 "
@@ -70,6 +137,11 @@ class DawidSkenePriors:
     @classmethod
     def default(cls, n_classes: int | None = None) -> DawidSkenePriors:
         return cls()
+
+    @property
+    def symmetric(self) -> bool:
+        """No preference for the diagonal: classes are exchangeable a priori."""
+        return self.confusion_diag_per_class == 0
 
     def confusion_alpha(self, n_classes: int) -> np.ndarray:
         """K × K concentration matrix (row = true class)."""
@@ -90,13 +162,15 @@ class InferenceSettings:
     sampler: str = "nutpie"
     target_accept: float = 0.8
     seed: int = 0
+    advi_iterations: int = 20000
+    minibatch_items: int = 0  # ADVI: items per minibatch (all labels of an item together); 0 = all
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise SpecError(f"inference.method={self.method!r}: use one of {list(METHODS)}")
         if self.sampler not in SAMPLERS:
             raise SpecError(f"inference.sampler={self.sampler!r}: use one of {list(SAMPLERS)}")
-        for name in ("draws", "tune", "chains", "seed"):
+        for name in ("draws", "tune", "chains", "seed", "advi_iterations", "minibatch_items"):
             value = getattr(self, name)
             if (
                 not isinstance(value, int)
@@ -110,18 +184,42 @@ class InferenceSettings:
             raise SpecError(f"inference.target_accept must be in (0, 1), got {self.target_accept!r}")
 
 
+Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors
+PRIORS_OF_MODEL: dict[str, type] = {
+    "dawid-skene": DawidSkenePriors,
+    "one-coin": DawidSkenePriors,
+    "hierarchical": HierarchicalPriors,
+    "hierarchical-subtype": HierarchicalPriors,
+    "beta-bernoulli": BetaBernoulliPriors,
+}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Model family + priors + inference defaults; round-trips through TOML."""
+    """Model family + priors + inference defaults; round-trips through TOML.
+
+    ``priors`` defaults to the family's own priors class (see ``PRIORS_OF_MODEL``).
+    """
 
     model: str = "dawid-skene"
-    priors: DawidSkenePriors = field(default_factory=DawidSkenePriors)
+    priors: Priors | None = None
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     source: str = ""
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise SpecError(f"unknown model {self.model!r}: use one of {list(MODELS)} or a .toml spec file")
+        kind = PRIORS_OF_MODEL[self.model]
+        if self.priors is None:
+            object.__setattr__(self, "priors", kind())
+        elif not isinstance(self.priors, kind):
+            raise SpecError(f"model {self.model!r} takes {kind.__name__}, not {type(self.priors).__name__}")
+
+    @property
+    def em_priors(self) -> DawidSkenePriors:
+        """Dirichlet priors for the EM solution that starts the sampler (default for
+        hierarchical and Beta–Bernoulli families)."""
+        return self.priors if isinstance(self.priors, DawidSkenePriors) else DawidSkenePriors()
 
     @property
     def variant(self) -> str:
@@ -153,12 +251,13 @@ class ModelSpec:
         unknown = set(data) - {"model", "priors", "inference"}
         if unknown:
             raise SpecError(f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference]")
-        priors = _build(DawidSkenePriors, data.get("priors", {}), "priors", where)
+        model = data.get("model", "dawid-skene")
+        if model not in PRIORS_OF_MODEL:
+            raise SpecError(f"{where}unknown model {model!r}: use one of {list(MODELS)}")
+        priors = _build(PRIORS_OF_MODEL[model], data.get("priors", {}), "priors", where)
         inference = _build(InferenceSettings, data.get("inference", {}), "inference", where)
         try:
-            return cls(
-                model=data.get("model", "dawid-skene"), priors=priors, inference=inference, source=source
-            )
+            return cls(model=model, priors=priors, inference=inference, source=source)
         except SpecError as exc:
             raise SpecError(f"{where}{exc}") from None
 

@@ -28,10 +28,77 @@ Every function here works on NumPy arrays and on PyTensor variables alike.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
+if TYPE_CHECKING:
+    from ..data import Annotations
+
 NEG_INF = -np.inf
+
+
+def label_cells(ann: Annotations, per_subtype: bool = False) -> tuple[np.ndarray, int]:
+    """The cell of each label row and the number of cells: the annotator, or with
+    ``per_subtype`` the (annotator, item's subtype) pair coded ``annotator · S + subtype``."""
+    if not per_subtype:
+        return ann.annotator_idx, ann.n_annotators
+    n_subtypes = len(ann.subtypes)
+    return ann.annotator_idx * n_subtypes + ann.subtype[ann.item_idx], ann.n_annotators * n_subtypes
+
+
+def annotation_counts(ann: Annotations, per_subtype: bool = False) -> sp.csr_matrix:
+    """`cell_count_matrix` of an `Annotations` (cells as in `label_cells`)."""
+    cells, n_cells = label_cells(ann, per_subtype)
+    return cell_count_matrix(ann.item_idx, cells, ann.label, ann.n_items, n_cells, ann.n_classes)
+
+
+def label_potential(ann: Annotations, log_pi, log_rho, per_subtype: bool = False, minibatch_items: int = 0):
+    """Add the marginal likelihood of every label to the current PyMC model, as a Potential.
+
+    ``log_pi``: (cells, K, K) log confusion (cells as in `label_cells`); ``log_rho``: (K,).
+    ``minibatch_items > 0`` (for ADVI) evaluates a random batch of whole items per step —
+    every label of an item together, never a subset of its labels — scaled by
+    ``n_items / batch`` so the expected log-likelihood is unchanged.
+    """
+    import pymc as pm
+
+    mask = gold_log_mask(ann.gold, ann.n_classes)
+    if not 0 < minibatch_items < ann.n_items:
+        counts = annotation_counts(ann, per_subtype)
+        return pm.Potential("labels", marginal_loglik(counts, log_pi, log_rho, mask))
+    import pytensor.tensor as pt
+
+    cells, n_cells = label_cells(ann, per_subtype)
+    k = ann.n_classes
+    slots, present = padded_item_slots(ann.item_idx, cells * k + ann.label, ann.n_items)
+    gold = np.zeros((ann.n_items, k)) if mask is None else np.maximum(mask, -1e30)
+    slot_batch, present_batch, gold_batch = pm.Minibatch(
+        slots, present.astype(float), gold, batch_size=int(minibatch_items)
+    )
+    weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
+    loglik = (weights[slot_batch] * present_batch[..., None]).sum(axis=1)
+    joint = loglik + log_rho[None, :] + gold_batch
+    scale = ann.n_items / minibatch_items
+    return pm.Potential("labels", scale * pt.logsumexp(joint, axis=-1).sum())
+
+
+def padded_item_slots(
+    item_idx: np.ndarray, column: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Items × (max labels per item) table of each label's column in the count matrix
+    (``cell · K + label``), 0-padded, with a mask of the real entries."""
+    order = np.argsort(item_idx, kind="stable")
+    per_item = np.bincount(item_idx, minlength=n_items)
+    first = np.concatenate([[0], np.cumsum(per_item)[:-1]])
+    position = np.arange(len(order)) - first[item_idx[order]]
+    width = max(1, int(per_item.max()))
+    slots = np.zeros((n_items, width), dtype=np.int64)
+    present = np.zeros((n_items, width), dtype=bool)
+    slots[item_idx[order], position] = column[order]
+    present[item_idx[order], position] = True
+    return slots, present
 
 
 def cell_count_matrix(

@@ -20,7 +20,7 @@ import pytensor.tensor as pt
 
 from ..data import Annotations
 from ..spec import DawidSkenePriors
-from ._likelihood import cell_count_matrix, gold_log_mask, marginal_loglik
+from ._likelihood import label_potential
 
 
 def coords(ann: Annotations) -> dict[str, list[str]]:
@@ -32,15 +32,9 @@ def coords(ann: Annotations) -> dict[str, list[str]]:
     }
 
 
-def _label_potential(ann: Annotations, confusion, prevalence) -> None:
-    counts = cell_count_matrix(
-        ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, ann.n_classes
-    )
-    mask = gold_log_mask(ann.gold, ann.n_classes)
-    pm.Potential("labels", marginal_loglik(counts, pt.log(confusion), pt.log(prevalence), mask))
-
-
-def dawid_skene(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.Model:
+def dawid_skene(
+    ann: Annotations, priors: DawidSkenePriors | None = None, minibatch_items: int = 0
+) -> pm.Model:
     """Class-conditional Dawid–Skene: a full K × K confusion matrix per annotator."""
     priors = priors or DawidSkenePriors()
     k = ann.n_classes
@@ -48,11 +42,11 @@ def dawid_skene(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.
     with pm.Model(coords=coords(ann)) as model:
         prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
         confusion = pm.Dirichlet("confusion", a=alpha, dims=("annotator", "true_class", "label_class"))
-        _label_potential(ann, confusion, prevalence)
+        label_potential(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
     return model
 
 
-def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.Model:
+def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None, minibatch_items: int = 0) -> pm.Model:
     """One-coin Dawid–Skene: one accuracy per annotator, errors uniform over other classes."""
     priors = priors or DawidSkenePriors()
     k = ann.n_classes
@@ -72,21 +66,22 @@ def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None) -> pm.Mod
             accuracy[:, None, None] * eye + error * (1 - eye),
             dims=("annotator", "true_class", "label_class"),
         )
-        _label_potential(ann, confusion, prevalence)
+        label_potential(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
     return model
 
 
-def initial_values(model_name: str, confusion: np.ndarray, prevalence: np.ndarray) -> dict:
-    """Start values for the sampler from an EM solution (interior of the simplex)."""
-    prevalence = np.clip(prevalence, 1e-6, None)
-    values = {"prevalence": prevalence / prevalence.sum()}
-    if model_name == "one-coin":
-        accuracy = np.einsum("jkk->j", confusion) / confusion.shape[1]
-        values["accuracy"] = np.clip(accuracy, 1e-4, 1 - 1e-4)
-    else:
-        confusion = np.clip(confusion, 1e-6, None)
-        values["confusion"] = confusion / confusion.sum(axis=-1, keepdims=True)
-    return values
+def prevalence_start(em) -> dict[str, np.ndarray]:
+    """EM prevalence, kept off the simplex boundary."""
+    prevalence = np.clip(em.prevalence, 1e-6, None)
+    return {"prevalence": prevalence / prevalence.sum()}
 
 
-BUILDERS = {"dawid-skene": dawid_skene, "one-coin": one_coin}
+def dawid_skene_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
+    """Sampler start at the EM solution (interior of the simplex)."""
+    confusion = np.clip(em.confusion, 1e-6, None)
+    return {**prevalence_start(em), "confusion": confusion / confusion.sum(axis=-1, keepdims=True)}
+
+
+def one_coin_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
+    accuracy = np.einsum("jkk->j", em.confusion) / em.confusion.shape[1]
+    return {**prevalence_start(em), "accuracy": np.clip(accuracy, 1e-4, 1 - 1e-4)}
