@@ -18,7 +18,14 @@ from .errors import DataError, SpecError
 from .fit import ConvergenceError, Fit, read_provenance
 from .inference import fit
 from .persist import load_fit as load
-from .spec import DawidSkenePriors, InferenceSettings, ModelSpec, resolve_spec
+from .spec import (
+    BetaBernoulliPriors,
+    DawidSkenePriors,
+    HierarchicalPriors,
+    InferenceSettings,
+    ModelSpec,
+    resolve_spec,
+)
 
 try:
     __version__ = version("bayeslabels")
@@ -27,12 +34,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Annotations",
+    "BetaBernoulliPriors",
     "ConvergenceError",
     "ConvergenceReport",
     "DataError",
     "DawidSkenePriors",
     "EMResult",
     "Fit",
+    "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
     "ModelSpec",

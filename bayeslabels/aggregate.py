@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from .data import Annotations
-from .models._likelihood import cell_count_matrix, class_posterior, gold_log_mask, marginal_loglik
+from .models._likelihood import annotation_counts, gold_log_mask, joint_class_logp
 from .spec import DawidSkenePriors
 
 
@@ -178,7 +179,7 @@ def dawid_skene_em(
     priors = priors or DawidSkenePriors.default(k)
     alpha = priors.confusion_alpha(k)
     prevalence_alpha = priors.prevalence_alpha(k)
-    counts = cell_count_matrix(ann.item_idx, ann.annotator_idx, ann.label, ann.n_items, ann.n_annotators, k)
+    counts = annotation_counts(ann)
     mask = gold_log_mask(ann.gold, k)
 
     posterior = soft_vote(ann) if init is None else np.asarray(init, dtype=float)
@@ -196,8 +197,10 @@ def dawid_skene_em(
         )
         with np.errstate(divide="ignore"):  # a flat prior can put an exact zero in π
             log_pi, log_rho = np.log(confusion), np.log(prevalence)
-        posterior = class_posterior(counts, log_pi, log_rho, mask)
-        objective = float(marginal_loglik(counts, log_pi, log_rho, mask))
+        joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration
+        log_evidence = logsumexp(joint, axis=1, keepdims=True)
+        posterior = np.exp(joint - log_evidence)
+        objective = float(log_evidence.sum())
         objective += float(
             _xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum()
         )

@@ -8,6 +8,7 @@ a revealed gold subset. It returns the `Annotations` and the truth that made the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ class SimulatedData:
     prevalence: np.ndarray  # K
     confusion: np.ndarray  # annotators × K × K (row = true class)
     is_spammer: np.ndarray  # per annotator
+    subtype_confusion: np.ndarray | None = None  # annotators × subtypes × K × K (with subtypes)
 
     def truth_frame(self) -> pd.DataFrame:
         ann = self.annotations
@@ -59,6 +61,7 @@ def dawid_skene(
     accuracy: tuple[float, float] = (0.65, 0.95),
     spammer_fraction: float = 0.1,
     n_subtypes: int = 0,
+    subtype_shift: Sequence[float] | None = None,
     gold_fraction: float = 0.0,
     one_coin: bool = False,
     seed: int | np.random.Generator | None = 0,
@@ -68,7 +71,9 @@ def dawid_skene(
     labels_per_item: a fixed count, or (min, max) drawn uniformly per item; each item's
     annotators are distinct and chosen at random. one_coin: every error is uniform over
     the wrong classes (π_jkl = (1 − a_j)/(K − 1)). gold_fraction of items get their true
-    class as gold. Subtypes, when asked, are assigned to items uniformly.
+    class as gold. Subtypes, when asked, are assigned to items uniformly; ``subtype_shift``
+    (one number per subtype) adds to every annotator's logit of the correct label in that
+    subtype, so reliability differs by subtype (``subtype_confusion`` holds the truth).
     """
     rng = np.random.default_rng(seed)
     k = n_classes
@@ -87,6 +92,13 @@ def dawid_skene(
         confusion = np.broadcast_to(((1 - acc) / (k - 1))[:, None, None], (n_annotators, k, k)).copy()
         confusion[:, np.arange(k), np.arange(k)] = acc[:, None]
 
+    subtype_of_item = rng.integers(0, max(n_subtypes, 1), size=n_items)
+    shift = np.zeros(max(n_subtypes, 1)) if subtype_shift is None else np.asarray(subtype_shift, dtype=float)
+    if n_subtypes and len(shift) != n_subtypes:
+        raise ValueError("subtype_shift needs one value per subtype")
+    logits = np.log(np.clip(confusion, 1e-12, None))[:, None] + shift[None, :, None, None] * np.eye(k)
+    cell_confusion = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    cell_confusion /= cell_confusion.sum(axis=-1, keepdims=True)
     true_class = rng.choice(k, size=n_items, p=prevalence)
     per_item = rng.integers(low, high + 1, size=n_items)
     # distinct annotators per item: rank random keys, keep the first per_item of each row
@@ -95,7 +107,7 @@ def dawid_skene(
     take = np.arange(n_annotators)[None, :] < per_item[:, None]
     item_idx = np.repeat(np.arange(n_items), per_item)
     annotator_idx = order[take]
-    probs = confusion[annotator_idx, true_class[item_idx]]
+    probs = cell_confusion[annotator_idx, subtype_of_item[item_idx], true_class[item_idx]]
     cumulative = probs.cumsum(axis=1)
     label = (rng.random(len(item_idx))[:, None] > cumulative).sum(axis=1).clip(max=k - 1)
 
@@ -108,11 +120,9 @@ def dawid_skene(
     frame = pd.DataFrame(
         {"item": item_ids[item_idx], "annotator": annotator_ids[annotator_idx], "label": label.astype(str)}
     )
+    subtype_names = np.array([f"s{s:0{len(str(n_subtypes))}d}" for s in range(n_subtypes)], dtype=object)
     if n_subtypes:
-        subtype_of_item = rng.integers(0, n_subtypes, size=n_items)
-        frame["subtype"] = np.array([f"s{s}" for s in range(n_subtypes)], dtype=object)[
-            subtype_of_item[item_idx]
-        ]
+        frame["subtype"] = subtype_names[subtype_of_item[item_idx]]
     gold = None
     if gold_fraction > 0:
         chosen = rng.random(n_items) < gold_fraction
@@ -127,4 +137,9 @@ def dawid_skene(
         prevalence=prevalence,
         confusion=confusion[annotator_order],
         is_spammer=is_spammer[annotator_order],
+        subtype_confusion=(
+            cell_confusion[annotator_order][:, pd.Index(subtype_names).get_indexer(ann.subtypes)]
+            if n_subtypes
+            else None
+        ),
     )

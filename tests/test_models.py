@@ -1,0 +1,245 @@
+"""The model families: each on the shared likelihood (checked by enumeration), each
+recovering what it claims to on simulated data, each refusing data it cannot fit."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+from scipy.special import betaln, logsumexp
+
+import bayeslabels as bl
+from bayeslabels.models import FAMILIES
+
+# --------------------------------------------------------------------------- shared likelihood
+
+
+def _tiny(n_classes: int, subtypes: bool, gold: bool) -> bl.Annotations:
+    rng = np.random.default_rng(n_classes + 10 * subtypes + 100 * gold)
+    rows = [
+        (f"i{i}", f"a{j}", str(rng.integers(n_classes)))
+        for i in range(5)
+        for j in range(3)
+        if rng.random() < 0.8
+    ]
+    rows += [(f"i{i}", "a0", str(rng.integers(n_classes))) for i in range(5)]
+    frame = pd.DataFrame(rows, columns=["item", "annotator", "label"])
+    if subtypes:
+        frame["subtype"] = frame["item"].map({"i0": "x", "i1": "y", "i2": "x", "i3": "y", "i4": "y"})
+    gold_labels = {"i1": "0", "i3": str(n_classes - 1)} if gold else None
+    return bl.Annotations.from_frame(frame, classes=[str(c) for c in range(n_classes)], gold=gold_labels)
+
+
+def _enumerate(ann: bl.Annotations, confusion: np.ndarray, prevalence: np.ndarray) -> float:
+    """log p(labels) by summing over every assignment of true classes (gold ones fixed)."""
+    per_subtype = confusion.ndim == 4
+    total = []
+    for z in itertools.product(range(ann.n_classes), repeat=ann.n_items):
+        z = np.array(z)
+        if np.any((ann.gold >= 0) & (z != ann.gold)):
+            continue
+        if per_subtype:
+            rows = confusion[ann.annotator_idx, ann.subtype[ann.item_idx], z[ann.item_idx], ann.label]
+        else:
+            rows = confusion[ann.annotator_idx, z[ann.item_idx], ann.label]
+        total.append(np.log(prevalence[z]).sum() + np.log(rows).sum())
+    return logsumexp(total)
+
+
+def _evaluate(model, names: list[str], point: dict) -> list:
+    """Values of named model variables at a point of the (transformed) value variables."""
+    outputs = model.replace_rvs_by_values([model[name] for name in names])
+    return model.compile_fn(outputs, inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore")(
+        point
+    )
+
+
+@pytest.mark.parametrize("name", ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("gold", [False, True], ids=["no-gold", "gold"])
+def test_every_model_uses_the_enumerable_marginal_likelihood(name, n_classes, gold):
+    ann = _tiny(n_classes, subtypes=name.endswith("subtype"), gold=gold)
+    model = FAMILIES[name].build(ann, bl.resolve_spec(name).priors)
+    point = model.initial_point(random_seed=3)
+    for key in point:  # move off the symmetric start so every parameter matters
+        point[key] = point[key] + np.random.default_rng(1).normal(0, 0.3, size=np.shape(point[key]))
+    potential, confusion, prevalence = _evaluate(model, ["labels", "confusion", "prevalence"], point)
+    assert float(potential) == pytest.approx(_enumerate(ann, confusion, prevalence), abs=1e-10, rel=0)
+
+
+def test_beta_bernoulli_likelihood_is_the_integrated_bernoulli_product():
+    ann = _tiny(2, subtypes=False, gold=False)
+    model = FAMILIES["beta-bernoulli"].build(ann, bl.BetaBernoulliPriors())
+    point = model.initial_point()
+    potential, alpha, beta = _evaluate(model, ["labels", "alpha", "beta"], point)
+    expected = 0.0
+    for i in range(ann.n_items):
+        labels = ann.label[ann.item_idx == i]
+        k, n = labels.sum(), len(labels)
+        integral, _ = integrate.quad(
+            lambda t, k=k, n=n: t**k * (1 - t) ** (n - k) * stats.beta.pdf(t, alpha, beta), 0, 1
+        )
+        expected += np.log(integral)
+        assert betaln(alpha + k, beta + n - k) - betaln(alpha, beta) == pytest.approx(
+            np.log(integral), rel=1e-8
+        )
+    assert float(potential) == pytest.approx(expected, rel=1e-8)
+
+
+# --------------------------------------------------------------------------- misuse
+
+
+def test_subtype_model_without_subtypes_is_a_clear_error():
+    sim = bl.simulate.dawid_skene(n_items=30, n_annotators=4, labels_per_item=(2, 3), seed=0)
+    with pytest.raises(bl.DataError, match="needs a subtype per item.*model='hierarchical'"):
+        bl.fit(sim.annotations, model="hierarchical-subtype")
+
+
+def test_beta_bernoulli_with_more_than_two_classes_is_a_clear_error():
+    sim = bl.simulate.dawid_skene(n_items=30, n_annotators=4, n_classes=3, labels_per_item=(2, 3), seed=0)
+    with pytest.raises(bl.DataError, match="needs exactly two classes.*'dawid-skene'"):
+        bl.fit(sim.annotations, model="beta-bernoulli")
+
+
+def test_unknown_model_lists_the_valid_ones_and_em_is_for_dawid_skene_only():
+    sim = bl.simulate.dawid_skene(n_items=30, n_annotators=4, labels_per_item=(2, 3), seed=0)
+    with pytest.raises(bl.SpecError, match="hierarchical-subtype"):
+        bl.fit(sim.annotations, model="hierarchcal")
+    with pytest.raises(bl.SpecError, match="method 'em' fits Dawid–Skene only"):
+        bl.fit(sim.annotations, model="hierarchical", method="em")
+
+
+def test_every_shipped_spec_round_trips():
+    for name in ("dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"):
+        spec = bl.resolve_spec(name)
+        assert spec.model == name
+        assert bl.ModelSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
+
+
+# --------------------------------------------------------------------------- hierarchical
+
+
+@pytest.fixture(scope="module")
+def sparse_annotator_data():
+    """12 annotators with many labels and one ('ann99') with 3 labels, two of them wrong."""
+    sim = bl.simulate.dawid_skene(
+        n_items=240, n_annotators=12, n_classes=2, labels_per_item=(3, 4), spammer_fraction=0.0, seed=4
+    )
+    frame = sim.annotations.to_frame()
+    truth = dict(zip(sim.annotations.items, sim.true_class.astype(str), strict=True))
+    picked = list(sim.annotations.items[:3])
+    sparse = pd.DataFrame(
+        {
+            "item": picked,
+            "annotator": "ann99",
+            "label": [truth[picked[0]], *(str(1 - int(truth[i])) for i in picked[1:])],
+        }
+    )
+    return bl.Annotations.from_frame(pd.concat([frame, sparse], ignore_index=True), classes=["0", "1"])
+
+
+def test_hierarchical_pulls_a_three_label_annotator_toward_the_population(sparse_annotator_data):
+    ann = sparse_annotator_data
+    settings = dict(draws=500, tune=500, chains=2, quiet=True)
+    flat = bl.fit(ann, model="dawid-skene", **settings).annotators().set_index("annotator")
+    pooled_fit = bl.fit(ann, model="hierarchical", **settings)
+    pooled = pooled_fit.annotators().set_index("annotator")
+    population = pooled.drop(index="ann99")["accuracy"].mean()
+    assert abs(pooled.loc["ann99", "accuracy"] - population) < abs(flat.loc["ann99", "accuracy"] - population)
+    assert pooled.loc["ann99", "accuracy"] > flat.loc["ann99", "accuracy"]
+    assert pooled_fit.check().max_rhat < 1.05
+
+
+def test_hierarchical_subtype_recovers_population_reliability_per_subtype():
+    sim = bl.simulate.dawid_skene(
+        n_items=600,
+        n_annotators=15,
+        n_classes=2,
+        labels_per_item=(3, 5),
+        spammer_fraction=0.0,
+        n_subtypes=3,
+        subtype_shift=(1.5, 0.0, -1.0),
+        seed=8,
+    )
+    fit = bl.fit(sim.annotations, model="hierarchical-subtype", draws=500, tune=500, chains=2, quiet=True)
+    table = fit.annotators(by_subtype=True, ci_prob=0.9)
+    assert set(table.columns) >= {
+        "annotator",
+        "subtype",
+        "n_labels",
+        "accuracy",
+        "accuracy_lo",
+        "accuracy_hi",
+    }
+    # population reliability of a subtype: the annotator average, draw by draw
+    confusion = fit.posterior["posterior"]["confusion"]  # chain, draw, annotator, subtype, true, label
+    prevalence = fit.posterior["posterior"]["prevalence"]
+    diagonal = np.einsum("cdjskk->cdjsk", confusion.values)
+    accuracy = np.einsum("cdjsk,cdk->cdjs", diagonal, prevalence.values).mean(axis=2).reshape(-1, 3)
+    true_diag = np.einsum("jskk->jsk", sim.subtype_confusion)
+    true_accuracy = np.einsum("jsk,k->js", true_diag, sim.prevalence).mean(axis=0)
+    lo, hi = np.quantile(accuracy, [0.05, 0.95], axis=0)
+    assert np.all((lo <= true_accuracy) & (true_accuracy <= hi)), (lo, true_accuracy, hi)
+    assert np.argsort(accuracy.mean(axis=0)).tolist() == np.argsort(true_accuracy).tolist()
+
+
+# --------------------------------------------------------------------------- Beta-Bernoulli
+
+
+def test_beta_bernoulli_draws_follow_the_conjugate_posterior_exactly():
+    from bayeslabels.models.beta_bernoulli import item_rate_blocks
+
+    k, n = np.array([0.0, 3.0, 5.0]), np.array([4.0, 6.0, 5.0])
+    alpha, beta = np.full(40_000, 2.0), np.full(40_000, 3.0)
+    ((_, probs),) = list(item_rate_blocks(k, n, alpha, beta, seed=0))
+    theta = probs[:, :, 1]
+    for i in range(3):
+        exact = stats.beta(2 + k[i], 3 + n[i] - k[i])
+        assert theta[:, i].mean() == pytest.approx(exact.mean(), abs=0.005)
+        np.testing.assert_allclose(np.quantile(theta[:, i], [0.05, 0.95]), exact.ppf([0.05, 0.95]), atol=0.01)
+
+
+def test_a_truly_ambiguous_item_stays_near_one_half_with_a_wide_interval():
+    rng = np.random.default_rng(0)
+    rows = [("ambiguous", f"a{j}", str(j % 2)) for j in range(10)]
+    rows += [("clear", f"a{j}", "1") for j in range(10)]
+    for i in range(60):  # background items with their own rates
+        rate = rng.beta(2, 2)
+        rows += [(f"b{i}", f"a{j}", str(int(rng.random() < rate))) for j in range(6)]
+    ann = bl.Annotations.from_frame(pd.DataFrame(rows, columns=["item", "annotator", "label"]))
+    fit = bl.fit(ann, model="beta-bernoulli", draws=1000, tune=500, chains=2, quiet=True)
+    table = fit.soft_labels(ci_prob=0.9).set_index("item")
+    width = table["p_1_hi"] - table["p_1_lo"]
+    assert table.loc["ambiguous", "p_1"] == pytest.approx(0.5, abs=0.05)
+    assert table.loc["clear", "p_1"] > 0.8
+    assert width["ambiguous"] > 0.3 and width["clear"] < width["ambiguous"]
+    assert "agreement" in fit.annotators()
+
+
+# --------------------------------------------------------------------------- ADVI and MAP
+
+
+def test_advi_agrees_with_nuts_on_simulated_data(nuts_fit, small_sim):
+    advi = bl.fit(small_sim.annotations, method="advi", draws=1000, quiet=True)
+    assert advi.check().variational and advi.check().ok
+    columns = [f"p_{c}" for c in advi.classes]
+    gap = np.abs(advi.soft_labels()[columns].to_numpy() - nuts_fit.soft_labels()[columns].to_numpy()).max(
+        axis=1
+    )
+    assert (gap <= 0.05).mean() >= 0.95
+
+
+def test_advi_with_item_minibatches_matches_full_batch_labels(small_sim):
+    fit = bl.fit(small_sim.annotations, method="advi", minibatch_items=50, draws=500, quiet=True)
+    labels = fit.soft_labels()["label"].to_numpy()
+    em_labels = np.asarray(fit.classes)[fit.em.label]
+    assert (labels == em_labels).mean() >= 0.95
+
+
+def test_map_is_a_flagged_point_estimate_near_em(small_sim):
+    fit = bl.fit(small_sim.annotations, model="dawid-skene", method="map", quiet=True)
+    assert fit.is_point_estimate and fit.check().point_estimate
+    assert (fit.soft_labels()["label"].to_numpy() == np.asarray(fit.classes)[fit.em.label]).mean() >= 0.97
