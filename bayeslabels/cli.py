@@ -15,6 +15,7 @@ FIT_EXAMPLE = """examples:
   bayeslabels fit labels.csv --gold gold.csv --model dawid-skene --out soft_labels.parquet
   bayeslabels fit labels.csv --method em --out soft_labels.csv
   bayeslabels fit --dataset rte --gold-use evaluate --out soft_labels.parquet
+  bayeslabels fit labels.csv --model hierarchical-subtype --method advi --out soft_labels.parquet
 """
 SIMULATE_EXAMPLE = """example:
   bayeslabels simulate --items 1000 --annotators 50 --classes 2 --out labels.csv --truth truth.csv
@@ -58,8 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         help="anchor: gold fixes those items' class in the fit (default); "
         "evaluate: keep gold out of the fit and report accuracy on it",
     )
-    fit.add_argument("--model", default="dawid-skene", help="dawid-skene | one-coin | path/to/spec.toml")
-    fit.add_argument("--method", choices=["nuts", "em"], help="default: the spec's (nuts)")
+    fit.add_argument(
+        "--model",
+        default="dawid-skene",
+        help="dawid-skene | one-coin | hierarchical | hierarchical-subtype | beta-bernoulli | my.toml",
+    )
+    fit.add_argument(
+        "--method", choices=["nuts", "advi", "fullrank-advi", "map", "em"], help="default: the spec's (nuts)"
+    )
+    fit.add_argument("--minibatch-items", type=int, help="ADVI: items per minibatch (default: all)")
     fit.add_argument("--draws", type=int)
     fit.add_argument("--tune", type=int)
     fit.add_argument("--chains", type=int)
@@ -183,6 +191,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         model=args.model,
         method=args.method,
         draws=args.draws,
+        minibatch_items=args.minibatch_items,
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,

@@ -7,9 +7,11 @@ scale, so R-hat still compares chains that started apart). Returns an ``xr.DataT
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,19 @@ class SamplingInfo:
 def show_progress(quiet: bool) -> bool:
     """Progress bars only in an interactive terminal, and never when asked to be quiet."""
     return not quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def _pymc_logging(quiet: bool):
+    """Silence PyMC's informational log lines (e.g. ADVI's "Finished [100%]") when quiet."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def sample_nuts(
@@ -143,7 +158,7 @@ def fit_advi(
     """Mean-field (or full-rank) ADVI from the EM start, stopped when the parameters settle;
     ``settings.draws`` draws from the approximation become the posterior (one chain)."""
     started = time.perf_counter()
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), _pymc_logging(quiet):
         warnings.simplefilter("ignore", UserWarning)
         approx = pm.fit(
             n=settings.advi_iterations,

@@ -93,3 +93,33 @@ def test_check_of_a_directory_that_is_not_a_fit_is_one_line_exit_2(tmp_path, cap
 
     assert main(["check", str(tmp_path)]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+def test_fit_hierarchical_subtype_by_advi_from_the_command_line(tmp_path, capsys):
+    from bayeslabels.cli import main
+
+    sim = bl.simulate.dawid_skene(
+        n_items=120, n_annotators=8, n_classes=2, n_subtypes=2, labels_per_item=(3, 4)
+    )
+    sim.annotations.to_frame().to_csv(tmp_path / "labels.csv", index=False)
+    code = main(
+        [
+            "fit",
+            str(tmp_path / "labels.csv"),
+            "--model",
+            "hierarchical-subtype",
+            "--method",
+            "advi",
+            "--draws",
+            "300",
+            "--quiet",
+            "--out",
+            str(tmp_path / "soft.parquet"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "variational approximation, converged" in out
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    assert len(soft) == 120 and set(soft["subtype"]) == {"s0", "s1"}
+    assert bl.read_provenance(tmp_path / "soft.parquet")["model"]["model"] == "hierarchical-subtype"
