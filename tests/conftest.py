@@ -3,13 +3,9 @@ on small simulated data and shared by every test that reads it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import bayeslabels as bl
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
