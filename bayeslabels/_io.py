@@ -8,6 +8,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
+def _default_mode(path: Path) -> int:
+    """The mode a plainly created file would get (mkstemp's 0600 is too private for an
+    export a training job reads); an existing file keeps its own mode."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` then rename ``tmp`` over ``path``; on any error ``path`` is untouched.
 
@@ -30,6 +40,7 @@ def atomic_write_many(targets: Sequence[tuple[str | Path, Callable[[Path], None]
             tmp = Path(name)
             temporaries.append((tmp, path))
             write(tmp)
+            os.chmod(tmp, _default_mode(path))
             with open(tmp, "rb") as stream:
                 os.fsync(stream.fileno())
         for tmp, path in temporaries:

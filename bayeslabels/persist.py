@@ -161,6 +161,9 @@ def save_fit(fit: Fit, directory: str | Path) -> Path:
             f"cannot save to {directory}: it exists and is not a saved fit; choose a new directory"
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the fit from its readers
     try:
         (tmp / "spec.toml").write_text(fit.spec.to_toml(), encoding="utf-8")
         _tree_for_disk(fit).to_netcdf(tmp / "posterior.nc", engine="h5netcdf")

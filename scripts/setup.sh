@@ -49,9 +49,15 @@ if ! [ -x .venv/bin/python ] || ! is_312_plus .venv/bin/python; then
   rm -rf .venv
   "$py" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
+log=".venv/setup.log"
 spec=".[${extras// /,}]"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 | grep -v "is ignored" >&2 || true
+echo "bayeslabels setup: installing into .venv (log: $log)" >&2
+if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+       && .venv/bin/python -m pip install --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
+  grep -v "is ignored" "$log" | tail -n 30 >&2
+  echo "bayeslabels setup: pip failed (full log: $log)" >&2
+  exit 1
+fi
 .venv/bin/python -c "import bayeslabels, pymc; assert int(pymc.__version__.split('.')[0]) >= 6" || {
-  echo "bayeslabels setup: installation failed (see pip output above)" >&2; exit 1; }
+  echo "bayeslabels setup: installed, but bayeslabels or PyMC >= 6 does not import (log: $log)" >&2; exit 1; }
 echo "$want" > "$stamp"

@@ -72,3 +72,15 @@ def test_export_refuses_a_fit_that_failed_its_check_unless_allowed(nuts_fit, tmp
 def test_unknown_export_extension_is_refused(em_fit, tmp_path):
     with pytest.raises(ValueError, match="cannot export"):
         em_fit.export(tmp_path / "soft.xlsx")
+
+
+def test_exported_files_are_readable_like_any_new_file(em_fit, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = em_fit.export(tmp_path / "soft.parquet")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
