@@ -1,0 +1,134 @@
+"""Helpers shared by models_sim.py, models_real.py and advi_scale.py (not a benchmark itself).
+
+Each benchmark re-runs itself as ``python <script> --worker '<job JSON>'`` in a fresh
+interpreter; the worker prints its measurements as JSON on its last stdout line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+SHARED_NOTE = (
+    "Timings were taken on a shared 2-core machine (other processes may have been running); "
+    "treat them as rough, and compare only numbers from one run."
+)
+
+
+def machine_info() -> dict:
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1] for line in cpuinfo.read_text().splitlines() if "model name" in line]
+    pkgs = ("bayeslabels", "pymc", "pytensor", "nutpie", "numba", "numpy", "arviz-stats")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": models[0].strip() if models else platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        **{pkg: version(pkg) for pkg in pkgs},
+    }
+
+
+def machine_line(m: dict) -> str:
+    return (
+        f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · pymc {m['pymc']} · "
+        f"pytensor {m['pytensor']} · nutpie {m['nutpie']} · numpy {m['numpy']} · "
+        f"load average at start {m['load_average_at_start'][0]:.2f}"
+    )
+
+
+def per_variable(result, reduce) -> dict[str, float]:
+    """min/max over the finite values of each variable of an arviz-stats result (DataTree or Dataset)."""
+    import numpy as np
+
+    nodes = [node.dataset for node in result.subtree] if hasattr(result, "subtree") else [result]
+    out = {}
+    for ds in nodes:
+        for name in ds.data_vars:
+            values = np.asarray(ds[name].values, dtype=float).ravel()
+            values = values[np.isfinite(values)]
+            if values.size:
+                out[str(name)] = float(reduce(values))
+    return out
+
+
+def convergence(fit) -> dict:
+    """Min bulk ESS and max R-hat over every posterior variable (and the variable where each is
+    reached), divergences, and `Fit.check`'s verdict."""
+    import arviz_stats as azs
+    import numpy as np
+
+    report = fit.check()
+    stats = fit.posterior.children.get("sample_stats")
+    ess = per_variable(azs.ess(fit.posterior, method="bulk"), np.min)
+    rhat = per_variable(azs.rhat(fit.posterior), np.max)
+    worst_ess, worst_rhat = min(ess, key=ess.get, default=None), max(rhat, key=rhat.get, default=None)
+    return {
+        "min_ess_bulk": ess[worst_ess] if worst_ess else float("nan"),
+        "min_ess_bulk_variable": worst_ess,
+        "max_rhat": rhat[worst_rhat] if worst_rhat else float("nan"),
+        "max_rhat_variable": worst_rhat,
+        "ess_bulk_by_variable": ess,
+        "rhat_by_variable": rhat,
+        "divergences": int(stats["diverging"].sum()) if stats is not None else None,
+        "check_ok": bool(report.ok),
+        "check_verdict": str(report.verdict),
+        "check_max_rhat": _plain(getattr(report, "max_rhat", None)),
+        "check_min_ess_bulk": _plain(getattr(report, "min_ess_bulk", None)),
+        "check_warnings": list(report.warnings),
+    }
+
+
+def _plain(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def run_worker(script: str, job: dict, env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run ``script --worker job`` in a new interpreter; the result dict, or one with ``error``."""
+    start = time.perf_counter()
+    cmd = [sys.executable, script, "--worker", json.dumps(job)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "process_seconds": time.perf_counter() - start}
+    seconds = time.perf_counter() - start
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-15:]
+        return {"error": f"exit {proc.returncode}", "traceback_tail": tail, "process_seconds": seconds}
+    result = json.loads(lines[-1])
+    result["process_seconds"] = seconds
+    return result
+
+
+def with_cache(cache: Path | None) -> dict:
+    """Environment whose PyTensor/numba disk cache lives in ``cache`` (None: the user's own)."""
+    env = dict(os.environ)
+    if cache is not None:
+        flags = [env.get("PYTENSOR_FLAGS"), f"base_compiledir={cache}"]
+        env["PYTENSOR_FLAGS"] = ",".join(filter(None, flags))
+        env["NUMBA_CACHE_DIR"] = str(cache / "numba-own")
+    return env
+
+
+def write(name: str, report: dict, table: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)
+
+
+def fmt(value, spec: str = ".3f") -> str:
+    return "—" if value is None or value != value else format(value, spec)

@@ -1,0 +1,194 @@
+"""Gold accuracy of each model family by NUTS on the bundled real data sets, gold held out.
+
+Data sets (in this order): bluebirds, rte, dog, music_genre, duchenne, adult_content
+(`bayeslabels.datasets.load`). Models: dawid-skene, one-coin, hierarchical on every set;
+beta-bernoulli on the binary sets only; hierarchical-subtype on rte only (the one set with
+subtypes). Each fit: ``bayeslabels.fit(ann, model=..., method="nuts", use_gold=False)``,
+4 chains × 1000 tune + 1000 draws, in its own Python process (a crash or time-out loses one
+fit only). A fit that runs longer than ``--slow-after`` seconds (default 300) is stopped and
+re-run with 2 chains × 500 tune + 500 draws, and so is every later model on that data set.
+
+Measured per fit (from `Fit.gold_accuracy`, `Fit.check`, `Fit.sampling`): accuracy of the
+hard label on the held-out gold items next to Dawid–Skene EM (the fit's start) and majority
+vote, the `check` verdict, max R-hat and min bulk ESS over all posterior variables,
+compile s, sampling s and the process's wall time. All fits share one PyTensor/numba disk
+cache (a temporary folder), so a model's second data set may compile faster than its first.
+
+Each finished fit is appended to benchmarks/results/models_real.jsonl at once; the JSON
+and Markdown tables are written at the end (``--report-only`` rebuilds them from the
+.jsonl; ``--resume`` skips fits already there).
+
+Run from the repository root:
+    nohup .venv/bin/python benchmarks/models_real.py > models_real.log 2>&1 &
+    .venv/bin/python benchmarks/models_real.py --datasets bluebirds rte --models dawid-skene
+Writes benchmarks/results/models_real.{jsonl,json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    RESULTS,
+    SHARED_NOTE,
+    convergence,
+    fmt,
+    machine_info,
+    machine_line,
+    run_worker,
+    with_cache,
+    write,
+)
+
+DATASETS = ["bluebirds", "rte", "dog", "music_genre", "duchenne", "adult_content"]
+MODELS = ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"]
+FULL, REDUCED = {"chains": 4, "tune": 1000, "draws": 1000}, {"chains": 2, "tune": 500, "draws": 500}
+LOG = RESULTS / "models_real.jsonl"
+
+
+def applicable(dataset: str, model: str, n_classes: int) -> bool:
+    if model == "hierarchical-subtype":
+        return dataset == "rte"
+    return model != "beta-bernoulli" or n_classes == 2
+
+
+def worker(job: dict) -> dict:
+    import bayeslabels as bl
+
+    ann = bl.datasets.load(job["dataset"], gold=True)
+    start = time.perf_counter()
+    fit = bl.fit(ann, model=job["model"], method="nuts", use_gold=False, quiet=True, **job["settings"])
+    fit_s = time.perf_counter() - start
+    return {
+        "n_items": ann.n_items,
+        "n_annotators": ann.n_annotators,
+        "n_labels": ann.n_labels,
+        "n_classes": ann.n_classes,
+        "compile_seconds": fit.sampling.compile_seconds,
+        "sampling_seconds": fit.sampling.sampling_seconds,
+        "fit_seconds": fit_s,
+        "gold": fit.gold_accuracy(),
+        **convergence(fit),
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Model families by NUTS on real data: accuracy on held-out gold",
+        "",
+        machine_line(report["machine"]),
+        "",
+        "Gold held out of every fit (`use_gold=False`); nutpie; settings per row (chains × tune+draws).",
+        "",
+        "| data set | model | settings | gold acc. | EM | majority vote | n gold | check | max R-hat "
+        "| min bulk ESS | compile s | sampling s | wall s |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["fits"]:
+        s = r["settings"]
+        head = f"| {r['dataset']} | {r['model']} | {s['chains']}×{s['tune']}+{s['draws']} "
+        if "error" in r:
+            lines.append(head + f"| failed: {r['error']} | | | | | | | | | |")
+            continue
+        g = r["gold"]
+        lines.append(
+            head + f"| {g['model']:.3f} | {g['em']:.3f} | {g['majority_vote']:.3f} | {g['n_gold']} "
+            f"| {r['check_verdict']} | {fmt(r['max_rhat'], '.3f')} | {fmt(r['min_ess_bulk'], '.0f')} "
+            f"| {r['compile_seconds']:.1f} | {r['sampling_seconds']:.1f} | {r['process_seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "EM: the Dawid–Skene EM solution the sampler started from (one-coin EM for one-coin).",
+        "beta-bernoulli's hard label is the more likely next label (θ_i > 0.5).",
+        "max R-hat / min bulk ESS: over every posterior variable (deterministics included).",
+        "wall s: the fit's whole process (import, data, EM, compile, sampling, checks).",
+        f"A fit slower than {report['slow_after']} s at 4×1000+1000 was stopped and re-run at 2×500+500 "
+        "(also used for the later models of that data set); failed rows show why.",
+        "Stopped at 4×1000+1000 (too slow): "
+        + (", ".join(report["timed_out_at_full_settings"]) or "none")
+        + ".",
+        SHARED_NOTE,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--slow-after", type=float, default=300.0, help="seconds before dropping to 2×500")
+    parser.add_argument("--timeout", type=float, default=1500.0, help="seconds for a reduced fit")
+    parser.add_argument("--resume", action="store_true", help="keep models_real.jsonl, skip fits in it")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    machine = machine_info()
+    if not args.report_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        done = set()
+        if args.resume and LOG.exists():
+            done = {(r["dataset"], r["model"]) for r in map(json.loads, LOG.open()) if "error" not in r}
+        elif LOG.exists():
+            LOG.unlink()
+        classes = {
+            name: len(json.loads((_data_folder(name) / "meta.json").read_text())["classes"])
+            for name in args.datasets
+        }
+        cache = Path(tempfile.mkdtemp(prefix="bayeslabels-bench-cache-"))
+        started = time.perf_counter()
+        try:
+            for dataset in args.datasets:
+                settings = FULL
+                for model in args.models:
+                    if not applicable(dataset, model, classes[dataset]) or (dataset, model) in done:
+                        continue
+                    print(
+                        f"[{time.perf_counter() - started:6.0f} s] {dataset} / {model} {settings}", flush=True
+                    )
+                    job = {"dataset": dataset, "model": model, "settings": settings}
+                    limit = args.slow_after if settings is FULL else args.timeout
+                    result = run_worker(__file__, job, env=with_cache(cache), timeout=limit)
+                    if settings is FULL and str(result.get("error", "")).startswith("timed out"):
+                        _append({**job, **result})  # keep the time-out on record
+                        settings = REDUCED
+                        job["settings"] = settings
+                        print(f"  slower than {limit:.0f} s: re-running at {settings}", flush=True)
+                        result = run_worker(__file__, job, env=with_cache(cache), timeout=args.timeout)
+                    _append({**job, **result})
+                    print("  " + json.dumps(result), flush=True)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        machine["total_seconds"] = time.perf_counter() - started
+    records = [json.loads(line) for line in LOG.open()]
+    stopped = [
+        r for r in records if str(r.get("error", "")).startswith("timed out") and r["settings"] == FULL
+    ]
+    report = {
+        "machine": machine,
+        "slow_after": args.slow_after,
+        "fits": [r for r in records if not any(r is s for s in stopped)],
+        "timed_out_at_full_settings": [f"{r['dataset']}/{r['model']}" for r in stopped],
+    }
+    write("models_real", report, markdown(report))
+
+
+def _data_folder(name: str) -> Path:
+    return Path(__file__).resolve().parents[1] / "bayeslabels" / "datasets" / name
+
+
+def _append(record: dict) -> None:
+    with LOG.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
