@@ -12,12 +12,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, simulate
 from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
+from .compare import SubtypeComparison, compare_fits, compare_subtypes
 from .data import Annotations, IngestSummary
 from .diagnostics import ConvergenceReport, Thresholds
 from .errors import DataError, SpecError
 from .fit import ConvergenceError, Fit, read_provenance
 from .inference import fit
 from .persist import load_fit as load
+from .routing import route
 from .spec import (
     BetaBernoulliPriors,
     DawidSkenePriors,
@@ -46,9 +48,12 @@ __all__ = [
     "IngestSummary",
     "ModelSpec",
     "SpecError",
+    "SubtypeComparison",
     "Thresholds",
     "VoteResult",
     "__version__",
+    "compare_fits",
+    "compare_subtypes",
     "datasets",
     "dawid_skene_em",
     "fit",
@@ -56,6 +61,7 @@ __all__ = [
     "majority_vote",
     "read_provenance",
     "resolve_spec",
+    "route",
     "simulate",
     "soft_vote",
 ]

@@ -275,21 +275,30 @@ class Fit:
         )
         if self.family.item_rates:
             return _with_intervals(frame, {"agreement": self._agreement_draws()}, ci_prob)
-        confusion = self._draws("confusion")  # draws, J, [S,] K, K
-        if confusion.ndim == 5:
-            per_cell = np.bincount(
-                label_cells(ann, per_subtype=True)[0], minlength=confusion.shape[1] * confusion.shape[2]
-            ).reshape(confusion.shape[1], confusion.shape[2])
-            if by_subtype:
-                return self._annotator_subtype_table(confusion, per_cell, ci_prob)
-            weights = (per_cell + 1e-9) / (per_cell + 1e-9).sum(axis=1, keepdims=True)
-            confusion = np.einsum("sjtkl,jt->sjkl", confusion, weights)
+        if by_subtype and self._draws("confusion").ndim == 5:
+            return self._annotator_subtype_table(ci_prob)
+        confusion = self.annotator_confusion()
         return _with_intervals(frame, _reliability(confusion, self._draws("prevalence")), ci_prob)
 
-    def _annotator_subtype_table(
-        self, confusion: np.ndarray, per_cell: np.ndarray, ci_prob: float
-    ) -> pd.DataFrame:
+    def _labels_per_cell(self) -> np.ndarray:
+        """Annotators × subtypes label counts (per-subtype fits)."""
         ann = self.annotations
+        cells, n_cells = label_cells(ann, per_subtype=True)
+        return np.bincount(cells, minlength=n_cells).reshape(ann.n_annotators, len(ann.subtypes))
+
+    def annotator_confusion(self) -> np.ndarray:
+        """Confusion draws per annotator, (draws, annotators, K, K). Per-subtype fits are
+        averaged over subtypes, weighted by where each annotator's labels fell."""
+        confusion = self._draws("confusion")
+        if confusion.ndim == 4:
+            return confusion
+        per_cell = self._labels_per_cell() + 1e-9
+        return np.einsum("sjtkl,jt->sjkl", confusion, per_cell / per_cell.sum(axis=1, keepdims=True))
+
+    def _annotator_subtype_table(self, ci_prob: float) -> pd.DataFrame:
+        ann = self.annotations
+        confusion = self._draws("confusion")
+        per_cell = self._labels_per_cell()
         n_annotators, n_subtypes = per_cell.shape
         frame = pd.DataFrame(
             {

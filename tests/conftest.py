@@ -27,3 +27,27 @@ def nuts_fit(small_sim) -> bl.Fit:
 @pytest.fixture(scope="session")
 def em_fit(small_sim) -> bl.Fit:
     return bl.fit(small_sim.annotations, method="em")
+
+
+@pytest.fixture(scope="session")
+def subtype_sim() -> bl.simulate.SimulatedData:
+    """600 items in 3 subtypes, 15 annotators; everyone is more reliable on s0 (logit +1.2)
+    than on s1 and s2, which are alike."""
+    return bl.simulate.dawid_skene(
+        n_items=600,
+        n_annotators=15,
+        n_classes=2,
+        labels_per_item=(3, 5),
+        spammer_fraction=0.0,
+        n_subtypes=3,
+        subtype_shift=(1.2, 0.0, 0.0),
+        seed=8,
+    )
+
+
+@pytest.fixture(scope="session")
+def subtype_fit(subtype_sim) -> bl.Fit:
+    """Hierarchical-subtype by NUTS, 2 chains x 500 draws."""
+    return bl.fit(
+        subtype_sim.annotations, model="hierarchical-subtype", draws=500, tune=500, chains=2, quiet=True
+    )
