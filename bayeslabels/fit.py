@@ -33,13 +33,14 @@ from .diagnostics import (
 from .errors import DataError
 from .models import FAMILIES, Family
 from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
-from .models.beta_bernoulli import item_rate_blocks, positive_counts
+from .models.beta_bernoulli import SOFT_LABEL_MEANING, item_rate_blocks, positive_counts
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
     from .inference import SamplingInfo
 
 PROVENANCE_KEY = b"bayeslabels.provenance"
+CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ class Fit:
             "model": self.spec.to_dict(),
             "spec_hash": self.spec.hash,
             "method": self.method,
+            "soft_label_meaning": SOFT_LABEL_MEANING if self.family.item_rates else CLASS_POSTERIOR_MEANING,
             "used_gold": self.used_gold,
             "data_hash": self.annotations.data_hash,
             "n_items": self.annotations.n_items,
