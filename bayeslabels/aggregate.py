@@ -167,6 +167,9 @@ def dawid_skene_em(
 ) -> EMResult:
     """Dawid & Skene (1979) EM with Dirichlet smoothing, vectorised.
 
+    priors: the smoothing (default `DawidSkenePriors.em_smoothing`, lighter on the diagonal
+    than the Bayesian models' default prior).
+
     variant: ``"class-conditional"`` (a full confusion matrix per annotator) or
     ``"one-coin"`` (one accuracy per annotator, errors spread evenly).
     Starts from the soft vote (gold items fixed to their gold class) unless ``init``
@@ -176,7 +179,7 @@ def dawid_skene_em(
     if variant not in ("class-conditional", "one-coin"):
         raise ValueError("variant must be 'class-conditional' or 'one-coin'")
     k = ann.n_classes
-    priors = priors or DawidSkenePriors.default(k)
+    priors = priors or DawidSkenePriors.em_smoothing()
     alpha = priors.confusion_alpha(k)
     prevalence_alpha = priors.prevalence_alpha(k)
     counts = annotation_counts(ann)

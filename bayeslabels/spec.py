@@ -121,7 +121,7 @@ class DawidSkenePriors:
     """
 
     confusion_off: float = 1.5
-    confusion_diag_per_class: float = 0.15
+    confusion_diag_per_class: float = 1.0
     prevalence: float = 2.0
 
     def __post_init__(self) -> None:
@@ -135,8 +135,12 @@ class DawidSkenePriors:
             raise SpecError("priors.confusion_diag_per_class must be ≥ 0")
 
     @classmethod
-    def default(cls, n_classes: int | None = None) -> DawidSkenePriors:
-        return cls()
+    def em_smoothing(cls) -> DawidSkenePriors:
+        """EM's default smoothing: a lighter diagonal preference (0.15 per class), tuned for
+        point accuracy on the bundled gold sets. The Bayesian default (1.0 per class) is
+        stronger because a full posterior must keep classes from swapping or collapsing:
+        with 0.15, NUTS on music_genre (K = 10) swapped 'metal' and 'rock' in every chain."""
+        return cls(confusion_off=1.5, confusion_diag_per_class=0.15, prevalence=2.0)
 
     @property
     def symmetric(self) -> bool:
@@ -204,6 +208,7 @@ class ModelSpec:
     model: str = "dawid-skene"
     priors: Priors | None = None
     inference: InferenceSettings = field(default_factory=InferenceSettings)
+    em: DawidSkenePriors = field(default_factory=DawidSkenePriors.em_smoothing)
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -217,9 +222,9 @@ class ModelSpec:
 
     @property
     def em_priors(self) -> DawidSkenePriors:
-        """Dirichlet priors for the EM solution that starts the sampler (default for
-        hierarchical and Beta–Bernoulli families)."""
-        return self.priors if isinstance(self.priors, DawidSkenePriors) else DawidSkenePriors()
+        """The Dirichlet smoothing of the EM solution (``[em]`` table): ``method="em"`` and
+        the start of every sampler."""
+        return self.em
 
     @property
     def variant(self) -> str:
@@ -231,11 +236,21 @@ class ModelSpec:
         return replace(self, inference=replace(self.inference, **changes)) if changes else self
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "priors": asdict(self.priors), "inference": asdict(self.inference)}
+        return {
+            "model": self.model,
+            "priors": asdict(self.priors),
+            "inference": asdict(self.inference),
+            "em": asdict(self.em),
+        }
 
     def to_toml(self) -> str:
         lines = [f"model = {_toml_value(self.model)}", ""]
-        for table, values in (("priors", asdict(self.priors)), ("inference", asdict(self.inference))):
+        tables = (
+            ("priors", asdict(self.priors)),
+            ("inference", asdict(self.inference)),
+            ("em", asdict(self.em)),
+        )
+        for table, values in tables:
             lines.append(f"[{table}]")
             lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
             lines.append("")
@@ -248,16 +263,21 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> ModelSpec:
         where = f"{source}: " if source else ""
-        unknown = set(data) - {"model", "priors", "inference"}
+        unknown = set(data) - {"model", "priors", "inference", "em"}
         if unknown:
-            raise SpecError(f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference]")
+            raise SpecError(
+                f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference], [em]"
+            )
         model = data.get("model", "dawid-skene")
         if model not in PRIORS_OF_MODEL:
             raise SpecError(f"{where}unknown model {model!r}: use one of {list(MODELS)}")
         priors = _build(PRIORS_OF_MODEL[model], data.get("priors", {}), "priors", where)
         inference = _build(InferenceSettings, data.get("inference", {}), "inference", where)
+        em = _build(
+            DawidSkenePriors, {**asdict(DawidSkenePriors.em_smoothing()), **data.get("em", {})}, "em", where
+        )
         try:
-            return cls(model=model, priors=priors, inference=inference, source=source)
+            return cls(model=model, priors=priors, inference=inference, em=em, source=source)
         except SpecError as exc:
             raise SpecError(f"{where}{exc}") from None
 

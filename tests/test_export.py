@@ -25,7 +25,7 @@ def test_parquet_round_trip_keeps_dtypes_and_provenance(nuts_fit, tmp_path):
     assert provenance["model"]["model"] == "dawid-skene"
     assert provenance["model"]["priors"] == {
         "confusion_off": 1.5,
-        "confusion_diag_per_class": 0.15,
+        "confusion_diag_per_class": 1.0,
         "prevalence": 2.0,
     }
     assert provenance["data_hash"] == nuts_fit.annotations.data_hash
