@@ -154,11 +154,13 @@ def route(
         table.sort_values("value", ascending=False, kind="stable"), budget, per_item, max_per_annotator
     )
 
-    codes = plan["item_code"].to_numpy()
+    codes = plan["item_code"].to_numpy(dtype=np.int64)
     annotators = np.asarray(ann.annotators, dtype=object)
     expert_ids = list(experts or [])
     is_expert = (plan["kind"] == "expert").to_numpy()
-    assign = np.where(is_expert, None, annotators[np.maximum(plan["annotator_code"].to_numpy(), 0)])
+    assign = np.where(
+        is_expert, None, annotators[np.maximum(plan["annotator_code"].to_numpy(dtype=np.int64), 0)]
+    )
     assign[is_expert] = [expert_ids[i % len(expert_ids)] for i in range(int(is_expert.sum()))]
     signals = {
         "entropy": soft["entropy"].to_numpy(),

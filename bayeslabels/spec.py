@@ -184,7 +184,8 @@ class InferenceSettings:
                 raise SpecError(
                     f"inference.{name} must be a non-negative integer (draws, chains ≥ 1), got {value!r}"
                 )
-        if not (0 < float(self.target_accept) < 1):
+        accept = self.target_accept
+        if not isinstance(accept, int | float) or isinstance(accept, bool) or not 0 < accept < 1:
             raise SpecError(f"inference.target_accept must be in (0, 1), got {self.target_accept!r}")
 
 
