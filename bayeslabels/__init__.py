@@ -10,12 +10,36 @@ fit.export("soft_labels.parquet")
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, simulate
+from . import datasets, plots, simulate
 from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
+from .agreement import (
+    AgreementReport,
+    agreement,
+    annotator_confusion,
+    annotator_drift,
+    annotator_profiles,
+    fleiss_kappa,
+    item_agreement,
+    krippendorff_alpha,
+    pairwise_cohen_kappa,
+)
 from .compare import SubtypeComparison, compare_fits, compare_subtypes
 from .data import Annotations, IngestSummary
 from .diagnostics import ConvergenceReport, Thresholds
 from .errors import DataError, SpecError
+from .evaluate import (
+    AuditSampleSize,
+    Comparison,
+    Evaluation,
+    ThresholdChoice,
+    audit_sample_size,
+    calibration_table,
+    compare_targets,
+    evaluate,
+    evaluate_soft,
+    expected_calibration_error,
+    tune_threshold,
+)
 from .fit import ConvergenceError, Fit, read_provenance
 from .inference import fit
 from .persist import load_fit as load
@@ -28,6 +52,7 @@ from .spec import (
     ModelSpec,
     resolve_spec,
 )
+from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
 
 try:
     __version__ = version("bayeslabels")
@@ -35,33 +60,59 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AgreementReport",
     "Annotations",
+    "AuditSampleSize",
     "BetaBernoulliPriors",
+    "Comparison",
     "ConvergenceError",
     "ConvergenceReport",
     "DataError",
     "DawidSkenePriors",
     "EMResult",
+    "Evaluation",
     "Fit",
+    "FoldTargets",
     "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
     "ModelSpec",
     "SpecError",
+    "Split",
     "SubtypeComparison",
+    "ThresholdChoice",
     "Thresholds",
     "VoteResult",
     "__version__",
+    "agreement",
+    "annotator_confusion",
+    "annotator_drift",
+    "annotator_profiles",
+    "audit_sample_size",
+    "calibration_table",
+    "clean_test_set",
     "compare_fits",
     "compare_subtypes",
+    "compare_targets",
     "datasets",
     "dawid_skene_em",
+    "evaluate",
+    "evaluate_soft",
+    "expected_calibration_error",
     "fit",
+    "fit_per_fold",
+    "fleiss_kappa",
+    "item_agreement",
+    "krippendorff_alpha",
     "load",
     "majority_vote",
+    "pairwise_cohen_kappa",
+    "plots",
     "read_provenance",
     "resolve_spec",
     "route",
     "simulate",
     "soft_vote",
+    "split",
+    "tune_threshold",
 ]

@@ -1,11 +1,21 @@
-"""Atomic file writes: a temporary file in the target's directory, then `os.replace`."""
+"""Atomic file writes: a temporary file in the target's directory, then `os.replace`.
+
+A writer killed outright (SIGKILL, power loss) leaves its hidden temporary ``.<name>.*.tmp``
+behind, never a partial target; the next successful write of the same target removes such
+temporaries once they are `STALE_SECONDS` old (a live writer's temporary is younger).
+"""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+STALE_SECONDS = 3600.0
 
 
 def _default_mode(path: Path) -> int:
@@ -30,6 +40,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def atomic_write_many(targets: Sequence[tuple[str | Path, Callable[[Path], None]]]) -> list[Path]:
     """Write every target to a temporary file first; rename them only when all succeeded."""
     temporaries: list[tuple[Path, Path]] = []
+    path = Path()
     try:
         for path, write in targets:
             path = Path(path)
@@ -45,8 +56,38 @@ def atomic_write_many(targets: Sequence[tuple[str | Path, Callable[[Path], None]
                 os.fsync(stream.fileno())
         for tmp, path in temporaries:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         for tmp, _ in temporaries:
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):  # e.g. a full disk
+            raise _unchanged(exc, f"cannot write {path}") from exc
         raise
+    for _, path in temporaries:
+        remove_stale_temporaries(path)
     return [path for _, path in temporaries]
+
+
+def _unchanged(exc: OSError, what: str) -> OSError:
+    """The error of a failed atomic write, naming the target rather than its temporary."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"{reason}: {what}; nothing was written (any previous version is unchanged)")
+
+
+def remove_stale_temporaries(path: str | Path, suffixes: Sequence[str] = (".tmp",)) -> list[Path]:
+    """Remove the hidden temporaries ``.<name>.*<suffix>`` of ``path`` (files or directories)
+    left by writers killed at least `STALE_SECONDS` ago; return what was removed."""
+    path = Path(path)
+    cutoff = time.time() - STALE_SECONDS
+    removed = []
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        try:
+            if stale.suffix not in suffixes or stale.lstat().st_mtime > cutoff:
+                continue
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        except OSError:  # gone already, or not ours to remove
+            continue
+        removed.append(stale)
+    return removed

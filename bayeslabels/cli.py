@@ -130,8 +130,70 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", default="labels.csv")
     simulate.add_argument("--truth", default="truth.csv")
 
+    _add_analysis_parsers(sub)
     sub.add_parser("datasets", help="list the bundled real datasets")
     return parser
+
+
+ANALYZE_EXAMPLE = """examples:
+  bayeslabels analyze labels.csv
+  bayeslabels analyze labels.csv --gold gold.csv --plots figures/
+  bayeslabels analyze --dataset rte --json > rte_agreement.json
+"""
+EVALUATE_EXAMPLE = """examples:
+  bayeslabels evaluate soft_labels.parquet --gold gold.csv
+  bayeslabels evaluate soft_labels.csv --gold gold.csv --ci-prob 0.9 --positive 1 --json
+"""
+
+
+def _add_analysis_parsers(sub) -> None:
+    analyze = sub.add_parser(
+        "analyze",
+        help="agreement report of a label table: Fleiss κ, Krippendorff α, annotators, majority vote vs gold",
+        epilog=ANALYZE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyze.add_argument(
+        "labels", nargs="?", help="label table: .csv/.tsv, .parquet or .jsonl (item, annotator, label)"
+    )
+    analyze.add_argument(
+        "--dataset", help="use a bundled dataset instead of a file (see 'bayeslabels datasets')"
+    )
+    analyze.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
+    analyze.add_argument("--json", action="store_true", help="print the report as JSON")
+    analyze.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
+    analyze.add_argument(
+        "--level", choices=["nominal", "ordinal", "interval"], default="nominal", help="Krippendorff α metric"
+    )
+    analyze.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
+    analyze.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    analyze.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
+    analyze.add_argument("--gold-only", choices=["error", "keep"], default="error")
+    analyze.add_argument(
+        "--classes", help="comma-separated class names, in order (default: the labels, sorted)"
+    )
+    analyze.add_argument("--item-col", default="item")
+    analyze.add_argument("--annotator-col", default="annotator")
+    analyze.add_argument("--label-col", default="label")
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score soft labels on gold: accuracy, F1, PR-AUC, log-loss, Brier, ECE with intervals",
+        epilog=EVALUATE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument(
+        "soft", help="soft labels as written by 'bayeslabels fit' (item, label, p_<class>...)"
+    )
+    evaluate.add_argument(
+        "--gold", help="gold table (item, gold); default: the soft-label file's own 'gold' column"
+    )
+    evaluate.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
+    evaluate.add_argument("--positive", help="positive class of binary metrics (default: the second class)")
+    evaluate.add_argument("--bins", type=int, default=10, help="confidence bins for ECE (default 10)")
+    evaluate.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
 # Fixes that DataError messages spell as Python arguments, as this command's options.
@@ -257,6 +319,182 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ci_prob(value: float) -> None:
+    if not 0 < value < 1:
+        raise CliError(f"--ci-prob must lie strictly between 0 and 1, got {value}")
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .aggregate import majority_vote
+    from .agreement import agreement, annotator_profiles
+    from .evaluate import evaluate
+
+    _check_ci_prob(args.ci_prob)
+    ann = _load(args)
+    plots_dir = Path(args.plots) if args.plots else None
+    if plots_dir is not None and plots_dir.exists() and not plots_dir.is_dir():
+        raise CliError(f"--plots {args.plots}: exists and is not a directory")
+    report = agreement(ann, level=args.level, ci_prob=args.ci_prob, seed=args.seed)
+    profiles = annotator_profiles(ann, ci_prob=args.ci_prob)
+    gold_eval = None
+    if ann.has_gold:
+        gold_eval = evaluate(majority_vote(ann), ann.gold, args.ci_prob, seed=args.seed)
+    written = _write_analysis_plots(ann, report, profiles, plots_dir) if plots_dir is not None else []
+    if args.json:
+        payload = {
+            "ingest": asdict(ann.summary) if ann.summary is not None else None,
+            "agreement": report.to_dict(),
+            "annotators": _json_records(profiles),
+            "majority_vote_vs_gold": gold_eval.to_dict() if gold_eval is not None else None,
+            "plots": [str(p) for p in written],
+        }
+        print(json.dumps(payload, indent=2, allow_nan=False, default=str))
+        return 0
+    if ann.summary is not None:
+        print(str(ann.summary))
+    print(str(report))
+    print(_annotator_lines(profiles, args.ci_prob))
+    if gold_eval is not None:
+        print(f"majority vote vs gold ({gold_eval.n_items} gold items):")
+        print(str(gold_eval))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _json_records(frame) -> list[dict]:
+    from ._resample import records
+
+    return records(frame)
+
+
+def _annotator_lines(profiles, ci_prob: float, min_compared: int = 20, show: int = 5) -> str:
+    scored = profiles[profiles["n_compared"] >= min_compared].sort_values("accuracy")
+    if scored.empty:
+        return "annotators: none has 20 labels on items others labelled too"
+    lines = [
+        f"annotators vs leave-one-out consensus ({len(scored)} with ≥ {min_compared} compared labels): "
+        f"median accuracy {scored['accuracy'].median():.3f}; lowest, with {ci_prob:.0%} Wilson intervals:"
+    ]
+    for row in scored.head(show).itertuples():
+        lines.append(
+            f"  {row.annotator:<20} {row.accuracy:.3f} [{row.accuracy_lo:.3f}, {row.accuracy_hi:.3f}]  "
+            f"{row.n_compared} labels"
+        )
+    return "\n".join(lines)
+
+
+def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    from . import plots
+    from .aggregate import majority_vote
+
+    directory.mkdir(parents=True, exist_ok=True)
+    drawings = [
+        ("agreement_heatmap.png", lambda ax: plots.plot_agreement(report, ax=ax)),
+        ("annotator_profiles.png", lambda ax: plots.plot_annotator_profiles(profiles, ax=ax)),
+    ]
+    if ann.has_gold:
+        votes = majority_vote(ann)
+        drawings += [
+            (
+                "reliability_majority_vote.png",
+                lambda ax: plots.plot_reliability(votes, ann.gold, ax=ax, label="majority vote"),
+            ),
+            (
+                "pr_curve_majority_vote.png",
+                lambda ax: plots.plot_pr_curve(votes, ann.gold, ax=ax, label="majority vote"),
+            ),
+        ]
+    written = []
+    for name, draw in drawings:
+        figure = Figure(figsize=(7, 5.5), layout="constrained")
+        draw(figure.add_subplot())
+        path = directory / name
+        figure.savefig(path, dpi=110)
+        written.append(path)
+    return written
+
+
+def _read_soft_labels(path: str):
+    import pandas as pd
+
+    from .data import _file_kind, _read_table
+    from .errors import DataError
+
+    frame = _read_table(path, _file_kind(path))
+    probabilities = [c for c in frame.columns if str(c).startswith("p_")]
+    for column in probabilities:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            raise DataError(f"{path}: column {column!r} holds values that are not numbers")
+        frame[column] = values.astype(float)
+    return frame
+
+
+def _read_gold_file(path: str):
+    import pandas as pd
+
+    from .data import _file_kind, _read_table
+    from .errors import DataError
+
+    table = _read_table(path, _file_kind(path))
+    if not {"item", "gold"} <= set(table.columns):
+        if table.shape[1] != 2:
+            raise DataError(
+                f"{path}: a gold table needs columns 'item' and 'gold'; it has {list(table.columns)}"
+            )
+        table = table.set_axis(["item", "gold"], axis=1)
+    gold = table.set_index(table["item"].astype(str).str.strip())["gold"]
+    gold = gold.where(gold.astype(str).str.strip() != "", None)
+    if gold.index.has_duplicates:
+        repeated = gold.index[gold.index.duplicated()][0]
+        raise DataError(f"{path}: item {repeated!r} appears more than once: give one gold class per item")
+    return pd.Series(gold.to_numpy(), index=gold.index, dtype=object)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    import sys as _sys
+
+    from .errors import DataError
+    from .evaluate import evaluate
+    from .fit import read_provenance
+
+    _check_ci_prob(args.ci_prob)
+    if args.n_boot < 1 or args.bins < 1:
+        raise CliError("--n-boot and --bins must be at least 1")
+    soft = _read_soft_labels(args.soft)
+    if args.gold:
+        gold = _read_gold_file(args.gold)
+    elif "gold" in soft.columns:
+        gold = soft.set_index(soft["item"].astype(str))["gold"]
+    else:
+        raise CliError(f"{args.soft} has no 'gold' column: give the gold labels with --gold gold.csv")
+    try:
+        anchored = bool(read_provenance(args.soft).get("used_gold"))
+    except (DataError, ValueError, OSError):
+        anchored = False
+    if anchored:
+        print(
+            "bayeslabels: warning: these soft labels were fitted with gold as anchor (gold fixed those "
+            "items' class); their score on that gold is not a test. Fit with --gold-use evaluate",
+            file=_sys.stderr,
+        )
+    result = evaluate(
+        soft, gold, args.ci_prob, positive=args.positive, n_boot=args.n_boot, n_bins=args.bins, seed=args.seed
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(str(result))
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from . import datasets
 
@@ -280,6 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _cmd_export,
         "simulate": _cmd_simulate,
         "datasets": _cmd_datasets,
+        "analyze": _cmd_analyze,
+        "evaluate": _cmd_evaluate,
     }
     try:
         return handlers[args.command](args)

@@ -53,7 +53,7 @@ def _is_missing(values: pd.Series) -> np.ndarray:
 
 
 def _canonical_class(value: Any) -> str:
-    """One string per class name: 1, 1.0 and "1.0" are all "1"; True is "true"."""
+    """One string per class name: 1, 1.0 and "1.0" are all "1"; True and "TRUE" are "true"."""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, int | np.integer):
@@ -61,6 +61,8 @@ def _canonical_class(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     text = str(value).strip()
+    if text.lower() in ("true", "false"):  # a CSV of booleans says True / TRUE / true
+        return text.lower()
     try:
         number = float(text)
     except ValueError:
@@ -73,6 +75,15 @@ def _canonical_class(value: Any) -> str:
     ):
         return str(int(number))
     return text
+
+
+def _map_distinct(values: pd.Series, func: Any) -> pd.Series:
+    """``values.map(func)``, calling ``func`` once per distinct value when every value is a string
+    (labels repeat a lot; other types go value by value, since 1 == 1.0 == True would merge)."""
+    if not pd.api.types.is_string_dtype(values):
+        return values.map(func)
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    return pd.Series(np.asarray([func(v) for v in distinct], dtype=object)[codes], index=values.index)
 
 
 def _sort_classes(names: Iterable[str]) -> list[str]:
@@ -95,6 +106,8 @@ def _id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
             f"column with .astype('Int64').astype(str)"
             + (f" ({_rows_text(list(bad), row_name)} are not even whole numbers)" if len(bad) else "")
         )
+    if pd.api.types.is_string_dtype(values):  # every id a string (CSV, Parquet): no mix, no loop
+        return pd.Series(values.to_numpy(dtype=object), index=values.index).str.strip()
     kinds = {type(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
     if len(kinds) > 1 and any(k is not str for k in kinds) and str in kinds:
         as_text = values.map(lambda v: str(v).strip())
@@ -372,7 +385,9 @@ class Annotations:
                 raise DataError(
                     f"missing {what} ({column!r} is empty/NaN) in {_rows_text(rows, row_name)}: {fix}"
                 )
-        nested = frame[label].map(lambda v: isinstance(v, list | dict | set | np.ndarray)).to_numpy()
+        nested = np.zeros(len(frame), dtype=bool)
+        if not pd.api.types.is_string_dtype(frame[label]):
+            nested = frame[label].map(lambda v: isinstance(v, list | dict | set | np.ndarray)).to_numpy()
         if nested.any():
             raise DataError(
                 f"column {label!r} holds a list or object instead of a class name in "
@@ -384,7 +399,7 @@ class Annotations:
         for raw, clean in ((frame[item], item_ids), (frame[annotator], annotator_ids)):
             if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
                 stripped += int((raw.astype(str) != clean).sum())
-        label_names = frame[label].map(_canonical_class)
+        label_names = _map_distinct(frame[label], _canonical_class)
 
         # ---------------------------------------------------------- classes
         gold_table = _gold_table(frame, gold, gold_column, item_ids, row_name)
@@ -393,7 +408,19 @@ class Annotations:
             if len(set(declared)) != len(declared):
                 raise DataError(f"classes={list(classes)} repeats a class name: give each class once")
         else:  # gold classes are checked against these below
-            declared = _sort_classes(set(label_names))
+            declared = _sort_classes(label_names.unique())
+            folded = pd.Series(declared, dtype=object).str.casefold()
+            first_repeat = set(folded[folded.duplicated()].head(1))
+            clash = [c for c, f in zip(declared, folded, strict=True) if f in first_repeat]
+            how = "differ only in upper/lower case"
+            if not clash and {"true", "false"} & set(declared) and {"0", "1"} & set(declared):
+                clash, how = [c for c in declared if c in ("0", "1", "false", "true")], "mix booleans and 0/1"
+            if clash:
+                rows = list(frame.index[label_names.isin(clash).to_numpy()])
+                raise DataError(
+                    f"labels {clash} {how} ({_rows_text(rows, row_name)}): write each class one way, "
+                    "or declare every class with classes=[...] if they really are different classes"
+                )
         if len(declared) < 2:
             raise DataError(
                 f"only one class ({declared[0]!r}) in the labels: at least two are needed. "
@@ -573,6 +600,8 @@ class Annotations:
         long = block.stack(future_stack=True).rename("label").reset_index()
         long.columns = ["item", "annotator", "label"]
         long = long[~_is_missing(long["label"])].reset_index(drop=True)
+        long.index = [f"({i!r}, {a!r})" for i, a in zip(long["item"], long["annotator"], strict=True)]
+        kwargs.setdefault("row_name", "(item, annotator) cell")
         if long.empty:
             raise DataError(
                 f"the wide table has no labels: every cell of the annotator columns {columns} is empty; "
@@ -701,8 +730,17 @@ def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
     )
     frame.index = pd.RangeIndex(leading + 2, leading + 2 + len(frame))  # file line numbers
     # Blank lines and fully empty rows (",,") are not labels.
-    blank = (frame.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)
-    return frame[~blank.to_numpy()]
+    cells = frame.fillna("").astype(str).apply(lambda c: c.str.strip().str.lstrip("\ufeff"))
+    blank = (cells == "").all(axis=1).to_numpy()
+    header = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    repeated = (cells == header).all(axis=1).to_numpy()
+    if repeated.any():
+        raise DataError(
+            f"{path}: the header line ({','.join(header)}) appears again in "
+            f"{_rows_text(list(frame.index[repeated]), 'line')}: remove the repeated header lines "
+            "(were several files joined with their headers?)"
+        )
+    return frame[~blank]
 
 
 def _read_jsonl_text(path: Path) -> pd.DataFrame:
@@ -714,9 +752,15 @@ def _read_jsonl_text(path: Path) -> pd.DataFrame:
     numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]
     if not numbers:
         return pd.DataFrame()
+    if lines[numbers[0] - 1].lstrip().startswith("["):
+        raise DataError(
+            f"{path} holds a JSON array, not JSON Lines: each line must be one JSON object (pandas writes "
+            "that with .to_json(path, orient='records', lines=True))"
+        )
     try:
         frame = pd.read_json(StringIO("\n".join(lines[n - 1] for n in numbers)), lines=True, dtype=False)
     except (ValueError, TypeError):
+        records = []
         for n in numbers:  # find the line at fault
             try:
                 record = json.loads(lines[n - 1])
@@ -730,7 +774,8 @@ def _read_jsonl_text(path: Path) -> pd.DataFrame:
                     f"{path}: line {n} is not a JSON object (it reads {lines[n - 1].strip()[:30]!r}): "
                     'each line must be one object such as {"item": "a", "annotator": "w1", "label": 1}'
                 ) from None
-        raise
+            records.append(record)
+        frame = pd.DataFrame(records)  # every line is an object: e.g. an integer id beyond 64 bits
     if len(frame) == len(numbers):
         frame.index = pd.Index(numbers)
     return frame

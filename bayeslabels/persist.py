@@ -8,19 +8,23 @@ Layout::
     diagnostics.json     the check() report at save time
     manifest.json        package version, method, sampling settings, sha256 of every file above
 
-The directory is written to a temporary sibling and renamed into place, so a reader sees the
-previous directory or the new one, never a half-written one. `load_fit` recomputes every hash
+The directory is written to a temporary sibling and swapped into place (one atomic exchange on
+Linux, else two renames), so a reader sees the previous directory or the new one, never a
+half-written one; a killed save leaves only hidden ``.<name>.*.tmp`` siblings, which a later
+save removes once they are an hour old. `load_fit` recomputes every hash
 and refuses a mismatch (naming the file) or a fit saved by a newer bayeslabels.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,8 +33,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
+from ._io import _unchanged, remove_stale_temporaries
 from .aggregate import EMResult
 from .data import Annotations
 from .errors import DataError, SpecError
@@ -184,17 +189,62 @@ def save_fit(fit: Fit, directory: str | Path) -> Path:
         for name in (*FILES, MANIFEST):
             with open(tmp / name, "rb") as stream:
                 os.fsync(stream.fileno())
-        if directory.exists():
+        if directory.exists() and _exchange(tmp, directory):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous fit
+        elif directory.exists():  # two renames: a kill between them leaves the fit in .<name>.*.old
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=parent))
             os.replace(directory, old / "fit")
-            os.replace(tmp, directory)
+            try:
+                os.replace(tmp, directory)
+            except BaseException:
+                os.replace(old / "fit", directory)  # the previous fit goes back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # e.g. a full disk
+            raise _unchanged(exc, f"cannot save the fit to {directory}") from exc
         raise
+    remove_stale_temporaries(directory, (".tmp", ".old"))
     return directory
+
+
+def _exchange(new: Path, current: Path) -> bool:
+    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``), so that a
+    reader, or a kill at any moment, sees the previous fit or the new one. False where the system
+    or the file system cannot; the caller then falls back to two renames."""
+    if sys.platform != "linux":
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(current), rename_exchange) == 0
+
+
+def _check_manifest(manifest: object, path: Path) -> None:
+    """The fields `load_fit` reads, with the types `save_fit` writes; DataError otherwise."""
+    problem = None
+    if not isinstance(manifest, dict):
+        problem = f"it holds a {type(manifest).__name__}, not an object"
+    elif not isinstance(manifest.get("files"), dict) or set(FILES) - set(manifest["files"]):
+        problem = f"it does not record the hash of every file ({', '.join(FILES)})"
+    elif not isinstance(manifest.get("method"), str) or not isinstance(manifest.get("used_gold"), bool):
+        problem = "'method' or 'used_gold' is missing"
+    elif not isinstance(manifest.get("sampling"), dict | None) or (
+        manifest["sampling"] and set(manifest["sampling"]) != {f.name for f in fields(SamplingInfo)}
+    ):
+        problem = "'sampling' does not hold the sampler settings"
+    else:
+        try:
+            Version(str(manifest.get("bayeslabels_version", "0")))
+        except InvalidVersion:
+            problem = f"'bayeslabels_version' is {manifest['bayeslabels_version']!r}, not a version"
+    if problem:
+        raise DataError(f"{path}: {problem}; the saved fit is damaged: refit and save again")
 
 
 def load_fit(directory: str | Path) -> Fit:
@@ -203,7 +253,8 @@ def load_fit(directory: str | Path) -> Fit:
 
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError(f"{directory}: no such saved-fit directory")
+        what = "is a file, not" if directory.exists() else "no such"
+        raise DataError(f"{directory}: {what} saved-fit directory (written by Fit.save or 'fit --save')")
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise DataError(f"{directory}: missing {MANIFEST}; not a saved bayeslabels fit")
@@ -211,6 +262,7 @@ def load_fit(directory: str | Path) -> Fit:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DataError(f"{manifest_path}: not valid JSON; the saved fit is damaged") from None
+    _check_manifest(manifest, manifest_path)
     saved_version = str(manifest.get("bayeslabels_version", "0"))
     if Version(saved_version) > Version(__version__):
         raise DataError(
@@ -231,9 +283,16 @@ def load_fit(directory: str | Path) -> Fit:
         spec = ModelSpec.from_toml(directory / "spec.toml")
     except SpecError as exc:
         raise DataError(f"{directory}: spec.toml: {exc}") from None
-    ann = _read_annotations(directory / "annotations.parquet")
-    tree = xr.open_datatree(directory / "posterior.nc", engine="h5netcdf").load()
-    em = _em_from_tree(tree, ann, spec)
+    name = "annotations.parquet"
+    try:  # the hashes matched, so only a file re-hashed by hand gets here damaged
+        ann = _read_annotations(directory / name)
+        name = "posterior.nc"
+        tree = xr.open_datatree(directory / name, engine="h5netcdf").load()
+        em = _em_from_tree(tree, ann, spec)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"{directory}: {name} cannot be read ({type(exc).__name__}); refit and save again"
+        ) from None
     groups = {name: node.to_dataset() for name, node in tree.children.items() if name != "em"}
     for dataset in groups.values():  # coords come back as fixed-width unicode; make them str
         for coord in ("annotator", "true_class", "label_class"):
