@@ -132,7 +132,37 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_analysis_parsers(sub)
     sub.add_parser("datasets", help="list the bundled real datasets")
+    _add_subtype_parsers(sub)
     return parser
+
+
+def _add_subtype_parsers(sub) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="reliability by subtype of a saved per-subtype fit, with P(A > B)",
+        epilog="example:\n  bayeslabels compare runs/fit-01 --plots out/ --out comparison.csv\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("fit_dir", help="a saved fit of model hierarchical-subtype")
+    compare.add_argument("--ci-prob", type=float, default=0.9)
+    compare.add_argument("--out", help="write the population and annotator tables (CSV; two files)")
+    compare.add_argument("--plots", metavar="DIR", help="write the figures as PNGs into DIR")
+    route = sub.add_parser(
+        "route",
+        help="which items to send for more labels, and to whom",
+        epilog="example:\n  bayeslabels route runs/fit-01 --budget 200 --out plan.csv\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    route.add_argument("fit_dir")
+    route.add_argument(
+        "--budget", type=float, required=True, help="labels to buy (an expert costs --expert-cost)"
+    )
+    route.add_argument("--per-item", type=int, default=1)
+    route.add_argument("--experts", help="comma-separated expert ids")
+    route.add_argument("--expert-cost", type=float, default=5.0)
+    route.add_argument("--max-per-annotator", type=int)
+    route.add_argument("--severity", help="CSV with columns item, severity (weights ≥ 0; default 1)")
+    route.add_argument("--out", required=True, help="the plan: .csv, .parquet or .jsonl")
 
 
 ANALYZE_EXAMPLE = """examples:
@@ -508,6 +538,86 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ._io import atomic_write_many
+    from .compare import compare_subtypes
+    from .persist import load_fit
+
+    comparison = compare_subtypes(load_fit(args.fit_dir), ci_prob=args.ci_prob)
+    print(comparison)
+    if args.out:
+        out = Path(args.out)
+        annotators = out.with_name(out.stem + "_annotators" + out.suffix)
+        atomic_write_many(
+            [
+                (out, lambda tmp: comparison.population.to_csv(tmp, index=False)),
+                (annotators, lambda tmp: comparison.annotators.to_csv(tmp, index=False)),
+            ]
+        )
+        print(f"wrote {out} and {annotators}")
+    if args.plots:
+        for path in _write_subtype_plots(comparison, Path(args.plots)):
+            print(f"wrote {path}")
+    return 0
+
+
+def _write_subtype_plots(comparison, directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "subtype_forest.png": plots.plot_subtype_forest(comparison).figure,
+        "annotator_subtype_heatmap.png": plots.plot_annotator_subtype_heatmap(comparison).figure,
+        "subtype_confusions.png": plots.plot_confusion_matrices(comparison)[0].figure,
+    }
+    written = []
+    for name, figure in figures.items():
+        figure.savefig(directory / name, dpi=120)
+        plt.close(figure)
+        written.append(directory / name)
+    return written
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ._io import atomic_write
+    from .data import _file_kind
+    from .persist import load_fit
+    from .routing import route
+
+    severity = None
+    if args.severity:
+        table = pd.read_csv(args.severity, dtype={"item": str})
+        if not {"item", "severity"} <= set(table.columns):
+            raise CliError(f"--severity {args.severity}: needs columns item, severity")
+        severity = table.set_index("item")["severity"]
+    plan = route(
+        load_fit(args.fit_dir),
+        budget=args.budget,
+        per_item=args.per_item,
+        experts=args.experts.split(",") if args.experts else None,
+        expert_cost=args.expert_cost,
+        severity=severity,
+        max_per_annotator=args.max_per_annotator,
+    )
+    kind = _file_kind(args.out)
+    writers = {
+        "csv": lambda tmp: plan.to_csv(tmp, index=False),
+        "parquet": lambda tmp: plan.to_parquet(tmp, index=False),
+        "jsonl": lambda tmp: plan.to_json(tmp, orient="records", lines=True),
+    }
+    atomic_write(args.out, writers[kind])
+    reasons = ", ".join(f"{n} {r}" for r, n in plan["reason"].value_counts().items())
+    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items ({reasons})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import DataError, SpecError
 
@@ -520,6 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "datasets": _cmd_datasets,
         "analyze": _cmd_analyze,
         "evaluate": _cmd_evaluate,
+        "compare": _cmd_compare,
+        "route": _cmd_route,
     }
     try:
         return handlers[args.command](args)

@@ -5,7 +5,12 @@ of a ``matplotlib.figure.Figure`` (Agg canvas), as ``bayeslabels analyze --plots
 * `plot_agreement`: heatmap of pairwise Cohen's κ between the busiest annotators;
 * `plot_annotator_profiles`: accuracy against the leave-one-out consensus by bias or volume;
 * `plot_reliability`: reliability diagram (top-label accuracy by confidence, Wilson bars);
-* `plot_pr_curve`: precision–recall curve with a percentile-bootstrap band over items.
+* `plot_pr_curve`: precision–recall curve with a percentile-bootstrap band over items;
+* `plot_subtype_forest`: population reliability by subtype with credible intervals;
+* `plot_annotator_subtype_heatmap`: annotator × subtype reliability, cells labelled with n;
+* `plot_confusion_matrices`: small multiples of the population confusion per subtype;
+* `plot_soft_label_intervals`: soft labels with intervals, most uncertain items first;
+* `plot_routing_plan`: labels requested per assignee, by the reason items were routed.
 """
 
 from __future__ import annotations
@@ -199,4 +204,136 @@ def plot_pr_curve(
     ax.set_ylabel("precision")
     ax.set_title(f"precision–recall, {ci_prob:.0%} bootstrap band over {len(s.y)} gold items")
     ax.legend(loc="lower left", fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------- subtypes and routing
+
+
+def plot_subtype_forest(comparison, metric: str = "accuracy", ax=None):
+    """Population reliability per subtype: posterior mean and credible interval (forest plot)."""
+    ax = _axes(ax, (7.0, 4.5))
+    rows = comparison.population[comparison.population["metric"] == metric].reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(
+        rows["mean"],
+        y,
+        xerr=[rows["mean"] - rows["lo"], rows["hi"] - rows["mean"]],
+        fmt="o",
+        color="C0",
+        ecolor="C0",
+        capsize=3,
+    )
+    ax.set_yticks(y, rows["subtype"].astype(str))
+    ax.set_xlabel(f"{metric} ({comparison.ci_prob:.0%} credible interval)")
+    ax.set_ylabel("subtype")
+    ax.set_title(f"Population {metric} by subtype")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_annotator_subtype_heatmap(comparison, metric: str = "accuracy", ax=None, max_annotators: int = 30):
+    """Annotator × subtype posterior mean, each cell annotated with its number of labels.
+    The annotators with the most labels are shown (``max_annotators``)."""
+    ax = _axes(ax, (7.0, 4.5))
+    table = comparison.annotators
+    volume = table.groupby("annotator")["n_labels"].sum().sort_values(ascending=False)
+    keep = list(volume.index[:max_annotators])
+    values = table[table["annotator"].isin(keep)].pivot(index="annotator", columns="subtype", values=metric)
+    counts = table[table["annotator"].isin(keep)].pivot(
+        index="annotator", columns="subtype", values="n_labels"
+    )
+    values, counts = values.loc[keep], counts.loc[keep]
+    image = ax.imshow(values.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(counts.to_numpy()):
+        ax.text(
+            j,
+            i,
+            str(int(n)),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if values.to_numpy()[i, j] < 0.6 else "black",
+        )
+    ax.set_xticks(range(values.shape[1]), values.columns.astype(str))
+    ax.set_yticks(range(values.shape[0]), values.index.astype(str), fontsize=7)
+    ax.set_xlabel("subtype")
+    ax.set_ylabel("annotator (most labels first)")
+    ax.set_title(f"Posterior {metric} by annotator and subtype (cell: n labels)")
+    ax.figure.colorbar(image, ax=ax, label=metric)
+    return ax
+
+
+def plot_confusion_matrices(comparison, axes=None):
+    """Small multiples: the population confusion matrix of each subtype (posterior mean)."""
+    import matplotlib.pyplot as plt
+
+    frame = comparison.confusion
+    subtypes = list(dict.fromkeys(frame["subtype"]))
+    classes = list(dict.fromkeys(frame["true_class"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(subtypes), figsize=(3.2 * len(subtypes), 3.4), layout="constrained")
+    axes = np.atleast_1d(axes)
+    for ax, subtype in zip(axes, subtypes, strict=True):
+        block = frame[frame["subtype"] == subtype].pivot(
+            index="true_class", columns="label_class", values="mean"
+        )
+        block = block.loc[classes, classes]
+        ax.imshow(block.to_numpy(), cmap="Blues", vmin=0, vmax=1)
+        for (i, j), value in np.ndenumerate(block.to_numpy()):
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > 0.6 else "black",
+            )
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("label given")
+        ax.set_ylabel("true class")
+        ax.set_title(f"subtype {subtype}")
+    return axes
+
+
+def plot_soft_label_intervals(
+    soft_labels: pd.DataFrame, cls: str | None = None, ax=None, max_items: int = 200
+):
+    """P(class) with its credible interval per item, items sorted by interval width (most
+    uncertain first); the ``max_items`` most uncertain are shown."""
+    ax = _axes(ax, (7.0, 4.5))
+    classes = [c[2:] for c in soft_labels.columns if c.startswith("p_") and not c.endswith(("_lo", "_hi"))]
+    cls = cls if cls is not None else classes[-1]
+    width = soft_labels[f"p_{cls}_hi"] - soft_labels[f"p_{cls}_lo"]
+    shown = soft_labels.assign(width=width).sort_values("width", ascending=False).head(max_items)
+    x = np.arange(len(shown))
+    ax.vlines(x, shown[f"p_{cls}_lo"], shown[f"p_{cls}_hi"], color="C0", alpha=0.5, linewidth=1)
+    ax.plot(x, shown[f"p_{cls}"], "o", markersize=2.5, color="C0")
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel(f"item (the {len(shown)} most uncertain, widest interval first)")
+    ax.set_ylabel(f"P(class = {cls})")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Soft labels with credible intervals")
+    return ax
+
+
+def plot_routing_plan(plan: pd.DataFrame, ax=None, top: int = 15):
+    """Labels requested per assignee, stacked by the reason the items were chosen."""
+    ax = _axes(ax, (7.0, 4.5))
+    counts = plan.groupby(["assign_to", "reason"]).size().unstack(fill_value=0)
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index[:top]]
+    left = np.zeros(len(counts))
+    y = np.arange(len(counts))[::-1]
+    for i, reason in enumerate(counts.columns):
+        ax.barh(y, counts[reason], left=left, color=f"C{i}", label=reason)
+        left += counts[reason].to_numpy()
+    ax.set_yticks(y, counts.index.astype(str))
+    ax.set_xlabel("labels requested")
+    ax.set_ylabel("assigned to")
+    ax.set_title(
+        f"Routing plan: {len(plan)} labels, expected gain {plan['expected_information_gain'].sum():.1f} nats"
+    )
+    ax.legend(title="reason", fontsize=8)
     return ax

@@ -1,0 +1,78 @@
+"""Figures for subtypes, soft labels and routing: drawn on given axes or fresh figures,
+titled and labelled, and saved as non-empty PNGs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+import bayeslabels as bl  # noqa: E402
+from bayeslabels import plots  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def comparison(subtype_fit):
+    return bl.compare_subtypes(subtype_fit)
+
+
+def _saved(fig, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    assert path.stat().st_size > 5000
+    return path
+
+
+def test_subtype_forest_on_given_axes(comparison, tmp_path):
+    fig, ax = plt.subplots()
+    assert plots.plot_subtype_forest(comparison, ax=ax) is ax
+    assert ax.get_title() == "Population accuracy by subtype"
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"s0", "s1", "s2"}
+    _saved(fig, tmp_path, "forest")
+
+
+def test_heatmap_confusions_intervals_and_routing_on_fresh_figures(comparison, subtype_fit, tmp_path):
+    ax = plots.plot_annotator_subtype_heatmap(comparison)
+    assert "annotator and subtype" in ax.get_title() and ax.get_xlabel() == "subtype"
+    _saved(ax.figure, tmp_path, "heatmap")
+
+    axes = plots.plot_confusion_matrices(comparison)
+    assert [a.get_title() for a in axes] == ["subtype s0", "subtype s1", "subtype s2"]
+    _saved(axes[0].figure, tmp_path, "confusions")
+
+    ax = plots.plot_soft_label_intervals(subtype_fit.soft_labels(), max_items=50)
+    assert ax.get_ylabel() == "P(class = 1)" and len(ax.lines) >= 1
+    _saved(ax.figure, tmp_path, "intervals")
+
+    plan = bl.route(subtype_fit, budget=40)
+    ax = plots.plot_routing_plan(plan)
+    assert ax.get_title().startswith("Routing plan: 40 labels")
+    _saved(ax.figure, tmp_path, "routing")
+
+
+def test_compare_and_route_from_the_command_line(subtype_fit, tmp_path, capsys):
+    import pandas as pd
+
+    from bayeslabels.cli import main
+
+    saved = subtype_fit.save(tmp_path / "fit")
+    assert (
+        main(["compare", str(saved), "--plots", str(tmp_path / "out"), "--out", str(tmp_path / "cmp.csv")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "s0 vs s1" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "annotator_subtype_heatmap.png",
+        "subtype_confusions.png",
+        "subtype_forest.png",
+    ]
+    assert (tmp_path / "cmp_annotators.csv").exists()
+
+    assert main(["route", str(saved), "--budget", "30", "--out", str(tmp_path / "plan.csv")]) == 0
+    plan = pd.read_csv(tmp_path / "plan.csv", dtype=str)
+    assert len(plan) == 30 and "wrote" in capsys.readouterr().out
