@@ -133,7 +133,8 @@ def main() -> None:
         "|---|---|---:|---|---:|",
     ]
     lines += [
-        f"| {r['first']} | {r['second']} | {r['mean']:+.3f} | [{r['lo']:+.3f}, {r['hi']:+.3f}] | {r['p_greater']:.3f} |"
+        f"| {r['first']} | {r['second']} | {r['mean']:+.3f} | [{r['lo']:+.3f}, {r['hi']:+.3f}] "
+        f"| {r['p_greater']:.3f} |"
         for r in result["differences"]
     ]
     lines += ["", "| routing | labels | items | error before | error after |", "|---|---:|---:|---:|---:|"]
