@@ -1,8 +1,9 @@
 """ADVI on Dawid–Skene at ≥1M labels: minibatch vs full batch, against EM.
 
 Data: `bayeslabels.simulate.dawid_skene`, default 200k items × 5 labels (1M labels),
-500 annotators, K=2, simulated once in the parent process and handed to each run as a
-pickle, so the simulator's own memory does not count. Runs, each in a fresh Python process:
+500 annotators, K=2, simulated once in its own process and handed to each run as a pickle,
+so the simulator's memory does not count (the parent never imports bayeslabels: on Linux a
+child inherits its parent's peak RSS through fork + exec). Runs, each in a fresh process:
 
 * ``em``: ``bayeslabels.dawid_skene_em(ann)`` alone (the baseline);
 * ``advi-minibatch``: ``bayeslabels.fit(ann, model="dawid-skene", method="advi",
@@ -14,8 +15,10 @@ pickle, so the simulator's own memory does not count. Runs, each in a fresh Pyth
 Measured per run: wall time of the fit call (ADVI: includes the EM start, model building
 and compilation; `Fit.sampling.sampling_seconds` is the ADVI part), ADVI iterations
 (`Fit.sampling.tune`) and whether the plateau rule stopped it, peak RSS of the process
-(``ru_maxrss``) after loading the data, after the fit and after computing soft labels,
-the time to compute the soft labels from ``--draws`` draws of the approximation, and
+(``ru_maxrss``): after loading the data, then — with the peak reset after loading
+(``/proc/self/clear_refs``) — over the fit and over the fit plus soft labels; the resident
+size right after loading; the time to compute the soft labels from ``--draws`` draws of
+the approximation; and
 accuracy of the hard labels against the simulated truth (EM's accuracy from the same run).
 
 Run from the repository root:
@@ -40,14 +43,36 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def rss_mib() -> float:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(float(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS"))
+
+
+def simulate(job: dict) -> dict:
+    import bayeslabels as bl
+
+    sim = bl.simulate.dawid_skene(
+        n_items=job["items"],
+        n_annotators=job["annotators"],
+        n_classes=job["classes"],
+        labels_per_item=job["labels_per_item"],
+        seed=job["seed"],
+    )
+    Path(job["data"]).write_bytes(pickle.dumps((sim.annotations, sim.true_class)))
+    return {"n_labels": sim.annotations.n_labels, "peak_rss_mib": peak_mib()}
+
+
 def worker(job: dict) -> dict:
+    if job["run"] == "simulate":
+        return simulate(job)
     import numpy as np
 
     import bayeslabels as bl
 
     with open(job["data"], "rb") as handle:
         ann, truth = pickle.load(handle)
-    result = {"peak_rss_mib_data_loaded": peak_mib()}
+    result = {"peak_rss_mib_data_loaded": peak_mib(), "rss_mib_data_loaded": rss_mib()}
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak: what follows is the fit's
     start = time.perf_counter()
     if job["run"] == "em":
         em = bl.dawid_skene_em(ann)
@@ -92,27 +117,30 @@ def markdown(report: dict) -> str:
         f"{s['annotators']} annotators, K={s['classes']}, seed {s['seed']}; ADVI draws {s['draws']}; "
         "each run in a fresh process.",
         "",
-        "| run | wall s | ADVI s | iterations | plateau stop | soft labels s | peak RSS MiB: data / fit / "
-        "soft labels | accuracy | EM accuracy |",
-        "|---|---:|---:|---:|---|---:|---|---:|---:|",
+        "| run | wall s | ADVI s | iterations | plateau stop | soft labels s | RSS after load MiB "
+        "| peak RSS MiB: load / fit / fit + soft labels | accuracy | EM accuracy |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for name, r in report["runs"].items():
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} ({r['process_seconds']:.0f} s) | | | | | | | |")
+            lines.append(f"| {name} | failed: {r['error']} ({r['process_seconds']:.0f} s) | | | | | | | | |")
             continue
         rss = [r.get(k) for k in ("peak_rss_mib_data_loaded", "peak_rss_mib_after_fit")]
         rss.append(r.get("peak_rss_mib_after_soft_labels"))
         lines.append(
             f"| {name} | {r['fit_seconds']:.1f} | {fmt(r.get('advi_seconds'), '.1f')} | {r['iterations']} "
             f"| {r.get('plateau_stopped', '—')} | {fmt(r.get('soft_labels_seconds'), '.1f')} "
+            f"| {fmt(r.get('rss_mib_data_loaded'), '.0f')} "
             f"| {' / '.join(fmt(v, '.0f') for v in rss)} | {r['accuracy']:.4f} | {r['em_accuracy']:.4f} |"
         )
     lines += [
         "",
-        "wall s: the fit call (ADVI: EM start + model build + compile + ADVI + drawing from the",
-        "approximation); ADVI s: `Fit.sampling.sampling_seconds`. Peak RSS is `ru_maxrss`, a running",
-        "maximum, read after each stage. plateau stop: the loss-plateau rule ended ADVI before",
-        "the iteration limit.",
+        "wall s: the fit call (ADVI: EM start + model build + ADVI + drawing from the approximation);",
+        "ADVI s: `Fit.sampling.sampling_seconds` (includes PyTensor compilation inside `pm.fit`, and the",
+        "draws from the approximation). Peak RSS is `ru_maxrss`: the load column over import + loading;",
+        "the peak is then reset (`/proc/self/clear_refs`), so fit and fit + soft labels are the peaks",
+        "after loading (each includes the RSS already resident). plateau stop: the loss-plateau rule",
+        "ended ADVI before the iteration limit.",
         SHARED_NOTE,
         "",
     ]
@@ -138,22 +166,14 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    import bayeslabels as bl
-
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "no_full_batch")}
-    sim = bl.simulate.dawid_skene(
-        n_items=args.items,
-        n_annotators=args.annotators,
-        n_classes=args.classes,
-        labels_per_item=args.labels_per_item,
-        seed=args.seed,
-    )
-    settings["n_labels"] = sim.annotations.n_labels
     machine, runs = machine_info(), {}
     with tempfile.TemporaryDirectory(prefix="bayeslabels-advi-") as folder:
         data = Path(folder) / "data.pkl"
-        data.write_bytes(pickle.dumps((sim.annotations, sim.true_class)))
-        del sim
+        made = run_worker(__file__, {**settings, "run": "simulate", "data": str(data)})
+        if "error" in made:
+            raise RuntimeError(f"simulation failed: {made}")
+        settings["n_labels"], settings["simulation_peak_rss_mib"] = made["n_labels"], made["peak_rss_mib"]
         plan = [("em", 0, None), ("advi-minibatch", args.minibatch, None)]
         if not args.no_full_batch:
             plan.append(("advi-full-batch", 0, args.full_timeout))
