@@ -33,15 +33,32 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
+        "bayeslabels_commit": package_commit(),
         **{pkg: version(pkg) for pkg in pkgs},
     }
+
+
+def package_commit() -> str:
+    """The checked-out commit, with ``+dirty`` when bayeslabels/ differs from it (read-only git)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "bayeslabels"], cwd=root, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def machine_line(m: dict) -> str:
     return (
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · pymc {m['pymc']} · "
         f"pytensor {m['pytensor']} · nutpie {m['nutpie']} · numpy {m['numpy']} · "
-        f"load average at start {m['load_average_at_start'][0]:.2f}"
+        f"load average at start {m['load_average_at_start'][0]:.2f} · "
+        f"bayeslabels commit {m.get('bayeslabels_commit', '?')}"
     )
 
 

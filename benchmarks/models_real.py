@@ -40,6 +40,7 @@ from _common import (
     fmt,
     machine_info,
     machine_line,
+    package_commit,
     run_worker,
     with_cache,
     write,
@@ -107,15 +108,17 @@ def markdown(report: dict) -> str:
         "",
         "Gold held out of every fit (`use_gold=False`); nutpie; settings per row (chains × tune+draws).",
         "",
-        "| data set | model | settings | gold acc. | EM | majority vote | n gold | check | check vs EM "
+        "| data set | model | commit | settings | gold acc. | EM | majority vote | n gold | check "
+        "| check vs EM "
         "| relabelled acc. | max R-hat | min bulk ESS | compile s | sampling s | wall s |",
-        "|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["fits"]:
         s = r["settings"]
-        head = f"| {r['dataset']} | {r['model']} | {s['chains']}×{s['tune']}+{s['draws']} "
+        commit = r.get("bayeslabels_commit", "?")
+        head = f"| {r['dataset']} | {r['model']} | {commit} | {s['chains']}×{s['tune']}+{s['draws']} "
         if "error" in r:
-            lines.append(head + f"| failed: {r['error']} | | | | | | | | | | | |")
+            lines.append(head + f"| failed: {r['error']} | | | | | | | | | | | | |")
             continue
         g = r["gold"]
         lines.append(
@@ -152,6 +155,9 @@ def main() -> None:
     parser.add_argument("--slow-after", type=float, default=300.0, help="seconds before dropping to 2×500")
     parser.add_argument("--timeout", type=float, default=1500.0, help="seconds for a reduced fit")
     parser.add_argument("--resume", action="store_true", help="keep models_real.jsonl, skip fits in it")
+    parser.add_argument(
+        "--reduced", nargs="*", default=[], choices=DATASETS, help="data sets to fit at 2×500 from the start"
+    )
     parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,7 +180,7 @@ def main() -> None:
         started = time.perf_counter()
         try:
             for dataset in args.datasets:
-                settings = FULL
+                settings = REDUCED if dataset in args.reduced else FULL
                 for model in args.models:
                     if not applicable(dataset, model, classes[dataset]) or (dataset, model) in done:
                         continue
@@ -221,7 +227,7 @@ def _same(text: str, other: str) -> str:
 
 def _append(record: dict) -> None:
     with LOG.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(json.dumps({**record, "bayeslabels_commit": package_commit()}) + "\n")
 
 
 if __name__ == "__main__":
