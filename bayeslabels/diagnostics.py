@@ -317,7 +317,8 @@ def identifiability_warnings(
     single = int((labels_per_item == 1).sum())
     if single:
         warnings.append(
-            f"{single} items have one label: their soft labels are the annotator's prior-weighted vote"
+            f"{single} items have one label: their soft labels are the annotator's prior-weighted vote; "
+            "get them a second label (bayeslabels route)"
         )
     rare = [(c, p) for c, p in zip(classes, prevalence, strict=True) if p < thresholds.min_prevalence]
     for name, share in rare:
