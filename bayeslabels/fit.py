@@ -127,10 +127,10 @@ class Fit:
         return check_convergence(self.posterior, variables, thresholds, alignments, warnings)
 
     def reference_posterior(self) -> np.ndarray:
-        """Items × K reference for label alignment: one-hot gold where any item has gold
-        (other rows zero), else the EM posterior."""
+        """Items × K reference for label alignment: one-hot gold where gold anchored the fit
+        (other rows zero), else the EM posterior — gold held out of the fit is never used."""
         ann = self.annotations
-        if ann.has_gold:
+        if ann.has_gold and self.used_gold:  # held-out gold must not steer relabel()
             reference = np.zeros((ann.n_items, ann.n_classes))
             known = ann.gold >= 0
             reference[np.flatnonzero(known), ann.gold[known]] = 1.0

@@ -142,6 +142,9 @@ def markdown(report: dict) -> str:
         "Stopped at 4×1000+1000 (too slow): "
         + (", ".join(report["timed_out_at_full_settings"]) or "none")
         + ".",
+        "Fitted at 2×500+500 from the start (`--reduced`): "
+        + (", ".join(report.get("reduced", [])) or "none")
+        + ". commit: the package commit when the fit ended (rows may come from separate invocations).",
         SHARED_NOTE,
         "",
     ]
@@ -211,6 +214,7 @@ def main() -> None:
     report = {
         "machine": machine,
         "slow_after": args.slow_after,
+        "reduced": args.reduced,
         "fits": [r for r in records if not any(r is s for s in stopped)],
         "timed_out_at_full_settings": [f"{r['dataset']}/{r['model']}" for r in stopped],
     }
