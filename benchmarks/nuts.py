@@ -29,15 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
+
+from _common import machine_info
 
 RESULTS = Path(__file__).parent / "results"
 VAR_NAMES = ["prevalence", "confusion"]
@@ -129,20 +128,6 @@ def run_fresh(sampler: str, cache: Path | None, args) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - start
     return result
-
-
-def machine_info() -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1] for line in cpuinfo.read_text().splitlines() if "model name" in line]
-    pkgs = ("bayeslabels", "pymc", "pytensor", "nutpie", "numba", "numpy", "arviz-stats")
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu": models[0].strip() if models else platform.processor(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in pkgs},
-    }
 
 
 def markdown(report: dict) -> str:
