@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,6 +33,94 @@ class SamplingInfo:
     target_accept: float
     compile_seconds: float
     sampling_seconds: float
+    compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
+
+
+class CompiledModels:
+    """The nutpie-compiled models of this process, by structure, for re-fits without compiling.
+
+    A model's data (label counts, gold mask) are `pm.Data` inputs, so a compiled model serves
+    any data of the same *shape* — same family, priors and parameter sizes (annotators,
+    classes, subtypes); items and labels may differ: a new batch, a fold, a bootstrap
+    replicate. A re-fit swaps in the data (``with_data``), the coordinate names and a start
+    from the new data's EM solution. The least recently used entries are dropped beyond
+    ``max_entries``. Thread-safe (Dask's threaded workers share one)."""
+
+    def __init__(self, max_entries: int = 8):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            compiled = self._entries.get(key)
+            if compiled is not None:
+                self._entries.move_to_end(key)
+            return compiled
+
+    def put(self, key: tuple, compiled) -> None:
+        with self._lock:
+            self._entries[key] = compiled
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+COMPILED_MODELS = CompiledModels()
+
+
+def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
+    """nutpie's start function (seed → flat unconstrained vector) for ``model``'s free
+    variables in the compiled order, jittered by U(−1, 1) as nutpie's own."""
+    from pymc.initial_point import make_initial_point_fn
+
+    point_fn = make_initial_point_fn(
+        model=model, overrides=initvals, jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    lock = threading.Lock()
+
+    def flat(seed=None) -> np.ndarray:
+        with lock:
+            point = point_fn(seed)
+        return np.concatenate([np.asarray(point[name], dtype="float64").ravel() for name in names])
+
+    expected = sum(int(np.prod(compiled.shapes[name])) for name in names)
+    if flat(0).size != expected:
+        raise ValueError("start vector does not match the compiled model")
+    return flat
+
+
+def _nutpie_model(model: pm.Model, initvals, reuse: tuple | None):
+    """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
+    coords and start when ``reuse`` (data by name, structure key) finds one, else compiled."""
+    import dataclasses
+
+    import nutpie
+    import pandas as pd
+
+    if reuse is not None:
+        data, key = reuse
+        cached = COMPILED_MODELS.get(key)
+        if cached is not None:
+            coords = {**cached.coords, **{name: pd.Index(v) for name, v in model.coords.items()}}
+            compiled = dataclasses.replace(
+                cached.with_data(**data),
+                _coords=coords,
+                initial_point_func=_flat_start(model, cached, initvals),
+            )
+            return compiled, True
+    compiled = nutpie.compile_pymc_model(model, initial_points=initvals)
+    if reuse is not None:
+        COMPILED_MODELS.put(reuse[1], compiled)
+    return compiled, False
 
 
 def show_progress(quiet: bool) -> bool:
@@ -56,14 +146,19 @@ def sample_nuts(
     settings: InferenceSettings,
     initvals: dict[str, np.ndarray],
     quiet: bool = False,
+    reuse: tuple[dict[str, np.ndarray], tuple] | None = None,
 ) -> tuple[xr.DataTree, SamplingInfo]:
-    """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax)."""
+    """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax).
+
+    ``reuse`` = (the model's `pm.Data` values by name, a structure key): nutpie re-uses a
+    compiled model of the same structure from `COMPILED_MODELS` instead of compiling."""
     progress = show_progress(quiet)
+    reused = False
     if settings.sampler == "nutpie":
         import nutpie
 
         start = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model, initial_points=initvals)
+        compiled, reused = _nutpie_model(model, initvals, reuse)
         compiled_at = time.perf_counter()
         tree = nutpie.sample(
             compiled,
@@ -103,6 +198,7 @@ def sample_nuts(
         target_accept=settings.target_accept,
         compile_seconds=compile_s,
         sampling_seconds=sample_s,
+        compiled_reused=reused,
     )
     return tree, info
 
@@ -204,6 +300,7 @@ def fit(
     use_gold: bool = True,
     init=None,
     quiet: bool = False,
+    reuse_compiled: bool = True,
 ):
     """Fit an annotator model; returns a `Fit`.
 
@@ -214,6 +311,9 @@ def fit(
     or ``"em"`` (Dawid–Skene EM point estimate). Keyword settings override the spec's
     inference defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the
     fit on it). ``init`` (an `EMResult`) starts there instead of at this data's EM solution.
+    ``reuse_compiled``: NUTS through nutpie re-uses this process's compiled model of the same
+    family, priors and sizes (annotators, classes, subtypes) with the new data instead of
+    compiling again (`CompiledModels`); ``fit.sampling.compiled_reused`` says when it did.
     """
     from dataclasses import replace as _replace
 
@@ -266,7 +366,11 @@ def fit(
     start = family.start(em if init is None else init, data, spec.priors)
     info = None
     if method == "nuts":
-        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet)
+        reuse = None
+        if reuse_compiled:
+            shape = (spec.model, repr(spec.priors), family.shape_key(data))
+            reuse = (family.data(data), shape)
+        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet, reuse=reuse)
     elif method == "map":
         tree = fit_map(pymc_model, start, quiet)
     else:

@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +47,13 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FILES = ("spec.toml", "posterior.nc", "annotations.parquet", "diagnostics.json")
 _CODEBOOK_KEY = b"bayeslabels.annotations"
+
+
+def _sampling_fields_ok(names: set[str]) -> bool:
+    """Every field of `SamplingInfo` without a default, and nothing it does not know."""
+    known = {f.name for f in fields(SamplingInfo)}
+    required = {f.name for f in fields(SamplingInfo) if f.default is MISSING}
+    return required <= names <= known
 
 
 def _sha256(path: Path) -> str:
@@ -235,7 +242,7 @@ def _check_manifest(manifest: object, path: Path) -> None:
     elif not isinstance(manifest.get("method"), str) or not isinstance(manifest.get("used_gold"), bool):
         problem = "'method' or 'used_gold' is missing"
     elif not isinstance(manifest.get("sampling"), dict | None) or (
-        manifest["sampling"] and set(manifest["sampling"]) != {f.name for f in fields(SamplingInfo)}
+        manifest["sampling"] and not _sampling_fields_ok(set(manifest["sampling"]))
     ):
         problem = "'sampling' does not hold the sampler settings"
     else:

@@ -52,6 +52,26 @@ def _confusion_matrices(
     return confusion
 
 
+def _distinct_annotators(rng: np.random.Generator, n_annotators: int, per_item: np.ndarray) -> np.ndarray:
+    """Each item's ``per_item`` distinct annotators, item after item (row-major).
+
+    Up to 50M item × annotator keys: rank random keys per item and keep the first ones (exact,
+    one draw). Beyond (e.g. 2M items × 10k annotators): draw with replacement and redraw the
+    items that got an annotator twice until none does — same distribution, bounded memory."""
+    n_items, width = len(per_item), int(per_item.max(initial=0))
+    if n_items * n_annotators <= 50_000_000:
+        order = np.argsort(rng.random((n_items, n_annotators)), axis=1)
+        return order[np.arange(n_annotators)[None, :] < per_item[:, None]]
+    used = np.arange(width)[None, :] < per_item[:, None]
+    picks = rng.integers(0, n_annotators, size=(n_items, width))
+    while True:  # each round redraws only the rows with a repeat (≈ width² / 2J of them)
+        ranked = np.sort(np.where(used, picks, -1 - np.arange(width)[None, :]), axis=1)
+        repeated = (np.diff(ranked, axis=1) == 0).any(axis=1)
+        if not repeated.any():
+            return picks[used]
+        picks[repeated] = rng.integers(0, n_annotators, size=(int(repeated.sum()), width))
+
+
 def dawid_skene(
     n_items: int = 500,
     n_annotators: int = 20,
@@ -101,12 +121,8 @@ def dawid_skene(
     cell_confusion /= cell_confusion.sum(axis=-1, keepdims=True)
     true_class = rng.choice(k, size=n_items, p=prevalence)
     per_item = rng.integers(low, high + 1, size=n_items)
-    # distinct annotators per item: rank random keys, keep the first per_item of each row
-    keys = rng.random((n_items, n_annotators))
-    order = np.argsort(keys, axis=1)
-    take = np.arange(n_annotators)[None, :] < per_item[:, None]
     item_idx = np.repeat(np.arange(n_items), per_item)
-    annotator_idx = order[take]
+    annotator_idx = _distinct_annotators(rng, n_annotators, per_item)
     probs = cell_confusion[annotator_idx, subtype_of_item[item_idx], true_class[item_idx]]
     cumulative = probs.cumsum(axis=1)
     label = (rng.random(len(item_idx))[:, None] > cumulative).sum(axis=1).clip(max=k - 1)

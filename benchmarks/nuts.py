@@ -87,7 +87,9 @@ def worker(args) -> dict:
     max_rhat = extreme(azs.rhat(fit.posterior, var_names=VAR_NAMES), np.max)
     names = np.asarray(ann.classes, dtype=object)
     stats = fit.posterior["sample_stats"]
+    refit = refit_same_shape(bl, args) if args.worker == "nutpie" else None
     return {
+        "refit": refit,
         "import_seconds": import_s,
         "fit_sampling_reported": {
             "compile_seconds": None if np.isnan(info.compile_seconds) else info.compile_seconds,
@@ -106,6 +108,35 @@ def worker(args) -> dict:
         "mean_step_size": float(stats["step_size"].mean()) if "step_size" in stats else None,
         "accuracy": float(np.mean(fit.soft_labels()["label"].to_numpy() == names[sim.true_class])),
         "em_accuracy": float(np.mean(fit.em.label == sim.true_class)),
+    }
+
+
+def refit_same_shape(bl, args) -> dict:
+    """A second fit in the same process on new data of the same shape (another simulation
+    seed, same sizes): wall time, and whether the compiled model was re-used."""
+    second = bl.simulate.dawid_skene(
+        n_items=args.items,
+        n_annotators=args.annotators,
+        n_classes=args.classes,
+        labels_per_item=args.labels_per_item,
+        seed=args.seed + 1,
+    )
+    start = time.perf_counter()
+    fit = bl.fit(
+        second.annotations,
+        model="dawid-skene",
+        method="nuts",
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        sampler=args.worker,
+        quiet=True,
+    )
+    return {
+        "fit_seconds": time.perf_counter() - start,
+        "compile_seconds": fit.sampling.compile_seconds,
+        "sampling_seconds": fit.sampling.sampling_seconds,
+        "compiled_reused": bool(fit.sampling.compiled_reused),
     }
 
 
@@ -130,10 +161,17 @@ def run_fresh(sampler: str, cache: Path | None, args) -> dict:
     return result
 
 
+def refit_cell(refit: dict | None) -> str:
+    if not refit:
+        return "–"
+    reused = "re-used" if refit["compiled_reused"] else "compiled again"
+    return f"{refit['fit_seconds']:.1f} ({refit['compile_seconds']:.2f}, {reused})"
+
+
 def markdown(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     lines = [
-        "# NUTS on Dawid–Skene: nutpie vs PyMC sampler",
+        "# NUTS on Dawid–Skene: nutpie vs PyMC's sampler vs NumPyro",
         "",
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · pymc {m['pymc']} · "
         f"pytensor {m['pytensor']} · nutpie {m['nutpie']} · numba {m['numba']} · numpy {m['numpy']}",
@@ -143,8 +181,8 @@ def markdown(report: dict) -> str:
         f"fresh process; cache: {s['cache']}.",
         "",
         "| run | compile s | sampling s | fit() s | min bulk ESS | ESS/s sampling | ESS/s incl. compile "
-        "| max R-hat | divergences | accuracy (EM) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| max R-hat | divergences | accuracy (EM) | 2nd fit, same shape, same process: s (compile s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in report["runs"].items():
         derived = "≈" if r["fit_sampling_reported"]["compile_seconds"] is None else ""
@@ -152,7 +190,7 @@ def markdown(report: dict) -> str:
             f"| {name} | {derived}{r['compile_seconds']:.1f} | {r['sampling_seconds']:.1f} "
             f"| {r['fit_seconds']:.1f} | {r['min_ess_bulk']:.0f} | {r['min_ess_per_sampling_second']:.1f} "
             f"| {r['min_ess_per_second_incl_compile']:.1f} | {r['max_rhat']:.4f} | {r['divergences']} "
-            f"| {r['accuracy']:.3f} ({r['em_accuracy']:.3f}) |"
+            f"| {r['accuracy']:.3f} ({r['em_accuracy']:.3f}) | {refit_cell(r.get('refit'))} |"
         )
     lines += [
         "",
@@ -180,7 +218,7 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         nargs="+",
-        default=["nutpie:cold", "nutpie:warm", "pymc:cold", "pymc:warm"],
+        default=["nutpie:cold", "nutpie:warm", "pymc:cold", "pymc:warm", "numpyro:cold", "numpyro:warm"],
         help="sampler:cold|warm, in order; warm reuses the cache of the sampler's previous run",
     )
     parser.add_argument("--default-cache", action="store_true", help="use the user's PyTensor cache")
@@ -212,6 +250,10 @@ def main() -> None:
     report = {"machine": machine_info(), "settings": settings, "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nuts.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(args.out / "nuts.jsonl", "a") as log:  # every run ever made, with its machine
+        for name, run in runs.items():
+            record = {"machine": report["machine"], "settings": settings, "run": name, **run}
+            log.write(json.dumps(record) + "\n")
     table = markdown(report)
     (args.out / "nuts.md").write_text(table)
     print(table)

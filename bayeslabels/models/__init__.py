@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pymc as pm
 
 from ..data import Annotations
 from ..errors import DataError
-from .beta_bernoulli import beta_bernoulli, beta_bernoulli_start
+from ._likelihood import likelihood_data
+from .beta_bernoulli import beta_bernoulli, beta_bernoulli_start, item_count_data
 from .dawid_skene import dawid_skene, dawid_skene_start, one_coin, one_coin_start
 from .hierarchical import (
     hierarchical,
@@ -30,6 +32,19 @@ class Family:
     start: Callable[..., dict]
     per_subtype: bool = False  # one confusion matrix per (annotator, subtype)
     item_rates: bool = False  # soft label = item rate θ_i (Beta–Bernoulli), not P(z_i)
+
+    def data(self, ann: Annotations) -> dict[str, np.ndarray]:
+        """What the full-batch model reads from `pm.Data`, by name: everything that changes
+        when the same-shaped model is fitted to new labels."""
+        if self.item_rates:
+            return item_count_data(ann)
+        return likelihood_data(ann, self.per_subtype)
+
+    def shape_key(self, ann: Annotations) -> tuple[int, ...]:
+        """The sizes the compiled model is fixed to (its parameters' shapes)."""
+        if self.item_rates:
+            return (ann.n_classes,)
+        return (ann.n_annotators, ann.n_classes, len(ann.subtypes) if self.per_subtype else 0)
 
     def validate(self, ann: Annotations) -> None:
         """A DataError when the data cannot be fitted by this family."""

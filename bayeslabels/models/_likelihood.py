@@ -54,22 +54,53 @@ def annotation_counts(ann: Annotations, per_subtype: bool = False) -> sp.csr_mat
     return cell_count_matrix(ann.item_idx, cells, ann.label, ann.n_items, n_cells, ann.n_classes)
 
 
+LIKELIHOOD_DATA = ("label_counts_data", "label_counts_indices", "label_counts_indptr", "gold_mask")
+
+
+def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np.ndarray]:
+    """The data the full-batch likelihood reads, by `pm.Data` name: the CSR arrays of the count
+    matrix ``C`` and the gold mask (zeros where no item has gold, so one graph serves both).
+
+    The graph holds these as inputs, not constants: a compiled model is re-used for new data
+    of the same shape (``nutpie``'s ``with_data``), and PyTensor's disk cache can serve it."""
+    counts = annotation_counts(ann, per_subtype)
+    mask = gold_log_mask(ann.gold, ann.n_classes)
+    return {
+        "label_counts_data": counts.data.astype(np.float64),
+        "label_counts_indices": counts.indices.astype(np.int64),
+        "label_counts_indptr": counts.indptr.astype(np.int64),
+        "gold_mask": np.zeros((ann.n_items, ann.n_classes)) if mask is None else mask,
+    }
+
+
 def label_potential(ann: Annotations, log_pi, log_rho, per_subtype: bool = False, minibatch_items: int = 0):
     """Add the marginal likelihood of every label to the current PyMC model, as a Potential.
 
     ``log_pi``: (cells, K, K) log confusion (cells as in `label_cells`); ``log_rho``: (K,).
+    The full-batch form reads the counts and gold mask from `pm.Data` (`likelihood_data`).
     ``minibatch_items > 0`` (for ADVI) evaluates a random batch of whole items per step —
     every label of an item together, never a subset of its labels — scaled by
     ``n_items / batch`` so the expected log-likelihood is unchanged.
     """
     import pymc as pm
-
-    mask = gold_log_mask(ann.gold, ann.n_classes)
-    if not 0 < minibatch_items < ann.n_items:
-        counts = annotation_counts(ann, per_subtype)
-        return pm.Potential("labels", marginal_loglik(counts, log_pi, log_rho, mask))
     import pytensor.tensor as pt
 
+    if not 0 < minibatch_items < ann.n_items:
+        from pytensor import sparse as ps
+
+        data = {name: pm.Data(name, value) for name, value in likelihood_data(ann, per_subtype).items()}
+        n_columns = log_pi.shape[0] * log_pi.shape[2]
+        indptr = data["label_counts_indptr"]
+        counts = ps.CSR(
+            data["label_counts_data"],
+            data["label_counts_indices"],
+            indptr,
+            pt.stack([indptr.shape[0] - 1, n_columns]),
+        )
+        joint = item_class_loglik(counts, log_pi) + log_rho[None, :] + data["gold_mask"]
+        return pm.Potential("labels", pt.logsumexp(joint, axis=-1).sum())
+
+    mask = gold_log_mask(ann.gold, ann.n_classes)
     cells, n_cells = label_cells(ann, per_subtype)
     k = ann.n_classes
     slots, present = padded_item_slots(ann.item_idx, cells * k + ann.label, ann.n_items)
@@ -148,7 +179,9 @@ def item_class_loglik(counts: sp.spmatrix, log_pi):
 
         n_cells, k_true, k_label = log_pi.shape
         weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k_label, k_true))
-        return ps.structured_dot(ps.as_sparse_variable(counts), weights)
+        if sp.issparse(counts):  # a constant matrix; a symbolic one (from pm.Data) is used as it is
+            counts = ps.as_sparse_variable(counts)
+        return ps.structured_dot(counts, weights)
     log_pi = np.asarray(log_pi)
     n_cells, k_true, k_label = log_pi.shape
     return np.asarray(counts @ log_pi.transpose(0, 2, 1).reshape(n_cells * k_label, k_true))

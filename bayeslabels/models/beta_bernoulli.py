@@ -39,6 +39,12 @@ def positive_counts(ann: Annotations) -> tuple[np.ndarray, np.ndarray]:
     return k, n
 
 
+def item_count_data(ann: Annotations) -> dict[str, np.ndarray]:
+    """The data the model reads, by `pm.Data` name (a compiled model is re-used on new data)."""
+    k, n = positive_counts(ann)
+    return {"positive_labels": k, "labels_per_item": n}
+
+
 def beta_bernoulli(
     ann: Annotations, priors: BetaBernoulliPriors | None = None, minibatch_items: int = 0
 ) -> pm.Model:
@@ -51,6 +57,8 @@ def beta_bernoulli(
         if 0 < minibatch_items < ann.n_items:
             k, n = pm.Minibatch(k, n, batch_size=int(minibatch_items))
             scale = ann.n_items / minibatch_items
+        else:
+            k, n = (pm.Data(name, value) for name, value in item_count_data(ann).items())
         mean = pm.Beta("mean", alpha=priors.mean_a, beta=priors.mean_b)
         concentration = pm.Gamma(
             "concentration", alpha=priors.concentration_shape, beta=priors.concentration_rate

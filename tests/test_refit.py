@@ -1,0 +1,71 @@
+"""A re-fit of a model of the same shape on new data re-uses the compiled model (no compile),
+and gives exactly what a freshly compiled model gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayeslabels as bl
+from bayeslabels.models import FAMILIES
+
+
+@pytest.fixture(scope="module")
+def new_batch(small_sim) -> bl.simulate.SimulatedData:
+    """Same 12 annotators and 3 classes as `small_sim`, other items, more of them, 20 % gold."""
+    batch = bl.simulate.dawid_skene(
+        n_items=260, n_annotators=12, n_classes=3, labels_per_item=(3, 6), gold_fraction=0.2, seed=99
+    )
+    assert batch.annotations.n_annotators == small_sim.annotations.n_annotators
+    return batch
+
+
+@pytest.fixture(scope="module")
+def reused_and_fresh(nuts_fit, new_batch) -> tuple[bl.Fit, bl.Fit]:
+    settings = dict(model="dawid-skene", draws=150, tune=150, chains=2, seed=5, quiet=True)
+    assert nuts_fit.sampling.sampler == "nutpie"  # the session fixture compiled this shape
+    reused = bl.fit(new_batch.annotations, **settings)
+    fresh = bl.fit(new_batch.annotations, reuse_compiled=False, **settings)
+    return reused, fresh
+
+
+def test_second_fit_of_the_same_shape_does_not_compile_again(reused_and_fresh):
+    reused, fresh = reused_and_fresh
+    assert reused.sampling.compiled_reused
+    assert not fresh.sampling.compiled_reused
+
+
+def test_reused_model_gives_exactly_the_freshly_compiled_posterior(reused_and_fresh):
+    reused, fresh = reused_and_fresh
+    for name in ("confusion", "prevalence"):
+        np.testing.assert_array_equal(reused.posterior.posterior[name], fresh.posterior.posterior[name])
+    a, b = reused.soft_labels(), fresh.soft_labels()
+    np.testing.assert_array_equal(a.filter(like="p_").to_numpy(float), b.filter(like="p_").to_numpy(float))
+
+
+def test_reused_model_carries_the_new_data_names_and_gold(reused_and_fresh, new_batch):
+    reused, _ = reused_and_fresh
+    ann = new_batch.annotations
+    assert list(reused.posterior.posterior["annotator"].values) == list(ann.annotators)
+    labels = reused.soft_labels()
+    assert list(labels["item"]) == list(ann.items)
+    gold = ann.gold >= 0
+    # gold enters the likelihood through the swapped-in mask: gold items sit on their gold class
+    np.testing.assert_allclose(labels.filter(regex=r"^p_[^_]+$").to_numpy(float)[gold].max(axis=1), 1.0)
+    truth = np.asarray(ann.classes)[new_batch.true_class]
+    assert (labels["label"].to_numpy() == truth)[~gold].mean() > 0.85
+
+
+def test_the_compiled_shape_is_annotators_classes_and_subtypes(small_sim, subtype_sim):
+    ann = small_sim.annotations
+    fewer = bl.simulate.dawid_skene(n_items=100, n_annotators=8, n_classes=3, seed=1).annotations
+    ds = FAMILIES["dawid-skene"]
+    assert ds.shape_key(ann) == (12, 3, 0)
+    assert ds.shape_key(fewer) != ds.shape_key(ann)
+    assert FAMILIES["hierarchical-subtype"].shape_key(subtype_sim.annotations) == (15, 2, 3)
+    assert set(ds.data(ann)) == {
+        "label_counts_data",
+        "label_counts_indices",
+        "label_counts_indptr",
+        "gold_mask",
+    }
