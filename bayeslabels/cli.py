@@ -610,7 +610,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
     writers = {
         "csv": lambda tmp: plan.to_csv(tmp, index=False),
         "parquet": lambda tmp: plan.to_parquet(tmp, index=False),
-        "jsonl": lambda tmp: plan.to_json(tmp, orient="records", lines=True),
+        "jsonl": lambda tmp: plan.to_json(tmp, orient="records", lines=True, double_precision=15),
     }
     atomic_write(args.out, writers[kind])
     reasons = ", ".join(f"{n} {r}" for r, n in plan["reason"].value_counts().items())

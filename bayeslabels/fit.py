@@ -434,7 +434,7 @@ class Fit:
         writer = (
             (lambda tmp: frame.to_csv(tmp, index=False))
             if kind == "csv"
-            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True))
+            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True, double_precision=15))
         )
         sidecar = path.with_name(path.name + ".json")
         return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]

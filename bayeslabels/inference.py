@@ -173,6 +173,12 @@ def sample_nuts(
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
+        from pymc.model.transform.optimization import freeze_dims_and_data
+
+        _require_sampler_packages(settings.sampler)
+
+        # PyMC's samplers (and the JAX ones' sparse dot) take the data as constants
+        model = freeze_dims_and_data(model)
         start = time.perf_counter()
         with model, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -201,6 +207,24 @@ def sample_nuts(
         compiled_reused=reused,
     )
     return tree, info
+
+
+_SAMPLER_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax")}
+
+
+def _require_sampler_packages(sampler: str) -> None:
+    """A SpecError naming the install command when a JAX sampler's packages are missing."""
+    from importlib.util import find_spec
+
+    from .errors import SpecError
+
+    missing = [name for name in _SAMPLER_PACKAGES.get(sampler, ()) if find_spec(name) is None]
+    if missing:
+        raise SpecError(
+            f"sampler {sampler!r} needs {' and '.join(missing)}, which are not installed: "
+            "pip install 'bayeslabels[jax]' (with a GPU build of jax it runs on the GPU), "
+            "or use sampler='nutpie'"
+        )
 
 
 def _drop_warmup(tree: xr.DataTree) -> xr.DataTree:

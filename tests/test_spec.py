@@ -60,3 +60,14 @@ def test_invalid_specs_get_a_specific_error(tmp_path, text, fragment):
 def test_unknown_model_name_lists_the_shipped_ones():
     with pytest.raises(bl.SpecError, match="dawid-skene"):
         bl.resolve_spec("hierarchical-x")
+
+
+@pytest.mark.parametrize("sampler", ["numpyro", "blackjax"])
+def test_jax_sampler_without_jax_names_the_install_command(sampler):
+    from importlib.util import find_spec
+
+    if find_spec("jax") is not None and find_spec(sampler) is not None:
+        pytest.skip("JAX and the sampler are installed here")
+    ann = bl.simulate.dawid_skene(n_items=30, n_annotators=6, n_classes=2, seed=1).annotations
+    with pytest.raises(bl.SpecError, match=r"bayeslabels\[jax\]"):
+        bl.fit(ann, sampler=sampler, draws=10, tune=10, chains=1, quiet=True)
