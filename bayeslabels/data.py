@@ -107,7 +107,7 @@ def _id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
             + (f" ({_rows_text(list(bad), row_name)} are not even whole numbers)" if len(bad) else "")
         )
     if pd.api.types.is_string_dtype(values):  # every id a string (CSV, Parquet): no mix, no loop
-        return pd.Series(values.to_numpy(dtype=object), index=values.index).str.strip()
+        return values.str.strip()  # stays in the column's string storage (Arrow: no object per id)
     kinds = {type(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
     if len(kinds) > 1 and any(k is not str for k in kinds) and str in kinds:
         as_text = values.map(lambda v: str(v).strip())
@@ -438,25 +438,30 @@ class Annotations:
                 f"the declared classes {declared}: fix the labels or add them to classes=[...]"
             )
 
-        # ---------------------------------------------------------- duplicates
-        pair = pd.DataFrame({"i": item_ids.to_numpy(), "a": annotator_ids.to_numpy()})
+        # ---------------------------------------------------------- codes, duplicates
+        # items and annotators coded in order of first appearance (one hash pass over the ids)
+        item_code, item_names = pd.factorize(item_ids)
+        annotator_code, annotator_names = pd.factorize(annotator_ids)
+        pair = pd.Series(item_code.astype(np.int64) * len(annotator_names) + annotator_code)
         repeated_mask = pair.duplicated(keep=False).to_numpy()
-        repeated_pairs = int(pair[repeated_mask].drop_duplicates().shape[0])
+        repeated_pairs = int(pair[repeated_mask].nunique())
         keep_rows = np.ones(len(frame), dtype=bool)
         if repeated_pairs and duplicates == "error":
             rows = list(frame.index[repeated_mask])
-            first = pair[repeated_mask].iloc[0]
+            first = int(np.flatnonzero(repeated_mask)[0])
             raise DataError(
                 f"{repeated_pairs} (item, annotator) pairs are labelled more than once, e.g. item "
-                f"{first['i']!r} by annotator {first['a']!r} in {_rows_text(rows, row_name)}: "
+                f"{item_ids.iloc[first]!r} by annotator {annotator_ids.iloc[first]!r} in "
+                f"{_rows_text(rows, row_name)}: "
                 "pass duplicates='keep' (count every label) or 'last' (keep the last one)"
             )
         if repeated_pairs and duplicates == "last":
             keep_rows = ~pair.duplicated(keep="last").to_numpy()
+        del pair
 
         # ---------------------------------------------------------- items, subtypes
-        item_index = pd.Index(pd.unique(item_ids.to_numpy()), dtype=object)
-        annotator_index = pd.Index(pd.unique(annotator_ids.to_numpy()), dtype=object)
+        item_index = pd.Index(np.asarray(item_names, dtype=object), dtype=object)
+        annotator_index = pd.Index(np.asarray(annotator_names, dtype=object), dtype=object)
         gold_only_ids: list[str] = []
         if gold_table is not None:
             unknown = gold_table.index.difference(item_index, sort=False)
@@ -470,7 +475,6 @@ class Annotations:
             gold_only_ids = list(unknown)
             item_index = item_index.append(pd.Index(gold_only_ids, dtype=object))
 
-        item_code = item_index.get_indexer(item_ids)
         subtype_index = pd.Index([], dtype=object)
         subtype_code = np.full(len(item_index), -1, dtype=np.int64)
         if subtype_col is not None:
@@ -513,7 +517,7 @@ class Annotations:
         if time_col is not None:
             timestamps = _parse_timestamps(frame[time_col], row_name)[keep_rows]
 
-        item_idx = item_code[keep_rows]
+        item_idx = item_code.astype(np.int64)[keep_rows]
         n_per_item = np.bincount(item_idx, minlength=len(item_index))
         summary = IngestSummary(
             n_rows=int(keep_rows.sum()),
@@ -534,7 +538,7 @@ class Annotations:
             annotators=annotator_index,
             classes=class_index,
             item_idx=item_idx,
-            annotator_idx=annotator_index.get_indexer(annotator_ids)[keep_rows],
+            annotator_idx=annotator_code.astype(np.int64)[keep_rows],
             label=label_code[keep_rows],
             gold=gold_code,
             subtypes=subtype_index,
