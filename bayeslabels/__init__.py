@@ -26,6 +26,14 @@ from .agreement import (
 from .compare import SubtypeComparison, compare_fits, compare_subtypes
 from .data import Annotations, IngestSummary
 from .diagnostics import ConvergenceReport, Thresholds
+from .distributed import (
+    DaskEMResult,
+    bootstrap_tasks,
+    dawid_skene_em_dask,
+    fit_many,
+    fold_tasks,
+    tasks_by_subtype,
+)
 from .errors import DataError, SpecError
 from .evaluate import (
     AuditSampleSize,
@@ -53,6 +61,13 @@ from .spec import (
     resolve_spec,
 )
 from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
+from .training import (
+    bootstrapped_xent,
+    expand_soft_targets,
+    soft_target_xent,
+    to_sample_weighted,
+    to_training_frame,
+)
 
 try:
     __version__ = version("bayeslabels")
@@ -67,6 +82,7 @@ __all__ = [
     "Comparison",
     "ConvergenceError",
     "ConvergenceReport",
+    "DaskEMResult",
     "DataError",
     "DawidSkenePriors",
     "EMResult",
@@ -89,6 +105,8 @@ __all__ = [
     "annotator_drift",
     "annotator_profiles",
     "audit_sample_size",
+    "bootstrap_tasks",
+    "bootstrapped_xent",
     "calibration_table",
     "clean_test_set",
     "compare_fits",
@@ -96,12 +114,16 @@ __all__ = [
     "compare_targets",
     "datasets",
     "dawid_skene_em",
+    "dawid_skene_em_dask",
     "evaluate",
     "evaluate_soft",
+    "expand_soft_targets",
     "expected_calibration_error",
     "fit",
+    "fit_many",
     "fit_per_fold",
     "fleiss_kappa",
+    "fold_tasks",
     "item_agreement",
     "krippendorff_alpha",
     "load",
@@ -112,7 +134,11 @@ __all__ = [
     "resolve_spec",
     "route",
     "simulate",
+    "soft_target_xent",
     "soft_vote",
     "split",
+    "tasks_by_subtype",
+    "to_sample_weighted",
+    "to_training_frame",
     "tune_threshold",
 ]

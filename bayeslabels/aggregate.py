@@ -128,16 +128,23 @@ def _xlogy(weight: np.ndarray, log_value: np.ndarray) -> np.ndarray:
         return np.where(weight == 0, 0.0, weight * log_value)
 
 
-def _m_step(
-    counts,
-    posterior: np.ndarray,
+def _m_statistics(counts, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The M-step's sufficient statistics of a posterior: expected counts ``Cᵀq``
+    ((cells·K_label) × K_true) and the class masses ``Σ_i q_i`` (K). Both are sums over items,
+    so the statistics of a data set are the sums of those of any partition of its items."""
+    return np.asarray(counts.T @ posterior), posterior.sum(axis=0)
+
+
+def _m_step_from_statistics(
+    expected: np.ndarray,
+    mass: np.ndarray,
     n_cells: int,
     k: int,
     priors_alpha: np.ndarray,
     prevalence_alpha: np.ndarray,
     variant: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    expected = np.asarray(counts.T @ posterior)  # (cells·K_label) × K_true
+    """Smoothed confusion and prevalence from `_m_statistics` (summed over any partition)."""
     expected = expected.reshape(n_cells, k, k).transpose(0, 2, 1)  # cell, true, label
     if variant == "one-coin":
         pseudo = priors_alpha - 1
@@ -152,8 +159,86 @@ def _m_step(
         totals = smoothed.sum(axis=2, keepdims=True)
         # a row with no evidence and a flat prior (α = 1) has no mode: take it uniform
         confusion = np.where(totals > 0, smoothed / np.where(totals > 0, totals, 1), 1.0 / k)
-    prevalence = posterior.sum(axis=0) + (prevalence_alpha - 1)
+    prevalence = mass + (prevalence_alpha - 1)
     return confusion, prevalence / prevalence.sum()
+
+
+def _m_step(
+    counts,
+    posterior: np.ndarray,
+    n_cells: int,
+    k: int,
+    priors_alpha: np.ndarray,
+    prevalence_alpha: np.ndarray,
+    variant: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    expected, mass = _m_statistics(counts, posterior)
+    return _m_step_from_statistics(expected, mass, n_cells, k, priors_alpha, prevalence_alpha, variant)
+
+
+def _e_step(
+    counts, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """Class posteriors (items × K) and the data log-likelihood ``Σ_i log p(y_i)``."""
+    joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration
+    log_evidence = logsumexp(joint, axis=1, keepdims=True)
+    return np.exp(joint - log_evidence), float(log_evidence.sum())
+
+
+def _initial_posterior(ann: Annotations, init: np.ndarray | None = None) -> np.ndarray:
+    """EM's start: the soft vote (or ``init``), gold items fixed to their gold class."""
+    k = ann.n_classes
+    posterior = soft_vote(ann) if init is None else np.asarray(init, dtype=float)
+    if ann.has_gold:
+        known = ann.gold >= 0
+        posterior = posterior.copy()
+        posterior[known] = np.eye(k)[ann.gold[known]]
+    return posterior
+
+
+def _em_loop(
+    statistics,
+    e_step,
+    n_cells: int,
+    k: int,
+    priors: DawidSkenePriors,
+    variant: str,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray | None, np.ndarray | None, list[float], bool]:
+    """The EM iterations, whatever holds the data.
+
+    ``statistics()`` returns `_m_statistics` of the current posterior (summed over the data);
+    ``e_step(log_pi, log_rho)`` runs the E-step with these estimates, makes its posterior the
+    current one and returns the data log-likelihood. Returns the confusion and prevalence of
+    the last M-step, the objective per iteration and whether the stopping rule was met.
+    """
+    alpha = priors.confusion_alpha(k)
+    prevalence_alpha = priors.prevalence_alpha(k)
+    trace: list[float] = []
+    converged = False
+    confusion = prevalence = None
+    for _ in range(max_iter):
+        expected, mass = statistics()
+        confusion, prevalence = _m_step_from_statistics(
+            expected, mass, n_cells, k, alpha, prevalence_alpha, variant
+        )
+        with np.errstate(divide="ignore"):  # a flat prior can put an exact zero in π
+            log_pi, log_rho = np.log(confusion), np.log(prevalence)
+        objective = e_step(log_pi, log_rho)
+        objective += float(
+            _xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum()
+        )
+        trace.append(objective)
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(1.0, abs(trace[-1])):
+            converged = True
+            break
+    return confusion, prevalence, trace, converged
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in ("class-conditional", "one-coin"):
+        raise ValueError("variant must be 'class-conditional' or 'one-coin'")
 
 
 def dawid_skene_em(
@@ -175,46 +260,35 @@ def dawid_skene_em(
     Starts from the soft vote (gold items fixed to their gold class) unless ``init``
     (items × K class probabilities) is given; stops when the objective improves by less
     than ``tol`` (relative) or after ``max_iter`` iterations.
+
+    `bayeslabels.distributed.dawid_skene_em_dask` runs the same iterations over a
+    partitioned (Dask) label table.
     """
-    if variant not in ("class-conditional", "one-coin"):
-        raise ValueError("variant must be 'class-conditional' or 'one-coin'")
+    _check_variant(variant)
     k = ann.n_classes
     priors = priors or DawidSkenePriors.em_smoothing()
-    alpha = priors.confusion_alpha(k)
-    prevalence_alpha = priors.prevalence_alpha(k)
     counts = annotation_counts(ann)
     mask = gold_log_mask(ann.gold, k)
+    state = {"posterior": _initial_posterior(ann, init)}
 
-    posterior = soft_vote(ann) if init is None else np.asarray(init, dtype=float)
-    if mask is not None:
-        known = ann.gold >= 0
-        posterior = posterior.copy()
-        posterior[known] = np.eye(k)[ann.gold[known]]
+    def e_step(log_pi: np.ndarray, log_rho: np.ndarray) -> float:
+        state["posterior"], log_evidence = _e_step(counts, log_pi, log_rho, mask)
+        return log_evidence
 
-    trace: list[float] = []
-    converged = False
-    confusion = prevalence = None
-    for _ in range(max_iter):
-        confusion, prevalence = _m_step(
-            counts, posterior, ann.n_annotators, k, alpha, prevalence_alpha, variant
-        )
-        with np.errstate(divide="ignore"):  # a flat prior can put an exact zero in π
-            log_pi, log_rho = np.log(confusion), np.log(prevalence)
-        joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration
-        log_evidence = logsumexp(joint, axis=1, keepdims=True)
-        posterior = np.exp(joint - log_evidence)
-        objective = float(log_evidence.sum())
-        objective += float(
-            _xlogy(alpha[None] - 1, log_pi).sum() + _xlogy(prevalence_alpha - 1, log_rho).sum()
-        )
-        trace.append(objective)
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(1.0, abs(trace[-1])):
-            converged = True
-            break
+    confusion, prevalence, trace, converged = _em_loop(
+        lambda: _m_statistics(counts, state["posterior"]),
+        e_step,
+        ann.n_annotators,
+        k,
+        priors,
+        variant,
+        tol,
+        max_iter,
+    )
     return EMResult(
         confusion=confusion,
         prevalence=prevalence,
-        posterior=posterior,
+        posterior=state["posterior"],
         log_likelihood=np.asarray(trace),
         converged=converged,
         n_iter=len(trace),

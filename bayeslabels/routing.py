@@ -131,7 +131,15 @@ def route(
     crowd = (
         pd.concat(rows, ignore_index=True)
         if rows
-        else pd.DataFrame(columns=["item_code", "annotator_code", "rank", "gain", "cost"])
+        else pd.DataFrame(
+            {
+                "item_code": np.array([], dtype=np.int64),
+                "annotator_code": np.array([], dtype=np.int64),
+                "rank": np.array([], dtype=np.int64),
+                "gain": np.array([], dtype=float),
+                "cost": np.array([], dtype=float),
+            }
+        )
     )
     crowd["kind"] = "crowd"
     options = [crowd]

@@ -170,3 +170,11 @@ def test_routing_refuses_a_model_without_annotators(routing_setup):
     no_confusion = replace(fit, posterior=xr.DataTree.from_dict({"posterior": posterior}))
     with pytest.raises(bl.DataError, match="confusion"):
         bl.route(no_confusion, budget=10)
+
+
+def test_routing_when_every_item_has_gold_is_an_empty_plan():
+    sim = bl.simulate.dawid_skene(n_items=40, n_annotators=6, n_classes=2, gold_fraction=1.0, seed=3)
+    fit = bl.fit(sim.annotations, method="em", use_gold=False)
+    plan = bl.route(fit, budget=10)
+    assert plan.empty
+    assert {"item", "assign_to", "kind", "reason"} <= set(plan.columns)

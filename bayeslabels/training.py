@@ -1,0 +1,393 @@
+r"""The hand-off to a training job: soft-label targets, per-item weights, and reference losses.
+
+`to_training_frame` turns a `Fit`, an `EMResult`, a `VoteResult`, a soft-label table or an
+exported soft-label file into one plain table — ``item``, ``p_<class>`` (the target
+distribution t_i), ``label`` (the hard label) and ``weight`` — that scikit-learn, PyTorch or
+a Parquet reader consumes without glue. `expand_soft_targets` / `to_sample_weighted` write the
+soft targets as duplicated rows with sample weights, the form scikit-learn needs:
+
+.. math::
+
+    \sum_i w_i \sum_k t_{ik} \bigl(-\log q_k(x_i)\bigr)
+      = \sum_{(i,k)} \underbrace{w_i t_{ik}}_{\text{sample weight}} \bigl(-\log q_k(x_i)\bigr),
+
+so ``clf.fit(X_rep, y_rep, sample_weight=w_rep)`` minimises the soft-target cross-entropy.
+
+`soft_target_xent` and `bootstrapped_xent` are NumPy reference implementations of the losses
+(to check a deep-learning implementation against); nothing here imports a deep-learning
+framework.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+Weighting = Literal["agreement", "interval"] | None
+_SUM_TOLERANCE = 1e-6  # rows whose probabilities sum within this of 1 are renormalised
+_NEGATIVE_TOLERANCE = 1e-9  # tiny negative float noise is clipped to 0
+
+
+# --------------------------------------------------------------------------- training frame
+
+
+def target_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``p_<class>`` probability columns of a soft-label table, in class order (the
+    ``p_<class>_lo`` / ``p_<class>_hi`` interval columns are not among them)."""
+    columns = [str(c) for c in frame.columns]
+    probs = [c for c in columns if c.startswith("p_")]
+    return [c for c in probs if not (c.endswith(("_lo", "_hi")) and c[:-3] in probs)]
+
+
+def target_classes(frame: pd.DataFrame) -> list[str]:
+    """Class names of a soft-label or training table, in the order of its ``p_`` columns; the
+    integer codes of `expand_soft_targets` and `to_sample_weighted` index this list."""
+    return [c[2:] for c in target_columns(frame)]
+
+
+def _read_soft_labels(path: Path) -> pd.DataFrame:
+    from .data import _file_kind
+
+    if not path.is_file():
+        raise DataError(f"{path}: no such soft-label file")
+    kind = _file_kind(path)
+    text_columns = {"item": str, "label": str, "gold": str, "subtype": str}
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        if kind == "csv":
+            return pd.read_csv(path, dtype=text_columns, keep_default_na=False, na_values=[""])
+        frame = pd.read_json(path, lines=True, dtype=False)  # no type guessing: ids stay strings
+    except (ValueError, TypeError, OSError, UnicodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot be read as a {kind} soft-label table: {first}") from exc
+    for column in text_columns:
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return frame
+
+
+def _source_frame(source: Any, weight: Weighting, ci_prob: float) -> pd.DataFrame:
+    """The soft-label table behind ``source`` (schema of `Fit.soft_labels`, possibly without
+    the interval columns)."""
+    from .aggregate import EMResult, VoteResult
+    from .fit import Fit
+
+    if isinstance(source, Fit):
+        if weight == "interval" and source.is_point_estimate:
+            raise DataError(
+                f"weight='interval' needs a posterior, but this fit (method {source.method!r}) is a point "
+                "estimate whose intervals collapse onto the estimate: fit with method='nuts' or 'advi', "
+                "or use weight='agreement'"
+            )
+        return source.soft_labels(ci_prob)
+    if isinstance(source, EMResult):
+        return source.soft_labels()
+    if isinstance(source, VoteResult):
+        unlabelled = source.label < 0
+        if unlabelled.any():
+            raise DataError(
+                f"{int(unlabelled.sum())} items have no labels and so no majority vote (e.g. item "
+                f"{source.items[np.flatnonzero(unlabelled)[0]]!r}): drop them first "
+                "(ann.drop_unlabelled()) or use a model fit"
+            )
+        return source.to_frame().drop(columns="tied")
+    if isinstance(source, str | Path):
+        return _read_soft_labels(Path(source))
+    if isinstance(source, pd.DataFrame):
+        return source
+    raise DataError(
+        "to_training_frame needs a Fit, an EMResult, a VoteResult, a soft-label DataFrame (item, "
+        f"p_<class> columns) or the path of an exported soft-label file, not {type(source).__name__}"
+    )
+
+
+def _probabilities(frame: pd.DataFrame, columns: list[str], items: pd.Index) -> np.ndarray:
+    """The items × K target matrix, checked and renormalised for float drift."""
+    try:
+        probs = frame[columns].to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the probability columns {columns} must be numbers: {exc}") from None
+    row_sum = probs.sum(axis=1)
+    bad = (
+        ~np.isfinite(probs).all(axis=1)
+        | (probs < -_NEGATIVE_TOLERANCE).any(axis=1)
+        | ~(np.abs(row_sum - 1.0) <= _SUM_TOLERANCE)
+    )
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{int(bad.sum())} rows have class probabilities {columns} that are missing, negative or do "
+            f"not sum to 1 (e.g. item {items[first]!r}: {probs[first].tolist()}, sum {row_sum[first]:.6g}); "
+            "a soft label must be a probability distribution over the classes"
+        )
+    probs = np.clip(probs, 0.0, None)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _hard_label(probs: np.ndarray, given: pd.Series | None, classes: list[str]) -> np.ndarray:
+    """argmax of the target; a tie goes to the source's own label when it is one of the tied
+    classes (a majority vote's tie-break), else to the first tied class."""
+    label = probs.argmax(axis=1)
+    if given is None:
+        return label
+    code = pd.Index(classes).get_indexer(given.map(lambda v: None if pd.isna(v) else str(v)))
+    rows = np.flatnonzero(code >= 0)
+    tied_ok = np.isclose(probs[rows, code[rows]], probs[rows].max(axis=1), rtol=0, atol=1e-12)
+    label[rows[tied_ok]] = code[rows[tied_ok]]
+    return label
+
+
+def agreement_weight(probs: np.ndarray) -> np.ndarray:
+    r"""``1 − H(p)/log K`` per row: 1 for a certain item, 0 for the uniform distribution.
+
+    ``H(p) = −Σ_k p_k log p_k`` (with ``0 log 0 = 0``) is the entropy of the target.
+    """
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise ValueError(f"probs must be an items × K array with K ≥ 2, got shape {probs.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(probs > 0, probs * np.log(probs), 0.0).sum(axis=1)
+    return np.clip(1.0 - entropy / np.log(probs.shape[1]), 0.0, 1.0)
+
+
+def _interval_weight(
+    frame: pd.DataFrame, columns: list[str], label: np.ndarray, items: pd.Index
+) -> np.ndarray:
+    missing = [f"{c}_{end}" for c in columns for end in ("lo", "hi") if f"{c}_{end}" not in frame.columns]
+    if missing:
+        raise DataError(
+            f"weight='interval' needs the credible-interval columns p_<class>_lo / p_<class>_hi, and this "
+            f"table lacks {missing[:4]}: use the soft labels of a posterior fit (method 'nuts' or 'advi'), "
+            "or weight='agreement'"
+        )
+    lo = frame[[f"{c}_lo" for c in columns]].to_numpy(dtype=float)
+    hi = frame[[f"{c}_hi" for c in columns]].to_numpy(dtype=float)
+    rows = np.arange(len(frame))
+    lo, hi = lo[rows, label], hi[rows, label]
+    bad = ~np.isfinite(lo) | ~np.isfinite(hi) | (lo > hi + 1e-12) | (lo < -1e-9) | (hi > 1 + 1e-9)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{int(bad.sum())} rows have a credible interval of the hard label's probability that is missing "
+            f"or not within 0 ≤ lo ≤ hi ≤ 1 (e.g. item {items[first]!r}: [{lo[first]}, {hi[first]}])"
+        )
+    return np.clip(1.0 - (hi - lo), 0.0, 1.0)
+
+
+def to_training_frame(source: Any, weight: Weighting = None, ci_prob: float = 0.9) -> pd.DataFrame:
+    r"""Training targets, one row per item in the source's order: ``item``, ``p_<class>`` (the
+    target distribution, rows summing to 1), ``label`` (the hard label) and ``weight`` in [0, 1].
+
+    ``source``: a `Fit` (its ``soft_labels(ci_prob)``), an `EMResult`, a `VoteResult` (vote
+    shares; every item needs a label), a soft-label DataFrame, or the path of a file written by
+    `Fit.export` / ``bayeslabels fit --out`` (Parquet, CSV or JSON Lines, by extension).
+
+    ``label`` is ``argmax_k p_k``; a tie goes to the source's own ``label`` when that is one of
+    the tied classes (so a majority vote keeps its seeded tie-break), else to the first.
+
+    ``weight``:
+
+    * ``None``: ``w_i = 1``;
+    * ``"agreement"``: ``w_i = 1 − H(p_i)/log K`` with ``H(p) = −Σ_k p_k log p_k``, the
+      normalised entropy's complement: 1 for a certain item, 0 for a uniform one;
+    * ``"interval"``: ``w_i = 1 − (hi_i − lo_i)``, the complement of the width of the credible
+      interval of the hard label's probability (``p_<label>_lo`` / ``p_<label>_hi``; a posterior
+      fit's soft labels have them, EM and votes do not).
+
+    Rows whose probabilities sum to 1 within 1e-6 are renormalised; a missing, negative or
+    non-summing row is a `DataError` naming the item.
+    """
+    if weight not in (None, "agreement", "interval"):
+        raise ValueError(f"weight must be None, 'agreement' or 'interval', not {weight!r}")
+    frame = _source_frame(source, weight, ci_prob)
+    columns = target_columns(frame)
+    if "item" not in frame.columns or len(columns) < 2:
+        raise DataError(
+            "a soft-label table needs an 'item' column and one 'p_<class>' column per class (≥ 2); it has "
+            f"{[str(c) for c in frame.columns][:12]}"
+        )
+    raw_items = frame["item"]
+    if raw_items.isna().any():
+        row = int(np.flatnonzero(raw_items.isna().to_numpy())[0])
+        raise DataError(f"row {row} of the soft-label table has no item id")
+    items = pd.Index([str(i) for i in raw_items], dtype=object)
+    if items.has_duplicates:
+        raise DataError(
+            f"the soft-label table repeats item ids (e.g. {items[items.duplicated()][0]!r}): one row per item"
+        )
+    classes = [c[2:] for c in columns]
+    probs = _probabilities(frame, columns, items)
+    label = _hard_label(probs, frame["label"] if "label" in frame.columns else None, classes)
+    if weight is None:
+        w = np.ones(len(items))
+    elif weight == "agreement":
+        w = agreement_weight(probs)
+    else:
+        w = _interval_weight(frame, columns, label, items)
+    out: dict[str, Any] = {"item": pd.array(items.to_numpy(), dtype="string")}
+    for k, column in enumerate(columns):
+        out[column] = probs[:, k]
+    out["label"] = pd.array(np.asarray(classes, dtype=object)[label], dtype="string")
+    out["weight"] = w.astype(float)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- duplicated rows
+
+
+def expand_soft_targets(frame: pd.DataFrame) -> pd.DataFrame:
+    r"""One row per (item, class), item-major: ``row`` (the item's row in ``frame``), ``item``,
+    ``class`` (name), ``code`` (index into `target_classes`) and ``sample_weight = w_i · p_ik``.
+
+    Fitting a classifier on these rows with ``sample_weight`` minimises
+    ``Σ_i w_i Σ_k p_ik (−log q_k(x_i))``: the soft-target cross-entropy of `soft_target_xent`
+    (weighted by ``w_i``). Every class keeps its row, zero weight or not, so a classifier
+    always sees all K classes (``clf.classes_`` = ``0 … K−1``).
+    """
+    columns = target_columns(frame)
+    if "item" not in frame.columns or len(columns) < 2:
+        raise DataError(
+            "expand_soft_targets needs a training frame (item, p_<class> columns) from to_training_frame"
+        )
+    probs = _probabilities(frame, columns, pd.Index(frame["item"].astype(str)))
+    weight = frame["weight"].to_numpy(dtype=float) if "weight" in frame.columns else np.ones(len(frame))
+    if not (np.isfinite(weight).all() and (weight >= 0).all()):
+        raise DataError("the 'weight' column must hold finite, non-negative numbers")
+    n, k = probs.shape
+    classes = np.asarray([c[2:] for c in columns], dtype=object)
+    return pd.DataFrame(
+        {
+            "row": np.repeat(np.arange(n), k),
+            "item": np.repeat(frame["item"].astype(str).to_numpy(), k),
+            "class": np.tile(classes, n),
+            "code": np.tile(np.arange(k), n),
+            "sample_weight": (probs * weight[:, None]).ravel(),
+        }
+    )
+
+
+def to_sample_weighted(frame: pd.DataFrame, X: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    r"""``(X_rep, y_rep, w_rep)`` for ``clf.fit(X_rep, y_rep, sample_weight=w_rep)``.
+
+    ``X``: features with one row per row of ``frame`` (NumPy array, SciPy sparse matrix or
+    DataFrame), in the same order. Each row is repeated K times; ``y_rep`` is the class code
+    (index into `target_classes(frame)`) and ``w_rep = w_i · p_ik`` (`expand_soft_targets`).
+    """
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    if n_rows != len(frame):
+        raise ValueError(
+            f"X has {n_rows} rows but the training frame has {len(frame)} items: align them first"
+        )
+    rows = expand_soft_targets(frame)
+    index = rows["row"].to_numpy()
+    X_rep = X.iloc[index] if isinstance(X, pd.DataFrame | pd.Series) else X[index]
+    return X_rep, rows["code"].to_numpy(), rows["sample_weight"].to_numpy()
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """``z − max(z) − log Σ_k exp(z_k − max(z))`` row-wise (no overflow for large logits)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _check_loss_inputs(
+    logits: Any, targets: Any, sample_weight: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z = np.asarray(logits, dtype=float)
+    if z.ndim != 2 or z.shape[1] < 2 or z.shape[0] < 1:
+        raise ValueError(f"logits must be an items × K array with K ≥ 2, got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("logits must be finite")
+    t = np.asarray(targets)
+    if t.ndim == 1:  # hard labels as class codes
+        if not np.issubdtype(t.dtype, np.integer) or len(t) != len(z):
+            raise ValueError(
+                f"1-D targets must be {len(z)} integer class codes (one per row of logits), got "
+                f"{t.dtype} of length {len(t)}"
+            )
+        if ((t < 0) | (t >= z.shape[1])).any():
+            raise DataError(f"class codes must lie in 0..{z.shape[1] - 1}")
+        t = np.eye(z.shape[1])[t]
+    else:
+        t = t.astype(float)
+        if t.shape != z.shape:
+            raise ValueError(
+                f"targets must have the logits' shape {z.shape} (or be class codes), got {t.shape}"
+            )
+        bad = ~np.isfinite(t).all(axis=1) | (t < 0).any(axis=1) | ~np.isclose(t.sum(axis=1), 1.0, atol=1e-6)
+        if bad.any():
+            raise DataError(
+                f"{int(bad.sum())} target rows (e.g. row {int(np.flatnonzero(bad)[0])}) are not probability "
+                "distributions (non-negative, summing to 1)"
+            )
+    if sample_weight is None:
+        w = np.ones(len(z))
+    else:
+        w = np.asarray(sample_weight, dtype=float)
+        if w.shape != (len(z),):
+            raise ValueError(f"sample_weight must have one value per item ({len(z)},), got shape {w.shape}")
+        if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+            raise DataError("sample_weight must be finite and non-negative, with a positive sum")
+    return z, t, w
+
+
+def soft_target_xent(logits: Any, targets: Any, sample_weight: Any = None) -> float:
+    r"""Soft-target cross-entropy, averaged over items:
+
+    .. math::
+
+        L = \frac{\sum_i w_i \ell_i}{\sum_i w_i},\qquad
+        \ell_i = -\sum_k t_{ik} \log \operatorname{softmax}(z_i)_k,
+
+    with ``log softmax(z)_k = z_k − m − log Σ_j exp(z_j − m)``, ``m = max_j z_j`` (stable for
+    any finite logits). ``logits``: items × K; ``targets``: items × K distributions, or 1-D
+    class codes (one-hot — then ``L`` is the ordinary cross-entropy, scikit-learn's
+    ``log_loss`` of ``softmax(z)``); ``sample_weight``: ``w_i`` (default 1; the weighted mean
+    is scikit-learn's convention).
+    """
+    z, t, w = _check_loss_inputs(logits, targets, sample_weight)
+    per_item = -(t * _log_softmax(z)).sum(axis=1)
+    return float(np.average(per_item, weights=w))
+
+
+def bootstrapped_xent(
+    logits: Any,
+    targets: Any,
+    beta: float = 0.95,
+    mode: Literal["soft", "hard"] = "soft",
+    sample_weight: Any = None,
+) -> float:
+    r"""Bootstrapped cross-entropy of Reed et al. (2014), "Training deep neural networks on
+    noisy labels with bootstrapping": the target mixes the given label with the model's own
+    prediction ``q = softmax(z)``,
+
+    .. math::
+
+        \text{soft:}\quad \ell_i = -\sum_k \bigl(\beta t_{ik} + (1-\beta) q_{ik}\bigr) \log q_{ik},
+        \qquad
+        \text{hard:}\quad \ell_i = -\sum_k \bigl(\beta t_{ik} + (1-\beta)\,
+        \mathbb 1[k = \arg\max_j q_{ij}]\bigr) \log q_{ik},
+
+    averaged as in `soft_target_xent` (weighted mean over items). ``beta = 1`` is
+    `soft_target_xent`. This is the loss value; a training framework usually stops the
+    gradient through the ``q`` in the target, which changes the gradient but not the value.
+    """
+    if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta <= 1:
+        raise ValueError(f"beta must be a number in [0, 1], got {beta!r}")
+    if mode not in ("soft", "hard"):
+        raise ValueError(f"mode must be 'soft' or 'hard', not {mode!r}")
+    z, t, w = _check_loss_inputs(logits, targets, sample_weight)
+    log_q = _log_softmax(z)
+    q = np.exp(log_q)
+    own = q if mode == "soft" else np.eye(z.shape[1])[q.argmax(axis=1)]
+    per_item = -((beta * t + (1 - beta) * own) * log_q).sum(axis=1)
+    return float(np.average(per_item, weights=w))
