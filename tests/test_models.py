@@ -229,6 +229,21 @@ def test_advi_with_item_minibatches_matches_full_batch_labels(small_sim):
     assert (labels == em_labels).mean() >= 0.95
 
 
+def test_advi_starts_an_annotator_with_many_labels_narrower_than_one_with_few(small_sim):
+    from bayeslabels.inference import advi_start_sigma
+
+    ann = small_sim.annotations
+    model = FAMILIES["dawid-skene"].build(ann, bl.DawidSkenePriors())
+    counts = np.bincount(ann.annotator_idx, minlength=ann.n_annotators)
+    sigma = advi_start_sigma(model, counts)
+    per_annotator = sigma["confusion_simplex__"].reshape(ann.n_annotators, -1)
+    assert (per_annotator == per_annotator[:, :1]).all()  # one scale per annotator
+    k = ann.n_classes
+    np.testing.assert_allclose(per_annotator[:, 0], np.clip(1 / np.sqrt(1 + counts / k), 0.05, 0.7))
+    assert per_annotator[counts.argmax(), 0] < per_annotator[counts.argmin(), 0]
+    np.testing.assert_allclose(sigma["prevalence_simplex__"], 0.1)
+
+
 def test_map_is_a_flagged_point_estimate_near_em(small_sim):
     fit = bl.fit(small_sim.annotations, model="dawid-skene", method="map", quiet=True)
     assert fit.is_point_estimate and fit.check().point_estimate
