@@ -144,19 +144,26 @@ def markdown(report: dict) -> str:
         f"Settings: {report['settings']}. Times are the best of the repeats, fit only.",
         "",
         "| labels | K | bayeslabels s (iters) | crowd-kit s (iters) | speed-up | per-iter speed-up "
-        "| E-step pass s | acc bayeslabels | acc crowd-kit | bl − ck | majority vote | target met |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| E-step pass s | per-iter / E-step | acc bayeslabels | acc crowd-kit | bl − ck | majority vote "
+        "| target met |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in report["results"]:
         b, c = r["bayeslabels"], r["crowdkit"]
         lines.append(
             f"| {r['n_labels']:,} | {r['n_classes']} | {b['seconds']:.3f} ({b['n_iter']}) "
             f"| {c['seconds']:.2f} ({c['n_iter']}) | {r['speed_ratio']:.1f}× "
-            f"| {r['per_iter_speed_ratio']:.1f}× | {b['estep_pass_seconds']:.4f} | {b['accuracy']:.4f} "
+            f"| {r['per_iter_speed_ratio']:.1f}× | {b['estep_pass_seconds']:.4f} "
+            f"| {b['seconds_per_iter'] / b['estep_pass_seconds']:.1f}× | {b['accuracy']:.4f} "
             f"| {c['accuracy']:.4f} | {b['accuracy'] - c['accuracy']:+.4f} "
             f"| {r['majority_vote_accuracy']:.4f} | {'yes' if r['meets_target'] else 'no'} |"
         )
-    lines += ["", f"Target: ≥{TARGET_RATIO:g}× faster with |accuracy difference| ≤ {TARGET_ACC_DIFF}.", ""]
+    lines += [
+        "",
+        f"Target: ≥{TARGET_RATIO:g}× faster with |accuracy difference| ≤ {TARGET_ACC_DIFF}; one EM "
+        "iteration within 20× of one E-step pass (class posteriors from fixed estimates: the floor).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -187,6 +194,8 @@ def main() -> None:
     (args.out / "em_vs_crowdkit.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     (args.out / "em_vs_crowdkit.md").write_text(table)
+    with open(args.out / "em_vs_crowdkit.jsonl", "a") as log:
+        log.write(json.dumps(report) + "\n")
     print(table)
 
 
