@@ -209,6 +209,11 @@ class Annotations:
         if self.timestamp is not None:
             self.timestamp.setflags(write=False)
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (e.g. on a Dask worker) restores the arrays read-only, as built."""
+        self.__dict__.update(state)
+        self.__post_init__()
+
     # ----------------------------------------------------------------- sizes
     @property
     def n_items(self) -> int:

@@ -136,6 +136,7 @@ def test_fits_survive_pickling(sim, map_fits):
         np.testing.assert_array_equal(copy.annotations.item_idx, fitted.annotations.item_idx)
         assert copy.annotations.items.equals(fitted.annotations.items)
         np.testing.assert_array_equal(copy.em.posterior, fitted.em.posterior)
+        assert not copy.annotations.label.flags.writeable  # read-only after the trip, as built
 
 
 def test_a_task_seed_depends_on_the_base_seed_and_its_name_only(sim):
