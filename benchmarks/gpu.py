@@ -36,6 +36,7 @@ def worker(job: dict) -> dict:
     device = "cpu"
     if job["sampler"] != "nutpie":
         import jax
+        import pymc.sampling.jax  # noqa: F401  (sets XLA's host device count before JAX starts)
 
         devices = jax.devices()
         device = f"{devices[0].platform}: {devices[0].device_kind}"
