@@ -48,6 +48,20 @@ def extreme(result, reduce) -> float:
     return float(reduce([reduce(ds[v].values) for ds in nodes for v in ds.data_vars]))
 
 
+def fit_nuts(bl, ann, args):
+    """The benchmarked call: Dawid–Skene by NUTS with the sampler this worker runs."""
+    return bl.fit(
+        ann,
+        model="dawid-skene",
+        method="nuts",
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        sampler=args.worker,
+        quiet=True,
+    )
+
+
 def worker(args) -> dict:
     """One fit in this (fresh) process; returns the measurements."""
     start = time.perf_counter()
@@ -66,16 +80,7 @@ def worker(args) -> dict:
     )
     ann = sim.annotations
     start = time.perf_counter()
-    fit = bl.fit(
-        ann,
-        model="dawid-skene",
-        method="nuts",
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        sampler=args.worker,
-        quiet=True,
-    )
+    fit = fit_nuts(bl, ann, args)
     fit_s = time.perf_counter() - start
     info = fit.sampling
     if np.isnan(info.compile_seconds):  # PyMC path: one number; split it with PyMC's own sampling_time
@@ -122,16 +127,7 @@ def refit_same_shape(bl, args) -> dict:
         seed=args.seed + 1,
     )
     start = time.perf_counter()
-    fit = bl.fit(
-        second.annotations,
-        model="dawid-skene",
-        method="nuts",
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        sampler=args.worker,
-        quiet=True,
-    )
+    fit = fit_nuts(bl, second.annotations, args)
     return {
         "fit_seconds": time.perf_counter() - start,
         "compile_seconds": fit.sampling.compile_seconds,
