@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--chains", type=int)
     fit.add_argument("--seed", type=int)
     fit.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro", "blackjax"])
+    fit.add_argument("--target-accept", type=float, help="NUTS target acceptance, e.g. 0.9 (spec's: 0.8)")
     fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
     fit.add_argument("--out", default="soft_labels.parquet", help="output: .parquet, .csv or .jsonl")
     fit.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
@@ -288,6 +289,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         chains=args.chains,
         seed=args.seed,
         sampler=args.sampler,
+        target_accept=args.target_accept,
         use_gold=args.gold_use == "anchor",
         quiet=args.quiet,
     )

@@ -123,3 +123,15 @@ def test_fit_hierarchical_subtype_by_advi_from_the_command_line(tmp_path, capsys
     soft = pd.read_parquet(tmp_path / "soft.parquet")
     assert len(soft) == 120 and set(soft["subtype"]) == {"s0", "s1"}
     assert bl.read_provenance(tmp_path / "soft.parquet")["model"]["model"] == "hierarchical-subtype"
+
+
+def test_fit_takes_the_nuts_target_acceptance_and_refuses_one_outside_0_1(tmp_path, capsys):
+    from bayeslabels.cli import main
+
+    sim = bl.simulate.dawid_skene(n_items=60, n_annotators=6, n_classes=2, seed=2)
+    sim.annotations.to_frame().to_csv(tmp_path / "labels.csv", index=False)
+    common = ["fit", str(tmp_path / "labels.csv"), "--method", "map", "--quiet"]
+    assert main([*common, "--target-accept", "1.5", "--out", str(tmp_path / "a.parquet")]) == 2
+    assert "target_accept must be in (0, 1)" in capsys.readouterr().err
+    assert main([*common, "--target-accept", "0.9", "--save", str(tmp_path / "fit")]) == 0
+    assert bl.load(tmp_path / "fit").spec.inference.target_accept == 0.9
