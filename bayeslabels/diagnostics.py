@@ -88,6 +88,47 @@ def align_chains(
     return tuple(alignments)
 
 
+def subtype_switches(
+    chain_means: np.ndarray,
+    reference: np.ndarray,
+    subtype: np.ndarray,
+    subtype_names: list[str],
+    alignments: tuple[ChainAlignment, ...],
+    min_items: int = 10,
+    margin: float = 0.2,
+) -> tuple[str, ...]:
+    """Chains whose classes mean something else on one subtype's items than on the rest.
+
+    A model with a confusion matrix per (annotator, subtype) can flip one subtype's classes
+    while the chain as a whole still aligns: the chain-level permutation then holds for most
+    items but not for that subtype's. Per chain and subtype (≥ ``min_items`` items with a
+    reference), the best permutation of that subtype's items is compared with the chain's; a
+    different one that agrees with the reference on at least ``margin`` more of the subtype's
+    items is reported (``relabel()`` cannot undo it: the subtype's parameters are shared)."""
+    has_reference = reference.sum(axis=1) > 0
+    truth = reference.argmax(axis=1)
+    found = []
+    for alignment in alignments:
+        means = chain_means[alignment.chain]
+        for code, name in enumerate(subtype_names):
+            items = (subtype == code) & has_reference
+            if items.sum() < min_items:
+                continue
+            own = best_permutation(means[items], reference[items])
+            if own == alignment.permutation:
+                continue
+            labels = means[items].argmax(axis=1)
+            gain = (np.asarray(own)[labels] == truth[items]).mean() - (
+                np.asarray(alignment.permutation)[labels] == truth[items]
+            ).mean()
+            if gain >= margin:
+                found.append(
+                    f"chain {alignment.chain}: subtype {name!r} has its classes permuted {own} against the "
+                    f"chain's {alignment.permutation} (agreement with the reference +{gain:.2f} that way)"
+                )
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class ConvergenceReport:
     """The verdict on a fit. ``ok`` is True when every check passes: R-hat, ESS,
@@ -184,9 +225,11 @@ def check_convergence(
     thresholds: Thresholds | None = None,
     alignments: tuple[ChainAlignment, ...] = (),
     warnings: tuple[str, ...] = (),
+    subtype_switched: tuple[str, ...] = (),
 ) -> ConvergenceReport:
     """R-hat, ESS, divergences and BFMI of ``var_names`` in ``tree``'s posterior, plus the
-    chain alignments and identifiability warnings computed by the caller."""
+    chain alignments, subtype-level switches (`subtype_switches`) and identifiability warnings
+    computed by the caller."""
     thresholds = thresholds or Thresholds()
     posterior = tree["posterior"]
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -227,6 +270,11 @@ def check_convergence(
     within = [a.chain for a in alignments if a.within_chain_switch]
     if within:
         reasons.append(f"labels switch within chain(s) {within}: not fixable by relabelling; resample")
+    for switch in subtype_switched:
+        reasons.append(
+            f"{switch}: a subtype-level label switch, not fixable by relabelling; resample with more "
+            "tuning or target_accept 0.9, add gold on that subtype, or tighten subtype_scale"
+        )
     return ConvergenceReport(
         ok=not reasons,
         point_estimate=False,

@@ -29,6 +29,7 @@ from .diagnostics import (
     align_chains,
     check_convergence,
     identifiability_warnings,
+    subtype_switches,
 )
 from .errors import DataError
 from .models import FAMILIES, Family
@@ -109,9 +110,14 @@ class Fit:
     def _check(self, thresholds: Thresholds) -> ConvergenceReport:
         ann = self.annotations
         summary = self._posterior_pass(ci_prob=0.5, windows=4)
-        alignments = ()
+        alignments, subtype_switched = (), ()
         if not self.is_point_estimate:
-            alignments = align_chains(summary.chain_means, summary.window_means, self.reference_posterior())
+            reference = self.reference_posterior()
+            alignments = align_chains(summary.chain_means, summary.window_means, reference)
+            if self.family.per_subtype:
+                subtype_switched = subtype_switches(
+                    summary.chain_means, reference, ann.subtype, list(ann.subtypes), alignments
+                )
         em_disagreement = 0 if self.em is None else int((summary.mean.argmax(axis=1) != self.em.label).sum())
         warnings = identifiability_warnings(
             labels_per_annotator=ann.labels_per_annotator,
@@ -124,7 +130,9 @@ class Fit:
             thresholds=thresholds,
         )
         variables = list(self.posterior["posterior"].data_vars)
-        return check_convergence(self.posterior, variables, thresholds, alignments, warnings)
+        return check_convergence(
+            self.posterior, variables, thresholds, alignments, warnings, subtype_switched
+        )
 
     def reference_posterior(self) -> np.ndarray:
         """Items × K reference for label alignment: one-hot gold where gold anchored the fit

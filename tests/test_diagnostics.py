@@ -136,3 +136,36 @@ def test_identifiability_warnings_carry_their_numbers():
     text = " | ".join(report.warnings)
     assert "3 of 3 annotators have fewer than 10 labels" in text
     assert "2 items have one label" in text
+
+
+def test_a_subtype_whose_classes_flip_in_one_chain_is_named():
+    """Chain 1 means the opposite class on subtype 'b' only: the chain as a whole still aligns."""
+    from bayeslabels.diagnostics import align_chains, subtype_switches
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 300)
+    subtype = np.repeat([0, 1, 2], 100)
+    reference = np.eye(2)[truth] * 0.9 + 0.05
+    chain_means = np.stack([reference, reference.copy()])
+    chain_means[1, subtype == 1] = chain_means[1, subtype == 1][:, ::-1]
+    windows = chain_means[:, None]
+    alignments = align_chains(chain_means, windows, reference)
+    assert [a.switched for a in alignments] == [False, False]
+    found = subtype_switches(chain_means, reference, subtype, ["a", "b", "c"], alignments)
+    assert len(found) == 1 and found[0].startswith("chain 1: subtype 'b'")
+    assert subtype_switches(chain_means[:1], reference, subtype, ["a", "b", "c"], alignments[:1]) == ()
+
+
+def test_check_fails_a_fit_with_one_subtype_flipped_in_one_chain(subtype_fit):
+    posterior = subtype_fit.posterior["posterior"].to_dataset()
+    k = posterior.sizes["true_class"]
+    flip = np.roll(np.arange(k), 1)
+    confusion = posterior["confusion"].values.copy()  # chain, draw, annotator, subtype, true, label
+    confusion[0, :, :, 0] = confusion[0, :, :, 0][..., flip, :]
+    groups = {name: node.to_dataset() for name, node in subtype_fit.posterior.children.items()}
+    groups["posterior"] = posterior.assign(confusion=(posterior["confusion"].dims, confusion))
+    flipped = replace(subtype_fit, posterior=xr.DataTree.from_dict(groups))
+    report = flipped.check()
+    assert not report.ok
+    assert any("subtype 's0'" in reason and "chain 0" in reason for reason in report.reasons)
+    assert not any("subtype-level" in reason for reason in subtype_fit.check().reasons)
