@@ -68,6 +68,21 @@ def test_a_fit_saved_by_a_newer_version_is_refused(saved, tmp_path):
         bl.load(copy)
 
 
+def test_a_fit_saved_before_compiled_models_were_reused_still_loads(saved, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(saved, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["sampling"]["compiled_reused"]  # the field this version added
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert bl.load(copy).sampling.compiled_reused is False
+    manifest["sampling"]["unknown_setting"] = 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(bl.DataError, match="sampler settings"):
+        bl.load(copy)
+
+
 def test_saving_over_a_previous_fit_replaces_it_whole(em_fit, nuts_fit, tmp_path):
     target = tmp_path / "fit"
     em_fit.save(target)
