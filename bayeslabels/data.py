@@ -153,21 +153,31 @@ class IngestSummary:
 
     def __str__(self) -> str:
         lines = [
-            f"{self.n_rows} labels, {self.n_items} items, {self.n_annotators} annotators, "
-            f"{self.n_classes} classes, gold for {self.n_gold} items"
+            f"{_count(self.n_rows, 'label')}, {_count(self.n_items, 'item')}, "
+            f"{_count(self.n_annotators, 'annotator')}, {_count(self.n_classes, 'class', 'classes')}, "
+            f"gold for {_count(self.n_gold, 'item')}"
         ]
         if self.repeated_pairs:
             lines.append(
-                f"{self.repeated_pairs} (item, annotator) pairs labelled more than once "
-                f"(policy '{self.duplicates_policy}': {self.rows_dropped_as_duplicates} rows dropped)"
+                f"{_count(self.repeated_pairs, '(item, annotator) pair')} labelled more than once "
+                f"(policy '{self.duplicates_policy}': "
+                f"{_count(self.rows_dropped_as_duplicates, 'row')} dropped)"
             )
         if self.ids_stripped:
-            lines.append(f"{self.ids_stripped} ids or labels had surrounding whitespace removed")
+            stripped = _count(self.ids_stripped, "id or label", "ids or labels")
+            lines.append(f"{stripped} had surrounding whitespace removed")
         if self.items_with_one_label:
-            lines.append(f"{self.items_with_one_label} items have a single label")
+            one = self.items_with_one_label
+            lines.append(f"{_count(one, 'item')} {'has' if one == 1 else 'have'} a single label")
         if self.gold_only_items:
-            lines.append(f"{self.gold_only_items} items have gold but no labels")
+            only = self.gold_only_items
+            lines.append(f"{_count(only, 'item')} {'has' if only == 1 else 'have'} gold but no labels")
         return "\n".join(lines)
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 item``, ``2 items`` (``plural`` where adding an s is wrong)."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
 
 
 # --------------------------------------------------------------------------- Annotations

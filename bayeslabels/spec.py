@@ -331,4 +331,9 @@ def resolve_spec(model: str | Path | ModelSpec) -> ModelSpec:
     shipped = resources.files("bayeslabels") / "specs" / f"{text}.toml"
     if shipped.is_file():
         return ModelSpec.from_dict(tomllib.loads(shipped.read_text(encoding="utf-8")), source=text)
+    if Path(text).is_dir():
+        raise SpecError(
+            f"model {text!r} is a directory, not a spec: give a .toml spec file (e.g. a copy of "
+            f"models/dawid-skene.toml) or one of {shipped_specs()}; a saved fit is loaded with bl.load(dir)"
+        )
     raise SpecError(f"unknown model {text!r}: use one of {shipped_specs()} or a path to a .toml spec file")

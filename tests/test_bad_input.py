@@ -620,7 +620,7 @@ def test_duplicates_dropped_under_last_are_counted_and_printed(tmp_path: Path, c
     ]
     assert cli_main(args) == 0
     stdout = capsys.readouterr().out
-    assert "1 (item, annotator) pairs labelled more than once (policy 'last': 1 rows dropped)" in stdout
+    assert "1 (item, annotator) pair labelled more than once (policy 'last': 1 row dropped)" in stdout
     assert len(pd.read_csv(out)) == 2
 
 
@@ -628,7 +628,7 @@ def test_identifiability_warnings_reach_the_command_line(tmp_path: Path, capsys:
     out = tmp_path / "soft.parquet"
     assert cli_main(["fit", str(DATA / "ok_singletons.csv"), "--method", "em", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert "1 items have a single label" in stdout  # the ingest summary
+    assert "1 item has a single label" in stdout  # the ingest summary
     assert "warning: 1 items have one label" in stdout  # the check report
     assert "warning: 3 of 3 annotators have fewer than 10 labels" in stdout and "pool them" in stdout
 

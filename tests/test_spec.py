@@ -71,3 +71,8 @@ def test_jax_sampler_without_jax_names_the_install_command(sampler):
     ann = bl.simulate.dawid_skene(n_items=30, n_annotators=6, n_classes=2, seed=1).annotations
     with pytest.raises(bl.SpecError, match=r"bayeslabels\[jax\]"):
         bl.fit(ann, sampler=sampler, draws=10, tune=10, chains=1, quiet=True)
+
+
+def test_a_directory_given_as_the_model_says_what_to_give_instead(tmp_path):
+    with pytest.raises(bl.SpecError, match=r"is a directory, not a spec: give a \.toml spec file"):
+        bl.resolve_spec(tmp_path)
