@@ -23,6 +23,18 @@ SHARED_NOTE = (
 )
 
 
+def peak_mib() -> float:
+    """Peak resident set size of this process so far, MiB (``ru_maxrss``: KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Restart the peak RSS count from the current RSS (Linux ``/proc/self/clear_refs``)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
 def machine_info() -> dict:
     cpuinfo = Path("/proc/cpuinfo")
     models = [line.split(":", 1)[1] for line in cpuinfo.read_text().splitlines() if "model name" in line]

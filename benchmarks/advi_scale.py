@@ -31,16 +31,11 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, run_worker, write
-
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+from _common import SHARED_NOTE, fmt, machine_info, machine_line, peak_mib, reset_peak, run_worker, write
 
 
 def rss_mib() -> float:
@@ -72,7 +67,7 @@ def worker(job: dict) -> dict:
     with open(job["data"], "rb") as handle:
         ann, truth = pickle.load(handle)
     result = {"peak_rss_mib_data_loaded": peak_mib(), "rss_mib_data_loaded": rss_mib()}
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak: what follows is the fit's
+    reset_peak()  # what follows is the fit's
     start = time.perf_counter()
     if job["run"] == "em":
         em = bl.dawid_skene_em(ann)

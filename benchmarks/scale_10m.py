@@ -27,22 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, run_worker, write
+from _common import SHARED_NOTE, fmt, machine_info, machine_line, peak_mib, reset_peak, run_worker, write
 
 TARGETS = {"ingest_seconds": 20.0, "em_seconds": 60.0, "em_peak_rss_mib": 3072.0, "advi_seconds": 600.0}
-
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def simulate(job: dict) -> dict:

@@ -32,28 +32,26 @@ from bayeslabels.distributed import bootstrap_origin, kfold_splits, task_seed
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def process_client():
-    """Two single-threaded worker processes: every task and result crosses a pickle."""
+def _local_client(processes: bool):
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
         yield client
+
+
+@pytest.fixture(scope="module")
+def process_client():
+    """Two single-threaded worker processes: every task and result crosses a pickle."""
+    yield from _local_client(processes=True)
 
 
 @pytest.fixture(scope="module")
 def thread_client():
     """Two single-threaded workers in this process (fast, for the EM equality cases)."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
-        yield client
+    yield from _local_client(processes=False)
 
 
 @pytest.fixture(scope="module")
