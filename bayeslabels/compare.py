@@ -100,8 +100,7 @@ def _difference_rows(draws: np.ndarray, names: list[str], ci_prob: float, **labe
 
 def compare_subtypes(fit: Fit, ci_prob: float = 0.9) -> SubtypeComparison:
     """Reliability by subtype for a per-subtype fit (``model="hierarchical-subtype"``)."""
-    posterior = fit.posterior["posterior"]
-    if "confusion" not in posterior or "subtype" not in posterior["confusion"].dims:
+    if not fit.family.per_subtype:
         raise DataError(
             f"compare_subtypes needs a per-subtype fit; this one is {fit.spec.model!r}: "
             "fit with model='hierarchical-subtype' (data with a subtype column)"
@@ -201,7 +200,7 @@ def compare_fits(fits: dict[str, Fit], ci_prob: float = 0.9) -> pd.DataFrame:
     names = list(fits)
     accuracy = {}
     for name, fit in fits.items():
-        if "confusion" not in fit.posterior["posterior"]:
+        if fit.family.item_rates:
             raise DataError(f"fit {name!r} ({fit.spec.model}) has no annotator confusion matrices to compare")
         draws = _metric_draws(fit.annotator_confusion(), fit._draws("prevalence"))["accuracy"]
         accuracy[name] = pd.DataFrame(draws, columns=[str(a) for a in fit.annotations.annotators])

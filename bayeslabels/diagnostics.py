@@ -130,6 +130,65 @@ def subtype_switches(
 
 
 @dataclass(frozen=True)
+class Culprit:
+    """One scalar of the posterior, named by variable and coordinates, with its diagnostics.
+
+    ``label`` reads like ArviZ's summary index: ``confusion[a7, 1, 2]`` with the dimension
+    names in ``coords``."""
+
+    variable: str
+    coords: dict[str, str]
+    rhat: float
+    ess_bulk: float
+    ess_tail: float
+
+    @property
+    def label(self) -> str:
+        if not self.coords:
+            return self.variable
+        return f"{self.variable}[{', '.join(f'{k}={v}' for k, v in self.coords.items())}]"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.label}: R-hat {self.rhat:.4f}, bulk ESS {self.ess_bulk:.0f}, tail ESS {self.ess_tail:.0f}"
+        )
+
+
+def worst_scalars(
+    rhat: xr.Dataset, ess_bulk: xr.Dataset, ess_tail: xr.Dataset, n: int = 5
+) -> tuple[Culprit, ...]:
+    """The ``n`` scalars with the highest R-hat and the ``n`` with the lowest bulk or tail ESS
+    (together, without repeats, worst R-hat first), each named by its coordinates."""
+    names = [name for name in rhat.data_vars if rhat[name].size]
+    if not names:
+        return ()
+    flat = {
+        d: np.concatenate([np.asarray(ds[name].values, float).ravel() for name in names])
+        for d, ds in (("r", rhat), ("b", ess_bulk), ("t", ess_tail))
+    }
+    owner = np.repeat(np.arange(len(names)), [rhat[name].size for name in names])
+    offset = np.concatenate([[0], np.cumsum([rhat[name].size for name in names])])
+    ess = np.fmin(flat["b"], flat["t"])
+    high = np.argsort(-np.nan_to_num(flat["r"], nan=-np.inf), kind="stable")[:n]
+    low = np.argsort(np.nan_to_num(ess, nan=np.inf), kind="stable")[:n]
+    chosen = sorted(
+        dict.fromkeys([*high.tolist(), *low.tolist()]),
+        key=lambda i: (-np.nan_to_num(flat["r"][i], nan=-np.inf), ess[i]),
+    )
+    culprits = []
+    for i in chosen:
+        name = names[owner[i]]
+        array = rhat[name]
+        index = np.unravel_index(i - offset[owner[i]], array.shape)
+        coords = {
+            dim: str(array[dim].values[j]) if dim in array.coords else str(j)
+            for dim, j in zip(array.dims, index, strict=True)
+        }
+        culprits.append(Culprit(name, coords, float(flat["r"][i]), float(flat["b"][i]), float(flat["t"][i])))
+    return tuple(culprits)
+
+
+@dataclass(frozen=True)
 class ConvergenceReport:
     """The verdict on a fit. ``ok`` is True when every check passes: R-hat, ESS,
     divergences, BFMI, and no chain that switched labels (between or within chains).
@@ -153,6 +212,15 @@ class ConvergenceReport:
     warnings: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     variational: bool = False
+    worst: tuple[Culprit, ...] = ()
+    draws_used: tuple[int, ...] = ()
+
+    @property
+    def needs_more_draws(self) -> bool:
+        """Failed on R-hat or ESS only: more draws from the same chains can fix it (label
+        switching, divergences and low BFMI need another remedy)."""
+        convergence = ("max R-hat", "min bulk ESS", "min tail ESS")
+        return bool(self.reasons) and all(r.startswith(convergence) for r in self.reasons)
 
     @property
     def verdict(self) -> str:
@@ -214,6 +282,14 @@ class ConvergenceReport:
                 else (f"label-switched: permutation {c.permutation}" if c.switched else "aligned")
             )
             lines.append(f"  chain {c.chain}: {state} (agreement with reference {c.agreement:.3f})")
+        if self.worst:
+            lines.append("  worst scalars (highest R-hat, lowest ESS):")
+            lines += [f"    {culprit}" for culprit in self.worst]
+        if len(self.draws_used) > 1:
+            lines.append(
+                "  drew more until the check passed or max_draws was reached: draws per chain "
+                + " → ".join(map(str, self.draws_used))
+            )
         return lines
 
     __repr__ = __str__
@@ -226,6 +302,7 @@ def check_convergence(
     alignments: tuple[ChainAlignment, ...] = (),
     warnings: tuple[str, ...] = (),
     subtype_switched: tuple[str, ...] = (),
+    draws_used: tuple[int, ...] = (),
 ) -> ConvergenceReport:
     """R-hat, ESS, divergences and BFMI of ``var_names`` in ``tree``'s posterior, plus the
     chain alignments, subtype-level switches (`subtype_switches`) and identifiability warnings
@@ -241,9 +318,11 @@ def check_convergence(
     if posterior.attrs.get("variational"):
         return _variational_report(posterior, alignments, warnings, thresholds)
     var_names = [v for v in var_names if v in posterior.data_vars]
-    rhat = _max_over(azs.rhat(tree, var_names=var_names))
-    ess_bulk = _min_over(azs.ess(tree, var_names=var_names, method="bulk"))
-    ess_tail = _min_over(azs.ess(tree, var_names=var_names, method="tail"))
+    rhat_all = _as_dataset(azs.rhat(tree, var_names=var_names))
+    bulk_all = _as_dataset(azs.ess(tree, var_names=var_names, method="bulk"))
+    tail_all = _as_dataset(azs.ess(tree, var_names=var_names, method="tail"))
+    rhat, ess_bulk, ess_tail = _max_over(rhat_all), _min_over(bulk_all), _min_over(tail_all)
+    worst = worst_scalars(rhat_all, bulk_all, tail_all)
     divergences, bfmi = 0, ()
     if "sample_stats" in tree.children:
         stats = tree["sample_stats"]
@@ -255,11 +334,18 @@ def check_convergence(
     if chains < 2:
         reasons.append("one chain: R-hat needs at least 2")
     if not rhat <= thresholds.max_rhat:
-        reasons.append(f"max R-hat {rhat:.3f} > {thresholds.max_rhat}")
+        at = next((c.label for c in worst if c.rhat == rhat), "")
+        reasons.append(f"max R-hat {rhat:.3f} > {thresholds.max_rhat}" + (f" at {at}" if at else ""))
     if not ess_bulk >= thresholds.min_ess:
-        reasons.append(f"min bulk ESS {ess_bulk:.0f} < {thresholds.min_ess:.0f}")
+        at = next((c.label for c in worst if c.ess_bulk == ess_bulk), "")
+        reasons.append(
+            f"min bulk ESS {ess_bulk:.0f} < {thresholds.min_ess:.0f}" + (f" at {at}" if at else "")
+        )
     if not ess_tail >= thresholds.min_ess:
-        reasons.append(f"min tail ESS {ess_tail:.0f} < {thresholds.min_ess:.0f}")
+        at = next((c.label for c in worst if c.ess_tail == ess_tail), "")
+        reasons.append(
+            f"min tail ESS {ess_tail:.0f} < {thresholds.min_ess:.0f}" + (f" at {at}" if at else "")
+        )
     if divergences > thresholds.max_divergences:
         reasons.append(f"{divergences} divergent transitions")
     if bfmi and min(bfmi) < thresholds.min_bfmi:
@@ -289,7 +375,14 @@ def check_convergence(
         chains=alignments,
         warnings=warnings,
         thresholds=thresholds,
+        worst=worst,
+        draws_used=tuple(draws_used),
     )
+
+
+def _as_dataset(result) -> xr.Dataset:
+    dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
+    return dataset.drop_vars([c for c in dataset.coords if c not in dataset.dims])
 
 
 def _variational_report(

@@ -35,6 +35,7 @@ from .errors import DataError
 from .models import FAMILIES, Family
 from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
 from .models.beta_bernoulli import SOFT_LABEL_MEANING, item_rate_blocks, positive_counts
+from .models.hierarchical import subtype_confusion
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -91,10 +92,31 @@ class Fit:
     def classes(self) -> list[str]:
         return list(self.annotations.classes)
 
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a model variable with chains stacked: (chains · draws, ...).
+
+        ``fit.draws("confusion")`` is (draws, annotators, K, K), or for a per-subtype fit
+        (draws, annotators, subtypes, K, K) with the cells that hold no labels at the population."""
+        return self._draws(name)
+
     def _draws(self, name: str) -> np.ndarray:
-        """Posterior draws of a variable, chains stacked first: (draws, ...)."""
-        values = self.posterior["posterior"][name].values
+        """Posterior draws of a variable, chains stacked first: (draws, ...). A per-subtype
+        fit's dense ``confusion`` (draws, annotators, subtypes, K, K) is rebuilt from its
+        observed cells and population (`subtype_confusion`), not stored."""
+        posterior = self.posterior["posterior"]
+        if name == "confusion" and name not in posterior and "cell_confusion" in posterior:
+            return self._subtype_confusion
+        values = posterior[name].values
         return values.reshape(-1, *values.shape[2:])
+
+    @cached_property
+    def _subtype_confusion(self) -> np.ndarray:
+        return subtype_confusion(
+            self.annotations,
+            self._draws("mu_subtype"),
+            self._draws("annotator_offset"),
+            self._draws("cell_confusion"),
+        )
 
     def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
         """Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
@@ -131,7 +153,13 @@ class Fit:
         )
         variables = list(self.posterior["posterior"].data_vars)
         return check_convergence(
-            self.posterior, variables, thresholds, alignments, warnings, subtype_switched
+            self.posterior,
+            variables,
+            thresholds,
+            alignments,
+            warnings,
+            subtype_switched,
+            draws_used=self.sampling.draws_used if self.sampling else (),
         )
 
     def reference_posterior(self) -> np.ndarray:
@@ -187,10 +215,11 @@ class Fit:
         return FAMILIES[self.spec.model]
 
     def _confusion_cells(self) -> np.ndarray:
-        """Confusion draws as (draws, cells, K, K): cells are annotators, or annotator ×
-        subtype pairs (``annotator · S + subtype``) for per-subtype models."""
-        confusion = self._draws("confusion")
-        return confusion.reshape(confusion.shape[0], -1, *confusion.shape[-2:])
+        """Confusion draws as (draws, cells, K, K): cells are annotators, or the observed
+        (annotator, subtype) cells for per-subtype models (as `annotation_counts` orders them)."""
+        if self.family.per_subtype:
+            return self._draws("cell_confusion")
+        return self._draws("confusion")
 
     def _item_probability_blocks(self):
         """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``:
@@ -284,7 +313,7 @@ class Fit:
         )
         if self.family.item_rates:
             return _with_intervals(frame, {"agreement": self._agreement_draws()}, ci_prob)
-        if by_subtype and self._draws("confusion").ndim == 5:
+        if by_subtype and self.family.per_subtype:
             return self._annotator_subtype_table(ci_prob)
         confusion = self.annotator_confusion()
         return _with_intervals(frame, _reliability(confusion, self._draws("prevalence")), ci_prob)

@@ -13,14 +13,23 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from .spec import InferenceSettings
+
+# Same seed, same draws: with LLVM's fast-math flags (PyTensor's default) the same graph gives
+# different floating-point results when compiled fresh and when loaded from PyTensor's numba
+# disk cache (functions are inlined and re-associated differently), and NUTS amplifies the
+# difference into different chains. IEEE arithmetic makes a seeded fit independent of the cache
+# state; the cost is within noise on these graphs (see benchmarks/reproducibility.py).
+pytensor.config.numba__fastmath = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,10 @@ class SamplingInfo:
     compile_seconds: float
     sampling_seconds: float
     compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
+    draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
 
 
 class CompiledModels:
@@ -147,29 +160,43 @@ def sample_nuts(
     initvals: dict[str, np.ndarray],
     quiet: bool = False,
     reuse: tuple[dict[str, np.ndarray], tuple] | None = None,
+    needs_more: Callable[[xr.DataTree], bool] | None = None,
 ) -> tuple[xr.DataTree, SamplingInfo]:
     """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax).
 
     ``reuse`` = (the model's `pm.Data` values by name, a structure key): nutpie re-uses a
-    compiled model of the same structure from `COMPILED_MODELS` instead of compiling."""
+    compiled model of the same structure from `COMPILED_MODELS` instead of compiling.
+    ``needs_more(tree)`` True (the check failed on R-hat or ESS): sample again from the same
+    compiled model, same seed, with twice the draws, until it is False or
+    ``settings.max_draws`` is reached; ``SamplingInfo.draws_used`` lists each round."""
     progress = show_progress(quiet)
     reused = False
+    draws_used = [settings.draws]
     if settings.sampler == "nutpie":
         import nutpie
 
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse)
         compiled_at = time.perf_counter()
-        tree = nutpie.sample(
-            compiled,
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            cores=min(settings.chains, 4),
-            seed=settings.seed,
-            target_accept=settings.target_accept,
-            progress_bar=progress,
-        )
+
+        def run(draws: int) -> xr.DataTree:
+            return _drop_warmup(
+                nutpie.sample(
+                    compiled,
+                    draws=draws,
+                    tune=settings.tune,
+                    chains=settings.chains,
+                    cores=min(settings.chains, 4),
+                    seed=settings.seed,
+                    target_accept=settings.target_accept,
+                    progress_bar=progress,
+                )
+            )
+
+        tree = run(settings.draws)
+        while needs_more is not None and draws_used[-1] < settings.max_draws and needs_more(tree):
+            draws_used.append(min(2 * draws_used[-1], settings.max_draws))
+            tree = run(draws_used[-1])
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
@@ -194,10 +221,10 @@ def sample_nuts(
                 compute_convergence_checks=False,
             )
         compile_s, sample_s = float("nan"), time.perf_counter() - start
-    tree = _drop_warmup(tree)
+        tree = _drop_warmup(tree)
     info = SamplingInfo(
         sampler=settings.sampler,
-        draws=settings.draws,
+        draws=draws_used[-1],
         tune=settings.tune,
         chains=settings.chains,
         seed=settings.seed,
@@ -205,6 +232,7 @@ def sample_nuts(
         compile_seconds=compile_s,
         sampling_seconds=sample_s,
         compiled_reused=reused,
+        draws_used=tuple(draws_used) if len(draws_used) > 1 else (),
     )
     return tree, info
 
@@ -289,8 +317,10 @@ def advi_start_sigma(model: pm.Model, labels_per_annotator: np.ndarray | None) -
         value = model.rvs_to_values[rv]
         shape = tuple(point[value.name].shape)
         dims = model.named_vars_to_dims.get(rv.name) or ()
-        if labels_per_annotator is not None and dims[:1] == ("annotator",) and shape[:1] == (
-            len(labels_per_annotator),
+        if (
+            labels_per_annotator is not None
+            and dims[:1] == ("annotator",)
+            and shape[:1] == (len(labels_per_annotator),)
         ):
             per_annotator = np.clip(1 / np.sqrt(1 + labels_per_annotator / k), 0.05, 0.7)
             sigma[value.name] = np.broadcast_to(
@@ -358,6 +388,7 @@ def fit(
     sampler: str | None = None,
     target_accept: float | None = None,
     minibatch_items: int | None = None,
+    max_draws: int | None = None,
     use_gold: bool = True,
     init=None,
     quiet: bool = False,
@@ -372,6 +403,10 @@ def fit(
     or ``"em"`` (Dawid–Skene EM point estimate). Keyword settings override the spec's
     inference defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the
     fit on it). ``init`` (an `EMResult`) starts there instead of at this data's EM solution.
+    ``max_draws`` (NUTS through nutpie): while the check fails on R-hat or ESS alone, sample
+    again with twice the draws (same seed, no recompiling) up to this many per chain; the
+    report and ``fit.sampling.draws_used`` say when it did (0: never). The shipped specs set
+    4000; an explicit ``draws`` without ``max_draws`` means exactly those draws.
     ``reuse_compiled``: NUTS through nutpie re-uses this process's compiled model of the same
     family, priors and sizes (annotators, classes, subtypes) with the new data instead of
     compiling again (`CompiledModels`); ``fit.sampling.compiled_reused`` says when it did.
@@ -390,6 +425,8 @@ def fit(
             "fit() needs an Annotations (e.g. bl.Annotations.from_csv(...)), "
             f"got {type(annotations).__name__}"
         )
+    if draws is not None and max_draws is None:
+        max_draws = 0  # draws asked for explicitly: exactly that many, unless max_draws says more
     spec = resolve_spec(model).with_inference(
         method=method,
         draws=draws,
@@ -399,6 +436,7 @@ def fit(
         sampler=sampler,
         target_accept=target_accept,
         minibatch_items=minibatch_items,
+        max_draws=max_draws,
     )
     family = FAMILIES[spec.model]
     family.validate(annotations)
@@ -429,9 +467,14 @@ def fit(
     if method == "nuts":
         reuse = None
         if reuse_compiled:
-            shape = (spec.model, repr(spec.priors), family.shape_key(data))
+            shape = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
             reuse = (family.data(data), shape)
-        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet, reuse=reuse)
+
+        def needs_more(tree: xr.DataTree) -> bool:
+            report = Fit(tree, annotations, spec, method, em=em, sampling=None, used_gold=use_gold).check()
+            return report.needs_more_draws
+
+        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet, reuse=reuse, needs_more=needs_more)
     elif method == "map":
         tree = fit_map(pymc_model, start, quiet)
     else:

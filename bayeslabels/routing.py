@@ -87,7 +87,7 @@ def route(
         raise DataError("route needs budget > 0 and per_item ≥ 1")
     if max_per_annotator is None:
         max_per_annotator = max(1, int(np.ceil(2 * budget / fit.annotations.n_annotators)))
-    if "confusion" not in fit.posterior["posterior"]:
+    if fit.family.item_rates:
         raise DataError(f"route needs annotator confusion matrices; model {fit.spec.model!r} has none")
     ann = fit.annotations
     soft = fit.soft_labels(ci_prob=ci_prob)

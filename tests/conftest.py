@@ -18,9 +18,19 @@ def small_sim() -> bl.simulate.SimulatedData:
 
 @pytest.fixture(scope="session")
 def nuts_fit(small_sim) -> bl.Fit:
-    """Class-conditional Dawid-Skene by NUTS (nutpie), 4 chains x 500 draws."""
+    """Class-conditional Dawid-Skene by NUTS (nutpie), 4 chains x 1000 draws, seeded: the same
+    draws on every run and cache state (test_reproducibility), well inside the check's
+    thresholds (test_nuts). ``max_draws=0``: exactly the draws asked for."""
     return bl.fit(
-        small_sim.annotations, model="dawid-skene", method="nuts", draws=500, tune=500, chains=4, quiet=True
+        small_sim.annotations,
+        model="dawid-skene",
+        method="nuts",
+        draws=1000,
+        tune=1000,
+        chains=4,
+        seed=0,
+        max_draws=0,
+        quiet=True,
     )
 
 
@@ -49,5 +59,11 @@ def subtype_sim() -> bl.simulate.SimulatedData:
 def subtype_fit(subtype_sim) -> bl.Fit:
     """Hierarchical-subtype by NUTS, 2 chains x 500 draws."""
     return bl.fit(
-        subtype_sim.annotations, model="hierarchical-subtype", draws=500, tune=500, chains=2, quiet=True
+        subtype_sim.annotations,
+        model="hierarchical-subtype",
+        draws=500,
+        tune=500,
+        chains=2,
+        max_draws=0,
+        quiet=True,
     )

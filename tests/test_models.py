@@ -13,6 +13,7 @@ from scipy.special import betaln, logsumexp
 
 import bayeslabels as bl
 from bayeslabels.models import FAMILIES
+from bayeslabels.models._likelihood import observed_cells
 
 # --------------------------------------------------------------------------- shared likelihood
 
@@ -33,18 +34,16 @@ def _tiny(n_classes: int, subtypes: bool, gold: bool) -> bl.Annotations:
     return bl.Annotations.from_frame(frame, classes=[str(c) for c in range(n_classes)], gold=gold_labels)
 
 
-def _enumerate(ann: bl.Annotations, confusion: np.ndarray, prevalence: np.ndarray) -> float:
-    """log p(labels) by summing over every assignment of true classes (gold ones fixed)."""
-    per_subtype = confusion.ndim == 4
+def _enumerate(ann: bl.Annotations, confusion: np.ndarray, prevalence: np.ndarray, cell=None) -> float:
+    """log p(labels) by summing over every assignment of true classes (gold ones fixed);
+    ``cell`` gives each label row's row of ``confusion`` (default: its annotator)."""
+    cell = ann.annotator_idx if cell is None else cell
     total = []
     for z in itertools.product(range(ann.n_classes), repeat=ann.n_items):
         z = np.array(z)
         if np.any((ann.gold >= 0) & (z != ann.gold)):
             continue
-        if per_subtype:
-            rows = confusion[ann.annotator_idx, ann.subtype[ann.item_idx], z[ann.item_idx], ann.label]
-        else:
-            rows = confusion[ann.annotator_idx, z[ann.item_idx], ann.label]
+        rows = confusion[cell, z[ann.item_idx], ann.label]
         total.append(np.log(prevalence[z]).sum() + np.log(rows).sum())
     return logsumexp(total)
 
@@ -66,8 +65,25 @@ def test_every_model_uses_the_enumerable_marginal_likelihood(name, n_classes, go
     point = model.initial_point(random_seed=3)
     for key in point:  # move off the symmetric start so every parameter matters
         point[key] = point[key] + np.random.default_rng(1).normal(0, 0.3, size=np.shape(point[key]))
-    potential, confusion, prevalence = _evaluate(model, ["labels", "confusion", "prevalence"], point)
-    assert float(potential) == pytest.approx(_enumerate(ann, confusion, prevalence), abs=1e-10, rel=0)
+    subtype = name.endswith("subtype")
+    names = ["labels", "cell_confusion" if subtype else "confusion", "prevalence"]
+    potential, confusion, prevalence = _evaluate(model, names, point)
+    cell = observed_cells(ann)[0] if subtype else None
+    assert float(potential) == pytest.approx(_enumerate(ann, confusion, prevalence, cell), abs=1e-10, rel=0)
+
+
+def test_subtype_model_parameterises_only_the_cells_that_hold_labels():
+    """4 annotators × 3 subtypes, each annotator labelling in one or two subtypes: 6 cells."""
+    rows = [
+        (f"i{i}", f"a{a}", str(i % 2), f"s{s}")
+        for a, subtypes in enumerate([(0,), (0, 1), (1, 2), (2,)])
+        for s in subtypes
+        for i in range(s * 10, s * 10 + 4)
+    ]
+    ann = bl.Annotations.from_frame(pd.DataFrame(rows, columns=["item", "annotator", "label", "subtype"]))
+    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
+    assert tuple(model["epsilon"].shape.eval()) == (2, 6, 2)
+    assert list(model.coords["cell"]) == ["a0 / s0", "a1 / s0", "a1 / s1", "a2 / s1", "a2 / s2", "a3 / s2"]
 
 
 def test_beta_bernoulli_likelihood_is_the_integrated_bernoulli_product():
@@ -165,10 +181,9 @@ def test_hierarchical_subtype_recovers_population_reliability_per_subtype(subtyp
         "accuracy_hi",
     }
     # population reliability of a subtype: the annotator average, draw by draw
-    confusion = fit.posterior["posterior"]["confusion"]  # chain, draw, annotator, subtype, true, label
-    prevalence = fit.posterior["posterior"]["prevalence"]
-    diagonal = np.einsum("cdjskk->cdjsk", confusion.values)
-    accuracy = np.einsum("cdjsk,cdk->cdjs", diagonal, prevalence.values).mean(axis=2).reshape(-1, 3)
+    confusion = fit.draws("confusion")  # draws, annotator, subtype, true, label
+    diagonal = np.einsum("djskk->djsk", confusion)
+    accuracy = np.einsum("djsk,dk->djs", diagonal, fit.draws("prevalence")).mean(axis=1)
     true_diag = np.einsum("jskk->jsk", sim.subtype_confusion)
     true_accuracy = np.einsum("jsk,k->js", true_diag, sim.prevalence).mean(axis=0)
     lo, hi = np.quantile(accuracy, [0.05, 0.95], axis=0)

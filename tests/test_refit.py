@@ -62,7 +62,8 @@ def test_the_compiled_shape_is_annotators_classes_and_subtypes(small_sim, subtyp
     ds = FAMILIES["dawid-skene"]
     assert ds.shape_key(ann) == (12, 3, 0)
     assert ds.shape_key(fewer) != ds.shape_key(ann)
-    assert FAMILIES["hierarchical-subtype"].shape_key(subtype_sim.annotations) == (15, 2, 3)
+    # per-subtype: also the number of (annotator, subtype) cells that hold labels (all 45 here)
+    assert FAMILIES["hierarchical-subtype"].shape_key(subtype_sim.annotations) == (15, 2, 3, 45)
     assert set(ds.data(ann)) == {
         "label_counts_data",
         "label_counts_indices",

@@ -14,7 +14,7 @@ import pymc as pm
 
 from ..data import Annotations
 from ..errors import DataError
-from ._likelihood import likelihood_data
+from ._likelihood import likelihood_data, observed_cells
 from .beta_bernoulli import beta_bernoulli, beta_bernoulli_start, item_count_data
 from .dawid_skene import dawid_skene, dawid_skene_start, one_coin, one_coin_start
 from .hierarchical import (
@@ -38,13 +38,21 @@ class Family:
         when the same-shaped model is fitted to new labels."""
         if self.item_rates:
             return item_count_data(ann)
-        return likelihood_data(ann, self.per_subtype)
+        data = likelihood_data(ann, self.per_subtype)
+        if self.per_subtype:
+            _, data["cell_annotator"], data["cell_subtype"] = observed_cells(ann)
+        return data
 
-    def shape_key(self, ann: Annotations) -> tuple[int, ...]:
-        """The sizes the compiled model is fixed to (its parameters' shapes)."""
+    def shape_key(self, ann: Annotations, priors=None) -> tuple:
+        """The sizes the compiled model is fixed to (its parameters' shapes), and for the
+        hierarchical families whether annotator offsets are centred for these data."""
+        if priors is not None and hasattr(priors, "centred"):
+            return (*self.shape_key(ann), priors.centred(ann.labels_per_annotator))
         if self.item_rates:
             return (ann.n_classes,)
-        return (ann.n_annotators, ann.n_classes, len(ann.subtypes) if self.per_subtype else 0)
+        if self.per_subtype:
+            return (ann.n_annotators, ann.n_classes, len(ann.subtypes), len(observed_cells(ann)[1]))
+        return (ann.n_annotators, ann.n_classes, 0)
 
     def validate(self, ann: Annotations) -> None:
         """A DataError when the data cannot be fitted by this family."""

@@ -41,16 +41,38 @@ NEG_INF = -np.inf
 
 def label_cells(ann: Annotations, per_subtype: bool = False) -> tuple[np.ndarray, int]:
     """The cell of each label row and the number of cells: the annotator, or with
-    ``per_subtype`` the (annotator, item's subtype) pair coded ``annotator · S + subtype``."""
+    ``per_subtype`` the (annotator, item's subtype) pair coded ``annotator · S + subtype``
+    (every pair, observed or not; the models parameterise only `observed_cells`)."""
     if not per_subtype:
         return ann.annotator_idx, ann.n_annotators
     n_subtypes = len(ann.subtypes)
     return ann.annotator_idx * n_subtypes + ann.subtype[ann.item_idx], ann.n_annotators * n_subtypes
 
 
+def observed_cells(ann: Annotations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (annotator, subtype) cells that hold labels, in order of ``annotator · S + subtype``:
+    ``(cell of each label row in 0..C-1, annotator of each cell, subtype of each cell)``.
+
+    A per-subtype model gives parameters to these C cells only; the others have no data and
+    follow the population (annotator effect plus the subtype's population logits)."""
+    dense, _ = label_cells(ann, per_subtype=True)
+    codes, row_cell = np.unique(dense, return_inverse=True)
+    n_subtypes = len(ann.subtypes)
+    return (
+        row_cell.astype(np.int64),
+        (codes // n_subtypes).astype(np.int64),
+        (codes % n_subtypes).astype(np.int64),
+    )
+
+
 def annotation_counts(ann: Annotations, per_subtype: bool = False) -> sp.csr_matrix:
-    """`cell_count_matrix` of an `Annotations` (cells as in `label_cells`)."""
-    cells, n_cells = label_cells(ann, per_subtype)
+    """`cell_count_matrix` of an `Annotations`: cells are annotators, or with ``per_subtype``
+    the observed (annotator, subtype) cells of `observed_cells`."""
+    if per_subtype:
+        cells, cell_annotator, _ = observed_cells(ann)
+        n_cells = len(cell_annotator)
+    else:
+        cells, n_cells = label_cells(ann)
     return cell_count_matrix(ann.item_idx, cells, ann.label, ann.n_items, n_cells, ann.n_classes)
 
 
@@ -76,7 +98,7 @@ def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np
 def label_potential(ann: Annotations, log_pi, log_rho, per_subtype: bool = False, minibatch_items: int = 0):
     """Add the marginal likelihood of every label to the current PyMC model, as a Potential.
 
-    ``log_pi``: (cells, K, K) log confusion (cells as in `label_cells`); ``log_rho``: (K,).
+    ``log_pi``: (cells, K, K) log confusion (annotators, or the `observed_cells`); ``log_rho``: (K,).
     The full-batch form reads the counts and gold mask from `pm.Data` (`likelihood_data`).
     ``minibatch_items > 0`` (for ADVI) evaluates a random batch of whole items per step —
     every label of an item together, never a subset of its labels — scaled by
@@ -101,7 +123,11 @@ def label_potential(ann: Annotations, log_pi, log_rho, per_subtype: bool = False
         return pm.Potential("labels", pt.logsumexp(joint, axis=-1).sum())
 
     mask = gold_log_mask(ann.gold, ann.n_classes)
-    cells, n_cells = label_cells(ann, per_subtype)
+    if per_subtype:
+        cells, cell_annotator, _ = observed_cells(ann)
+        n_cells = len(cell_annotator)
+    else:
+        cells, n_cells = label_cells(ann)
     k = ann.n_classes
     slots, present = padded_item_slots(ann.item_idx, cells * k + ann.label, ann.n_items)
     gold = np.zeros((ann.n_items, k)) if mask is None else np.maximum(mask, -1e30)

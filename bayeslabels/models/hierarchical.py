@@ -22,7 +22,9 @@ subtype, each level with its own scale)::
     π_jsk = softmax(μ_sk + σ_k · η_jk + υ_k · ε_jsk)     annotator + annotator × subtype
 
 Both sit on the shared marginal likelihood (`_likelihood.label_potential`), the subtype
-model with one confusion matrix per (annotator, subtype) cell.
+model with one confusion matrix per *observed* (annotator, subtype) cell: a cell without
+labels gets no ε of its own and follows ``softmax(μ_s + σ η_j)``. (Giving every cell its
+own ε made 1.2 million parameters of 98k labels × 766 annotators × 100 topics.)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pytensor.tensor.special import log_softmax, softmax
 
 from ..data import Annotations
 from ..spec import HierarchicalPriors
-from ._likelihood import label_potential
+from ._likelihood import label_potential, observed_cells
 from .dawid_skene import coords, prevalence_start
 
 ROW = ("true_class", "label_class")
@@ -48,15 +50,23 @@ def _population(priors: HierarchicalPriors, k: int):
     return prevalence, mu, sigma
 
 
-def _annotator_offsets(name: str, leading: tuple[str, ...] = ()):
-    """Standard-normal offsets summing to zero over annotators and over labels, returned with
-    dims (*leading, annotator, true_class, label_class); stored as (*leading, true_class,
+def _annotator_offsets(ann: Annotations, priors: HierarchicalPriors, sigma):
+    """Annotator offsets ``σ_k η_jk`` on the logit scale, summing to zero over annotators and
+    over labels, with dims (annotator, true_class, label_class).
+
+    Centred (data-rich annotators, `HierarchicalPriors.centred`): the free variable is the
+    offset itself, ``annotator_offset ~ ZeroSumNormal(σ_k)``. Non-centred: ``eta ~
+    ZeroSumNormal(1)`` and the offset is a deterministic ``σ_k η``. Both stored as (true_class,
     annotator, label_class), since ZeroSumNormal constrains the trailing axes."""
-    offsets = pm.ZeroSumNormal(
-        name, sigma=1.0, dims=(*leading, "true_class", "annotator", "label_class"), n_zerosum_axes=2
-    )
-    n = len(leading)
-    return offsets.transpose(*range(n), n + 1, n, n + 2)
+    dims = ("true_class", "annotator", "label_class")
+    if priors.centred(ann.labels_per_annotator):
+        offsets = pm.ZeroSumNormal(
+            "annotator_offset", sigma=sigma[:, None, None], dims=dims, n_zerosum_axes=2
+        )
+    else:
+        eta = pm.ZeroSumNormal("eta", sigma=1.0, dims=dims, n_zerosum_axes=2)
+        offsets = pm.Deterministic("annotator_offset", sigma[:, None, None] * eta, dims=dims)
+    return offsets.transpose(1, 0, 2)
 
 
 def hierarchical(
@@ -66,8 +76,7 @@ def hierarchical(
     priors = priors or HierarchicalPriors()
     with pm.Model(coords=coords(ann)) as model:
         prevalence, mu, sigma = _population(priors, ann.n_classes)
-        eta = _annotator_offsets("eta")
-        logits = mu[None] + sigma[None, :, None] * eta
+        logits = mu[None] + _annotator_offsets(ann, priors, sigma)
         pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
         pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
         label_potential(
@@ -79,27 +88,70 @@ def hierarchical(
 def hierarchical_subtype(
     ann: Annotations, priors: HierarchicalPriors | None = None, minibatch_items: int = 0
 ) -> pm.Model:
-    """Per-subtype population logits plus annotator and annotator × subtype deviations."""
+    """Per-subtype population logits plus annotator and annotator × subtype deviations.
+
+    Only the C (annotator, subtype) cells that hold labels get a deviation ε (`observed_cells`):
+    a cell without labels has no data to inform it, and follows the population
+    ``softmax(μ_s + σ η_j)``. ε sums to zero over labels and, within each subtype, over its
+    observed cells (the subtype's mean deviation is δ's), so the parameters grow with the
+    labels, not with annotators × subtypes."""
     priors = priors or HierarchicalPriors()
-    j, s, k = ann.n_annotators, len(ann.subtypes), ann.n_classes
-    with pm.Model(coords={**coords(ann), "subtype": list(ann.subtypes)}) as model:
+    s, k = len(ann.subtypes), ann.n_classes
+    _, cell_annotator, cell_subtype = observed_cells(ann)
+    cell_names = [
+        f"{ann.annotators[a]} / {ann.subtypes[t]}" for a, t in zip(cell_annotator, cell_subtype, strict=True)
+    ]
+    with pm.Model(coords={**coords(ann), "subtype": list(ann.subtypes), "cell": cell_names}) as model:
         prevalence, mu, sigma = _population(priors, k)
         tau = pm.HalfNormal("tau", sigma=priors.subtype_scale, dims="true_class")
         delta = pm.ZeroSumNormal(  # sums to zero over subtypes and labels
             "delta", sigma=1.0, dims=("true_class", "subtype", "label_class"), n_zerosum_axes=2
         ).transpose(1, 0, 2)
-        mu_subtype = mu[None] + tau[None, :, None] * delta
-        eta = _annotator_offsets("eta")
-        upsilon = pm.HalfNormal("upsilon", sigma=priors.interaction_scale, dims="true_class")
-        epsilon = _annotator_offsets("epsilon", leading=("subtype",)).transpose(1, 0, 2, 3)
-        logits = (
-            mu_subtype[None] + (sigma[None, :, None] * eta)[:, None] + upsilon[None, None, :, None] * epsilon
+        mu_subtype = pm.Deterministic(
+            "mu_subtype", mu[None] + tau[None, :, None] * delta, dims=("subtype", *ROW)
         )
-        pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", "subtype", *ROW))
+        offsets = _annotator_offsets(ann, priors, sigma)
+        upsilon = pm.HalfNormal("upsilon", sigma=priors.interaction_scale, dims="true_class")
+        annotator = pm.Data("cell_annotator", cell_annotator)
+        subtype = pm.Data("cell_subtype", cell_subtype)
+        raw = pm.ZeroSumNormal("epsilon", sigma=1.0, dims=("true_class", "cell", "label_class"))
+        epsilon = _centre_within(raw.transpose(1, 0, 2), subtype, s)
+        logits = mu_subtype[subtype] + offsets[annotator] + upsilon[None, :, None] * epsilon
+        pm.Deterministic("cell_confusion", softmax(logits, axis=-1), dims=("cell", *ROW))
         pm.Deterministic("population_confusion", softmax(mu_subtype, axis=-1), dims=("subtype", *ROW))
-        log_pi = log_softmax(logits, axis=-1).reshape((j * s, k, k))
-        label_potential(ann, log_pi, pt.log(prevalence), per_subtype=True, minibatch_items=minibatch_items)
+        label_potential(
+            ann,
+            log_softmax(logits, axis=-1),
+            pt.log(prevalence),
+            per_subtype=True,
+            minibatch_items=minibatch_items,
+        )
     return model
+
+
+def _centre_within(values, group, n_groups: int):
+    """``values`` (cells, ...) minus the mean of the cells of its group (scatter-add, no loop)."""
+    totals = pt.inc_subtensor(pt.zeros((n_groups, *values.shape[1:]))[group], values)
+    sizes = pt.inc_subtensor(pt.zeros(n_groups)[group], 1.0)
+    means = totals / pt.maximum(sizes, 1.0).reshape((n_groups,) + (1,) * (values.ndim - 1))
+    return values - means[group]
+
+
+def subtype_confusion(
+    ann: Annotations, mu_subtype: np.ndarray, annotator_offset: np.ndarray, cell_confusion: np.ndarray
+) -> np.ndarray:
+    """Dense (draws, annotators, subtypes, K, K) confusion of a per-subtype fit: the fitted
+    cells where there are labels, ``softmax(μ_s + σ η_j)`` (the population) elsewhere.
+
+    ``mu_subtype`` (draws, S, K, K), ``annotator_offset`` (draws, K, J, K) as stored,
+    ``cell_confusion`` (draws, C, K, K)."""
+    from scipy.special import softmax as np_softmax
+
+    offsets = annotator_offset.transpose(0, 2, 1, 3)  # draws, J, K, K
+    dense = np_softmax(mu_subtype[:, None] + offsets[:, :, None], axis=-1)
+    _, cell_annotator, cell_subtype = observed_cells(ann)
+    dense[:, cell_annotator, cell_subtype] = cell_confusion
+    return dense
 
 
 def _centred_logits(confusion: np.ndarray) -> np.ndarray:
@@ -108,7 +160,8 @@ def _centred_logits(confusion: np.ndarray) -> np.ndarray:
 
 
 def hierarchical_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
-    """Start at the EM confusion: μ its annotator mean on the logit scale, η the offsets."""
+    """Start at the EM confusion: μ its annotator mean on the logit scale, the annotator
+    offsets (σ η) its deviations."""
     logits = _centred_logits(em.confusion)
     mu = logits.mean(axis=0)
     spread = np.clip(logits.std(axis=0).mean(axis=-1), 0.2, 3.0)
@@ -117,21 +170,22 @@ def hierarchical_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict
     eta -= eta.mean(axis=0, keepdims=True)  # zero-sum over annotators too
     k = len(mu)
     offset = mu - priors.diag_logit * (np.eye(k) - 1.0 / k)
-    return {
-        **prevalence_start(em),
-        "mu_offset": offset,
-        "sigma": spread,
-        "eta": eta.transpose(1, 0, 2),  # stored (true_class, annotator, label_class)
-    }
+    stored = eta.transpose(1, 0, 2)  # (true_class, annotator, label_class)
+    if priors.centred(ann.labels_per_annotator):
+        annotator = {"annotator_offset": stored * spread[:, None, None]}
+    else:
+        annotator = {"eta": stored}
+    return {**prevalence_start(em), "mu_offset": offset, "sigma": spread, **annotator}
 
 
 def hierarchical_subtype_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
     start = hierarchical_start(em, ann, priors)
     s, k = len(ann.subtypes), ann.n_classes
+    n_cells = len(observed_cells(ann)[1])
     return {
         **start,
         "tau": np.full(k, 0.5 * priors.subtype_scale),
         "delta": np.zeros((k, s, k)),
         "upsilon": np.full(k, 0.5 * priors.interaction_scale),
-        "epsilon": np.zeros((s, k, ann.n_annotators, k)),
+        "epsilon": np.zeros((k, n_cells, k)),
     }
