@@ -61,12 +61,14 @@ class HierarchicalPriors:
     annotator × subtype deviation ``υ_k · ε_jsk`` (``υ_k ~ HalfNormal(interaction_scale)``).
     Prevalence: symmetric ``Dirichlet(prevalence)``.
 
-    Geometry: when the median annotator has at least ``centred_min_labels`` labels, the
-    annotator offsets ``σ_k η_jk`` are sampled *centred* (``ZeroSumNormal(σ_k)`` directly),
-    otherwise non-centred (``η ~ N(0, 1)``). Data-rich annotators pin their offsets down,
-    and a non-centred η then trades against σ (rte: min ESS 401 → 582, duchenne R-hat
-    1.022 → 1.008); sparse ones leave the funnel that non-centring avoids. 0 = always
-    centred, a huge number = never. The model is the same either way.
+    Geometry: when the median annotator has at least ``centred_min_labels`` labels and there
+    are at least ``centred_min_annotators`` annotators, the annotator offsets ``σ_k η_jk``
+    are sampled *centred* (``ZeroSumNormal(σ_k)`` directly), otherwise non-centred
+    (``η ~ N(0, 1)``). Data-rich annotators pin their offsets down, and a non-centred η then
+    trades against σ (rte: min ESS 401 → 582, duchenne R-hat 1.022 → 1.008); sparse ones, or
+    too few annotators to pin σ down (anesthesia's 5: 74 divergences centred), leave the
+    funnel that non-centring avoids. ``centred_min_labels = 0`` and ``centred_min_annotators
+    = 0``: always centred; a huge number: never. The model is the same either way.
     """
 
     diag_logit: float = 2.0
@@ -76,6 +78,7 @@ class HierarchicalPriors:
     interaction_scale: float = 0.5
     prevalence: float = 2.0
     centred_min_labels: float = 20.0
+    centred_min_annotators: float = 10.0
 
     def __post_init__(self) -> None:
         _check_numbers(
@@ -87,6 +90,7 @@ class HierarchicalPriors:
                 "interaction_scale": 1e-6,
                 "prevalence": 1.0,
                 "centred_min_labels": 0.0,
+                "centred_min_annotators": 0.0,
             },
         )
 
@@ -95,7 +99,10 @@ class HierarchicalPriors:
 
     def centred(self, labels_per_annotator: np.ndarray) -> bool:
         """Whether annotator offsets are sampled centred for data with these label counts."""
-        return float(np.median(labels_per_annotator)) >= self.centred_min_labels
+        return (
+            float(np.median(labels_per_annotator)) >= self.centred_min_labels
+            and len(labels_per_annotator) >= self.centred_min_annotators
+        )
 
     @property
     def symmetric(self) -> bool:

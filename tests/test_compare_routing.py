@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 import bayeslabels as bl
 
@@ -166,10 +163,9 @@ def test_routing_refuses_a_model_without_annotators(routing_setup):
     _, fit = routing_setup
     with pytest.raises(bl.DataError, match="budget"):
         bl.route(fit, budget=0)
-    posterior = fit.posterior["posterior"].to_dataset().drop_vars("confusion")
-    no_confusion = replace(fit, posterior=xr.DataTree.from_dict({"posterior": posterior}))
+    item_rates = bl.fit(fit.annotations, model="beta-bernoulli", method="map", quiet=True)
     with pytest.raises(bl.DataError, match="confusion"):
-        bl.route(no_confusion, budget=10)
+        bl.route(item_rates, budget=10)
 
 
 def test_routing_when_every_item_has_gold_is_an_empty_plan():

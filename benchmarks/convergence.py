@@ -1,0 +1,181 @@
+"""Does every shipped family pass `Fit.check()` at its shipped settings? (issue: defaults that converge)
+
+Each fit is ``bayeslabels.fit(ann, model=NAME)`` with nothing overridden: the shipped spec's
+4 chains × 1000 tune + 1000 draws, and its ``max_draws`` (4000), which draws again with twice
+the draws while R-hat or ESS alone fail. Data: every bundled data set with gold held out of the
+likelihood (``use_gold=False``), and simulated Dawid–Skene data of 1000 items × 50 annotators
+(K = 2, 3 subtypes, 5 labels per item) with gold held out and with 10 % gold anchoring the fit.
+Every fit runs in its own process; all share one PyTensor/numba disk cache (a new temporary
+folder), so the first fit of a family pays the cold compile.
+
+Recorded per fit: the verdict, max R-hat, min bulk and tail ESS, the worst scalar (from the
+report's ``worst``), the draws per chain of each round, compile and sampling seconds, the whole
+process's wall time, and gold accuracy where gold was held out.
+
+Run from the repository root:
+    nohup .venv/bin/python benchmarks/convergence.py > convergence.log 2>&1 &
+    .venv/bin/python benchmarks/convergence.py --data rte sim-heldout --models hierarchical
+Writes benchmarks/results/convergence.{jsonl,json,md} (``--report-only`` rebuilds the tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    RESULTS,
+    SHARED_NOTE,
+    fmt,
+    machine_info,
+    machine_line,
+    package_commit,
+    run_worker,
+    with_cache,
+)
+from _common import write as write_results
+
+DATA = [
+    "sim-heldout",
+    "sim-anchored",
+    "bluebirds",
+    "anesthesia",
+    "rte",
+    "music_genre",
+    "dog",
+    "duchenne",
+    "adult_content",
+]
+MODELS = ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"]
+LOG = RESULTS / "convergence.jsonl"
+
+
+def load(name: str):
+    """(annotations, whether gold anchors the fit)."""
+    import bayeslabels as bl
+
+    if name.startswith("sim-"):
+        sim = bl.simulate.dawid_skene(
+            n_items=1000,
+            n_annotators=50,
+            n_classes=2,
+            labels_per_item=5,
+            n_subtypes=3,
+            gold_fraction=0.1,
+            seed=14,
+        )
+        return sim.annotations, name == "sim-anchored"
+    return bl.datasets.load(name, gold=True), False
+
+
+def applicable(ann, model: str) -> bool:
+    if model == "hierarchical-subtype":
+        return ann.has_subtypes
+    return model != "beta-bernoulli" or ann.n_classes == 2
+
+
+def worker(job: dict) -> dict:
+    import bayeslabels as bl
+
+    ann, use_gold = load(job["data"])
+    if not applicable(ann, job["model"]):
+        return {"skipped": True}
+    start = time.perf_counter()
+    fit = bl.fit(ann, model=job["model"], use_gold=use_gold, quiet=True)
+    fit_s = time.perf_counter() - start
+    report = fit.check()
+    worst = report.worst[0] if report.worst else None
+    return {
+        "n_items": ann.n_items,
+        "n_annotators": ann.n_annotators,
+        "n_labels": ann.n_labels,
+        "n_classes": ann.n_classes,
+        "use_gold": use_gold,
+        "ok": bool(report.ok),
+        "verdict": report.verdict,
+        "max_rhat": report.max_rhat,
+        "min_ess_bulk": report.min_ess_bulk,
+        "min_ess_tail": report.min_ess_tail,
+        "divergences": report.divergences,
+        "worst": str(worst) if worst else None,
+        "draws_used": list(fit.sampling.draws_used) or [fit.sampling.draws],
+        "compile_seconds": fit.sampling.compile_seconds,
+        "sampling_seconds": fit.sampling.sampling_seconds,
+        "fit_seconds": fit_s,
+        "gold_accuracy": fit.gold_accuracy()["model"] if ann.has_gold and not use_gold else None,
+        "bayeslabels_commit": package_commit(),
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Every shipped family at its shipped settings: does `check()` pass?",
+        "",
+        machine_line(report["machine"]),
+        "",
+        "`bl.fit(ann, model=...)` with no overrides (4 chains × 1000 + 1000, `max_draws` 4000). Real data:",
+        "gold held out of the fit. sim: 1000 items × 50 annotators, K = 2, 3 subtypes, 5 labels per item;",
+        "`heldout` keeps its 10 % gold out of the fit, `anchored` fits with it.",
+        "",
+        "| data | model | check | max R-hat | min bulk ESS | min tail ESS | draws per chain | worst scalar "
+        "| gold acc. | compile s | sampling s | wall s |",
+        "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in report["fits"]:
+        head = f"| {r['data']} | {r['model']} "
+        if "error" in r:
+            lines.append(head + f"| failed: {r['error']} | | | | | | | | | |")
+            continue
+        lines.append(
+            head + f"| {r['verdict']} | {fmt(r['max_rhat'], '.4f')} | {fmt(r['min_ess_bulk'], '.0f')} "
+            f"| {fmt(r['min_ess_tail'], '.0f')} | {' → '.join(map(str, r['draws_used']))} | {r['worst']} "
+            f"| {fmt(r['gold_accuracy'])} | {r['compile_seconds']:.1f} | {r['sampling_seconds']:.1f} "
+            f"| {r['process_seconds']:.0f} |"
+        )
+    lines += ["", SHARED_NOTE, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
+    parser.add_argument("--resume", action="store_true", help="keep convergence.jsonl, skip fits in it")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker)), default=float))
+        return
+    if not args.report_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        done = set()
+        if args.resume and LOG.exists():
+            done = {(r["data"], r["model"]) for r in map(json.loads, LOG.open())}
+        elif LOG.exists():
+            LOG.unlink()
+        cache = Path(tempfile.mkdtemp(prefix="bayeslabels-convergence-cache-"))
+        started = time.perf_counter()
+        for data in args.data:
+            for model in args.models:
+                if (data, model) in done:
+                    continue
+                print(f"[{time.perf_counter() - started:6.0f} s] {data} / {model}", flush=True)
+                job = {"data": data, "model": model}
+                result = run_worker(__file__, job, env=with_cache(cache), timeout=args.timeout)
+                if result.get("skipped"):
+                    continue
+                print("  ", result.get("verdict", result.get("error")), flush=True)
+                with LOG.open("a") as out:
+                    out.write(json.dumps({**job, **result}, default=float) + "\n")
+    fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
+    report = {"machine": machine_info(), "fits": fits}
+    write_results("convergence", report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
