@@ -73,6 +73,42 @@ def test_every_model_uses_the_enumerable_marginal_likelihood(name, n_classes, go
 
 
 def test_subtype_model_parameterises_only_the_cells_that_hold_labels():
+    ann = _sparse_cell_annotations()
+    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
+    assert tuple(model["epsilon"].shape.eval()) == (2, 6, 2)
+    assert list(model.coords["cell"]) == ["a0 / s0", "a1 / s0", "a1 / s1", "a2 / s1", "a2 / s2", "a3 / s2"]
+
+
+def test_subtype_cells_without_labels_follow_the_population_in_outputs():
+    """Dense confusion (annotators × subtypes) from a per-subtype model's variables: the
+    fitted cell where an annotator labelled that subtype, ``softmax(μ_s + σ_k η_j)`` elsewhere."""
+    from scipy.special import softmax
+
+    from bayeslabels.models.hierarchical import subtype_confusion
+
+    ann = _sparse_cell_annotations()
+    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
+    point = model.initial_point(random_seed=3)
+    for key in point:
+        point[key] = point[key] + np.random.default_rng(2).normal(0, 0.5, size=np.shape(point[key]))
+    names = ["mu_subtype", "annotator_offset", "cell_confusion"]
+    mu_subtype, offset, cells = _evaluate(model, names, point)
+    dense = subtype_confusion(ann, mu_subtype[None], offset[None], cells[None])[0]
+    _, cell_annotator, cell_subtype = observed_cells(ann)
+    observed = np.zeros((ann.n_annotators, len(ann.subtypes)), dtype=bool)
+    observed[cell_annotator, cell_subtype] = True
+    for j in range(ann.n_annotators):
+        for s in range(len(ann.subtypes)):
+            expected = softmax(mu_subtype[s] + offset[:, j, :], axis=-1)
+            if observed[j, s]:
+                code = np.flatnonzero((cell_annotator == j) & (cell_subtype == s))[0]
+                np.testing.assert_allclose(dense[j, s], cells[code])
+                assert not np.allclose(dense[j, s], expected)  # the cell has its own deviation
+            else:
+                np.testing.assert_allclose(dense[j, s], expected)
+
+
+def _sparse_cell_annotations() -> bl.Annotations:
     """4 annotators × 3 subtypes, each annotator labelling in one or two subtypes: 6 cells."""
     rows = [
         (f"i{i}", f"a{a}", str(i % 2), f"s{s}")
@@ -80,10 +116,7 @@ def test_subtype_model_parameterises_only_the_cells_that_hold_labels():
         for s in subtypes
         for i in range(s * 10, s * 10 + 4)
     ]
-    ann = bl.Annotations.from_frame(pd.DataFrame(rows, columns=["item", "annotator", "label", "subtype"]))
-    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
-    assert tuple(model["epsilon"].shape.eval()) == (2, 6, 2)
-    assert list(model.coords["cell"]) == ["a0 / s0", "a1 / s0", "a1 / s1", "a2 / s1", "a2 / s2", "a3 / s2"]
+    return bl.Annotations.from_frame(pd.DataFrame(rows, columns=["item", "annotator", "label", "subtype"]))
 
 
 def test_beta_bernoulli_likelihood_is_the_integrated_bernoulli_product():

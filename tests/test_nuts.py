@@ -33,6 +33,24 @@ def test_check_agrees_with_arviz_and_names_the_worst_scalars(nuts_fit):
     assert worst.label in str(report)
 
 
+def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, small_sim):
+    """50 draws per chain cannot reach ESS 400: the fit doubles its draws (same compiled model,
+    same seed) until the check passes or max_draws is reached, and the report says so."""
+    fit = bl.fit(small_sim.annotations, draws=50, tune=1000, chains=4, max_draws=800, quiet=True)
+    rounds = fit.sampling.draws_used
+    assert rounds[0] == 50 and len(rounds) >= 2
+    assert all(b == min(2 * a, 800) for a, b in zip(rounds, rounds[1:], strict=False))
+    assert fit.posterior["posterior"].sizes["draw"] == rounds[-1] == fit.sampling.draws
+    report = fit.check()
+    assert report.ok or rounds[-1] == 800  # it stopped because the check passed, or at the cap
+    assert "drew more" in str(report) and " → ".join(map(str, rounds)) in str(report)
+    assert fit.sampling.compiled_reused  # no recompiling: the session's compiled model of this shape
+
+
+def test_draws_given_explicitly_are_exactly_the_draws(nuts_fit):
+    assert nuts_fit.sampling.draws_used == () and nuts_fit.sampling.draws == 1000
+
+
 def test_posterior_mean_confusion_recovers_the_truth(nuts_fit, small_sim):
     confusion = nuts_fit.posterior["posterior"]["confusion"].mean(("chain", "draw")).values
     honest = ~small_sim.is_spammer
