@@ -47,7 +47,7 @@ class Family:
         """The sizes the compiled model is fixed to (its parameters' shapes), and for the
         hierarchical families whether annotator offsets are centred for these data."""
         if priors is not None and hasattr(priors, "centred"):
-            return (*self.shape_key(ann), priors.centred(ann.labels_per_annotator))
+            return (*self.shape_key(ann), priors.centred(ann.labels_per_annotator, ann.n_classes))
         if self.item_rates:
             return (ann.n_classes,)
         if self.per_subtype:

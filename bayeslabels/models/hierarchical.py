@@ -59,7 +59,7 @@ def _annotator_offsets(ann: Annotations, priors: HierarchicalPriors, sigma):
     ZeroSumNormal(1)`` and the offset is a deterministic ``σ_k η``. Both stored as (true_class,
     annotator, label_class), since ZeroSumNormal constrains the trailing axes."""
     dims = ("true_class", "annotator", "label_class")
-    if priors.centred(ann.labels_per_annotator):
+    if priors.centred(ann.labels_per_annotator, ann.n_classes):
         offsets = pm.ZeroSumNormal(
             "annotator_offset", sigma=sigma[:, None, None], dims=dims, n_zerosum_axes=2
         )
@@ -171,7 +171,7 @@ def hierarchical_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict
     k = len(mu)
     offset = mu - priors.diag_logit * (np.eye(k) - 1.0 / k)
     stored = eta.transpose(1, 0, 2)  # (true_class, annotator, label_class)
-    if priors.centred(ann.labels_per_annotator):
+    if priors.centred(ann.labels_per_annotator, ann.n_classes):
         annotator = {"annotator_offset": stored * spread[:, None, None]}
     else:
         annotator = {"eta": stored}
