@@ -21,6 +21,8 @@ ORDER = [
     "advi_scale",
     "models_sim",
     "models_real",
+    "convergence",
+    "sparse_cells",
     "label_switching",
     "subtypes_demo",
 ]
