@@ -28,7 +28,7 @@ from .spec import InferenceSettings
 # different floating-point results when compiled fresh and when loaded from PyTensor's numba
 # disk cache (functions are inlined and re-associated differently), and NUTS amplifies the
 # difference into different chains. IEEE arithmetic makes a seeded fit independent of the cache
-# state; the cost is within noise on these graphs (see benchmarks/reproducibility.py).
+# state (tests/test_reproducibility.py); sampling time is unchanged within noise.
 pytensor.config.numba__fastmath = False
 
 
