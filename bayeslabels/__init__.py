@@ -6,73 +6,174 @@ em = bl.dawid_skene_em(ann)
 fit = bl.fit(ann, model="dawid-skene", method="nuts")
 fit.soft_labels(ci_prob=0.9)
 fit.export("soft_labels.parquet")
+
+Importing the package is light: every name below is imported from its module on first use
+(PEP 562), so ``import bayeslabels`` and ``bayeslabels --help`` do not load PyMC, PyTensor,
+ArviZ or matplotlib.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from . import datasets, plots, simulate
-from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
-from .agreement import (
-    AgreementReport,
-    agreement,
-    annotator_confusion,
-    annotator_drift,
-    annotator_profiles,
-    fleiss_kappa,
-    item_agreement,
-    krippendorff_alpha,
-    pairwise_cohen_kappa,
-)
-from .compare import SubtypeComparison, compare_fits, compare_subtypes
-from .data import Annotations, IngestSummary
-from .diagnostics import ConvergenceReport, Thresholds
-from .distributed import (
-    DaskEMResult,
-    bootstrap_tasks,
-    dawid_skene_em_dask,
-    fit_many,
-    fold_tasks,
-    tasks_by_subtype,
-)
-from .errors import DataError, SpecError
-from .evaluate import (
-    AuditSampleSize,
-    Comparison,
-    Evaluation,
-    ThresholdChoice,
-    audit_sample_size,
-    calibration_table,
-    compare_targets,
-    evaluate,
-    evaluate_soft,
-    expected_calibration_error,
-    tune_threshold,
-)
-from .fit import ConvergenceError, Fit, read_provenance
-from .inference import fit
-from .persist import load_fit as load
-from .routing import route
-from .spec import (
-    BetaBernoulliPriors,
-    DawidSkenePriors,
-    HierarchicalPriors,
-    InferenceSettings,
-    ModelSpec,
-    resolve_spec,
-)
-from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
-from .training import (
-    bootstrapped_xent,
-    expand_soft_targets,
-    soft_target_xent,
-    to_sample_weighted,
-    to_training_frame,
-)
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("bayeslabels")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` is what runs
+    from . import datasets, plots, simulate
+    from ._version import __version__
+    from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
+    from .agreement import (
+        AgreementReport,
+        agreement,
+        annotator_confusion,
+        annotator_drift,
+        annotator_profiles,
+        fleiss_kappa,
+        item_agreement,
+        krippendorff_alpha,
+        pairwise_cohen_kappa,
+    )
+    from .compare import SubtypeComparison, compare_fits, compare_subtypes
+    from .data import Annotations, IngestSummary
+    from .diagnostics import ConvergenceReport, Thresholds
+    from .distributed import (
+        DaskEMResult,
+        bootstrap_tasks,
+        dawid_skene_em_dask,
+        fit_many,
+        fold_tasks,
+        tasks_by_subtype,
+    )
+    from .errors import DataError, SpecError
+    from .evaluate import (
+        AuditSampleSize,
+        Comparison,
+        Evaluation,
+        ThresholdChoice,
+        audit_sample_size,
+        calibration_table,
+        compare_targets,
+        evaluate,
+        evaluate_soft,
+        expected_calibration_error,
+        tune_threshold,
+    )
+    from .fit import ConvergenceError, Fit, read_provenance
+    from .fit import load_fit as load
+    from .fitting import fit
+    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
+    from .routing import route
+    from .spec import InferenceSettings, ModelSpec, resolve_spec
+    from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
+    from .training import (
+        bootstrapped_xent,
+        expand_soft_targets,
+        soft_target_xent,
+        to_sample_weighted,
+        to_training_frame,
+    )
+
+# public name → "module:attribute" (or "module" for a submodule), imported on first use
+_EXPORTS: dict[str, str] = {
+    "datasets": "datasets",
+    "plots": "plots",
+    "simulate": "simulate",
+    "__version__": "_version:__version__",
+    "EMResult": "aggregate:EMResult",
+    "VoteResult": "aggregate:VoteResult",
+    "dawid_skene_em": "aggregate:dawid_skene_em",
+    "majority_vote": "aggregate:majority_vote",
+    "soft_vote": "aggregate:soft_vote",
+    "AgreementReport": "agreement:AgreementReport",
+    "agreement": "agreement:agreement",
+    "annotator_confusion": "agreement:annotator_confusion",
+    "annotator_drift": "agreement:annotator_drift",
+    "annotator_profiles": "agreement:annotator_profiles",
+    "fleiss_kappa": "agreement:fleiss_kappa",
+    "item_agreement": "agreement:item_agreement",
+    "krippendorff_alpha": "agreement:krippendorff_alpha",
+    "pairwise_cohen_kappa": "agreement:pairwise_cohen_kappa",
+    "SubtypeComparison": "compare:SubtypeComparison",
+    "compare_fits": "compare:compare_fits",
+    "compare_subtypes": "compare:compare_subtypes",
+    "Annotations": "data:Annotations",
+    "IngestSummary": "data:IngestSummary",
+    "ConvergenceReport": "diagnostics:ConvergenceReport",
+    "Thresholds": "diagnostics:Thresholds",
+    "DaskEMResult": "distributed:DaskEMResult",
+    "bootstrap_tasks": "distributed:bootstrap_tasks",
+    "dawid_skene_em_dask": "distributed:dawid_skene_em_dask",
+    "fit_many": "distributed:fit_many",
+    "fold_tasks": "distributed:fold_tasks",
+    "tasks_by_subtype": "distributed:tasks_by_subtype",
+    "DataError": "errors:DataError",
+    "SpecError": "errors:SpecError",
+    "AuditSampleSize": "evaluate:AuditSampleSize",
+    "Comparison": "evaluate:Comparison",
+    "Evaluation": "evaluate:Evaluation",
+    "ThresholdChoice": "evaluate:ThresholdChoice",
+    "audit_sample_size": "evaluate:audit_sample_size",
+    "calibration_table": "evaluate:calibration_table",
+    "compare_targets": "evaluate:compare_targets",
+    "evaluate": "evaluate:evaluate",
+    "evaluate_soft": "evaluate:evaluate_soft",
+    "expected_calibration_error": "evaluate:expected_calibration_error",
+    "tune_threshold": "evaluate:tune_threshold",
+    "ConvergenceError": "fit:ConvergenceError",
+    "Fit": "fit:Fit",
+    "read_provenance": "fit:read_provenance",
+    "load": "fit:load_fit",
+    "fit": "fitting:fit",
+    "route": "routing:route",
+    "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
+    "DawidSkenePriors": "priors:DawidSkenePriors",
+    "HierarchicalPriors": "priors:HierarchicalPriors",
+    "InferenceSettings": "spec:InferenceSettings",
+    "ModelSpec": "spec:ModelSpec",
+    "resolve_spec": "spec:resolve_spec",
+    "FoldTargets": "splits:FoldTargets",
+    "Split": "splits:Split",
+    "clean_test_set": "splits:clean_test_set",
+    "fit_per_fold": "splits:fit_per_fold",
+    "split": "splits:split",
+    "bootstrapped_xent": "training:bootstrapped_xent",
+    "expand_soft_targets": "training:expand_soft_targets",
+    "soft_target_xent": "training:soft_target_xent",
+    "to_sample_weighted": "training:to_sample_weighted",
+    "to_training_frame": "training:to_training_frame",
+}
+# submodules that share a name with a public function: the attribute stays the function
+_SHADOWED = frozenset({"agreement", "evaluate", "fit"})
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'bayeslabels' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    value = getattr(module, attribute) if attribute else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``bayeslabels.fit`` / ``.evaluate`` / ``.agreement`` the public functions when
+    their modules (``bayeslabels/fit.py`` ...) are imported: the import system would otherwise
+    set the package attribute to the module. The modules stay in ``sys.modules``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "AgreementReport",

@@ -14,6 +14,9 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 STALE_SECONDS = 3600.0
 
@@ -91,3 +94,18 @@ def remove_stale_temporaries(path: str | Path, suffixes: Sequence[str] = (".tmp"
             continue
         removed.append(stale)
     return removed
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-safe copy: NumPy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 
 from .data import Annotations
 from .models._likelihood import annotation_counts, gold_log_mask, joint_class_logp
-from .spec import DawidSkenePriors
+from .priors import DawidSkenePriors
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .inference import fit
+    from .fitting import fit
 
     ann = _load(args)
     out = Path(args.out)
@@ -312,7 +312,7 @@ def _export(result, out: Path, ci_prob: float, allow_failed_check: bool) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .persist import load_fit
+    from .fit import load_fit
 
     report = load_fit(args.fit_dir).check()
     print(report)
@@ -320,7 +320,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .persist import load_fit
+    from .fit import load_fit
 
     return _export(load_fit(args.fit_dir), Path(args.out), args.ci_prob, args.allow_failed_check)
 
@@ -543,7 +543,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ._io import atomic_write_many
     from .compare import compare_subtypes
-    from .persist import load_fit
+    from .fit import load_fit
 
     comparison = compare_subtypes(load_fit(args.fit_dir), ci_prob=args.ci_prob)
     print(comparison)
@@ -590,7 +590,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
     from ._io import atomic_write
     from .data import _file_kind
-    from .persist import load_fit
+    from .fit import load_fit
     from .routing import route
 
     severity = None

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import DataError
 from .fit import Fit
+from .models import confusion_reliability
 from .models._likelihood import label_cells
 
 
@@ -58,18 +59,6 @@ class SubtypeComparison:
         return "\n".join(lines)
 
 
-def _metric_draws(confusion: np.ndarray, prevalence: np.ndarray) -> dict[str, np.ndarray]:
-    """confusion (draws, ..., K, K), prevalence (draws, K) → metric draws of shape (draws, ...)."""
-    diagonal = np.einsum("...kk->...k", confusion)
-    extra = confusion.ndim - 3
-    rho = prevalence.reshape(prevalence.shape[0], *([1] * extra), prevalence.shape[1])
-    metrics = {"accuracy": (diagonal * rho).sum(axis=-1)}
-    if confusion.shape[-1] == 2:
-        metrics["sensitivity"] = diagonal[..., 1]
-        metrics["specificity"] = diagonal[..., 0]
-    return metrics
-
-
 def _summarise(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     tail = (1 - ci_prob) / 2
     lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
@@ -100,16 +89,11 @@ def _difference_rows(draws: np.ndarray, names: list[str], ci_prob: float, **labe
 
 def compare_subtypes(fit: Fit, ci_prob: float = 0.9) -> SubtypeComparison:
     """Reliability by subtype for a per-subtype fit (``model="hierarchical-subtype"``)."""
-    if not fit.family.per_subtype:
-        raise DataError(
-            f"compare_subtypes needs a per-subtype fit; this one is {fit.spec.model!r}: "
-            "fit with model='hierarchical-subtype' (data with a subtype column)"
-        )
+    confusion = fit.subtype_confusion("compare_subtypes")  # draws, J, S, K, K
     ann = fit.annotations
     subtypes = list(ann.subtypes)
-    confusion = fit._draws("confusion")  # draws, J, S, K, K
-    prevalence = fit._draws("prevalence")
-    per_annotator = _metric_draws(confusion, prevalence)  # metric: draws, J, S
+    prevalence = fit.draws("prevalence")
+    per_annotator = confusion_reliability(confusion, prevalence)  # metric: draws, J, S
 
     population_rows, difference_rows = [], []
     for metric, draws in per_annotator.items():
@@ -200,9 +184,13 @@ def compare_fits(fits: dict[str, Fit], ci_prob: float = 0.9) -> pd.DataFrame:
     names = list(fits)
     accuracy = {}
     for name, fit in fits.items():
-        if fit.family.item_rates:
-            raise DataError(f"fit {name!r} ({fit.spec.model}) has no annotator confusion matrices to compare")
-        draws = _metric_draws(fit.annotator_confusion(), fit._draws("prevalence"))["accuracy"]
+        try:
+            confusion = fit.annotator_confusion()
+        except DataError:
+            raise DataError(
+                f"fit {name!r} ({fit.spec.model}) has no annotator confusion matrices to compare"
+            ) from None
+        draws = confusion_reliability(confusion, fit.draws("prevalence"))["accuracy"]
         accuracy[name] = pd.DataFrame(draws, columns=[str(a) for a in fit.annotations.annotators])
     rows = []
     for first, second in combinations(names, 2):

@@ -137,7 +137,7 @@ def _fit_task(ann: Annotations, kwargs: dict[str, Any]) -> Fit:
     compiling at once fail in ``ModuleCache.add_key``), so in one process the fits that build
     a PyMC model run one at a time; EM (NumPy only) runs freely. Parallel PyMC fits need
     worker processes (``LocalCluster``'s default), best with one thread each."""
-    from .inference import fit
+    from .fitting import fit
 
     if kwargs.get("method") == "em":
         return fit(ann, **kwargs)

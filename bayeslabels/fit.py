@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._io import atomic_write_many
+from ._io import atomic_write_many, json_safe
+from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .data import Annotations, _file_kind
 from .diagnostics import (
@@ -32,17 +33,12 @@ from .diagnostics import (
     subtype_switches,
 )
 from .errors import DataError
-from .models import FAMILIES, Family
-from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
-from .models.beta_bernoulli import SOFT_LABEL_MEANING, item_rate_blocks, positive_counts
-from .models.hierarchical import subtype_confusion
-from .spec import ModelSpec
-
-if TYPE_CHECKING:
-    from .inference import SamplingInfo
+from .models import Family, confusion_reliability
+from .models._family import labels_per_cell
+from .persist import read_fit, save_fit
+from .spec import ModelSpec, SamplingInfo
 
 PROVENANCE_KEY = b"bayeslabels.provenance"
-CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
 
 
 @dataclass(frozen=True)
@@ -96,27 +92,25 @@ class Fit:
         """Posterior draws of a model variable with chains stacked: (chains · draws, ...).
 
         ``fit.draws("confusion")`` is (draws, annotators, K, K), or for a per-subtype fit
-        (draws, annotators, subtypes, K, K) with the cells that hold no labels at the population."""
-        return self._draws(name)
-
-    def _draws(self, name: str) -> np.ndarray:
-        """Posterior draws of a variable, chains stacked first: (draws, ...). A per-subtype
-        fit's dense ``confusion`` (draws, annotators, subtypes, K, K) is rebuilt from its
-        observed cells and population (`subtype_confusion`), not stored."""
+        (draws, annotators, subtypes, K, K) with the cells that hold no labels at the population
+        (`Family.confusion`, rebuilt from the observed cells, not stored)."""
+        if name == "confusion":
+            return self._confusion
         posterior = self.posterior["posterior"]
-        if name == "confusion" and name not in posterior and "cell_confusion" in posterior:
-            return self._subtype_confusion
+        if name not in posterior:
+            raise KeyError(
+                f"model {self.spec.model!r} has no variable {name!r}; it has {sorted(posterior.data_vars)}"
+            )
         values = posterior[name].values
         return values.reshape(-1, *values.shape[2:])
 
+    def _stored_draws(self, name: str) -> np.ndarray:
+        values = self.posterior["posterior"][name].values
+        return values.reshape(-1, *values.shape[2:])
+
     @cached_property
-    def _subtype_confusion(self) -> np.ndarray:
-        return subtype_confusion(
-            self.annotations,
-            self._draws("mu_subtype"),
-            self._draws("annotator_offset"),
-            self._draws("cell_confusion"),
-        )
+    def _confusion(self) -> np.ndarray:
+        return self.family.confusion(self.annotations, self._stored_draws)
 
     def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
         """Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
@@ -145,7 +139,7 @@ class Fit:
             labels_per_annotator=ann.labels_per_annotator,
             labels_per_item=ann.labels_per_item,
             classes=self.classes,
-            prevalence=self._draws("prevalence").mean(axis=0),
+            prevalence=self.draws("prevalence").mean(axis=0),
             anchored_by_gold=self.used_gold and ann.has_gold,
             symmetric_prior=getattr(self.spec.priors, "symmetric", False),
             em_disagreement=em_disagreement,
@@ -201,9 +195,8 @@ class Fit:
                         if "true_class" in permuted[name].dims
                     }
                 )
-                if "accuracy" in chain.data_vars:  # one-coin: accuracy is the confusion's diagonal
-                    diagonal = np.einsum("cdjkk->cdj", chain["confusion"].values) / len(self.classes)
-                    chain["accuracy"] = (chain["accuracy"].dims, diagonal)
+                if self.family.after_relabel is not None:
+                    chain = self.family.after_relabel(chain)
             pieces.append(chain)
         groups = {name: node.to_dataset() for name, node in self.posterior.children.items()}
         groups["posterior"] = xr.concat(pieces, dim="chain")
@@ -212,29 +205,15 @@ class Fit:
     # ------------------------------------------------------------------ per item
     @property
     def family(self) -> Family:
-        return FAMILIES[self.spec.model]
-
-    def _confusion_cells(self) -> np.ndarray:
-        """Confusion draws as (draws, cells, K, K): cells are annotators, or the observed
-        (annotator, subtype) cells for per-subtype models (as `annotation_counts` orders them)."""
-        if self.family.per_subtype:
-            return self._draws("cell_confusion")
-        return self._draws("confusion")
+        """The model family of this fit (`bayeslabels.models.family`)."""
+        return self.spec.family
 
     def _item_probability_blocks(self):
-        """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``:
-        the class posterior P(z_i = k | draw) from the shared likelihood, or for Beta–Bernoulli
-        the item rate θ_i drawn from its conjugate posterior given the draw's (α, β)."""
-        ann = self.annotations
-        if self.family.item_rates:
-            k, n = positive_counts(ann)
-            return item_rate_blocks(k, n, self._draws("alpha"), self._draws("beta"), self.spec.inference.seed)
-        counts = annotation_counts(ann, self.family.per_subtype)
-        mask = gold_log_mask(ann.gold, ann.n_classes) if self.used_gold else None
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self._confusion_cells())
-            log_rho = np.log(self._draws("prevalence"))
-        return class_posterior_blocks(counts, log_pi, log_rho, mask)
+        """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``,
+        as the family defines them (`Family.item_probability_blocks`)."""
+        return self.family.item_probability_blocks(
+            self.annotations, self._stored_draws, self.used_gold, self.spec.inference.seed
+        )
 
     def _posterior_pass(self, ci_prob: float, windows: int = 1) -> _ItemPosteriors:
         """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
@@ -311,32 +290,25 @@ class Fit:
                 "n_labels": ann.labels_per_annotator.astype(np.int64),
             }
         )
-        if self.family.item_rates:
-            return _with_intervals(frame, {"agreement": self._agreement_draws()}, ci_prob)
         if by_subtype and self.family.per_subtype:
             return self._annotator_subtype_table(ci_prob)
-        confusion = self.annotator_confusion()
-        return _with_intervals(frame, _reliability(confusion, self._draws("prevalence")), ci_prob)
-
-    def _labels_per_cell(self) -> np.ndarray:
-        """Annotators × subtypes label counts (per-subtype fits)."""
-        ann = self.annotations
-        cells, n_cells = label_cells(ann, per_subtype=True)
-        return np.bincount(cells, minlength=n_cells).reshape(ann.n_annotators, len(ann.subtypes))
+        return _with_intervals(frame, self.family.reliability(ann, self.draws), ci_prob)
 
     def annotator_confusion(self) -> np.ndarray:
         """Confusion draws per annotator, (draws, annotators, K, K). Per-subtype fits are
-        averaged over subtypes, weighted by where each annotator's labels fell."""
-        confusion = self._draws("confusion")
-        if confusion.ndim == 4:
-            return confusion
-        per_cell = self._labels_per_cell() + 1e-9
-        return np.einsum("sjtkl,jt->sjkl", confusion, per_cell / per_cell.sum(axis=1, keepdims=True))
+        averaged over subtypes, weighted by where each annotator's labels fell. A DataError
+        for a family without confusion matrices."""
+        return self.family.annotator_confusion(self.annotations, self.draws)
+
+    def subtype_confusion(self, what: str = "this") -> np.ndarray:
+        """Confusion draws per (annotator, subtype), (draws, annotators, subtypes, K, K); a
+        DataError naming ``what`` needed it for a fit without subtypes."""
+        return self.family.subtype_confusion(self.annotations, self.draws, what)
 
     def _annotator_subtype_table(self, ci_prob: float) -> pd.DataFrame:
         ann = self.annotations
-        confusion = self._draws("confusion")
-        per_cell = self._labels_per_cell()
+        confusion = self.subtype_confusion()
+        per_cell = labels_per_cell(ann)
         n_annotators, n_subtypes = per_cell.shape
         frame = pd.DataFrame(
             {
@@ -350,21 +322,7 @@ class Fit:
             }
         )
         flat = confusion.reshape(confusion.shape[0], -1, *confusion.shape[-2:])
-        return _with_intervals(frame, _reliability(flat, self._draws("prevalence")), ci_prob)
-
-    def _agreement_draws(self) -> np.ndarray:
-        """Draws × annotators: mean over an annotator's labels of P(new label agrees), with
-        the item rate's posterior mean ``(α + k_i)/(α + β + n_i)`` per draw."""
-        ann = self.annotations
-        k, n = positive_counts(ann)
-        alpha, beta = self._draws("alpha"), self._draws("beta")
-        rate = (alpha[:, None] + k) / (alpha[:, None] + beta[:, None] + n)  # draws × items
-        positive = ann.label == 1
-        agree = np.where(positive, rate[:, ann.item_idx], 1 - rate[:, ann.item_idx])
-        totals = np.stack(
-            [np.bincount(ann.annotator_idx, weights=row, minlength=ann.n_annotators) for row in agree]
-        )
-        return totals / np.maximum(ann.labels_per_annotator, 1)
+        return _with_intervals(frame, confusion_reliability(flat, self.draws("prevalence")), ci_prob)
 
     # ------------------------------------------------------------------ reporting
     def gold_accuracy(self) -> dict[str, float] | None:
@@ -418,21 +376,17 @@ class Fit:
     def save(self, directory: str | Path) -> Path:
         """Save as a directory (spec.toml, posterior.nc, annotations.parquet, diagnostics.json,
         manifest.json with hashes), atomically; `bayeslabels.load` restores it."""
-        from .persist import save_fit
-
         return save_fit(self, directory)
 
     # ------------------------------------------------------------------ export
     def provenance(self, ci_prob: float, allow_failed_check: bool = False) -> dict[str, Any]:
-        from . import __version__
-
         return {
             "bayeslabels_version": __version__,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": self.spec.to_dict(),
             "spec_hash": self.spec.hash,
             "method": self.method,
-            "soft_label_meaning": SOFT_LABEL_MEANING if self.family.item_rates else CLASS_POSTERIOR_MEANING,
+            "soft_label_meaning": self.family.soft_label_meaning,
             "used_gold": self.used_gold,
             "data_hash": self.annotations.data_hash,
             "n_items": self.annotations.n_items,
@@ -465,7 +419,7 @@ class Fit:
             )
         frame = self.soft_labels(ci_prob)
         provenance = self.provenance(ci_prob, allow_failed_check)
-        text = json.dumps(_plain(provenance), indent=2, allow_nan=False)
+        text = json.dumps(json_safe(provenance), indent=2, allow_nan=False)
         if kind == "parquet":
             return atomic_write_many([(path, lambda tmp: _write_parquet(frame, tmp, text))])[0]
         writer = (
@@ -477,16 +431,6 @@ class Fit:
         return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]
 
 
-def _reliability(confusion: np.ndarray, prevalence: np.ndarray) -> dict[str, np.ndarray]:
-    """Per draw and cell: accuracy Σ_k ρ_k π_kk; for K = 2 also sensitivity and specificity."""
-    diagonal = np.einsum("sjkk->sjk", confusion)
-    quantities = {"accuracy": np.einsum("sjk,sk->sj", diagonal, prevalence)}
-    if confusion.shape[-1] == 2:
-        quantities["sensitivity"] = diagonal[:, :, 1]
-        quantities["specificity"] = diagonal[:, :, 0]
-    return quantities
-
-
 def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_prob: float) -> pd.DataFrame:
     """Add mean, ``_lo`` and ``_hi`` (equal-tailed) columns for each (draws × rows) quantity."""
     tail = (1 - ci_prob) / 2
@@ -494,21 +438,6 @@ def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_p
         frame[name] = draws.mean(axis=0)
         frame[f"{name}_lo"], frame[f"{name}_hi"] = np.quantile(draws, [tail, 1 - tail], axis=0)
     return frame
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: NumPy scalars to Python, NaN/inf to None, tuples to lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path, provenance: str) -> None:
@@ -535,3 +464,13 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
     if not sidecar.exists():
         raise DataError(f"{path}: no provenance sidecar {sidecar.name}")
     return json.loads(sidecar.read_text())
+
+
+def load_fit(directory: str | Path) -> Fit:
+    """A `Fit` saved by `Fit.save`; refuses a directory whose files do not match their hashes.
+
+    Examples
+    --------
+    >>> fit = bl.load("runs/rte-ds")  # doctest: +SKIP
+    """
+    return Fit(**read_fit(directory))

@@ -15,14 +15,13 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
 
-from .spec import InferenceSettings
+from .spec import InferenceSettings, SamplingInfo
 
 # Same seed, same draws: with LLVM's fast-math flags (PyTensor's default) the same graph gives
 # different floating-point results when compiled fresh and when loaded from PyTensor's numba
@@ -30,23 +29,6 @@ from .spec import InferenceSettings
 # difference into different chains. IEEE arithmetic makes a seeded fit independent of the cache
 # state (tests/test_reproducibility.py); sampling time is unchanged within noise.
 pytensor.config.numba__fastmath = False
-
-
-@dataclass(frozen=True)
-class SamplingInfo:
-    sampler: str
-    draws: int
-    tune: int
-    chains: int
-    seed: int
-    target_accept: float
-    compile_seconds: float
-    sampling_seconds: float
-    compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
-    draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
 
 
 class CompiledModels:
@@ -374,112 +356,3 @@ def fit_advi(
         sampling_seconds=fitted - started,
     )
     return xr.DataTree.from_dict({"posterior": posterior, "variational": loss}), info
-
-
-def fit(
-    annotations,
-    model="dawid-skene",
-    method: str | None = None,
-    *,
-    draws: int | None = None,
-    tune: int | None = None,
-    chains: int | None = None,
-    seed: int | None = None,
-    sampler: str | None = None,
-    target_accept: float | None = None,
-    minibatch_items: int | None = None,
-    max_draws: int | None = None,
-    use_gold: bool = True,
-    init=None,
-    quiet: bool = False,
-    reuse_compiled: bool = True,
-):
-    """Fit an annotator model; returns a `Fit`.
-
-    model: a shipped spec name (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
-    ``"hierarchical-subtype"``, ``"beta-bernoulli"``), a path to a TOML spec, or a
-    `ModelSpec`. method: ``"nuts"`` (the shipped default), ``"advi"`` / ``"fullrank-advi"``
-    (draws from the fitted approximation), ``"map"`` (posterior mode, a one-draw posterior)
-    or ``"em"`` (Dawid–Skene EM point estimate). Keyword settings override the spec's
-    inference defaults. ``use_gold=False`` keeps gold out of the likelihood (to score the
-    fit on it). ``init`` (an `EMResult`) starts there instead of at this data's EM solution.
-    ``max_draws`` (NUTS through nutpie): while the check fails on R-hat or ESS alone, sample
-    again with twice the draws (same seed, no recompiling) up to this many per chain; the
-    report and ``fit.sampling.draws_used`` say when it did (0: never). The shipped specs set
-    4000; an explicit ``draws`` without ``max_draws`` means exactly those draws.
-    ``reuse_compiled``: NUTS through nutpie re-uses this process's compiled model of the same
-    family, priors and sizes (annotators, classes, subtypes) with the new data instead of
-    compiling again (`CompiledModels`); ``fit.sampling.compiled_reused`` says when it did.
-    """
-    from dataclasses import replace as _replace
-
-    from .aggregate import dawid_skene_em
-    from .data import Annotations
-    from .errors import DataError, SpecError
-    from .fit import Fit
-    from .models import FAMILIES
-    from .spec import resolve_spec
-
-    if not isinstance(annotations, Annotations):
-        raise DataError(
-            "fit() needs an Annotations (e.g. bl.Annotations.from_csv(...)), "
-            f"got {type(annotations).__name__}"
-        )
-    if draws is not None and max_draws is None:
-        max_draws = 0  # draws asked for explicitly: exactly that many, unless max_draws says more
-    spec = resolve_spec(model).with_inference(
-        method=method,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        target_accept=target_accept,
-        minibatch_items=minibatch_items,
-        max_draws=max_draws,
-    )
-    family = FAMILIES[spec.model]
-    family.validate(annotations)
-    data = annotations if use_gold else _replace(annotations, gold=np.full(annotations.n_items, -1))
-    em = dawid_skene_em(data, variant=spec.variant, priors=spec.em_priors)
-    method = spec.inference.method
-    if method == "em":
-        if spec.model not in ("dawid-skene", "one-coin"):
-            raise SpecError(
-                f"method 'em' fits Dawid–Skene only; for model {spec.model!r} use nuts, advi or map"
-            )
-        tree = point_tree(
-            {
-                "prevalence": (("true_class",), em.prevalence),
-                "confusion": (("annotator", "true_class", "label_class"), em.confusion),
-            },
-            {
-                "annotator": list(annotations.annotators),
-                "true_class": list(annotations.classes),
-                "label_class": list(annotations.classes),
-            },
-        )
-        return Fit(tree, annotations, spec, "em", em=em, sampling=None, used_gold=use_gold)
-    minibatch = spec.inference.minibatch_items if method in ("advi", "fullrank-advi") else 0
-    pymc_model = family.build(data, spec.priors, minibatch_items=minibatch)
-    start = family.start(em if init is None else init, data, spec.priors)
-    info = None
-    if method == "nuts":
-        reuse = None
-        if reuse_compiled:
-            shape = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
-            reuse = (family.data(data), shape)
-
-        def needs_more(tree: xr.DataTree) -> bool:
-            report = Fit(tree, annotations, spec, method, em=em, sampling=None, used_gold=use_gold).check()
-            return report.needs_more_draws
-
-        tree, info = sample_nuts(pymc_model, spec.inference, start, quiet, reuse=reuse, needs_more=needs_more)
-    elif method == "map":
-        tree = fit_map(pymc_model, start, quiet)
-    else:
-        per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
-        tree, info = fit_advi(
-            pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator
-        )
-    return Fit(tree, annotations, spec, method, em=em, sampling=info, used_gold=use_gold)

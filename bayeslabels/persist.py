@@ -11,7 +11,7 @@ Layout::
 The directory is written to a temporary sibling and swapped into place (one atomic exchange on
 Linux, else two renames), so a reader sees the previous directory or the new one, never a
 half-written one; a killed save leaves only hidden ``.<name>.*.tmp`` siblings, which a later
-save removes once they are an hour old. `load_fit` recomputes every hash
+save removes once they are an hour old. `read_fit` (behind `bayeslabels.load`) recomputes every hash
 and refuses a mismatch (naming the file) or a fit saved by a newer bayeslabels.
 """
 
@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import MISSING, asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,13 +36,15 @@ import pyarrow.parquet as pq
 import xarray as xr
 from packaging.version import InvalidVersion, Version
 
-from ._io import _unchanged, remove_stale_temporaries
+from ._io import _unchanged, json_safe, remove_stale_temporaries
+from ._version import __version__
 from .aggregate import EMResult
-from .data import Annotations
+from .data import Annotations, IngestSummary
 from .errors import DataError, SpecError
-from .fit import Fit, _plain
-from .inference import SamplingInfo
-from .spec import ModelSpec
+from .spec import ModelSpec, SamplingInfo
+
+if TYPE_CHECKING:
+    from .fit import Fit
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -86,8 +89,6 @@ def _write_annotations(ann: Annotations, path: Path) -> None:
 
 
 def _read_annotations(path: Path) -> Annotations:
-    from .data import IngestSummary
-
     table = pq.read_table(path)
     codebook = json.loads(table.schema.metadata[_CODEBOOK_KEY])
     frame = table.to_pandas()
@@ -162,8 +163,6 @@ def _em_from_tree(tree: xr.DataTree, ann: Annotations, spec: ModelSpec) -> EMRes
 
 def save_fit(fit: Fit, directory: str | Path) -> Path:
     """Write ``fit`` to ``directory`` atomically (temporary sibling, then rename)."""
-    from . import __version__
-
     directory = Path(directory)
     parent = directory.parent
     if not parent.is_dir():
@@ -181,7 +180,7 @@ def save_fit(fit: Fit, directory: str | Path) -> Path:
         _tree_for_disk(fit).to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
         _write_annotations(fit.annotations, tmp / "annotations.parquet")
         report = fit.check()
-        (tmp / "diagnostics.json").write_text(json.dumps(_plain(report.to_dict()), indent=2))
+        (tmp / "diagnostics.json").write_text(json.dumps(json_safe(report.to_dict()), indent=2))
         manifest = {
             "format_version": FORMAT_VERSION,
             "bayeslabels_version": __version__,
@@ -192,7 +191,7 @@ def save_fit(fit: Fit, directory: str | Path) -> Path:
             "data_hash": fit.annotations.data_hash,
             "files": {name: _sha256(tmp / name) for name in FILES},
         }
-        (tmp / MANIFEST).write_text(json.dumps(_plain(manifest), indent=2))
+        (tmp / MANIFEST).write_text(json.dumps(json_safe(manifest), indent=2))
         for name in (*FILES, MANIFEST):
             with open(tmp / name, "rb") as stream:
                 os.fsync(stream.fileno())
@@ -233,7 +232,7 @@ def _exchange(new: Path, current: Path) -> bool:
 
 
 def _check_manifest(manifest: object, path: Path) -> None:
-    """The fields `load_fit` reads, with the types `save_fit` writes; DataError otherwise."""
+    """The fields `read_fit` reads, with the types `save_fit` writes; DataError otherwise."""
     problem = None
     if not isinstance(manifest, dict):
         problem = f"it holds a {type(manifest).__name__}, not an object"
@@ -254,10 +253,9 @@ def _check_manifest(manifest: object, path: Path) -> None:
         raise DataError(f"{path}: {problem}; the saved fit is damaged: refit and save again")
 
 
-def load_fit(directory: str | Path) -> Fit:
-    """Load a directory written by `save_fit`; refuse one whose files do not match."""
-    from . import __version__
-
+def read_fit(directory: str | Path) -> dict[str, Any]:
+    """The parts of a `Fit` from a directory written by `save_fit` (keyword arguments of
+    ``Fit``); refuses a directory whose files do not match their recorded hashes."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is a file, not" if directory.exists() else "no such"
@@ -306,12 +304,12 @@ def load_fit(directory: str | Path) -> Fit:
             if coord in dataset.coords:
                 dataset.coords[coord] = dataset.coords[coord].values.astype(object)
     sampling = SamplingInfo(**manifest["sampling"]) if manifest.get("sampling") else None
-    return Fit(
-        xr.DataTree.from_dict(groups),
-        ann,
-        spec,
-        manifest["method"],
-        em=em,
-        sampling=sampling,
-        used_gold=bool(manifest["used_gold"]),
-    )
+    return {
+        "posterior": xr.DataTree.from_dict(groups),
+        "annotations": ann,
+        "spec": spec,
+        "method": manifest["method"],
+        "em": em,
+        "sampling": sampling,
+        "used_gold": bool(manifest["used_gold"]),
+    }

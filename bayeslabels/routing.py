@@ -87,8 +87,12 @@ def route(
         raise DataError("route needs budget > 0 and per_item ≥ 1")
     if max_per_annotator is None:
         max_per_annotator = max(1, int(np.ceil(2 * budget / fit.annotations.n_annotators)))
-    if fit.family.item_rates:
-        raise DataError(f"route needs annotator confusion matrices; model {fit.spec.model!r} has none")
+    try:
+        confusion = fit.draws("confusion").mean(axis=0)  # annotators, [subtypes,] K, K
+    except DataError:
+        raise DataError(
+            f"route needs annotator confusion matrices; model {fit.spec.model!r} has none"
+        ) from None
     ann = fit.annotations
     soft = fit.soft_labels(ci_prob=ci_prob)
     classes = list(ann.classes)
@@ -100,8 +104,6 @@ def route(
     weights = _severity(severity, ann.items)
     candidates = np.flatnonzero((ann.gold < 0) & (weights > 0))
 
-    per_subtype = fit.family.per_subtype
-    confusion = fit._draws("confusion").mean(axis=0)  # annotators, [subtypes,] K, K
     labelled = sp.csr_matrix(
         (np.ones(ann.n_labels), (ann.item_idx, ann.annotator_idx)), shape=(ann.n_items, ann.n_annotators)
     )
@@ -110,8 +112,7 @@ def route(
     block = max(1, 4_000_000 // (ann.n_annotators * len(classes) ** 2))
     for start in range(0, len(candidates), block):
         items = candidates[start : start + block]
-        cells = confusion[:, ann.subtype[items]].transpose(1, 0, 2, 3) if per_subtype else confusion
-        gain = expected_information_gain(p[items], cells)
+        gain = expected_information_gain(p[items], fit.family.item_confusion(ann, confusion, items))
         gain[labelled[items].toarray() > 0] = -np.inf
         best = np.argsort(-gain, axis=1)[:, :keep]
         best_gain = np.take_along_axis(gain, best, axis=1)

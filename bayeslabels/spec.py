@@ -31,151 +31,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import SpecError
+from .models import Family, family
+from .priors import DawidSkenePriors, Priors
 
-MODELS = ("dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli")
 METHODS = ("nuts", "advi", "fullrank-advi", "map", "em")
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
-
-
-def _check_numbers(priors: Any, at_least: dict[str, float]) -> None:
-    """Every field a finite number, and each named one ≥ its bound."""
-    for f in fields(priors):
-        value = getattr(priors, f.name)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
-            raise SpecError(f"priors.{f.name} must be a number, got {value!r}")
-    for name, bound in at_least.items():
-        if getattr(priors, name) < bound:
-            raise SpecError(f"priors.{name} must be ≥ {bound}, got {getattr(priors, name)}")
-
-
-@dataclass(frozen=True)
-class HierarchicalPriors:
-    r"""Priors of hierarchical Dawid–Skene (logit-scale confusion rows with shrinkage).
-
-    ``π_jk = softmax(μ_k + σ_k · η_jk)``, ``η ~ N(0, 1)``; population logits
-    ``μ_kl ~ N(diag_logit · [k = l], logit_sd)``, scales ``σ_k ~ HalfNormal(annotator_scale)``.
-    With subtypes s: ``μ_sk = μ_k + τ_k · δ_sk`` (``τ_k ~ HalfNormal(subtype_scale)``) and an
-    annotator × subtype deviation ``υ_k · ε_jsk`` (``υ_k ~ HalfNormal(interaction_scale)``).
-    Prevalence: symmetric ``Dirichlet(prevalence)``.
-
-    Geometry: when the median annotator has at least ``centred_min_labels_per_class`` labels
-    per class (n_j / K) and there are at least ``centred_min_annotators`` annotators, the
-    annotator offsets ``σ_k η_jk`` are sampled *centred* (``ZeroSumNormal(σ_k)`` directly),
-    otherwise non-centred (``η ~ N(0, 1)``). Data-rich annotators pin their offsets down, and a
-    non-centred η then trades against σ (duchenne, 52 labels per class: R-hat 1.022 → 1.008;
-    bluebirds, 54: min ESS 447 → 776); thinner rows, or too few annotators to pin σ down,
-    leave the funnel that non-centring avoids (centred: dog, 9.5 per class, R-hat 1.031 and
-    BFMI 0.21 at σ; anesthesia's 5 annotators, 74 divergences; 13 simulated annotators, R-hat
-    1.08). Both bounds 0: always centred; a huge number: never. The model is the same either way.
-    """
-
-    diag_logit: float = 2.0
-    logit_sd: float = 1.5
-    annotator_scale: float = 1.0
-    subtype_scale: float = 0.5
-    interaction_scale: float = 0.5
-    prevalence: float = 2.0
-    centred_min_labels_per_class: float = 15.0
-    centred_min_annotators: float = 30.0
-
-    def __post_init__(self) -> None:
-        _check_numbers(
-            self,
-            {
-                "logit_sd": 1e-6,
-                "annotator_scale": 1e-6,
-                "subtype_scale": 1e-6,
-                "interaction_scale": 1e-6,
-                "prevalence": 1.0,
-                "centred_min_labels_per_class": 0.0,
-                "centred_min_annotators": 0.0,
-            },
-        )
-
-    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
-        return np.full(n_classes, float(self.prevalence))
-
-    def centred(self, labels_per_annotator: np.ndarray, n_classes: int) -> bool:
-        """Whether annotator offsets are sampled centred for data with these label counts."""
-        return (
-            float(np.median(labels_per_annotator)) / n_classes >= self.centred_min_labels_per_class
-            and len(labels_per_annotator) >= self.centred_min_annotators
-        )
-
-    @property
-    def symmetric(self) -> bool:
-        """No preference for the diagonal: classes are exchangeable a priori."""
-        return self.diag_logit == 0
-
-
-@dataclass(frozen=True)
-class BetaBernoulliPriors:
-    r"""Priors of the Beta–Bernoulli item-ambiguity model (binary labels).
-
-    Item rates ``θ_i ~ Beta(α, β)`` with ``α = m κ``, ``β = (1 − m) κ``; mean
-    ``m ~ Beta(mean_a, mean_b)`` and concentration ``κ ~ Gamma(concentration_shape,
-    concentration_rate)`` (mean shape / rate).
-    """
-
-    mean_a: float = 2.0
-    mean_b: float = 2.0
-    concentration_shape: float = 2.0
-    concentration_rate: float = 0.2
-
-    def __post_init__(self) -> None:
-        _check_numbers(
-            self, {"mean_a": 1e-6, "mean_b": 1e-6, "concentration_shape": 1e-6, "concentration_rate": 1e-6}
-        )
-
-
-@dataclass(frozen=True)
-class DawidSkenePriors:
-    r"""Dirichlet priors of (one-coin or class-conditional) Dawid–Skene.
-
-    Confusion row k of every annotator: ``Dirichlet(α_k·)`` with ``α_kl = confusion_off``
-    for l ≠ k and ``α_kk = confusion_off + confusion_diag_per_class · K`` — the diagonal
-    is favoured more strongly as K grows, so the prior accuracy stays well above chance
-    (1/K). Prevalence: symmetric ``Dirichlet(prevalence)``.
-    """
-
-    confusion_off: float = 1.5
-    confusion_diag_per_class: float = 1.0
-    prevalence: float = 2.0
-
-    def __post_init__(self) -> None:
-        _check_numbers(self, {})
-        if self.confusion_off < 1 or self.prevalence < 1:
-            raise SpecError(
-                "priors.confusion_off and priors.prevalence must be ≥ 1 (concentrations below 1 "
-                f"put the mode on the simplex edge); got {self.confusion_off}, {self.prevalence}"
-            )
-        if self.confusion_diag_per_class < 0:
-            raise SpecError("priors.confusion_diag_per_class must be ≥ 0")
-
-    @classmethod
-    def em_smoothing(cls) -> DawidSkenePriors:
-        """EM's default smoothing: a lighter diagonal preference (0.15 per class), tuned for
-        point accuracy on the bundled gold sets. The Bayesian default (1.0 per class) is
-        stronger because a full posterior must keep classes from swapping or collapsing:
-        with 0.15, NUTS on music_genre (K = 10) swapped 'metal' and 'rock' in every chain."""
-        return cls(confusion_off=1.5, confusion_diag_per_class=0.15, prevalence=2.0)
-
-    @property
-    def symmetric(self) -> bool:
-        """No preference for the diagonal: classes are exchangeable a priori."""
-        return self.confusion_diag_per_class == 0
-
-    def confusion_alpha(self, n_classes: int) -> np.ndarray:
-        """K × K concentration matrix (row = true class)."""
-        alpha = np.full((n_classes, n_classes), float(self.confusion_off))
-        np.fill_diagonal(alpha, self.confusion_off + self.confusion_diag_per_class * n_classes)
-        return alpha
-
-    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
-        return np.full(n_classes, float(self.prevalence))
 
 
 @dataclass(frozen=True)
@@ -211,21 +72,30 @@ class InferenceSettings:
             raise SpecError(f"inference.target_accept must be in (0, 1), got {self.target_accept!r}")
 
 
-Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors
-PRIORS_OF_MODEL: dict[str, type] = {
-    "dawid-skene": DawidSkenePriors,
-    "one-coin": DawidSkenePriors,
-    "hierarchical": HierarchicalPriors,
-    "hierarchical-subtype": HierarchicalPriors,
-    "beta-bernoulli": BetaBernoulliPriors,
-}
+@dataclass(frozen=True)
+class SamplingInfo:
+    """What a sampler run did (settings as run, timings), kept with the fit and its exports."""
+
+    sampler: str
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+    target_accept: float
+    compile_seconds: float
+    sampling_seconds: float
+    compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
+    draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Model family + priors + inference defaults; round-trips through TOML.
 
-    ``priors`` defaults to the family's own priors class (see ``PRIORS_OF_MODEL``).
+    ``priors`` defaults to the family's own priors class (`Family.priors`).
     """
 
     model: str = "dawid-skene"
@@ -235,9 +105,7 @@ class ModelSpec:
     source: str = ""
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise SpecError(f"unknown model {self.model!r}: use one of {list(MODELS)} or a .toml spec file")
-        kind = PRIORS_OF_MODEL[self.model]
+        kind = self.family.priors
         if self.priors is None:
             object.__setattr__(self, "priors", kind())
         elif not isinstance(self.priors, kind):
@@ -250,8 +118,14 @@ class ModelSpec:
         return self.em
 
     @property
+    def family(self) -> Family:
+        """The registered model family this spec fits."""
+        return family(self.model)
+
+    @property
     def variant(self) -> str:
-        return "one-coin" if self.model == "one-coin" else "class-conditional"
+        """The Dawid–Skene EM variant whose solution starts (or, for ``method="em"``, is) the fit."""
+        return self.family.em_variant
 
     def with_inference(self, **changes: Any) -> ModelSpec:
         """A copy with some inference settings changed (None values are ignored)."""
@@ -292,9 +166,11 @@ class ModelSpec:
                 f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference], [em]"
             )
         model = data.get("model", "dawid-skene")
-        if model not in PRIORS_OF_MODEL:
-            raise SpecError(f"{where}unknown model {model!r}: use one of {list(MODELS)}")
-        priors = _build(PRIORS_OF_MODEL[model], data.get("priors", {}), "priors", where)
+        try:
+            kind = family(model).priors
+        except SpecError as exc:
+            raise SpecError(f"{where}{exc}") from None
+        priors = _build(kind, data.get("priors", {}), "priors", where)
         inference = _build(InferenceSettings, data.get("inference", {}), "inference", where)
         em = _build(
             DawidSkenePriors, {**asdict(DawidSkenePriors.em_smoothing()), **data.get("em", {})}, "em", where

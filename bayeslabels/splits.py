@@ -212,7 +212,7 @@ def fit_per_fold(
     parameters applied to their own labels — test labels never enter the fit, and test gold
     never anchors anything. Other keyword arguments go to `bayeslabels.fit`.
     """
-    from .inference import fit
+    from .fitting import fit
 
     folds = (splits,) if isinstance(splits, Split) else tuple(splits)
     if not folds or not all(isinstance(s, Split) for s in folds):

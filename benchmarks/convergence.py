@@ -38,6 +38,8 @@ from _common import (
 )
 from _common import write as write_results
 
+from bayeslabels.models import family_names
+
 DATA = [
     "sim-heldout",
     "sim-anchored",
@@ -49,7 +51,7 @@ DATA = [
     "duchenne",
     "adult_content",
 ]
-MODELS = ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"]
+MODELS = family_names()
 LOG = RESULTS / "convergence.jsonl"
 
 

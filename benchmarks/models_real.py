@@ -46,8 +46,10 @@ from _common import (
     write,
 )
 
+from bayeslabels.models import family_names
+
 DATASETS = ["bluebirds", "rte", "dog", "music_genre", "duchenne", "adult_content"]
-MODELS = ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"]
+MODELS = family_names()
 FULL, REDUCED = {"chains": 4, "tune": 1000, "draws": 1000}, {"chains": 2, "tune": 500, "draws": 500}
 LOG = RESULTS / "models_real.jsonl"
 

@@ -30,7 +30,9 @@ from pathlib import Path
 
 from _common import SHARED_NOTE, convergence, fmt, machine_info, machine_line, run_worker, with_cache, write
 
-MODELS = ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype", "beta-bernoulli"]
+from bayeslabels.models import family_names
+
+MODELS = family_names()
 SHIFT = (1.0, 0.3, -0.3, -1.0)
 
 

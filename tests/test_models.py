@@ -12,7 +12,7 @@ from scipy import integrate, stats
 from scipy.special import betaln, logsumexp
 
 import bayeslabels as bl
-from bayeslabels.models import FAMILIES
+from bayeslabels.models import family
 from bayeslabels.models._likelihood import observed_cells
 
 # --------------------------------------------------------------------------- shared likelihood
@@ -61,7 +61,7 @@ def _evaluate(model, names: list[str], point: dict) -> list:
 @pytest.mark.parametrize("gold", [False, True], ids=["no-gold", "gold"])
 def test_every_model_uses_the_enumerable_marginal_likelihood(name, n_classes, gold):
     ann = _tiny(n_classes, subtypes=name.endswith("subtype"), gold=gold)
-    model = FAMILIES[name].build(ann, bl.resolve_spec(name).priors)
+    model = family(name).build(ann, bl.resolve_spec(name).priors)
     point = model.initial_point(random_seed=3)
     for key in point:  # move off the symmetric start so every parameter matters
         point[key] = point[key] + np.random.default_rng(1).normal(0, 0.3, size=np.shape(point[key]))
@@ -74,7 +74,7 @@ def test_every_model_uses_the_enumerable_marginal_likelihood(name, n_classes, go
 
 def test_subtype_model_parameterises_only_the_cells_that_hold_labels():
     ann = _sparse_cell_annotations()
-    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
+    model = family("hierarchical-subtype").build(ann, bl.resolve_spec("hierarchical-subtype").priors)
     assert tuple(model["epsilon"].shape.eval()) == (2, 6, 2)
     assert list(model.coords["cell"]) == ["a0 / s0", "a1 / s0", "a1 / s1", "a2 / s1", "a2 / s2", "a3 / s2"]
 
@@ -87,7 +87,7 @@ def test_subtype_cells_without_labels_follow_the_population_in_outputs():
     from bayeslabels.models.hierarchical import subtype_confusion
 
     ann = _sparse_cell_annotations()
-    model = FAMILIES["hierarchical-subtype"].build(ann, bl.resolve_spec("hierarchical-subtype").priors)
+    model = family("hierarchical-subtype").build(ann, bl.resolve_spec("hierarchical-subtype").priors)
     point = model.initial_point(random_seed=3)
     for key in point:
         point[key] = point[key] + np.random.default_rng(2).normal(0, 0.5, size=np.shape(point[key]))
@@ -121,7 +121,7 @@ def _sparse_cell_annotations() -> bl.Annotations:
 
 def test_beta_bernoulli_likelihood_is_the_integrated_bernoulli_product():
     ann = _tiny(2, subtypes=False, gold=False)
-    model = FAMILIES["beta-bernoulli"].build(ann, bl.BetaBernoulliPriors())
+    model = family("beta-bernoulli").build(ann, bl.BetaBernoulliPriors())
     point = model.initial_point()
     potential, alpha, beta = _evaluate(model, ["labels", "alpha", "beta"], point)
     expected = 0.0
@@ -281,7 +281,7 @@ def test_advi_starts_an_annotator_with_many_labels_narrower_than_one_with_few(sm
     from bayeslabels.inference import advi_start_sigma
 
     ann = small_sim.annotations
-    model = FAMILIES["dawid-skene"].build(ann, bl.DawidSkenePriors())
+    model = family("dawid-skene").build(ann, bl.DawidSkenePriors())
     counts = np.bincount(ann.annotator_idx, minlength=ann.n_annotators)
     sigma = advi_start_sigma(model, counts)
     per_annotator = sigma["confusion_simplex__"].reshape(ann.n_annotators, -1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bayeslabels as bl
-from bayeslabels.models import FAMILIES
+from bayeslabels.models import family
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,11 @@ def test_reused_model_carries_the_new_data_names_and_gold(reused_and_fresh, new_
 def test_the_compiled_shape_is_annotators_classes_and_subtypes(small_sim, subtype_sim):
     ann = small_sim.annotations
     fewer = bl.simulate.dawid_skene(n_items=100, n_annotators=8, n_classes=3, seed=1).annotations
-    ds = FAMILIES["dawid-skene"]
+    ds = family("dawid-skene")
     assert ds.shape_key(ann) == (12, 3, 0)
     assert ds.shape_key(fewer) != ds.shape_key(ann)
     # per-subtype: also the number of (annotator, subtype) cells that hold labels (all 45 here)
-    assert FAMILIES["hierarchical-subtype"].shape_key(subtype_sim.annotations) == (15, 2, 3, 45)
+    assert family("hierarchical-subtype").shape_key(subtype_sim.annotations) == (15, 2, 3, 45)
     assert set(ds.data(ann)) == {
         "label_counts_data",
         "label_counts_indices",

@@ -26,7 +26,9 @@ import pytensor.tensor as pt
 from pytensor.tensor.special import betaln
 
 from ..data import Annotations
-from ..spec import BetaBernoulliPriors
+from ..priors import BetaBernoulliPriors
+from . import register
+from ._family import Draws, Family
 from .dawid_skene import prevalence_start
 
 SOFT_LABEL_MEANING = "P(a new label on the item is the positive class), item rate θ_i (Beta–Bernoulli)"
@@ -90,3 +92,40 @@ def item_rate_blocks(
         rows = slice(start, min(start + block, len(k)))
         theta = rng.beta(alpha[:, None] + k[rows], beta[:, None] + (n - k)[rows])
         yield rows, np.stack([1 - theta, theta], axis=-1)
+
+
+def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int):
+    k, n = positive_counts(ann)
+    return item_rate_blocks(k, n, draws("alpha"), draws("beta"), seed)
+
+
+def agreement_draws(ann: Annotations, draws: Draws) -> dict[str, np.ndarray]:
+    """Draws × annotators ``agreement``: mean over an annotator's labels of P(a new label on the
+    item agrees), with the item rate's posterior mean ``(α + k_i)/(α + β + n_i)`` per draw."""
+    k, n = positive_counts(ann)
+    alpha, beta = draws("alpha"), draws("beta")
+    rate = (alpha[:, None] + k) / (alpha[:, None] + beta[:, None] + n)  # draws × items
+    positive = ann.label == 1
+    agree = np.where(positive, rate[:, ann.item_idx], 1 - rate[:, ann.item_idx])
+    totals = np.stack(
+        [np.bincount(ann.annotator_idx, weights=row, minlength=ann.n_annotators) for row in agree]
+    )
+    return {"agreement": totals / np.maximum(ann.labels_per_annotator, 1)}
+
+
+BETA_BERNOULLI = register(
+    Family(
+        name="beta-bernoulli",
+        priors=BetaBernoulliPriors,
+        build=beta_bernoulli,
+        start=beta_bernoulli_start,
+        summary="Beta–Bernoulli item ambiguity (binary labels): soft label = item rate θ_i",
+        cells=None,
+        binary_only=True,
+        soft_label_meaning=SOFT_LABEL_MEANING,
+        item_probabilities=_item_rates,
+        annotator_reliability=agreement_draws,
+        data=item_count_data,
+        shape=lambda ann: (ann.n_classes,),
+    )
+)

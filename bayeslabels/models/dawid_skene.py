@@ -19,7 +19,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..data import Annotations
-from ..spec import DawidSkenePriors
+from ..priors import DawidSkenePriors
+from . import register
+from ._family import Family
 from ._likelihood import label_potential
 
 
@@ -85,3 +87,34 @@ def dawid_skene_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[st
 def one_coin_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
     accuracy = np.einsum("jkk->j", em.confusion) / em.confusion.shape[1]
     return {**prevalence_start(em), "accuracy": np.clip(accuracy, 1e-4, 1 - 1e-4)}
+
+
+def _one_coin_accuracy(chain):
+    """After relabelling: the one-coin accuracy is the permuted confusion's mean diagonal."""
+    k = chain.sizes["true_class"]
+    diagonal = np.einsum("cdjkk->cdj", chain["confusion"].values) / k
+    return chain.assign(accuracy=(chain["accuracy"].dims, diagonal))
+
+
+DAWID_SKENE = register(
+    Family(
+        name="dawid-skene",
+        priors=DawidSkenePriors,
+        build=dawid_skene,
+        start=dawid_skene_start,
+        summary="class-conditional Dawid–Skene: a full confusion matrix per annotator",
+        em_point_estimate=True,
+    )
+)
+ONE_COIN = register(
+    Family(
+        name="one-coin",
+        priors=DawidSkenePriors,
+        build=one_coin,
+        start=one_coin_start,
+        summary="one-coin Dawid–Skene: one accuracy per annotator, errors uniform",
+        em_variant="one-coin",
+        em_point_estimate=True,
+        after_relabel=_one_coin_accuracy,
+    )
+)

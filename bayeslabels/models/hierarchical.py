@@ -33,9 +33,12 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax, softmax
+from scipy.special import softmax as np_softmax
 
 from ..data import Annotations
-from ..spec import HierarchicalPriors
+from ..priors import HierarchicalPriors
+from . import register
+from ._family import Draws, Family
 from ._likelihood import label_potential, observed_cells
 from .dawid_skene import coords, prevalence_start
 
@@ -145,8 +148,6 @@ def subtype_confusion(
 
     ``mu_subtype`` (draws, S, K, K), ``annotator_offset`` (draws, K, J, K) as stored,
     ``cell_confusion`` (draws, C, K, K)."""
-    from scipy.special import softmax as np_softmax
-
     offsets = annotator_offset.transpose(0, 2, 1, 3)  # draws, J, K, K
     dense = np_softmax(mu_subtype[:, None] + offsets[:, :, None], axis=-1)
     _, cell_annotator, cell_subtype = observed_cells(ann)
@@ -189,3 +190,29 @@ def hierarchical_subtype_start(em, ann: Annotations, priors: HierarchicalPriors)
         "upsilon": np.full(k, 0.5 * priors.interaction_scale),
         "epsilon": np.zeros((k, n_cells, k)),
     }
+
+
+def _dense_subtype_confusion(ann: Annotations, draws: Draws) -> np.ndarray:
+    return subtype_confusion(ann, draws("mu_subtype"), draws("annotator_offset"), draws("cell_confusion"))
+
+
+HIERARCHICAL = register(
+    Family(
+        name="hierarchical",
+        priors=HierarchicalPriors,
+        build=hierarchical,
+        start=hierarchical_start,
+        summary="hierarchical Dawid–Skene: annotators shrink toward the population",
+    )
+)
+HIERARCHICAL_SUBTYPE = register(
+    Family(
+        name="hierarchical-subtype",
+        priors=HierarchicalPriors,
+        build=hierarchical_subtype,
+        start=hierarchical_subtype_start,
+        summary="hierarchical Dawid–Skene with reliability per (annotator, subtype)",
+        cells="annotator-subtype",
+        dense_confusion=_dense_subtype_confusion,
+    )
+)

@@ -1,0 +1,215 @@
+"""`Family`: everything the rest of the package asks of a model family, in one value.
+
+A family module (``models/<family>.py``) builds its PyMC graph and declares a `Family` with
+`register`; the fit, the comparisons and routing ask the family, never which one it is.
+What a family may declare beyond the builder:
+
+- ``priors`` — its priors dataclass (`bayeslabels.priors`), which its spec's ``[priors]`` fill;
+- ``start`` — sampler start values from the Dawid–Skene EM solution;
+- ``em_variant`` — the EM variant whose solution is the start, and ``em_point_estimate``
+  whether ``method="em"`` *is* a fit of this family;
+- ``cells`` — who owns a confusion matrix in the likelihood: ``"annotator"``,
+  ``"annotator-subtype"`` (the observed (annotator, subtype) cells) or ``None`` (no
+  confusion matrices: the soft label comes from ``item_probabilities``);
+- hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
+  ``confusion``, ``reliability``, ``after_relabel``.
+
+Defaults cover a family with one confusion matrix per annotator stored as ``confusion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..errors import DataError, SpecError
+from ._likelihood import (
+    annotation_counts,
+    class_posterior_blocks,
+    gold_log_mask,
+    likelihood_data,
+    observed_cells,
+)
+
+if TYPE_CHECKING:
+    import pymc as pm
+    import xarray as xr
+
+    from ..aggregate import EMResult
+    from ..data import Annotations
+
+Draws = Callable[[str], np.ndarray]
+ItemBlocks = Iterator[tuple[slice, np.ndarray]]
+
+CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
+
+
+def confusion_reliability(confusion: np.ndarray, prevalence: np.ndarray) -> dict[str, np.ndarray]:
+    """Reliability draws of confusion matrices ``confusion`` (draws, ..., K, K) under prevalence
+    (draws, K), each (draws, ...): ``accuracy = Σ_k ρ_k π_kk``; for K = 2 also ``sensitivity =
+    π_11`` and ``specificity = π_00`` (second class positive)."""
+    diagonal = np.einsum("...kk->...k", confusion)
+    rho = prevalence.reshape(prevalence.shape[0], *([1] * (confusion.ndim - 3)), prevalence.shape[1])
+    quantities = {"accuracy": (diagonal * rho).sum(axis=-1)}
+    if confusion.shape[-1] == 2:
+        quantities["sensitivity"] = diagonal[..., 1]
+        quantities["specificity"] = diagonal[..., 0]
+    return quantities
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered model family (see the module docstring for what each field means)."""
+
+    name: str
+    priors: type
+    build: Callable[..., pm.Model]
+    start: Callable[[EMResult, Annotations, Any], dict[str, np.ndarray]]
+    summary: str = ""
+    em_variant: Literal["class-conditional", "one-coin"] = "class-conditional"
+    em_point_estimate: bool = False
+    cells: Literal["annotator", "annotator-subtype"] | None = "annotator"
+    binary_only: bool = False
+    soft_label_meaning: str = CLASS_POSTERIOR_MEANING
+    # hooks on posterior draws; None: the confusion-matrix default
+    item_probabilities: Callable[[Annotations, Draws, bool, int], ItemBlocks] | None = None
+    dense_confusion: Callable[[Annotations, Draws], np.ndarray] | None = None
+    annotator_reliability: Callable[[Annotations, Draws], dict[str, np.ndarray]] | None = None
+    after_relabel: Callable[[xr.Dataset], xr.Dataset] | None = None
+    data: Callable[[Annotations], dict[str, np.ndarray]] | None = None
+    shape: Callable[[Annotations], tuple] | None = None
+
+    # ------------------------------------------------------------------ data side
+    @property
+    def per_subtype(self) -> bool:
+        """Reliability per (annotator, subtype) cell."""
+        return self.cells == "annotator-subtype"
+
+    @property
+    def has_confusion(self) -> bool:
+        return self.cells is not None
+
+    def model_data(self, ann: Annotations) -> dict[str, np.ndarray]:
+        """What the full-batch model reads from `pm.Data`, by name: everything that changes
+        when the same-shaped model is fitted to new labels."""
+        if self.data is not None:
+            return self.data(ann)
+        data = likelihood_data(ann, self.per_subtype)
+        if self.per_subtype:
+            _, data["cell_annotator"], data["cell_subtype"] = observed_cells(ann)
+        return data
+
+    def shape_key(self, ann: Annotations, priors: Any = None) -> tuple:
+        """The sizes the compiled model is fixed to (its parameters' shapes), and for priors
+        that choose a parameterisation from the data (`HierarchicalPriors.centred`) that choice."""
+        if self.shape is not None:
+            key: tuple = self.shape(ann)
+        elif self.per_subtype:
+            key = (ann.n_annotators, ann.n_classes, len(ann.subtypes), len(observed_cells(ann)[1]))
+        else:
+            key = (ann.n_annotators, ann.n_classes, 0)
+        if priors is not None and hasattr(priors, "centred"):
+            key = (*key, priors.centred(ann.labels_per_annotator, ann.n_classes))
+        return key
+
+    def validate(self, ann: Annotations) -> None:
+        """A DataError when the data cannot be fitted by this family."""
+        if self.per_subtype:
+            if not ann.has_subtypes:
+                raise DataError(
+                    f"model {self.name!r} needs a subtype per item, and these data have none: add a "
+                    "'subtype' column (or name yours with subtype=...), or use model='hierarchical'"
+                )
+            missing = ann.subtype < 0
+            if missing.any():
+                raise DataError(
+                    f"model {self.name!r} needs a subtype for every item; {int(missing.sum())} items have "
+                    f"none (e.g. {list(ann.items[missing][:3])}): fill them in, or use model='hierarchical'"
+                )
+        if self.binary_only and ann.n_classes != 2:
+            raise DataError(
+                f"model {self.name!r} needs exactly two classes, the data have {ann.n_classes} "
+                f"({list(ann.classes)}): use model='dawid-skene' or 'hierarchical'"
+            )
+
+    # ------------------------------------------------------------------ draws side
+    def item_probability_blocks(
+        self, ann: Annotations, draws: Draws, used_gold: bool, seed: int
+    ) -> ItemBlocks:
+        """``(rows, P[draw, item, class])`` in blocks of items: the class posterior of each item
+        given each draw, by the shared likelihood (or the family's own hook)."""
+        if self.item_probabilities is not None:
+            return self.item_probabilities(ann, draws, used_gold, seed)
+        counts = annotation_counts(ann, self.per_subtype)
+        mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(draws("cell_confusion" if self.per_subtype else "confusion"))
+            log_rho = np.log(draws("prevalence"))
+        return class_posterior_blocks(counts, log_pi, log_rho, mask)
+
+    def _need_confusion(self, what: str) -> None:
+        if not self.has_confusion:
+            raise DataError(
+                f"{what} needs annotator confusion matrices, and model {self.name!r} has none: "
+                "fit model='dawid-skene' or 'hierarchical'"
+            )
+
+    def confusion(self, ann: Annotations, draws: Draws) -> np.ndarray:
+        """Confusion draws, (draws, annotators, K, K), or (draws, annotators, subtypes, K, K)
+        for a per-subtype family."""
+        self._need_confusion("confusion")
+        if self.dense_confusion is not None:
+            return self.dense_confusion(ann, draws)
+        return draws("confusion")
+
+    def annotator_confusion(self, ann: Annotations, draws: Draws) -> np.ndarray:
+        """Confusion draws per annotator, (draws, annotators, K, K). Per-subtype families are
+        averaged over subtypes, weighted by where each annotator's labels fell."""
+        confusion = self.confusion(ann, draws)
+        if not self.per_subtype:
+            return confusion
+        per_cell = labels_per_cell(ann) + 1e-9
+        return np.einsum("sjtkl,jt->sjkl", confusion, per_cell / per_cell.sum(axis=1, keepdims=True))
+
+    def subtype_confusion(self, ann: Annotations, draws: Draws, what: str = "this") -> np.ndarray:
+        """(draws, annotators, subtypes, K, K); a DataError for a family without subtypes."""
+        if not self.per_subtype:
+            raise DataError(
+                f"{what} needs a per-subtype fit; this one is {self.name!r}: "
+                "fit with model='hierarchical-subtype' (data with a subtype column)"
+            )
+        return self.confusion(ann, draws)
+
+    def item_confusion(self, ann: Annotations, confusion: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(items, annotators, K, K): the confusion each annotator would label each of ``items``
+        with, from a (posterior-mean) ``confusion`` as `confusion` returns it without draws."""
+        if self.per_subtype:
+            return confusion[:, ann.subtype[items]].transpose(1, 0, 2, 3)
+        return np.broadcast_to(confusion, (len(items), *confusion.shape))
+
+    def reliability(self, ann: Annotations, draws: Draws) -> dict[str, np.ndarray]:
+        """Per-annotator reliability draws by name, each (draws, annotators)."""
+        if self.annotator_reliability is not None:
+            return self.annotator_reliability(ann, draws)
+        return confusion_reliability(self.annotator_confusion(ann, draws), draws("prevalence"))
+
+    def em_tree_values(self, em: EMResult) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """The variables of a ``method="em"`` point estimate of this family."""
+        if not self.em_point_estimate:
+            raise SpecError(
+                f"method 'em' fits Dawid–Skene only; for model {self.name!r} use nuts, advi or map"
+            )
+        return {
+            "prevalence": (("true_class",), em.prevalence),
+            "confusion": (("annotator", "true_class", "label_class"), em.confusion),
+        }
+
+
+def labels_per_cell(ann: Annotations) -> np.ndarray:
+    """Annotators × subtypes label counts."""
+    n_subtypes = max(len(ann.subtypes), 1)
+    cells = ann.annotator_idx * n_subtypes + np.maximum(ann.subtype[ann.item_idx], 0)
+    return np.bincount(cells, minlength=ann.n_annotators * n_subtypes).reshape(ann.n_annotators, n_subtypes)
