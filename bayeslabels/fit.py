@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -215,10 +215,13 @@ class Fit:
             self.annotations, self._stored_draws, self.used_gold, self.spec.inference.seed
         )
 
-    def _posterior_pass(self, ci_prob: float, windows: int = 1) -> _ItemPosteriors:
+    def _posterior_pass(
+        self, ci_prob: float, windows: int = 1, ann: Annotations | None = None, blocks=None
+    ) -> _ItemPosteriors:
         """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
-        and the mean per chain and per window of each chain (for label-switching checks)."""
-        ann = self.annotations
+        and the mean per chain and per window of each chain (for label-switching checks).
+        ``ann``/``blocks``: other items (`predict`) and their per-draw probabilities."""
+        ann = self.annotations if ann is None else ann
         k = ann.n_classes
         posterior = self.posterior["posterior"]
         n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -229,7 +232,7 @@ class Fit:
         chain_means = np.empty((n_chains, ann.n_items, k))
         window_means = np.empty((n_chains, windows, ann.n_items, k))
         tail = (1 - ci_prob) / 2
-        for rows, probs in self._item_probability_blocks():
+        for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
             mean[rows] = probs.mean(axis=0)
             lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
@@ -249,8 +252,97 @@ class Fit:
         ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
         """
         ci_prob = _check_ci_prob(ci_prob)
-        ann = self.annotations
-        summary = self._posterior_pass(ci_prob)
+        return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob)
+
+    def predict(
+        self,
+        annotations: Annotations,
+        ci_prob: float = 0.9,
+        unseen_annotators: Literal["population", "error"] = "population",
+    ) -> pd.DataFrame:
+        """Class posteriors of new items from their labels, by the fitted annotators: no refit.
+
+        Each posterior draw of the annotator parameters scores the new labels with the shared
+        likelihood, so the interval carries the fit's uncertainty about the annotators. The new
+        labels never change the fit; their gold is kept for evaluation and never anchors.
+
+        Parameters
+        ----------
+        annotations
+            Labels of the items to score (any items; classes among the fitted ones; for a
+            per-subtype fit, subtypes among the fitted ones).
+        ci_prob
+            Probability mass of the equal-tailed credible interval.
+        unseen_annotators
+            ``"population"``: an annotator the fit has not seen labels like the population
+            (hierarchical families) or the average fitted annotator; ``"error"``: refuse.
+
+        Returns
+        -------
+        The soft-label table of `soft_labels`, one row per item of ``annotations``.
+
+        Examples
+        --------
+        >>> fit = bl.fit(train, method="em")  # doctest: +SKIP
+        >>> fit.predict(test).head()  # doctest: +SKIP
+        """
+        ci_prob = _check_ci_prob(ci_prob)
+        aligned = self._aligned(annotations, unseen_annotators)
+        draws = self._stored_draws
+        cells = self.family.cells_for(self.annotations, draws, aligned)
+        blocks = self.family.item_probability_blocks(
+            aligned, draws, False, self.spec.inference.seed, cell_confusion=cells
+        )
+        return self._labels_table(aligned, self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), ci_prob)
+
+    def _aligned(self, new: Annotations, unseen_annotators: str) -> Annotations:
+        """``new`` coded with this fit's code books (classes, annotators, subtypes); annotators
+        the fit has not seen get codes after the fitted ones."""
+        fitted = self.annotations
+        if not isinstance(new, Annotations):
+            raise DataError(f"predict needs an Annotations, got {type(new).__name__}")
+        if unseen_annotators not in ("population", "error"):
+            raise ValueError(f"unseen_annotators must be 'population' or 'error', got {unseen_annotators!r}")
+        unknown = new.classes.difference(fitted.classes)
+        if len(unknown):
+            raise DataError(
+                f"predict: class(es) {list(unknown)} are not among the fitted classes "
+                f"{list(fitted.classes)}; map them onto the fitted classes or refit with them"
+            )
+        self.family.validate(new)
+        new_annotators = new.annotators.difference(fitted.annotators, sort=False)
+        if len(new_annotators) and unseen_annotators == "error":
+            raise DataError(
+                f"predict: {len(new_annotators)} annotator(s) the fit has not seen (e.g. "
+                f"{list(new_annotators[:3])}); pass unseen_annotators='population' to score them as "
+                "the population"
+            )
+        annotators = fitted.annotators.append(new_annotators)
+        class_code = fitted.classes.get_indexer(new.classes)
+        subtypes, subtype = new.subtypes, new.subtype
+        if self.family.per_subtype:
+            unknown = new.subtypes.difference(fitted.subtypes)
+            if len(unknown):
+                raise DataError(
+                    f"predict: subtype(s) {list(unknown)[:5]} are not among the fitted subtypes "
+                    f"{list(fitted.subtypes)[:10]}; a per-subtype fit has no parameters for them"
+                )
+            subtypes = fitted.subtypes
+            subtype = fitted.subtypes.get_indexer(new.subtypes)[new.subtype]
+        return Annotations(
+            items=new.items,
+            annotators=annotators,
+            classes=fitted.classes,
+            item_idx=new.item_idx,
+            annotator_idx=annotators.get_indexer(new.annotators)[new.annotator_idx],
+            label=class_code[new.label],
+            gold=np.where(new.gold >= 0, class_code[np.maximum(new.gold, 0)], -1),
+            subtypes=subtypes,
+            subtype=subtype,
+            timestamp=new.timestamp,
+        )
+
+    def _labels_table(self, ann: Annotations, summary: _ItemPosteriors, ci_prob: float) -> pd.DataFrame:
         mean, lo, hi = summary.mean, summary.lo, summary.hi
         names = np.asarray(ann.classes, dtype=object)
         columns: dict[str, Any] = {

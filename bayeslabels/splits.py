@@ -231,8 +231,7 @@ def fit_per_fold(
         train_frame = fitted.soft_labels(ci_prob)
         train_frame = train_frame[train_frame["item"].isin(s.train_item_ids)]
         test_ann = s.test().drop_unlabelled()
-        scorer = replace(fitted, annotations=test_ann, used_gold=False, em=None)
-        test_frame = scorer.soft_labels(ci_prob)
+        test_frame = fitted.predict(test_ann, ci_prob)
         test_frame = test_frame[test_frame["item"].isin(s.test_item_ids)]
         for side, frame in (("train", train_frame), ("test", test_frame)):
             frames.append(frame.assign(fold=number, side=side))

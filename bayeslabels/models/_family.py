@@ -79,6 +79,7 @@ class Family:
     dense_confusion: Callable[[Annotations, Draws], np.ndarray] | None = None
     annotator_reliability: Callable[[Annotations, Draws], dict[str, np.ndarray]] | None = None
     after_relabel: Callable[[xr.Dataset], xr.Dataset] | None = None
+    unseen_annotator: Callable[[Draws], np.ndarray] | None = None
     data: Callable[[Annotations], dict[str, np.ndarray]] | None = None
     shape: Callable[[Annotations], tuple] | None = None
 
@@ -137,18 +138,47 @@ class Family:
 
     # ------------------------------------------------------------------ draws side
     def item_probability_blocks(
-        self, ann: Annotations, draws: Draws, used_gold: bool, seed: int
+        self,
+        ann: Annotations,
+        draws: Draws,
+        used_gold: bool,
+        seed: int,
+        cell_confusion: np.ndarray | None = None,
     ) -> ItemBlocks:
         """``(rows, P[draw, item, class])`` in blocks of items: the class posterior of each item
-        given each draw, by the shared likelihood (or the family's own hook)."""
+        given each draw, by the shared likelihood (or the family's own hook). ``cell_confusion``
+        (draws, cells of ``ann``, K, K) replaces the fitted cells' (`cells_for` new labels)."""
         if self.item_probabilities is not None:
             return self.item_probabilities(ann, draws, used_gold, seed)
         counts = annotation_counts(ann, self.per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+        if cell_confusion is None:
+            cell_confusion = draws("cell_confusion" if self.per_subtype else "confusion")
         with np.errstate(divide="ignore"):
-            log_pi = np.log(draws("cell_confusion" if self.per_subtype else "confusion"))
+            log_pi = np.log(cell_confusion)
             log_rho = np.log(draws("prevalence"))
         return class_posterior_blocks(counts, log_pi, log_rho, mask)
+
+    def cells_for(self, fitted: Annotations, draws: Draws, new: Annotations) -> np.ndarray | None:
+        """Confusion draws (draws, cells of ``new``, K, K) for labels ``new`` coded with the
+        fitted code books, where annotator codes ≥ the fitted count are annotators the fit has
+        not seen: they label like the family's unseen annotator (the population for the
+        hierarchical families, the average fitted annotator otherwise). None for a family
+        without confusion matrices (its item probabilities need no cells)."""
+        if not self.has_confusion:
+            return None
+        dense = self.confusion(fitted, draws)  # draws, J, [S,] K, K
+        unseen = (
+            self.unseen_annotator(draws) if self.unseen_annotator is not None else dense.mean(axis=1)
+        )  # draws, [S,] K, K
+        if self.per_subtype:
+            _, annotator, subtype = observed_cells(new)
+            known = annotator < fitted.n_annotators
+            cells = unseen[:, subtype]
+            cells[:, known] = dense[:, annotator[known], subtype[known]]
+            return cells
+        n_unseen = new.n_annotators - fitted.n_annotators
+        return np.concatenate([dense, np.repeat(unseen[:, None], n_unseen, axis=1)], axis=1)
 
     def _need_confusion(self, what: str) -> None:
         if not self.has_confusion:

@@ -203,6 +203,7 @@ HIERARCHICAL = register(
         build=hierarchical,
         start=hierarchical_start,
         summary="hierarchical Dawid–Skene: annotators shrink toward the population",
+        unseen_annotator=lambda draws: draws("population_confusion"),
     )
 )
 HIERARCHICAL_SUBTYPE = register(
@@ -214,5 +215,6 @@ HIERARCHICAL_SUBTYPE = register(
         summary="hierarchical Dawid–Skene with reliability per (annotator, subtype)",
         cells="annotator-subtype",
         dense_confusion=_dense_subtype_confusion,
+        unseen_annotator=lambda draws: draws("population_confusion"),
     )
 )
