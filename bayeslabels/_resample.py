@@ -21,12 +21,6 @@ _CHUNK = 200
 _CHUNK_CELLS = 10_000_000  # replicates × items per chunk: bounds the memory on large data
 
 
-def check_ci_prob(ci_prob: float) -> float:
-    if isinstance(ci_prob, bool) or not isinstance(ci_prob, int | float) or not 0 < float(ci_prob) < 1:
-        raise ValueError(f"ci_prob must be a probability strictly between 0 and 1, got {ci_prob!r}")
-    return float(ci_prob)
-
-
 def wilson(count, nobs, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (statsmodels' ``proportion_confint``); NaN where ``nobs`` is 0."""
     from statsmodels.stats.proportion import proportion_confint  # heavy: imported on first use

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._checks import check_ci_prob
+
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 1
 
@@ -352,8 +354,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _check_ci_prob(value: float) -> None:
-    if not 0 < value < 1:
-        raise CliError(f"--ci-prob must lie strictly between 0 and 1, got {value}")
+    try:
+        check_ci_prob(value)
+    except ValueError:
+        raise CliError(f"--ci-prob must lie strictly between 0 and 1, got {value}") from None
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

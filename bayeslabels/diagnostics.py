@@ -188,7 +188,7 @@ def worst_scalars(
     return tuple(culprits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConvergenceReport:
     """The verdict on a fit. ``ok`` is True when every check passes: R-hat, ESS,
     divergences, BFMI, and no chain that switched labels (between or within chains).
@@ -313,7 +313,19 @@ def check_convergence(
     nan = float("nan")
     if posterior.attrs.get("point_estimate") or chains * draws == 1:
         return ConvergenceReport(
-            True, True, nan, nan, nan, 0, (), chains, draws, (), (), warnings, thresholds
+            ok=True,
+            point_estimate=True,
+            max_rhat=nan,
+            min_ess_bulk=nan,
+            min_ess_tail=nan,
+            divergences=0,
+            bfmi=(),
+            n_chains=chains,
+            n_draws=draws,
+            reasons=(),
+            chains=(),
+            warnings=warnings,
+            thresholds=thresholds,
         )
     if posterior.attrs.get("variational"):
         return _variational_report(posterior, alignments, warnings, thresholds)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._checks import check_ci_prob
 from ._io import atomic_write_many, json_safe
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
@@ -52,12 +53,6 @@ class _ItemPosteriors:
 
 class ConvergenceError(RuntimeError):
     """An export of a fit that failed its convergence check, without permission."""
-
-
-def _check_ci_prob(ci_prob: float) -> float:
-    if not isinstance(ci_prob, int | float) or not 0 < float(ci_prob) < 1:
-        raise ValueError(f"ci_prob must be a probability strictly between 0 and 1, got {ci_prob!r}")
-    return float(ci_prob)
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,7 +246,7 @@ class Fit:
         ``ci_prob`` credible interval over draws), ``entropy`` (of the mean, in nats),
         ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
         """
-        ci_prob = _check_ci_prob(ci_prob)
+        ci_prob = check_ci_prob(ci_prob)
         return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob)
 
     def predict(
@@ -286,7 +281,7 @@ class Fit:
         >>> fit = bl.fit(train, method="em")  # doctest: +SKIP
         >>> fit.predict(test).head()  # doctest: +SKIP
         """
-        ci_prob = _check_ci_prob(ci_prob)
+        ci_prob = check_ci_prob(ci_prob)
         aligned = self._aligned(annotations, unseen_annotators)
         draws = self._stored_draws
         cells = self.family.cells_for(self.annotations, draws, aligned)
@@ -374,7 +369,7 @@ class Fit:
         otherwise each annotator's confusion is averaged over subtypes weighted by where
         their labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is
         the probability that a new label on the same item matches the annotator's."""
-        ci_prob = _check_ci_prob(ci_prob)
+        ci_prob = check_ci_prob(ci_prob)
         ann = self.annotations
         frame = pd.DataFrame(
             {
