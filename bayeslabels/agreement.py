@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._resample import BOOTSTRAP, bootstrap, check_ci_prob, percentile_interval, records, wilson
+from ._checks import check_ci_prob
+from ._resample import BOOTSTRAP, bootstrap, percentile_interval, records, wilson
 from .data import Annotations
 from .errors import DataError
 

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._checks import check_ci_prob
 from ._resample import (
     BOOTSTRAP,
     PAIRED_BOOTSTRAP,
     WILSON,
-    check_ci_prob,
     percentile_interval,
     records,
     weight_chunks,

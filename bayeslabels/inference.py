@@ -7,6 +7,7 @@ scale, so R-hat still compares chains that started apart). Returns an ``xr.DataT
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -15,12 +16,18 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
+from importlib.util import find_spec
 
 import numpy as np
+import nutpie
+import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
+from pymc.initial_point import make_initial_point_fn
+from pymc.model.transform.optimization import freeze_dims_and_data
 
+from .errors import SpecError
 from .spec import InferenceSettings, SamplingInfo
 
 # Same seed, same draws: with LLVM's fast-math flags (PyTensor's default) the same graph gives
@@ -74,8 +81,6 @@ COMPILED_MODELS = CompiledModels()
 def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
     """nutpie's start function (seed → flat unconstrained vector) for ``model``'s free
     variables in the compiled order, jittered by U(−1, 1) as nutpie's own."""
-    from pymc.initial_point import make_initial_point_fn
-
     point_fn = make_initial_point_fn(
         model=model, overrides=initvals, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
@@ -96,11 +101,6 @@ def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
 def _nutpie_model(model: pm.Model, initvals, reuse: tuple | None):
     """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
     coords and start when ``reuse`` (data by name, structure key) finds one, else compiled."""
-    import dataclasses
-
-    import nutpie
-    import pandas as pd
-
     if reuse is not None:
         data, key = reuse
         cached = COMPILED_MODELS.get(key)
@@ -155,8 +155,6 @@ def sample_nuts(
     reused = False
     draws_used = [settings.draws]
     if settings.sampler == "nutpie":
-        import nutpie
-
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse)
         compiled_at = time.perf_counter()
@@ -182,8 +180,6 @@ def sample_nuts(
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
-        from pymc.model.transform.optimization import freeze_dims_and_data
-
         _require_sampler_packages(settings.sampler)
 
         # PyMC's samplers (and the JAX ones' sparse dot) take the data as constants
@@ -224,10 +220,6 @@ _SAMPLER_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackja
 
 def _require_sampler_packages(sampler: str) -> None:
     """A SpecError naming the install command when a JAX sampler's packages are missing."""
-    from importlib.util import find_spec
-
-    from .errors import SpecError
-
     missing = [name for name in _SAMPLER_PACKAGES.get(sampler, ()) if find_spec(name) is None]
     if missing:
         raise SpecError(

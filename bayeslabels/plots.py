@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._resample import check_ci_prob, weight_chunks
+from ._checks import check_ci_prob
+from ._resample import weight_chunks
 from .agreement import AgreementReport, annotator_profiles, pairwise_cohen_kappa
 from .data import Annotations
 from .evaluate import _scored, _w_pr_curve, calibration_table, expected_calibration_error

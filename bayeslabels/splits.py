@@ -26,9 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit
 
 from .data import Annotations
 from .errors import DataError
+from .fitting import fit
 
 SplitBy = Literal["item", "annotator", "time"]
 
@@ -121,8 +123,6 @@ def _label_seconds(ann: Annotations) -> np.ndarray:
 
 def split(ann: Annotations, by: SplitBy = "item", test_size: float = 0.2, seed: int | None = 0) -> Split:
     """One leakage-safe train/test split of ``ann`` (see the module docstring for each ``by``)."""
-    from sklearn.model_selection import GroupShuffleSplit
-
     if not isinstance(ann, Annotations):
         raise DataError(f"split() needs an Annotations, got {type(ann).__name__}")
     test_size = _check_test_size(test_size)
@@ -212,8 +212,6 @@ def fit_per_fold(
     parameters applied to their own labels — test labels never enter the fit, and test gold
     never anchors anything. Other keyword arguments go to `bayeslabels.fit`.
     """
-    from .fitting import fit
-
     folds = (splits,) if isinstance(splits, Split) else tuple(splits)
     if not folds or not all(isinstance(s, Split) for s in folds):
         raise ValueError("splits must be a Split or a sequence of Splits (from bl.split)")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp, softmax
 
 if TYPE_CHECKING:
     from ..data import Annotations
@@ -228,8 +229,6 @@ def marginal_loglik(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | Non
         import pytensor.tensor as pt
 
         return pt.logsumexp(joint, axis=-1).sum()
-    from scipy.special import logsumexp
-
     return logsumexp(joint, axis=-1).sum()
 
 
@@ -240,8 +239,6 @@ def class_posterior(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | Non
         import pytensor.tensor as pt
 
         return pt.special.softmax(joint, axis=-1)
-    from scipy.special import softmax
-
     return softmax(joint, axis=-1)
 
 
@@ -257,8 +254,6 @@ def class_posterior_blocks(
     ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K). Blocks keep
     each ``P`` under ``max_values`` numbers; the draws × cells weights are stacked once.
     """
-    from scipy.special import softmax
-
     draws, n_cells, k_true, k_label = log_pi_draws.shape
     weights = log_pi_draws.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
     n_items = counts.shape[0]
