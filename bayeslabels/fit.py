@@ -60,9 +60,10 @@ class Fit:
     """A fitted annotator model.
 
     Attributes: ``posterior`` (DataTree with groups ``posterior`` and, for NUTS,
-    ``sample_stats``), ``annotations``, ``spec``, ``method`` (``"nuts"`` or ``"em"``),
-    ``em`` (the EM solution the sampler started from), ``sampling`` (timings, settings),
-    ``used_gold`` (whether gold labels anchored the fit).
+    ``sample_stats``; ADVI adds ``variational``), ``annotations``, ``spec``, ``method``
+    (``"nuts"``, ``"advi"``, ``"fullrank-advi"``, ``"map"`` or ``"em"``), ``em`` (the EM
+    solution the fit started from), ``sampling`` (`SamplingInfo`: settings as run, timings;
+    None for MAP and EM), ``used_gold`` (whether gold labels anchored the fit).
     """
 
     posterior: xr.DataTree

@@ -37,11 +37,10 @@ class HierarchicalPriors:
     per class (n_j / K) and there are at least ``centred_min_annotators`` annotators, the
     annotator offsets ``σ_k η_jk`` are sampled *centred* (``ZeroSumNormal(σ_k)`` directly),
     otherwise non-centred (``η ~ N(0, 1)``). Data-rich annotators pin their offsets down, and a
-    non-centred η then trades against σ (duchenne, 52 labels per class: R-hat 1.022 → 1.008;
-    bluebirds, 54: min ESS 447 → 776); thinner rows, or too few annotators to pin σ down,
-    leave the funnel that non-centring avoids (centred: dog, 9.5 per class, R-hat 1.031 and
-    BFMI 0.21 at σ; anesthesia's 5 annotators, 74 divergences; 13 simulated annotators, R-hat
-    1.08). Both bounds 0: always centred; a huge number: never. The model is the same either way.
+    non-centred η then trades against σ; thinner rows, or too few annotators to pin σ down,
+    leave the funnel that non-centring avoids (the bounds were chosen on the bundled data sets,
+    benchmarks/convergence.py). Both bounds 0: always centred; a huge number: never. The model
+    is the same either way.
     """
 
     diag_logit: float = 2.0

@@ -12,8 +12,7 @@ this removes a direction the data cannot inform (and that slows NUTS) without ch
 the model. They also sum to zero over annotators (and δ over subtypes, ε over annotators
 within each subtype): μ is then the logit of the *average* annotator rather than a free
 location that η can trade against — with annotators of thousands of labels that ridge
-(μ up, every η down) is what kept NUTS from mixing (duchenne: min ESS 96 → 222; rte and
-bluebirds pass the check at the shipped settings).
+(μ up, every η down) kept NUTS from mixing (measured in benchmarks/convergence.py).
 An annotator with few labels has a likelihood too flat to move η far from 0, so its
 confusion is pulled toward the population ``softmax(μ_k)``. With subtypes s (``μ_sk`` per
 subtype, each level with its own scale)::
@@ -23,8 +22,8 @@ subtype, each level with its own scale)::
 
 Both sit on the shared marginal likelihood (`_likelihood.label_potential`), the subtype
 model with one confusion matrix per *observed* (annotator, subtype) cell: a cell without
-labels gets no ε of its own and follows ``softmax(μ_s + σ η_j)``. (Giving every cell its
-own ε made 1.2 million parameters of 98k labels × 766 annotators × 100 topics.)
+labels gets no ε of its own and follows ``softmax(μ_s + σ η_j)``, so the parameters grow
+with the labels, not with annotators × subtypes (benchmarks/sparse_cells.py).
 """
 
 from __future__ import annotations
