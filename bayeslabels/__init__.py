@@ -26,14 +26,8 @@ from .agreement import (
 from .compare import SubtypeComparison, compare_fits, compare_subtypes
 from .data import Annotations, IngestSummary
 from .diagnostics import ConvergenceReport, Thresholds
-from .distributed import (
-    DaskEMResult,
-    bootstrap_tasks,
-    dawid_skene_em_dask,
-    fit_many,
-    fold_tasks,
-    tasks_by_subtype,
-)
+from .distributed import fit_many
+from .em_dask import DaskEMResult, dawid_skene_em_dask
 from .errors import DataError, SpecError
 from .evaluate import (
     AuditSampleSize,
@@ -60,7 +54,16 @@ from .spec import (
     ModelSpec,
     resolve_spec,
 )
-from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
+from .splits import (
+    FoldTargets,
+    Split,
+    bootstrap_tasks,
+    clean_test_set,
+    fit_per_fold,
+    fold_tasks,
+    split,
+    tasks_by_subtype,
+)
 from .training import (
     bootstrapped_xent,
     expand_soft_targets,

@@ -455,8 +455,9 @@ def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
 def _read_soft_labels(path: str):
     import pandas as pd
 
-    from .data import _file_kind, _read_table
     from .errors import DataError
+    from .ingest import file_kind as _file_kind
+    from .ingest import read_table as _read_table
 
     frame = _read_table(path, _file_kind(path))
     probabilities = [c for c in frame.columns if str(c).startswith("p_")]
@@ -471,8 +472,9 @@ def _read_soft_labels(path: str):
 def _read_gold_file(path: str):
     import pandas as pd
 
-    from .data import _file_kind, _read_table
     from .errors import DataError
+    from .ingest import file_kind as _file_kind
+    from .ingest import read_table as _read_table
 
     table = _read_table(path, _file_kind(path))
     if not {"item", "gold"} <= set(table.columns):
@@ -589,7 +591,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ._io import atomic_write
-    from .data import _file_kind
+    from .ingest import file_kind as _file_kind
     from .persist import load_fit
     from .routing import route
 

@@ -40,8 +40,9 @@ from ._resample import (
     wilson,
 )
 from .aggregate import EMResult, VoteResult
-from .data import Annotations, _canonical_class
+from .data import Annotations
 from .errors import DataError
+from .ingest import canonical_class as _canonical_class
 
 _EPS = np.finfo(float).eps
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "cross_entropy", "js_distance", "total_variation"})

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ._io import atomic_write_many
 from .aggregate import EMResult, majority_vote
-from .data import Annotations, _file_kind
+from .data import Annotations
 from .diagnostics import (
     ConvergenceReport,
     Thresholds,
@@ -32,6 +32,7 @@ from .diagnostics import (
     subtype_switches,
 )
 from .errors import DataError
+from .ingest import file_kind as _file_kind
 from .models import FAMILIES, Family
 from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
 from .models.beta_bernoulli import SOFT_LABEL_MEANING, item_rate_blocks, positive_counts
