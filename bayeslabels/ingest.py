@@ -370,7 +370,7 @@ def count_stripped(frame: pd.DataFrame, rows: pd.DataFrame, item: str, annotator
     stripped = 0
     for raw, clean in ((frame[item], rows["item"]), (frame[annotator], rows["annotator"])):
         if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
-            stripped += int((raw.astype(str).to_numpy() != clean.astype(str).to_numpy()).sum())
+            stripped += int((raw.astype(str) != clean).sum())
     return stripped
 
 
