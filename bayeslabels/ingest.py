@@ -87,10 +87,11 @@ def class_names(values: pd.Series) -> pd.Series:
     """Canonical class name per value (object dtype, same index), one call per distinct value."""
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         names = map_distinct(values, canonical_class)
-    else:  # one numeric / boolean dtype: 1 and 1.0 cannot both occur, so factorize is safe
-        codes, distinct = pd.factorize(values)  # a missing value gets code -1: the None appended
-        names = pd.Series(np.asarray([*map(canonical_class, distinct), None], dtype=object)[codes])
-    return pd.Series(names.to_numpy(dtype=object), index=values.index)
+        return names if names.dtype == object else names.astype(object)
+    # one numeric / boolean dtype: 1 and 1.0 cannot both occur, so factorize is safe
+    codes, distinct = pd.factorize(values)  # a missing value gets code -1: the None appended
+    names = np.asarray([*map(canonical_class, distinct), None], dtype=object)[codes]
+    return pd.Series(names, index=values.index)
 
 
 def sort_classes(names: Iterable[str]) -> list[str]:
