@@ -3,7 +3,9 @@
 Every other part of bayeslabels consumes an `Annotations`. It is built from a long
 table (one row per label: item, annotator, label, optional subtype and timestamp) held
 in a DataFrame, a CSV / Parquet / JSON Lines file, or a wide item × annotator table,
-plus optional gold labels per item (a column or a separate table).
+plus optional gold labels per item (a column or a separate table). Reading files and
+checking the raw table is `bayeslabels.ingest`'s job (shared with the Dask path); this module
+codes the result.
 
 Conventions:
 
