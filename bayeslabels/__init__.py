@@ -37,14 +37,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .compare import SubtypeComparison, compare_fits, compare_subtypes
     from .data import Annotations, IngestSummary
     from .diagnostics import ConvergenceReport, Thresholds
-    from .distributed import (
-        DaskEMResult,
-        bootstrap_tasks,
-        dawid_skene_em_dask,
-        fit_many,
-        fold_tasks,
-        tasks_by_subtype,
-    )
+    from .distributed import fit_many
+    from .em_dask import DaskEMResult, dawid_skene_em_dask
     from .errors import DataError, SpecError
     from .evaluate import (
         AuditSampleSize,
@@ -65,7 +59,16 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
     from .routing import route
     from .spec import InferenceSettings, ModelSpec, resolve_spec
-    from .splits import FoldTargets, Split, clean_test_set, fit_per_fold, split
+    from .splits import (
+        FoldTargets,
+        Split,
+        bootstrap_tasks,
+        clean_test_set,
+        fit_per_fold,
+        fold_tasks,
+        split,
+        tasks_by_subtype,
+    )
     from .training import (
         bootstrapped_xent,
         expand_soft_targets,
@@ -101,12 +104,12 @@ _EXPORTS: dict[str, str] = {
     "IngestSummary": "data:IngestSummary",
     "ConvergenceReport": "diagnostics:ConvergenceReport",
     "Thresholds": "diagnostics:Thresholds",
-    "DaskEMResult": "distributed:DaskEMResult",
-    "bootstrap_tasks": "distributed:bootstrap_tasks",
-    "dawid_skene_em_dask": "distributed:dawid_skene_em_dask",
+    "DaskEMResult": "em_dask:DaskEMResult",
+    "bootstrap_tasks": "splits:bootstrap_tasks",
+    "dawid_skene_em_dask": "em_dask:dawid_skene_em_dask",
     "fit_many": "distributed:fit_many",
-    "fold_tasks": "distributed:fold_tasks",
-    "tasks_by_subtype": "distributed:tasks_by_subtype",
+    "fold_tasks": "splits:fold_tasks",
+    "tasks_by_subtype": "splits:tasks_by_subtype",
     "DataError": "errors:DataError",
     "SpecError": "errors:SpecError",
     "AuditSampleSize": "evaluate:AuditSampleSize",

@@ -26,6 +26,7 @@ all of an annotator's own labels on the item.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from ._checks import check_ci_prob
 from ._resample import BOOTSTRAP, bootstrap, percentile_interval, records, wilson
 from .data import Annotations
 from .errors import DataError
+from .ingest import positive_code
 
 Level = Literal["nominal", "ordinal", "interval"]
 
@@ -462,7 +464,7 @@ def _per_annotator(ann: Annotations, values: np.ndarray, mask: np.ndarray | None
 def annotator_profiles(
     ann: Annotations,
     *,
-    positive: str | None = None,
+    positive: Hashable | None = None,
     ci_prob: float = 0.95,
     too_fast: float = 2.0,
     session_gap: float = 1800.0,
@@ -476,7 +478,8 @@ def annotator_profiles(
     else also labelled), ``accuracy`` with Wilson ``accuracy_lo`` / ``accuracy_hi``,
     ``agreement`` (share of the other labels on the same items that match). Two classes:
     ``positive_rate``, ``consensus_positive_rate`` and ``positive_bias`` (their difference;
-    ``positive`` defaults to the second class); more classes: ``bias_<class>`` per class.
+    ``positive``: a class name, or True / None for the second class, as in `evaluate`); more
+    classes: ``bias_<class>`` per class.
     With timestamps: ``median_seconds`` between an annotator's consecutive labels (gaps over
     ``session_gap`` seconds are breaks, not labelling time), ``too_fast_share`` (gaps under
     ``too_fast`` seconds) and ``drift`` (accuracy in the last minus the first of ``windows``
@@ -512,7 +515,7 @@ def annotator_profiles(
     given = loo.table.sum(axis=2) / denominator  # share of compared labels per class
     expected = loo.table.sum(axis=1) / denominator  # consensus share per class
     if ann.n_classes == 2:
-        pos = _positive_code(ann.classes, positive)
+        pos = positive_code(ann.classes, positive)
         frame["positive_rate"], frame["consensus_positive_rate"] = given[:, pos], expected[:, pos]
         frame["positive_bias"] = given[:, pos] - expected[:, pos]
     else:
@@ -528,15 +531,6 @@ def annotator_profiles(
         change = (ends["last"] - ends["first"]).where(ends["size"] >= 2)
         frame["drift"] = change.reindex(frame["annotator"].astype(object)).to_numpy(dtype=float)
     return frame
-
-
-def _positive_code(classes: pd.Index, positive: str | None) -> int:
-    if positive is None:
-        return 1
-    code = classes.get_indexer([str(positive)])[0]
-    if code < 0:
-        raise DataError(f"positive class {positive!r} is not among the classes {list(classes)}")
-    return int(code)
 
 
 def _seconds(ann: Annotations) -> np.ndarray:

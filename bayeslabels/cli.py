@@ -459,8 +459,9 @@ def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
 def _read_soft_labels(path: str):
     import pandas as pd
 
-    from .data import _file_kind, _read_table
     from .errors import DataError
+    from .ingest import file_kind as _file_kind
+    from .ingest import read_table as _read_table
 
     frame = _read_table(path, _file_kind(path))
     probabilities = [c for c in frame.columns if str(c).startswith("p_")]
@@ -473,24 +474,9 @@ def _read_soft_labels(path: str):
 
 
 def _read_gold_file(path: str):
-    import pandas as pd
+    from .ingest import read_gold
 
-    from .data import _file_kind, _read_table
-    from .errors import DataError
-
-    table = _read_table(path, _file_kind(path))
-    if not {"item", "gold"} <= set(table.columns):
-        if table.shape[1] != 2:
-            raise DataError(
-                f"{path}: a gold table needs columns 'item' and 'gold'; it has {list(table.columns)}"
-            )
-        table = table.set_axis(["item", "gold"], axis=1)
-    gold = table.set_index(table["item"].astype(str).str.strip())["gold"]
-    gold = gold.where(gold.astype(str).str.strip() != "", None)
-    if gold.index.has_duplicates:
-        repeated = gold.index[gold.index.duplicated()][0]
-        raise DataError(f"{path}: item {repeated!r} appears more than once: give one gold class per item")
-    return pd.Series(gold.to_numpy(), index=gold.index, dtype=object)
+    return read_gold(path)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -593,8 +579,8 @@ def _cmd_route(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ._io import atomic_write
-    from .data import _file_kind
     from .fit import load_fit
+    from .ingest import file_kind as _file_kind
     from .routing import route
 
     severity = None

@@ -40,8 +40,11 @@ from ._resample import (
     wilson,
 )
 from .aggregate import EMResult, VoteResult
-from .data import Annotations, _canonical_class
+from .data import Annotations
 from .errors import DataError
+from .ingest import canonical_class as _canonical_class
+from .ingest import positive_code as _positive
+from .ingest import read_gold
 
 _EPS = np.finfo(float).eps
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "cross_entropy", "js_distance", "total_variation"})
@@ -131,28 +134,24 @@ def _frame_targets(frame: pd.DataFrame) -> Targets:
 
 
 def _gold_codes(gold: Any, targets: Targets) -> np.ndarray:
-    """Gold class code per target item (-1 unknown) from an aligned int array or a Series."""
-    if isinstance(gold, Mapping) and not isinstance(gold, pd.Series):
-        gold = pd.Series(gold, dtype=object)
-    if isinstance(gold, pd.Series):
-        index = pd.Index([str(i) for i in gold.index], dtype=object)
-        unknown = index.difference(targets.items)
+    """Gold class code per target item (-1 unknown) from an aligned int array, or a Series /
+    mapping / two-column table item → class (read by `ingest.read_gold`)."""
+    if isinstance(gold, Mapping | pd.Series | pd.DataFrame):
+        known = read_gold(gold)
+        unknown = known.index.difference(targets.items)
         if len(unknown):
             raise DataError(
                 f"gold names {len(unknown)} item(s) the targets do not have (e.g. {list(unknown[:3])}): "
                 "evaluate targets and gold of the same items"
             )
-        names = gold.map(
-            lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else _canonical_class(v)
-        )
-        code = targets.classes.get_indexer(names)
-        bad = names.notna().to_numpy() & (code < 0)
-        if bad.any():
+        code = targets.classes.get_indexer(known.to_numpy(dtype=object))
+        if (code < 0).any():
             raise DataError(
-                f"gold class {names[bad].iloc[0]!r} is not among the targets' classes {list(targets.classes)}"
+                f"gold class {known[code < 0].iloc[0]!r} is not among the targets' classes "
+                f"{list(targets.classes)}"
             )
         codes = np.full(len(targets.items), -1, dtype=np.int64)
-        codes[targets.items.get_indexer(index)] = np.where(names.notna().to_numpy(), code, -1)
+        codes[targets.items.get_indexer(known.index)] = code
         return codes
     codes = np.asarray(gold)
     if codes.ndim != 1 or len(codes) != len(targets.items) or not np.issubdtype(codes.dtype, np.integer):
@@ -164,16 +163,6 @@ def _gold_codes(gold: Any, targets: Targets) -> np.ndarray:
     if (codes >= len(targets.classes)).any() or (codes < -1).any():
         raise DataError(f"gold codes must lie in -1..{len(targets.classes) - 1}")
     return codes.astype(np.int64)
-
-
-def _positive(classes: pd.Index, positive: Any) -> int | None:
-    """Code of the positive class: ``positive`` if given, else the second class when K = 2."""
-    if positive is None:
-        return 1 if len(classes) == 2 else None
-    code = classes.get_indexer([_canonical_class(positive)])[0]
-    if code < 0:
-        raise DataError(f"positive class {positive!r} is not among the classes {list(classes)}")
-    return int(code)
 
 
 # --------------------------------------------------------------------------- weighted metrics

@@ -24,7 +24,7 @@ from ._checks import check_ci_prob
 from ._io import atomic_write_many, json_safe
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
-from .data import Annotations, _file_kind
+from .data import Annotations
 from .diagnostics import (
     ConvergenceReport,
     Thresholds,
@@ -34,6 +34,7 @@ from .diagnostics import (
     subtype_switches,
 )
 from .errors import DataError
+from .ingest import file_kind as _file_kind
 from .models import Family, confusion_reliability
 from .models._family import labels_per_cell
 from .persist import read_fit, save_fit

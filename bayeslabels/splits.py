@@ -16,11 +16,22 @@ test side that share nothing along its axis:
 side's rows are not in the `Annotations` it is given), then scores the test items by applying
 the fitted annotator parameters to the test labels (the E-step with parameters fixed), so
 training targets cannot depend on a test label.
+
+Task lists for `bayeslabels.fit_many` (independent fits, by name):
+
+* `tasks_by_subtype`: one `Annotations` per subtype (every item in exactly one task);
+* `fold_tasks`: the training side of each fold of a K-fold split by item (`kfold_splits`),
+  or of any `Split`\\ s given (e.g. from `split`);
+* `bootstrap_tasks`: items resampled with replacement; the c-th copy (c = 0, 1, …) of item
+  ``x`` in a replicate is the item ``"x#c"`` (every copy renamed, the first too, so names
+  stay unique; `bootstrap_origin` maps them back), with all of ``x``'s labels and its gold.
+  Replicate r is drawn from ``np.random.SeedSequence(seed, spawn_key=(r,))``
+  (= ``SeedSequence(seed).spawn(n)[r]``), so it does not depend on ``n``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -263,3 +274,138 @@ def clean_test_set(
         top_share = np.where(n > 0, counts.max(axis=1) / np.maximum(n, 1), 0.0)
     clean = enough & (top_share >= min_agreement - 1e-12)
     return ann.subset(clean), ann.subset(enough & ~clean)
+
+
+# --------------------------------------------------------------------------- task lists
+# Builders of the ``tasks`` mapping of `bayeslabels.fit_many`: one `Annotations` per subtype,
+# per training fold or per bootstrap replicate. They only slice annotations (no Dask).
+
+
+def tasks_by_subtype(ann: Annotations, *, missing: str | None = "(no subtype)") -> dict[str, Annotations]:
+    """One `Annotations` per subtype: that subtype's items, their labels and gold.
+
+    Items are re-coded within each task (`Annotations.drop_unlabelled`); annotators and classes
+    keep the whole code book, so an annotator with no label in a subtype is in that task with
+    no labels (EM gives it the prior mode). Items without a subtype form the task named
+    ``missing``, or are left out with ``missing=None``. Every item is in exactly one task.
+    """
+    if not isinstance(ann, Annotations):
+        raise DataError(f"tasks_by_subtype() needs an Annotations, got {type(ann).__name__}")
+    if not ann.has_subtypes:
+        raise DataError(
+            "these annotations have no subtypes: build them from a table with a 'subtype' column "
+            "(Annotations.from_frame(..., subtype='column'))"
+        )
+    groups = {str(name): ann.subtype == code for code, name in enumerate(ann.subtypes)}
+    unknown = ann.subtype < 0
+    if unknown.any() and missing is not None:
+        if missing in groups:
+            raise DataError(f"missing={missing!r} is also a subtype name: pick another name for it")
+        groups[missing] = unknown
+    return {
+        name: replace(ann.subset(members).drop_unlabelled(), summary=None)
+        for name, members in groups.items()
+        if members.any()
+    }
+
+
+def kfold_splits(ann: Annotations, n_folds: int = 5, seed: int | None = 0) -> tuple[Split, ...]:
+    """K-fold by item: ``n_folds`` `Split`\\ s whose test sides partition the items (shuffled,
+    seeded; scikit-learn's ``KFold``). Each item, with all its labels and gold, is on one side."""
+    from sklearn.model_selection import KFold
+
+    if not isinstance(ann, Annotations):
+        raise DataError(f"kfold_splits() needs an Annotations, got {type(ann).__name__}")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or not 2 <= n_folds <= ann.n_items:
+        raise ValueError(f"n_folds must be a whole number from 2 to the number of items, got {n_folds!r}")
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    splits = []
+    for _, test_codes in splitter.split(np.arange(ann.n_items)):
+        test_items = np.zeros(ann.n_items, dtype=bool)
+        test_items[test_codes] = True
+        test_rows = test_items[ann.item_idx]
+        splits.append(
+            Split(
+                by="item",
+                test_size=1 / n_folds,
+                seed=seed,
+                train_rows=~test_rows,
+                test_rows=test_rows,
+                train_items=~test_items,
+                test_items=test_items,
+                annotations=ann,
+            )
+        )
+    return tuple(splits)
+
+
+def fold_tasks(
+    ann: Annotations, n_folds: int = 5, *, seed: int | None = 0, splits: Split | Sequence[Split] | None = None
+) -> dict[str, Annotations]:
+    """The training side of each fold, ``{"fold0": ..., "fold1": ...}``: `kfold_splits` (by
+    item) unless ``splits`` are given (e.g. ``bl.split(ann, by="annotator")``). As in
+    `bayeslabels.fit_per_fold`, a fold's task holds its training labels and training gold only
+    (re-coded with `Annotations.drop_unlabelled`): no test label or test gold enters it."""
+    if splits is None:
+        splits = kfold_splits(ann, n_folds, seed)
+    folds = (splits,) if isinstance(splits, Split) else tuple(splits)
+    if not folds or not all(isinstance(s, Split) for s in folds):
+        raise ValueError("splits must be a Split or a sequence of Splits (from bl.split or kfold_splits)")
+    for s in folds:
+        if s.annotations is not ann:
+            raise DataError("a split was made from other annotations: make the splits from the same `ann`")
+    return {f"fold{number}": s.train().drop_unlabelled() for number, s in enumerate(folds)}
+
+
+def bootstrap_replicate(
+    ann: Annotations, seed: int | np.random.SeedSequence | np.random.Generator
+) -> Annotations:
+    """One bootstrap replicate: ``n_items`` items drawn with replacement (copies renamed
+    ``"<item>#<c>"``, c = 0, 1, …, in the original item order), each with all of its labels,
+    its gold and its subtype. Annotators, classes and subtypes keep their code books."""
+    rng = np.random.default_rng(seed)
+    n = ann.n_items
+    drawn = np.sort(rng.integers(0, n, size=n))
+    copy = np.arange(n) - np.searchsorted(drawn, drawn, side="left")
+    names = pd.Index(np.asarray(ann.items, dtype=object)[drawn]).astype(str) + "#" + copy.astype(str)
+    per_item = ann.labels_per_item
+    order = np.argsort(ann.item_idx, kind="stable")
+    start = np.concatenate([[0], np.cumsum(per_item)[:-1]])
+    lengths = per_item[drawn]
+    ends = np.cumsum(lengths)
+    offsets = np.arange(ends[-1] if n else 0) - np.repeat(ends - lengths, lengths)
+    rows = order[np.repeat(start[drawn], lengths) + offsets]
+    return replace(
+        ann,
+        items=pd.Index(names, dtype=object),
+        item_idx=np.repeat(np.arange(n), lengths),
+        annotator_idx=ann.annotator_idx[rows],
+        label=ann.label[rows],
+        gold=ann.gold[drawn],
+        subtype=ann.subtype[drawn],
+        timestamp=None if ann.timestamp is None else ann.timestamp[rows],
+        summary=None,
+    )
+
+
+def bootstrap_tasks(
+    ann: Annotations, n: int, seed: int = 0, *, prefix: str = "boot"
+) -> dict[str, Annotations]:
+    """``n`` bootstrap replicates over items (`bootstrap_replicate`), named ``boot0 …`` (zero
+    padded); replicate r is drawn from ``np.random.SeedSequence(seed, spawn_key=(r,))``."""
+    if not isinstance(ann, Annotations):
+        raise DataError(f"bootstrap_tasks() needs an Annotations, got {type(ann).__name__}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive whole number of replicates, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    width = len(str(n - 1))
+    return {
+        f"{prefix}{r:0{width}d}": bootstrap_replicate(ann, np.random.SeedSequence(seed, spawn_key=(r,)))
+        for r in range(n)
+    }
+
+
+def bootstrap_origin(items: Iterable[str]) -> pd.Index:
+    """The original item id of each bootstrap copy (``"x#c"`` → ``"x"``)."""
+    return pd.Index([str(item).rsplit("#", 1)[0] for item in items], dtype=object)

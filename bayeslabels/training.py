@@ -51,7 +51,7 @@ def target_classes(frame: pd.DataFrame) -> list[str]:
 
 
 def _read_soft_labels(path: Path) -> pd.DataFrame:
-    from .data import _file_kind
+    from .ingest import file_kind as _file_kind
 
     if not path.is_file():
         raise DataError(f"{path}: no such soft-label file")

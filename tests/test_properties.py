@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayeslabels as bl
-from bayeslabels.data import _MISSING_STRINGS
+from bayeslabels.ingest import MISSING_STRINGS as _MISSING_STRINGS
 
 SETTINGS = settings(
     max_examples=100,
