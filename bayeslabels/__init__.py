@@ -4,7 +4,7 @@ import bayeslabels as bl
 ann = bl.Annotations.from_csv("labels.csv", gold="gold.csv")
 em = bl.dawid_skene_em(ann)
 fit = bl.fit(ann, model="dawid-skene", method="nuts")
-fit.soft_labels(ci_prob=0.9)
+fit.soft_labels(ci_prob=0.9).to_frame()
 fit.export("soft_labels.parquet")
 """
 
@@ -48,10 +48,11 @@ from .evaluate import (
     expected_calibration_error,
     tune_threshold,
 )
-from .fit import ConvergenceError, Fit, read_provenance
+from .fit import ConvergenceError, Fit
 from .inference import fit
 from .persist import load_fit as load
 from .routing import route
+from .soft_labels import SoftLabels, as_soft_labels, read_provenance
 from .spec import (
     BetaBernoulliPriors,
     DawidSkenePriors,
@@ -93,6 +94,7 @@ __all__ = [
     "InferenceSettings",
     "IngestSummary",
     "ModelSpec",
+    "SoftLabels",
     "SpecError",
     "Split",
     "SubtypeComparison",
@@ -102,6 +104,7 @@ __all__ = [
     "__version__",
     "agreement",
     "annotator_confusion",
+    "as_soft_labels",
     "annotator_drift",
     "annotator_profiles",
     "audit_sample_size",

@@ -495,7 +495,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .errors import DataError
     from .evaluate import evaluate
-    from .fit import read_provenance
+    from .soft_labels import read_provenance
 
     _check_ci_prob(args.ci_prob)
     if args.n_boot < 1 or args.bins < 1:

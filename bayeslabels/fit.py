@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._io import atomic_write_many
 from .aggregate import EMResult, majority_vote
-from .data import Annotations, _file_kind
+from .data import Annotations
 from .diagnostics import (
     ConvergenceReport,
     Thresholds,
@@ -31,17 +30,16 @@ from .diagnostics import (
     identifiability_warnings,
     subtype_switches,
 )
-from .errors import DataError
 from .models import FAMILIES, Family
 from .models._likelihood import annotation_counts, class_posterior_blocks, gold_log_mask, label_cells
 from .models.beta_bernoulli import SOFT_LABEL_MEANING, item_rate_blocks, positive_counts
 from .models.hierarchical import subtype_confusion
+from .soft_labels import SoftLabels, export_kind
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
     from .inference import SamplingInfo
 
-PROVENANCE_KEY = b"bayeslabels.provenance"
 CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
 
 
@@ -261,38 +259,46 @@ class Fit:
             window_means[:, :, rows] = trimmed.mean(axis=2)
         return _ItemPosteriors(mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means)
 
-    def soft_labels(self, ci_prob: float = 0.9) -> pd.DataFrame:
-        """One row per item, in input order.
+    def soft_labels(self, ci_prob: float = 0.9) -> SoftLabels:
+        """Per-item class probabilities with ``ci_prob`` credible intervals, in input order.
 
-        Columns: ``item``, ``label`` (most probable class), for each class ``p_<c>``
-        (posterior mean of P(z_i = c)), ``p_<c>_lo`` and ``p_<c>_hi`` (equal-tailed
-        ``ci_prob`` credible interval over draws), ``entropy`` (of the mean, in nats),
-        ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the equal-tailed interval over draws (0 < ci_prob < 1).
+
+        Returns
+        -------
+        SoftLabels
+            ``mean`` is the posterior mean of P(z_i = c) (for Beta–Bernoulli, of the item's
+            rate), ``lower`` / ``upper`` its interval; a point estimate (EM, MAP) has
+            ``lower = upper = mean`` and ``ci_prob=None``. ``.to_frame()`` is the export
+            schema: ``item``, ``label``, ``p_<c>``, ``p_<c>_lo``, ``p_<c>_hi``, ``entropy``,
+            ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+
+        Examples
+        --------
+        >>> fit.soft_labels(ci_prob=0.9).to_frame()  # doctest: +SKIP
         """
         ci_prob = _check_ci_prob(ci_prob)
         ann = self.annotations
         summary = self._posterior_pass(ci_prob)
-        mean, lo, hi = summary.mean, summary.lo, summary.hi
-        names = np.asarray(ann.classes, dtype=object)
-        columns: dict[str, Any] = {
-            "item": pd.array(np.asarray(ann.items, dtype=object), dtype="string"),
-            "label": pd.array(names[mean.argmax(axis=1)], dtype="string"),
-        }
-        for k, name in enumerate(ann.classes):
-            columns[f"p_{name}"] = mean[:, k]
-            columns[f"p_{name}_lo"] = lo[:, k]
-            columns[f"p_{name}_hi"] = hi[:, k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            columns["entropy"] = -np.where(mean > 0, mean * np.log(mean), 0.0).sum(axis=1)
-        columns["n_labels"] = ann.labels_per_item.astype(np.int64)
+        subtype = None
         if ann.has_subtypes:
             subtypes = np.asarray(ann.subtypes, dtype=object)
-            columns["subtype"] = pd.array(
-                np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None), dtype="string"
-            )
-        if ann.has_gold:
-            columns["gold"] = pd.array(ann.gold_series().to_numpy(), dtype="string")
-        return pd.DataFrame(columns)
+            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)
+        return SoftLabels(
+            items=np.asarray(ann.items, dtype=object),
+            classes=tuple(ann.classes),
+            mean=summary.mean,
+            lower=summary.lo,
+            upper=summary.hi,
+            ci_prob=None if self.is_point_estimate else ci_prob,
+            n_labels=ann.labels_per_item,
+            meaning=SOFT_LABEL_MEANING if self.family.item_rates else CLASS_POSTERIOR_MEANING,
+            subtype=subtype,
+            gold=ann.gold_series().to_numpy(dtype=object) if ann.has_gold else None,
+        )
 
     # ------------------------------------------------------------------ per annotator
     def annotators(self, ci_prob: float = 0.9, by_subtype: bool = False) -> pd.DataFrame:
@@ -374,7 +380,7 @@ class Fit:
         known = ann.gold >= 0
         if not known.any() or self.used_gold:
             return None
-        labels = self.soft_labels(ci_prob=0.5)["label"].to_numpy()
+        labels = self.soft_labels(ci_prob=0.5).label
         truth = np.asarray(ann.classes, dtype=object)[ann.gold[known]]
         mv = majority_vote(ann).label
         result = {
@@ -451,11 +457,7 @@ class Fit:
         for CSV / JSON Lines, a sidecar ``<path>.json``. A fit that fails `check` is refused
         unless ``allow_failed_check=True``, which is then recorded.
         """
-        path = Path(path)
-        try:
-            kind = _file_kind(path)
-        except DataError as exc:
-            raise ValueError(str(exc).replace("unknown file type", "cannot export to")) from None
+        export_kind(path)  # refuse an unknown extension before checking convergence
         report = self.check()
         if not report.ok and not allow_failed_check:
             raise ConvergenceError(
@@ -463,18 +465,9 @@ class Fit:
                 "Sample longer (more draws / tune / chains) or pass allow_failed_check=True "
                 "(recorded in the provenance)"
             )
-        frame = self.soft_labels(ci_prob)
         provenance = self.provenance(ci_prob, allow_failed_check)
         text = json.dumps(_plain(provenance), indent=2, allow_nan=False)
-        if kind == "parquet":
-            return atomic_write_many([(path, lambda tmp: _write_parquet(frame, tmp, text))])[0]
-        writer = (
-            (lambda tmp: frame.to_csv(tmp, index=False))
-            if kind == "csv"
-            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True, double_precision=15))
-        )
-        sidecar = path.with_name(path.name + ".json")
-        return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]
+        return self.soft_labels(ci_prob).write(path, provenance=text)
 
 
 def _reliability(confusion: np.ndarray, prevalence: np.ndarray) -> dict[str, np.ndarray]:
@@ -509,29 +502,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path, provenance: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = dict(table.schema.metadata or {})
-    metadata[PROVENANCE_KEY] = provenance.encode()
-    pq.write_table(table.replace_schema_metadata(metadata), path)
-
-
-def read_provenance(path: str | Path) -> dict[str, Any]:
-    """The provenance recorded by `Fit.export` (Parquet metadata or the JSON sidecar)."""
-    path = Path(path)
-    if _file_kind(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        metadata = pq.read_schema(path).metadata or {}
-        if PROVENANCE_KEY not in metadata:
-            raise DataError(f"{path}: no bayeslabels provenance in its metadata")
-        return json.loads(metadata[PROVENANCE_KEY])
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.exists():
-        raise DataError(f"{path}: no provenance sidecar {sidecar.name}")
-    return json.loads(sidecar.read_text())
