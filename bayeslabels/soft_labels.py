@@ -430,15 +430,18 @@ def _numbers(frame: pd.DataFrame, columns: list[str], items: np.ndarray) -> np.n
         raw = frame[column]
         if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
             raw = raw.map(lambda v: None if isinstance(v, str) and v.strip() == "" else v)
+        try:  # Python's float(): a number written with repr() reads back exactly
+            out[:, k] = raw.to_numpy(dtype=float, na_value=np.nan)
+            continue
+        except (TypeError, ValueError):
+            pass
         values = pd.to_numeric(raw, errors="coerce")
         bad = values.isna().to_numpy() & raw.notna().to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"column {column!r} holds values that are not numbers (e.g. item {items[row]!r}: "
-                f"{raw.iloc[row]!r}): probabilities must be numbers in [0, 1]"
-            )
-        out[:, k] = values.to_numpy(dtype=float, na_value=np.nan)
+        row = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+        raise DataError(
+            f"column {column!r} holds values that are not numbers (e.g. item {items[row]!r}: "
+            f"{raw.iloc[row]!r}): probabilities must be numbers in [0, 1]"
+        )
     return out
 
 
