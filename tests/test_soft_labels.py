@@ -17,7 +17,7 @@ def _class_columns(classes):
 
 
 def test_schema_and_order(nuts_fit):
-    table = nuts_fit.soft_labels(ci_prob=0.9)
+    table = nuts_fit.soft_labels(ci_prob=0.9).to_frame()
     classes = nuts_fit.classes
     assert list(table.columns) == ["item", "label", *_class_columns(classes), "entropy", "n_labels"]
     assert table["item"].tolist() == list(nuts_fit.annotations.items)
@@ -26,7 +26,7 @@ def test_schema_and_order(nuts_fit):
 
 
 def test_probabilities_sum_to_one_and_intervals_bracket_the_mean(nuts_fit):
-    table = nuts_fit.soft_labels(ci_prob=0.9)
+    table = nuts_fit.soft_labels(ci_prob=0.9).to_frame()
     classes = nuts_fit.classes
     means = table[[f"p_{c}" for c in classes]].to_numpy()
     np.testing.assert_allclose(means.sum(axis=1), 1.0, atol=1e-10)
@@ -38,8 +38,8 @@ def test_probabilities_sum_to_one_and_intervals_bracket_the_mean(nuts_fit):
 
 
 def test_intervals_widen_as_ci_prob_grows(nuts_fit):
-    narrow = nuts_fit.soft_labels(ci_prob=0.5)
-    wide = nuts_fit.soft_labels(ci_prob=0.95)
+    narrow = nuts_fit.soft_labels(ci_prob=0.5).to_frame()
+    wide = nuts_fit.soft_labels(ci_prob=0.95).to_frame()
     for c in nuts_fit.classes:
         width_narrow = narrow[f"p_{c}_hi"] - narrow[f"p_{c}_lo"]
         width_wide = wide[f"p_{c}_hi"] - wide[f"p_{c}_lo"]
@@ -48,7 +48,7 @@ def test_intervals_widen_as_ci_prob_grows(nuts_fit):
 
 
 def test_items_with_fewer_labels_have_wider_intervals(nuts_fit):
-    table = nuts_fit.soft_labels(ci_prob=0.9)
+    table = nuts_fit.soft_labels(ci_prob=0.9).to_frame()
     c = nuts_fit.classes[0]
     width = table[f"p_{c}_hi"] - table[f"p_{c}_lo"]
     few = table["n_labels"] == table["n_labels"].min()
@@ -57,7 +57,7 @@ def test_items_with_fewer_labels_have_wider_intervals(nuts_fit):
 
 
 def test_point_estimate_intervals_collapse_onto_the_estimate(em_fit):
-    table = em_fit.soft_labels()
+    table = em_fit.soft_labels().to_frame()
     assert em_fit.is_point_estimate and em_fit.check().point_estimate
     for c in em_fit.classes:
         np.testing.assert_allclose(table[f"p_{c}_lo"], table[f"p_{c}"])
@@ -82,7 +82,7 @@ def test_every_item_appears_including_single_label_gold_only_and_subtyped_items(
     )
     gold = pd.DataFrame({"item": ["0002", "0099"], "gold": ["y", "x"]})
     ann = bl.Annotations.from_frame(frame, gold=gold, gold_only="keep")
-    table = bl.fit(ann, method="em").soft_labels()
+    table = bl.fit(ann, method="em").soft_labels().to_frame()
     assert table["item"].tolist() == ["0001", "0002", "0003", "0004", "0099"]
     assert table["n_labels"].tolist() == [2, 2, 1, 3, 0]
     assert table.loc[table["item"] == "0099", "label"].item() == "x"
