@@ -290,6 +290,12 @@ class SoftLabels:
         has_lo = [f"{c}_lo" in interval for c in class_columns]
         has_hi = [f"{c}_hi" in interval for c in class_columns]
         if any(has_lo) or any(has_hi):
+            orphans = [c for c in class_columns if c.endswith(("_lo", "_hi"))]
+            if orphans:
+                raise DataError(
+                    f"interval column {orphans[0]!r} has no probability column {orphans[0][:-3]!r}: give "
+                    "p_<class> with its p_<class>_lo and p_<class>_hi for every class"
+                )
             missing = [
                 f"{c}_{end}"
                 for c, lo, hi in zip(class_columns, has_lo, has_hi, strict=True)

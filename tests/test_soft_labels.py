@@ -295,6 +295,16 @@ def test_other_columns_are_ignored_and_entropy_is_recomputed():
         ({"p_yes": None}, r"one 'p_<class>' column per class \(≥ 2\)"),
         ({"item": None}, "needs an 'item' column"),
         ({"p_no_lo": [0.8, 0.2], "p_no_hi": [0.95, 0.4], "p_yes_lo": [0.0, 0.6]}, r"lacks \['p_yes_hi'\]"),
+        (
+            {
+                "p_no_lo": [0.8, 0.2],
+                "p_no_hi": [0.95, 0.4],
+                "p_yes": None,
+                "p_yes_lo": [0, 0.6],
+                "p_yes_hi": [0.2, 0.8],
+            },
+            "interval column 'p_yes_lo' has no probability column 'p_yes'",
+        ),
         ({"p_no": [1.2, 0.3], "p_yes": [-0.2, 0.7]}, r"outside \[0, 1\].*item 'a', p_no: 1.2"),
         ({"p_no": [0.9, 0.5]}, r"do not sum to 1.*item 'b'.*sum 1.2"),
         ({"p_no": [0.9, np.nan]}, "missing.*item 'b', p_no"),
