@@ -4,7 +4,7 @@ import bayeslabels as bl
 ann = bl.Annotations.from_csv("labels.csv", gold="gold.csv")
 em = bl.dawid_skene_em(ann)
 fit = bl.fit(ann, model="dawid-skene", method="nuts")
-fit.soft_labels(ci_prob=0.9)
+fit.soft_labels(ci_prob=0.9).to_frame()
 fit.export("soft_labels.parquet")
 
 Importing the package is light: every name below is imported from its module on first use
@@ -53,11 +53,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         expected_calibration_error,
         tune_threshold,
     )
-    from .fit import ConvergenceError, Fit, read_provenance
+    from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
     from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
     from .routing import route
+    from .soft_labels import SoftLabels, as_soft_labels, read_provenance
     from .spec import InferenceSettings, ModelSpec, resolve_spec
     from .splits import (
         FoldTargets,
@@ -125,10 +126,12 @@ _EXPORTS: dict[str, str] = {
     "tune_threshold": "evaluate:tune_threshold",
     "ConvergenceError": "fit:ConvergenceError",
     "Fit": "fit:Fit",
-    "read_provenance": "fit:read_provenance",
     "load": "fit:load_fit",
     "fit": "fitting:fit",
     "route": "routing:route",
+    "SoftLabels": "soft_labels:SoftLabels",
+    "as_soft_labels": "soft_labels:as_soft_labels",
+    "read_provenance": "soft_labels:read_provenance",
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
@@ -197,6 +200,7 @@ __all__ = [
     "InferenceSettings",
     "IngestSummary",
     "ModelSpec",
+    "SoftLabels",
     "SpecError",
     "Split",
     "SubtypeComparison",
@@ -206,6 +210,7 @@ __all__ = [
     "__version__",
     "agreement",
     "annotator_confusion",
+    "as_soft_labels",
     "annotator_drift",
     "annotator_profiles",
     "audit_sample_size",

@@ -27,6 +27,7 @@ from scipy.special import logsumexp
 from .data import Annotations
 from .models._likelihood import annotation_counts, gold_log_mask, joint_class_logp
 from .priors import DawidSkenePriors
+from .soft_labels import EM_MEANING, VOTE_SHARE_MEANING, SoftLabels
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,71 @@ class VoteResult:
     tied: np.ndarray  # bool per item
     classes: pd.Index
     items: pd.Index
+    n_labels: np.ndarray | None = None  # labels per item
 
-    def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame({"item": self.items.to_numpy()})
+    def soft_labels(self) -> SoftLabels:
+        """The vote shares as `SoftLabels` (a point estimate), with the vote's own hard labels
+        (its tie-break; None for an item without labels).
+
+        Returns
+        -------
+        SoftLabels
+
+        Examples
+        --------
+        >>> bl.majority_vote(ann).soft_labels().to_frame()  # doctest: +SKIP
+        """
         names = np.asarray(self.classes, dtype=object)
-        frame["label"] = np.where(self.label >= 0, names[np.maximum(self.label, 0)], None)
-        for k, name in enumerate(self.classes):
-            frame[f"p_{name}"] = self.probabilities[:, k]
-        frame["tied"] = self.tied
-        return frame
+        return SoftLabels(
+            items=np.asarray(self.items, dtype=object),
+            classes=tuple(self.classes),
+            mean=self.probabilities,
+            lower=self.probabilities,
+            upper=self.probabilities,
+            ci_prob=None,
+            n_labels=self.n_labels,
+            meaning=VOTE_SHARE_MEANING,
+            hard=np.where(self.label >= 0, names[np.maximum(self.label, 0)], None),
+        )
 
 
-def soft_vote(ann: Annotations) -> np.ndarray:
+def _vote_shares(ann: Annotations) -> np.ndarray:
     """Vote shares per item (items × K); items without labels get the uniform distribution."""
     counts = ann.label_counts().astype(float)
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / ann.n_classes)
     return shares
+
+
+def soft_vote(ann: Annotations) -> SoftLabels:
+    """Vote shares per item as `SoftLabels` (a point estimate; ``label`` is the argmax, the first
+    class on ties). Items without labels get the uniform distribution.
+
+    Parameters
+    ----------
+    ann : Annotations
+
+    Returns
+    -------
+    SoftLabels
+        ``mean`` is items × K vote shares; ``n_labels`` the labels per item.
+
+    Examples
+    --------
+    >>> bl.soft_vote(ann).mean  # doctest: +SKIP
+    """
+    shares = _vote_shares(ann)
+    return SoftLabels(
+        items=np.asarray(ann.items, dtype=object),
+        classes=tuple(ann.classes),
+        mean=shares,
+        lower=shares,
+        upper=shares,
+        ci_prob=None,
+        n_labels=ann.labels_per_item,
+        meaning=VOTE_SHARE_MEANING,
+    )
 
 
 def majority_vote(
@@ -69,7 +117,7 @@ def majority_vote(
     """
     if ties not in ("random", "first"):
         raise ValueError("ties must be 'random' or 'first'")
-    shares = soft_vote(ann)
+    shares = _vote_shares(ann)
     has_labels = ann.labels_per_item > 0
     top = shares.max(axis=1, keepdims=True)
     is_top = np.isclose(shares, top) & has_labels[:, None]
@@ -81,7 +129,7 @@ def majority_vote(
         noise = rng.random(shares.shape)
         label = np.argmax(np.where(is_top, noise, -1.0), axis=1)
     label = np.where(has_labels, label, -1)
-    return VoteResult(shares, label, tied, ann.classes, ann.items)
+    return VoteResult(shares, label, tied, ann.classes, ann.items, ann.labels_per_item)
 
 
 @dataclass(frozen=True)
@@ -104,17 +152,34 @@ class EMResult:
     items: pd.Index
     annotators: pd.Index
     priors: DawidSkenePriors = field(repr=False)
+    n_labels: np.ndarray | None = field(default=None, repr=False)  # labels per item, when known
 
     @property
     def label(self) -> np.ndarray:
         return self.posterior.argmax(axis=1)
 
-    def soft_labels(self) -> pd.DataFrame:
-        frame = pd.DataFrame({"item": self.items.to_numpy()})
-        frame["label"] = np.asarray(self.classes, dtype=object)[self.label]
-        for k, name in enumerate(self.classes):
-            frame[f"p_{name}"] = self.posterior[:, k]
-        return frame
+    def soft_labels(self) -> SoftLabels:
+        """The class posteriors as `SoftLabels`: a point estimate (``lower = upper = mean``,
+        ``ci_prob=None``), label the argmax.
+
+        Returns
+        -------
+        SoftLabels
+
+        Examples
+        --------
+        >>> bl.dawid_skene_em(ann).soft_labels().to_frame()  # doctest: +SKIP
+        """
+        return SoftLabels(
+            items=np.asarray(self.items, dtype=object),
+            classes=tuple(self.classes),
+            mean=self.posterior,
+            lower=self.posterior,
+            upper=self.posterior,
+            ci_prob=None,
+            n_labels=self.n_labels,
+            meaning=EM_MEANING,
+        )
 
     def accuracy(self) -> pd.Series:
         """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence."""
@@ -188,7 +253,7 @@ def _e_step(
 def _initial_posterior(ann: Annotations, init: np.ndarray | None = None) -> np.ndarray:
     """EM's start: the soft vote (or ``init``), gold items fixed to their gold class."""
     k = ann.n_classes
-    posterior = soft_vote(ann) if init is None else np.asarray(init, dtype=float)
+    posterior = _vote_shares(ann) if init is None else np.asarray(init, dtype=float)
     if ann.has_gold:
         known = ann.gold >= 0
         posterior = posterior.copy()
@@ -297,4 +362,5 @@ def dawid_skene_em(
         items=ann.items,
         annotators=ann.annotators,
         priors=priors,
+        n_labels=ann.labels_per_item,
     )

@@ -456,23 +456,6 @@ def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
     return written
 
 
-def _read_soft_labels(path: str):
-    import pandas as pd
-
-    from .errors import DataError
-    from .ingest import file_kind as _file_kind
-    from .ingest import read_table as _read_table
-
-    frame = _read_table(path, _file_kind(path))
-    probabilities = [c for c in frame.columns if str(c).startswith("p_")]
-    for column in probabilities:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if values.isna().any():
-            raise DataError(f"{path}: column {column!r} holds values that are not numbers")
-        frame[column] = values.astype(float)
-    return frame
-
-
 def _read_gold_file(path: str):
     from .ingest import read_gold
 
@@ -483,18 +466,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
     import sys as _sys
 
+    import pandas as pd
+
     from .errors import DataError
     from .evaluate import evaluate
-    from .fit import read_provenance
+    from .soft_labels import SoftLabels, read_provenance
 
     _check_ci_prob(args.ci_prob)
     if args.n_boot < 1 or args.bins < 1:
         raise CliError("--n-boot and --bins must be at least 1")
-    soft = _read_soft_labels(args.soft)
+    soft = SoftLabels.read(args.soft)
     if args.gold:
         gold = _read_gold_file(args.gold)
-    elif "gold" in soft.columns:
-        gold = soft.set_index(soft["item"].astype(str))["gold"]
+    elif soft.gold is not None:
+        gold = pd.Series(soft.gold, index=soft.items, dtype=object)
     else:
         raise CliError(f"{args.soft} has no 'gold' column: give the gold labels with --gold gold.csv")
     try:

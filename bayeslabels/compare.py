@@ -139,7 +139,7 @@ def _annotator_subtype_table(fit: Fit, per_annotator: dict[str, np.ndarray], ci_
     n_annotators, n_subtypes = ann.n_annotators, len(ann.subtypes)
     cells, n_cells = label_cells(ann, per_subtype=True)
     n_labels = np.bincount(cells, minlength=n_cells)
-    model_label = fit.soft_labels(ci_prob=ci_prob)[[f"p_{c}" for c in ann.classes]].to_numpy().argmax(axis=1)
+    model_label = fit.soft_labels(ci_prob=ci_prob).mean.argmax(axis=1)
     agrees = (ann.label == model_label[ann.item_idx]).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.bincount(cells, weights=agrees, minlength=n_cells) / n_labels

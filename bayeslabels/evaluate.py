@@ -1,7 +1,8 @@
 r"""Gold-set evaluation with intervals, calibration, threshold tuning and audit sample sizes.
 
-`evaluate` scores targets — a `Fit`, a soft-label frame (``p_<class>`` columns, as
-``Fit.soft_labels()`` writes), a `VoteResult` or an `EMResult` — against gold labels, and
+`evaluate` scores targets — `SoftLabels` or anything `as_soft_labels` takes: a `Fit`, an
+`EMResult`, a `VoteResult`, a table in the export schema or an exported file — against gold
+labels, and
 gives every metric an interval and names how it was made:
 
 * proportions (accuracy, per-class precision and recall) get the **Wilson** score interval
@@ -39,12 +40,11 @@ from ._resample import (
     weight_chunks,
     wilson,
 )
-from .aggregate import EMResult, VoteResult
 from .data import Annotations
 from .errors import DataError
-from .ingest import canonical_class as _canonical_class
 from .ingest import positive_code as _positive
 from .ingest import read_gold
+from .soft_labels import as_soft_labels
 
 _EPS = np.finfo(float).eps
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "cross_entropy", "js_distance", "total_variation"})
@@ -64,73 +64,19 @@ class Targets:
     anchored: np.ndarray | None = None  # bool per item: gold fixed this item in the fit
 
 
-def as_targets(targets: Any) -> Targets:
-    """A `Targets` from a `Fit`, a soft-label DataFrame, a `VoteResult` or an `EMResult`."""
-    from .fit import Fit
-
-    if isinstance(targets, Targets):
-        return targets
-    if isinstance(targets, Fit):
-        ann = targets.annotations
-        anchored = (ann.gold >= 0) if targets.used_gold else np.zeros(ann.n_items, dtype=bool)
-        frame = as_targets(targets.soft_labels(ci_prob=0.9))
-        return Targets(frame.items, frame.classes, frame.probabilities, frame.label, anchored)
-    if isinstance(targets, VoteResult):
-        return Targets(
-            pd.Index(targets.items, dtype=object),
-            pd.Index(targets.classes, dtype=object),
-            np.asarray(targets.probabilities, dtype=float),
-            np.asarray(targets.label, dtype=np.int64),
-        )
-    if isinstance(targets, EMResult):
-        return Targets(
-            pd.Index(targets.items, dtype=object),
-            pd.Index(targets.classes, dtype=object),
-            np.asarray(targets.posterior, dtype=float),
-            targets.label.astype(np.int64),
-        )
-    if isinstance(targets, pd.DataFrame):
-        return _frame_targets(targets)
-    raise DataError(
-        f"targets must be a Fit, a soft-label DataFrame (item, p_<class> columns), a VoteResult or an "
-        f"EMResult, not {type(targets).__name__}"
+def _targets(source: Any) -> Targets:
+    """Evaluate's view of any soft labels (`as_soft_labels`): class codes, and for a `Fit` whose
+    gold anchored it, the items whose class gold fixed (their score is not a test)."""
+    if isinstance(source, Targets):
+        return source
+    soft = as_soft_labels(source, ci_prob=0.9)
+    return Targets(
+        pd.Index(soft.items, dtype=object),
+        pd.Index(soft.classes, dtype=object),
+        soft.mean,
+        soft.label_code,
+        soft.anchored,
     )
-
-
-def _frame_targets(frame: pd.DataFrame) -> Targets:
-    columns = [str(c) for c in frame.columns]
-    probs = [c for c in columns if c.startswith("p_")]
-    base = [c for c in probs if not (c.endswith(("_lo", "_hi")) and c[:-3] in probs)]
-    if "item" not in columns or len(base) < 2:
-        raise DataError(
-            f"a soft-label table needs an 'item' column and one 'p_<class>' column per class (≥ 2); it has "
-            f"{columns[:12]}"
-        )
-    items = pd.Index(frame["item"].astype(str).to_numpy(), dtype=object)
-    if items.has_duplicates:
-        raise DataError(f"the soft-label table repeats item ids (e.g. {items[items.duplicated()][0]!r})")
-    classes = pd.Index([c[2:] for c in base], dtype=object)
-    probabilities = frame[base].to_numpy(dtype=float)
-    bad = ~np.isfinite(probabilities).all(axis=1) | ~np.isclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
-    if bad.any():
-        raise DataError(
-            f"{int(bad.sum())} rows of the soft-label table (e.g. item {items[np.flatnonzero(bad)[0]]!r}) "
-            "have "
-            f"class probabilities {base} that are missing or do not sum to 1"
-        )
-    if "label" in columns:
-        names = frame["label"].map(lambda v: None if pd.isna(v) else _canonical_class(v))
-        label = classes.get_indexer(names)
-        unknown = names.notna().to_numpy() & (label < 0)
-        if unknown.any():
-            raise DataError(
-                f"'label' {names[unknown].iloc[0]!r} of item {items[np.flatnonzero(unknown)[0]]!r} is not "
-                "among the "
-                f"classes of the p_ columns {list(classes)}"
-            )
-    else:
-        label = probabilities.argmax(axis=1)
-    return Targets(items, classes, probabilities, np.asarray(label, dtype=np.int64))
 
 
 def _gold_codes(gold: Any, targets: Targets) -> np.ndarray:
@@ -322,7 +268,7 @@ def _points(s: _Scored) -> dict[str, float]:
 
 
 def _scored(targets: Any, gold: Any, positive: Any, n_bins: int) -> tuple[_Scored, Targets]:
-    t = as_targets(targets)
+    t = _targets(targets)
     codes = _gold_codes(gold, t)
     known = codes >= 0
     if not known.any():
@@ -542,7 +488,7 @@ def compare_targets(
     baseline = names[0] if baseline is None else baseline
     if baseline not in targets:
         raise ValueError(f"baseline {baseline!r} is not one of the targets {names}")
-    resolved = {name: as_targets(value) for name, value in targets.items()}
+    resolved = {name: _targets(value) for name, value in targets.items()}
     first = resolved[names[0]]
     codes = _gold_codes(gold, first)
     gold_series = pd.Series(
@@ -686,7 +632,7 @@ def evaluate_soft(
     from scipy.spatial.distance import jensenshannon
 
     ci_prob = check_ci_prob(ci_prob)
-    t = as_targets(targets)
+    t = _targets(targets)
     counts = ann.label_counts().astype(float)
     labelled = counts.sum(axis=1) > 0
     items = pd.Index(ann.items, dtype=object)[labelled]

@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import check_ci_prob
-from ._io import atomic_write_many, json_safe
+from ._io import json_safe
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .data import Annotations
@@ -34,13 +34,11 @@ from .diagnostics import (
     subtype_switches,
 )
 from .errors import DataError
-from .ingest import file_kind as _file_kind
 from .models import Family, confusion_reliability
 from .models._family import labels_per_cell
 from .persist import read_fit, save_fit
+from .soft_labels import SoftLabels, export_kind
 from .spec import ModelSpec, SamplingInfo
-
-PROVENANCE_KEY = b"bayeslabels.provenance"
 
 
 @dataclass(frozen=True)
@@ -240,23 +238,36 @@ class Fit:
             window_means[:, :, rows] = trimmed.mean(axis=2)
         return _ItemPosteriors(mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means)
 
-    def soft_labels(self, ci_prob: float = 0.9) -> pd.DataFrame:
-        """One row per item, in input order.
+    def soft_labels(self, ci_prob: float = 0.9) -> SoftLabels:
+        """Per-item class probabilities with ``ci_prob`` credible intervals, in input order.
 
-        Columns: ``item``, ``label`` (most probable class), for each class ``p_<c>``
-        (posterior mean of P(z_i = c)), ``p_<c>_lo`` and ``p_<c>_hi`` (equal-tailed
-        ``ci_prob`` credible interval over draws), ``entropy`` (of the mean, in nats),
-        ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the equal-tailed interval over draws (0 < ci_prob < 1).
+
+        Returns
+        -------
+        SoftLabels
+            ``mean`` is the posterior mean of P(z_i = c) (for Beta–Bernoulli, of the item's
+            rate), ``lower`` / ``upper`` its interval; a point estimate (EM, MAP) has
+            ``lower = upper = mean`` and ``ci_prob=None``. ``.to_frame()`` is the export
+            schema: ``item``, ``label``, ``p_<c>``, ``p_<c>_lo``, ``p_<c>_hi``, ``entropy``,
+            ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+
+        Examples
+        --------
+        >>> fit.soft_labels(ci_prob=0.9).to_frame()  # doctest: +SKIP
         """
         ci_prob = check_ci_prob(ci_prob)
-        return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob)
+        return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob, self.used_gold)
 
     def predict(
         self,
         annotations: Annotations,
         ci_prob: float = 0.9,
         unseen_annotators: Literal["population", "error"] = "population",
-    ) -> pd.DataFrame:
+    ) -> SoftLabels:
         """Class posteriors of new items from their labels, by the fitted annotators: no refit.
 
         Each posterior draw of the annotator parameters scores the new labels with the shared
@@ -276,12 +287,12 @@ class Fit:
 
         Returns
         -------
-        The soft-label table of `soft_labels`, one row per item of ``annotations``.
+        `SoftLabels`, one row per item of ``annotations`` in their order.
 
         Examples
         --------
         >>> fit = bl.fit(train, method="em")  # doctest: +SKIP
-        >>> fit.predict(test).head()  # doctest: +SKIP
+        >>> fit.predict(test).to_frame().head()  # doctest: +SKIP
         """
         ci_prob = check_ci_prob(ci_prob)
         aligned = self._aligned(annotations, unseen_annotators)
@@ -290,7 +301,8 @@ class Fit:
         blocks = self.family.item_probability_blocks(
             aligned, draws, False, self.spec.inference.seed, cell_confusion=cells
         )
-        return self._labels_table(aligned, self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), ci_prob)
+        summary = self._posterior_pass(ci_prob, ann=aligned, blocks=blocks)
+        return self._labels_table(aligned, summary, ci_prob, used_gold=False)
 
     def _aligned(self, new: Annotations, unseen_annotators: str) -> Annotations:
         """``new`` coded with this fit's code books (classes, annotators, subtypes); annotators
@@ -339,28 +351,26 @@ class Fit:
             timestamp=new.timestamp,
         )
 
-    def _labels_table(self, ann: Annotations, summary: _ItemPosteriors, ci_prob: float) -> pd.DataFrame:
-        mean, lo, hi = summary.mean, summary.lo, summary.hi
-        names = np.asarray(ann.classes, dtype=object)
-        columns: dict[str, Any] = {
-            "item": pd.array(np.asarray(ann.items, dtype=object), dtype="string"),
-            "label": pd.array(names[mean.argmax(axis=1)], dtype="string"),
-        }
-        for k, name in enumerate(ann.classes):
-            columns[f"p_{name}"] = mean[:, k]
-            columns[f"p_{name}_lo"] = lo[:, k]
-            columns[f"p_{name}_hi"] = hi[:, k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            columns["entropy"] = -np.where(mean > 0, mean * np.log(mean), 0.0).sum(axis=1)
-        columns["n_labels"] = ann.labels_per_item.astype(np.int64)
+    def _labels_table(
+        self, ann: Annotations, summary: _ItemPosteriors, ci_prob: float, used_gold: bool
+    ) -> SoftLabels:
+        subtype = None
         if ann.has_subtypes:
             subtypes = np.asarray(ann.subtypes, dtype=object)
-            columns["subtype"] = pd.array(
-                np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None), dtype="string"
-            )
-        if ann.has_gold:
-            columns["gold"] = pd.array(ann.gold_series().to_numpy(), dtype="string")
-        return pd.DataFrame(columns)
+            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)
+        return SoftLabels(
+            items=np.asarray(ann.items, dtype=object),
+            classes=tuple(ann.classes),
+            mean=summary.mean,
+            lower=summary.lo,
+            upper=summary.hi,
+            ci_prob=None if self.is_point_estimate else ci_prob,
+            n_labels=ann.labels_per_item,
+            meaning=self.family.soft_label_meaning,
+            subtype=subtype,
+            gold=ann.gold_series().to_numpy(dtype=object) if ann.has_gold else None,
+            anchored=(ann.gold >= 0) if used_gold else np.zeros(ann.n_items, dtype=bool),
+        )
 
     # ------------------------------------------------------------------ per annotator
     def annotators(self, ci_prob: float = 0.9, by_subtype: bool = False) -> pd.DataFrame:
@@ -421,7 +431,7 @@ class Fit:
         known = ann.gold >= 0
         if not known.any() or self.used_gold:
             return None
-        labels = self.soft_labels(ci_prob=0.5)["label"].to_numpy()
+        labels = self.soft_labels(ci_prob=0.5).label
         truth = np.asarray(ann.classes, dtype=object)[ann.gold[known]]
         mv = majority_vote(ann).label
         result = {
@@ -494,11 +504,7 @@ class Fit:
         for CSV / JSON Lines, a sidecar ``<path>.json``. A fit that fails `check` is refused
         unless ``allow_failed_check=True``, which is then recorded.
         """
-        path = Path(path)
-        try:
-            kind = _file_kind(path)
-        except DataError as exc:
-            raise ValueError(str(exc).replace("unknown file type", "cannot export to")) from None
+        export_kind(path)  # refuse an unknown extension before checking convergence
         report = self.check()
         if not report.ok and not allow_failed_check:
             raise ConvergenceError(
@@ -506,18 +512,9 @@ class Fit:
                 "Sample longer (more draws / tune / chains) or pass allow_failed_check=True "
                 "(recorded in the provenance)"
             )
-        frame = self.soft_labels(ci_prob)
         provenance = self.provenance(ci_prob, allow_failed_check)
         text = json.dumps(json_safe(provenance), indent=2, allow_nan=False)
-        if kind == "parquet":
-            return atomic_write_many([(path, lambda tmp: _write_parquet(frame, tmp, text))])[0]
-        writer = (
-            (lambda tmp: frame.to_csv(tmp, index=False))
-            if kind == "csv"
-            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True, double_precision=15))
-        )
-        sidecar = path.with_name(path.name + ".json")
-        return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(text))])[0]
+        return self.soft_labels(ci_prob).write(path, provenance=text)
 
 
 def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_prob: float) -> pd.DataFrame:
@@ -527,32 +524,6 @@ def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_p
         frame[name] = draws.mean(axis=0)
         frame[f"{name}_lo"], frame[f"{name}_hi"] = np.quantile(draws, [tail, 1 - tail], axis=0)
     return frame
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path, provenance: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = dict(table.schema.metadata or {})
-    metadata[PROVENANCE_KEY] = provenance.encode()
-    pq.write_table(table.replace_schema_metadata(metadata), path)
-
-
-def read_provenance(path: str | Path) -> dict[str, Any]:
-    """The provenance recorded by `Fit.export` (Parquet metadata or the JSON sidecar)."""
-    path = Path(path)
-    if _file_kind(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        metadata = pq.read_schema(path).metadata or {}
-        if PROVENANCE_KEY not in metadata:
-            raise DataError(f"{path}: no bayeslabels provenance in its metadata")
-        return json.loads(metadata[PROVENANCE_KEY])
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.exists():
-        raise DataError(f"{path}: no provenance sidecar {sidecar.name}")
-    return json.loads(sidecar.read_text())
 
 
 def load_fit(directory: str | Path) -> Fit:

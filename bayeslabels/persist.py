@@ -155,6 +155,7 @@ def _em_from_tree(tree: xr.DataTree, ann: Annotations, spec: ModelSpec) -> EMRes
         items=ann.items,
         annotators=ann.annotators,
         priors=spec.em_priors,
+        n_labels=ann.labels_per_item,
     )
 
 

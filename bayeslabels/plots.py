@@ -299,19 +299,39 @@ def plot_confusion_matrices(comparison, axes=None):
     return axes
 
 
-def plot_soft_label_intervals(
-    soft_labels: pd.DataFrame, cls: str | None = None, ax=None, max_items: int = 200
-):
+def plot_soft_label_intervals(soft_labels: Any, cls: str | None = None, ax=None, max_items: int = 200):
     """P(class) with its credible interval per item, items sorted by interval width (most
-    uncertain first); the ``max_items`` most uncertain are shown."""
+    uncertain first); the ``max_items`` most uncertain are shown.
+
+    Parameters
+    ----------
+    soft_labels : SoftLabels, or anything `as_soft_labels` takes (a Fit, a table, a file)
+    cls : str, optional
+        The class shown (default: the last).
+    ax : matplotlib Axes, optional
+    max_items : int
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> plots.plot_soft_label_intervals(fit.soft_labels(ci_prob=0.9))  # doctest: +SKIP
+    """
+    from .soft_labels import as_soft_labels
+
+    soft = as_soft_labels(soft_labels)
     ax = _axes(ax, (7.0, 4.5))
-    classes = [c[2:] for c in soft_labels.columns if c.startswith("p_") and not c.endswith(("_lo", "_hi"))]
-    cls = cls if cls is not None else classes[-1]
-    width = soft_labels[f"p_{cls}_hi"] - soft_labels[f"p_{cls}_lo"]
-    shown = soft_labels.assign(width=width).sort_values("width", ascending=False).head(max_items)
+    cls = str(cls) if cls is not None else soft.classes[-1]
+    if cls not in soft.classes:
+        raise ValueError(f"cls must be one of the classes {list(soft.classes)}, not {cls!r}")
+    k = soft.classes.index(cls)
+    lo, mean, hi = soft.lower[:, k], soft.mean[:, k], soft.upper[:, k]
+    shown = np.argsort(-(hi - lo), kind="stable")[:max_items]
     x = np.arange(len(shown))
-    ax.vlines(x, shown[f"p_{cls}_lo"], shown[f"p_{cls}_hi"], color="C0", alpha=0.5, linewidth=1)
-    ax.plot(x, shown[f"p_{cls}"], "o", markersize=2.5, color="C0")
+    ax.vlines(x, lo[shown], hi[shown], color="C0", alpha=0.5, linewidth=1)
+    ax.plot(x, mean[shown], "o", markersize=2.5, color="C0")
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlabel(f"item (the {len(shown)} most uncertain, widest interval first)")
     ax.set_ylabel(f"P(class = {cls})")

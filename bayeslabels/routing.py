@@ -96,8 +96,8 @@ def route(
     ann = fit.annotations
     soft = fit.soft_labels(ci_prob=ci_prob)
     classes = list(ann.classes)
-    p = soft[[f"p_{c}" for c in classes]].to_numpy()
-    width = np.max(np.stack([soft[f"p_{c}_hi"] - soft[f"p_{c}_lo"] for c in classes], axis=1), axis=1)
+    p = soft.mean
+    width = (soft.upper - soft.lower).max(axis=1)
     votes = ann.label_counts()
     with np.errstate(invalid="ignore"):
         disagreement = 1 - votes.max(axis=1) / np.maximum(votes.sum(axis=1), 1)
@@ -172,7 +172,7 @@ def route(
     )
     assign[is_expert] = [expert_ids[i % len(expert_ids)] for i in range(int(is_expert.sum()))]
     signals = {
-        "entropy": soft["entropy"].to_numpy(),
+        "entropy": soft.entropy,
         "interval width": width,
         "disagreement": disagreement,
         "severity": weights,

@@ -187,7 +187,7 @@ def split(ann: Annotations, by: SplitBy = "item", test_size: float = 0.2, seed: 
 
 @dataclass(frozen=True, eq=False)
 class FoldTargets:
-    """Targets made fold by fold. ``targets``: the soft-label columns of `Fit.soft_labels` with
+    """Targets made fold by fold. ``targets``: the columns of `SoftLabels.to_frame` with
     ``fold`` and ``side`` (``"train"`` / ``"test"``) in front, one row per item and side of each
     fold. ``fits``: the fit of each fold, made on its training labels only."""
 
@@ -237,10 +237,10 @@ def fit_per_fold(
         fit_kwargs.setdefault("quiet", True)
         fitted = fit(train, model=model, method=method, **fit_kwargs)
         fits.append(fitted)
-        train_frame = fitted.soft_labels(ci_prob)
+        train_frame = fitted.soft_labels(ci_prob).to_frame()
         train_frame = train_frame[train_frame["item"].isin(s.train_item_ids)]
         test_ann = s.test().drop_unlabelled()
-        test_frame = fitted.predict(test_ann, ci_prob)
+        test_frame = fitted.predict(test_ann, ci_prob).to_frame()
         test_frame = test_frame[test_frame["item"].isin(s.test_item_ids)]
         for side, frame in (("train", train_frame), ("test", test_frame)):
             frames.append(frame.assign(fold=number, side=side))

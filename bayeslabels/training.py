@@ -1,10 +1,11 @@
 r"""The hand-off to a training job: soft-label targets, per-item weights, and reference losses.
 
-`to_training_frame` turns a `Fit`, an `EMResult`, a `VoteResult`, a soft-label table or an
-exported soft-label file into one plain table — ``item``, ``p_<class>`` (the target
-distribution t_i), ``label`` (the hard label) and ``weight`` — that scikit-learn, PyTorch or
-a Parquet reader consumes without glue. `expand_soft_targets` / `to_sample_weighted` write the
-soft targets as duplicated rows with sample weights, the form scikit-learn needs:
+`to_training_frame` turns `SoftLabels` — or a `Fit`, an `EMResult`, a `VoteResult`, a
+soft-label table or an exported soft-label file (`as_soft_labels`) — into one plain table
+— ``item``, ``p_<class>`` (the target distribution t_i), ``label`` (the hard label) and
+``weight`` — that scikit-learn, PyTorch or a Parquet reader consumes without glue.
+`expand_soft_targets` / `to_sample_weighted` write the soft targets as duplicated rows with
+sample weights, the form scikit-learn needs:
 
 .. math::
 
@@ -20,123 +21,40 @@ framework.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .soft_labels import SoftLabels, as_soft_labels
 
 Weighting = Literal["agreement", "interval"] | None
-_SUM_TOLERANCE = 1e-6  # rows whose probabilities sum within this of 1 are renormalised
-_NEGATIVE_TOLERANCE = 1e-9  # tiny negative float noise is clipped to 0
 
 
 # --------------------------------------------------------------------------- training frame
 
 
-def target_columns(frame: pd.DataFrame) -> list[str]:
-    """The ``p_<class>`` probability columns of a soft-label table, in class order (the
-    ``p_<class>_lo`` / ``p_<class>_hi`` interval columns are not among them)."""
-    columns = [str(c) for c in frame.columns]
-    probs = [c for c in columns if c.startswith("p_")]
-    return [c for c in probs if not (c.endswith(("_lo", "_hi")) and c[:-3] in probs)]
-
-
 def target_classes(frame: pd.DataFrame) -> list[str]:
     """Class names of a soft-label or training table, in the order of its ``p_`` columns; the
     integer codes of `expand_soft_targets` and `to_sample_weighted` index this list."""
-    return [c[2:] for c in target_columns(frame)]
+    return list(SoftLabels.from_frame(frame).classes)
 
 
-def _read_soft_labels(path: Path) -> pd.DataFrame:
-    from .ingest import file_kind as _file_kind
-
-    if not path.is_file():
-        raise DataError(f"{path}: no such soft-label file")
-    kind = _file_kind(path)
-    text_columns = {"item": str, "label": str, "gold": str, "subtype": str}
-    try:
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "csv":
-            return pd.read_csv(path, dtype=text_columns, keep_default_na=False, na_values=[""])
-        frame = pd.read_json(path, lines=True, dtype=False)  # no type guessing: ids stay strings
-    except (ValueError, TypeError, OSError, UnicodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot be read as a {kind} soft-label table: {first}") from exc
-    for column in text_columns:
-        if column in frame.columns:
-            frame[column] = frame[column].map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    return frame
-
-
-def _source_frame(source: Any, weight: Weighting, ci_prob: float) -> pd.DataFrame:
-    """The soft-label table behind ``source`` (schema of `Fit.soft_labels`, possibly without
-    the interval columns)."""
-    from .aggregate import EMResult, VoteResult
-    from .fit import Fit
-
-    if isinstance(source, Fit):
-        if weight == "interval" and source.is_point_estimate:
-            raise DataError(
-                f"weight='interval' needs a posterior, but this fit (method {source.method!r}) is a point "
-                "estimate whose intervals collapse onto the estimate: fit with method='nuts' or 'advi', "
-                "or use weight='agreement'"
-            )
-        return source.soft_labels(ci_prob)
-    if isinstance(source, EMResult):
-        return source.soft_labels()
-    if isinstance(source, VoteResult):
-        unlabelled = source.label < 0
-        if unlabelled.any():
-            raise DataError(
-                f"{int(unlabelled.sum())} items have no labels and so no majority vote (e.g. item "
-                f"{source.items[np.flatnonzero(unlabelled)[0]]!r}): drop them first "
-                "(ann.drop_unlabelled()) or use a model fit"
-            )
-        return source.to_frame().drop(columns="tied")
-    if isinstance(source, str | Path):
-        return _read_soft_labels(Path(source))
-    if isinstance(source, pd.DataFrame):
-        return source
-    raise DataError(
-        "to_training_frame needs a Fit, an EMResult, a VoteResult, a soft-label DataFrame (item, "
-        f"p_<class> columns) or the path of an exported soft-label file, not {type(source).__name__}"
-    )
-
-
-def _probabilities(frame: pd.DataFrame, columns: list[str], items: pd.Index) -> np.ndarray:
-    """The items × K target matrix, checked and renormalised for float drift."""
-    try:
-        probs = frame[columns].to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"the probability columns {columns} must be numbers: {exc}") from None
-    row_sum = probs.sum(axis=1)
-    bad = (
-        ~np.isfinite(probs).all(axis=1)
-        | (probs < -_NEGATIVE_TOLERANCE).any(axis=1)
-        | ~(np.abs(row_sum - 1.0) <= _SUM_TOLERANCE)
-    )
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{int(bad.sum())} rows have class probabilities {columns} that are missing, negative or do "
-            f"not sum to 1 (e.g. item {items[first]!r}: {probs[first].tolist()}, sum {row_sum[first]:.6g}); "
-            "a soft label must be a probability distribution over the classes"
-        )
+def _renormalised(probs: np.ndarray) -> np.ndarray:
+    """The targets with float drift removed: tiny negatives clipped, rows summed to exactly 1
+    (`SoftLabels` has checked them: in [0, 1] and summing to 1 within 1e-6)."""
     probs = np.clip(probs, 0.0, None)
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _hard_label(probs: np.ndarray, given: pd.Series | None, classes: list[str]) -> np.ndarray:
+def _hard_label(probs: np.ndarray, given: np.ndarray | None, classes: tuple[str, ...]) -> np.ndarray:
     """argmax of the target; a tie goes to the source's own label when it is one of the tied
     classes (a majority vote's tie-break), else to the first tied class."""
     label = probs.argmax(axis=1)
     if given is None:
         return label
-    code = pd.Index(classes).get_indexer(given.map(lambda v: None if pd.isna(v) else str(v)))
+    code = pd.Index(classes, dtype=object).get_indexer(given)
     rows = np.flatnonzero(code >= 0)
     tied_ok = np.isclose(probs[rows, code[rows]], probs[rows].max(axis=1), rtol=0, atol=1e-12)
     label[rows[tied_ok]] = code[rows[tied_ok]]
@@ -156,27 +74,15 @@ def agreement_weight(probs: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - entropy / np.log(probs.shape[1]), 0.0, 1.0)
 
 
-def _interval_weight(
-    frame: pd.DataFrame, columns: list[str], label: np.ndarray, items: pd.Index
-) -> np.ndarray:
-    missing = [f"{c}_{end}" for c in columns for end in ("lo", "hi") if f"{c}_{end}" not in frame.columns]
-    if missing:
+def _interval_weight(soft: SoftLabels, label: np.ndarray) -> np.ndarray:
+    if soft.is_point_estimate:
         raise DataError(
-            f"weight='interval' needs the credible-interval columns p_<class>_lo / p_<class>_hi, and this "
-            f"table lacks {missing[:4]}: use the soft labels of a posterior fit (method 'nuts' or 'advi'), "
-            "or weight='agreement'"
+            "weight='interval' needs credible intervals (p_<class>_lo / p_<class>_hi), and these soft labels "
+            f"are a point estimate ({soft.meaning}) whose intervals collapse onto the estimate: use the soft "
+            "labels of a posterior fit (method 'nuts' or 'advi'), or weight='agreement'"
         )
-    lo = frame[[f"{c}_lo" for c in columns]].to_numpy(dtype=float)
-    hi = frame[[f"{c}_hi" for c in columns]].to_numpy(dtype=float)
-    rows = np.arange(len(frame))
-    lo, hi = lo[rows, label], hi[rows, label]
-    bad = ~np.isfinite(lo) | ~np.isfinite(hi) | (lo > hi + 1e-12) | (lo < -1e-9) | (hi > 1 + 1e-9)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{int(bad.sum())} rows have a credible interval of the hard label's probability that is missing "
-            f"or not within 0 ≤ lo ≤ hi ≤ 1 (e.g. item {items[first]!r}: [{lo[first]}, {hi[first]}])"
-        )
+    rows = np.arange(soft.n_items)
+    lo, hi = soft.lower[rows, label], soft.upper[rows, label]
     return np.clip(1.0 - (hi - lo), 0.0, 1.0)
 
 
@@ -184,9 +90,10 @@ def to_training_frame(source: Any, weight: Weighting = None, ci_prob: float = 0.
     r"""Training targets, one row per item in the source's order: ``item``, ``p_<class>`` (the
     target distribution, rows summing to 1), ``label`` (the hard label) and ``weight`` in [0, 1].
 
-    ``source``: a `Fit` (its ``soft_labels(ci_prob)``), an `EMResult`, a `VoteResult` (vote
-    shares; every item needs a label), a soft-label DataFrame, or the path of a file written by
-    `Fit.export` / ``bayeslabels fit --out`` (Parquet, CSV or JSON Lines, by extension).
+    ``source``: `SoftLabels` or anything `as_soft_labels` takes — a `Fit` (its
+    ``soft_labels(ci_prob)``), an `EMResult`, a `VoteResult` (vote shares; every item needs a
+    label), a soft-label DataFrame, or the path of a file written by `Fit.export` /
+    ``bayeslabels fit --out`` (Parquet, CSV or JSON Lines, by extension).
 
     ``label`` is ``argmax_k p_k``; a tie goes to the source's own ``label`` when that is one of
     the tied classes (so a majority vote keeps its seeded tie-break), else to the first.
@@ -198,42 +105,33 @@ def to_training_frame(source: Any, weight: Weighting = None, ci_prob: float = 0.
       normalised entropy's complement: 1 for a certain item, 0 for a uniform one;
     * ``"interval"``: ``w_i = 1 − (hi_i − lo_i)``, the complement of the width of the credible
       interval of the hard label's probability (``p_<label>_lo`` / ``p_<label>_hi``; a posterior
-      fit's soft labels have them, EM and votes do not).
+      fit's soft labels have them; point estimates — EM, MAP, votes — are refused).
 
     Rows whose probabilities sum to 1 within 1e-6 are renormalised; a missing, negative or
     non-summing row is a `DataError` naming the item.
     """
     if weight not in (None, "agreement", "interval"):
         raise ValueError(f"weight must be None, 'agreement' or 'interval', not {weight!r}")
-    frame = _source_frame(source, weight, ci_prob)
-    columns = target_columns(frame)
-    if "item" not in frame.columns or len(columns) < 2:
+    soft = as_soft_labels(source, ci_prob=ci_prob)
+    if soft.hard is not None and pd.isna(soft.hard).any():
+        first = int(np.flatnonzero(pd.isna(soft.hard))[0])
         raise DataError(
-            "a soft-label table needs an 'item' column and one 'p_<class>' column per class (≥ 2); it has "
-            f"{[str(c) for c in frame.columns][:12]}"
+            f"{int(pd.isna(soft.hard).sum())} items have no labels and so no hard label (a majority vote of "
+            f"nothing; e.g. item {soft.items[first]!r}): drop them first (ann.drop_unlabelled()) or use a "
+            "model fit"
         )
-    raw_items = frame["item"]
-    if raw_items.isna().any():
-        row = int(np.flatnonzero(raw_items.isna().to_numpy())[0])
-        raise DataError(f"row {row} of the soft-label table has no item id")
-    items = pd.Index([str(i) for i in raw_items], dtype=object)
-    if items.has_duplicates:
-        raise DataError(
-            f"the soft-label table repeats item ids (e.g. {items[items.duplicated()][0]!r}): one row per item"
-        )
-    classes = [c[2:] for c in columns]
-    probs = _probabilities(frame, columns, items)
-    label = _hard_label(probs, frame["label"] if "label" in frame.columns else None, classes)
+    probs = _renormalised(soft.mean)
+    label = _hard_label(probs, soft.hard, soft.classes)
     if weight is None:
-        w = np.ones(len(items))
+        w = np.ones(soft.n_items)
     elif weight == "agreement":
         w = agreement_weight(probs)
     else:
-        w = _interval_weight(frame, columns, label, items)
-    out: dict[str, Any] = {"item": pd.array(items.to_numpy(), dtype="string")}
-    for k, column in enumerate(columns):
-        out[column] = probs[:, k]
-    out["label"] = pd.array(np.asarray(classes, dtype=object)[label], dtype="string")
+        w = _interval_weight(soft, label)
+    out: dict[str, Any] = {"item": pd.array(soft.items, dtype="string")}
+    for k, name in enumerate(soft.classes):
+        out[f"p_{name}"] = probs[:, k]
+    out["label"] = pd.array(np.asarray(soft.classes, dtype=object)[label], dtype="string")
     out["weight"] = w.astype(float)
     return pd.DataFrame(out)
 
@@ -250,21 +148,21 @@ def expand_soft_targets(frame: pd.DataFrame) -> pd.DataFrame:
     (weighted by ``w_i``). Every class keeps its row, zero weight or not, so a classifier
     always sees all K classes (``clf.classes_`` = ``0 … K−1``).
     """
-    columns = target_columns(frame)
-    if "item" not in frame.columns or len(columns) < 2:
+    if not isinstance(frame, pd.DataFrame):
         raise DataError(
             "expand_soft_targets needs a training frame (item, p_<class> columns) from to_training_frame"
         )
-    probs = _probabilities(frame, columns, pd.Index(frame["item"].astype(str)))
+    soft = SoftLabels.from_frame(frame)
+    probs = _renormalised(soft.mean)
     weight = frame["weight"].to_numpy(dtype=float) if "weight" in frame.columns else np.ones(len(frame))
     if not (np.isfinite(weight).all() and (weight >= 0).all()):
         raise DataError("the 'weight' column must hold finite, non-negative numbers")
     n, k = probs.shape
-    classes = np.asarray([c[2:] for c in columns], dtype=object)
+    classes = np.asarray(soft.classes, dtype=object)
     return pd.DataFrame(
         {
             "row": np.repeat(np.arange(n), k),
-            "item": np.repeat(frame["item"].astype(str).to_numpy(), k),
+            "item": np.repeat(soft.items, k),
             "class": np.tile(classes, n),
             "code": np.tile(np.arange(k), n),
             "sample_weight": (probs * weight[:, None]).ravel(),

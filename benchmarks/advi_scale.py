@@ -92,7 +92,7 @@ def worker(job: dict) -> dict:
     result["final_loss_mean_last_1000"] = float(np.mean(losses[-1000:]))
     result["peak_rss_mib_after_fit"] = peak_mib()
     start = time.perf_counter()
-    labels = fit.soft_labels()["label"].to_numpy()
+    labels = fit.soft_labels().label
     result["soft_labels_seconds"] = time.perf_counter() - start
     result["peak_rss_mib_after_soft_labels"] = peak_mib()
     result["accuracy"] = float(np.mean(labels == np.asarray(ann.classes, dtype=object)[truth]))

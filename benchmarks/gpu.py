@@ -68,7 +68,7 @@ def worker(job: dict) -> dict:
     min_ess = float(min(np.min(ess[v].values) for v in VAR_NAMES))
     max_rhat = float(max(np.max(rhat[v].values) for v in VAR_NAMES))
     sampling = fit.posterior["posterior"].attrs.get("sampling_time", fit.sampling.sampling_seconds)
-    labels = fit.soft_labels()["label"].to_numpy()
+    labels = fit.soft_labels().label
     truth = np.asarray(sim.annotations.classes, dtype=object)[sim.true_class]
     return {
         "device": device,

@@ -92,7 +92,7 @@ def blind_check(fit) -> dict:
     known = ann.gold >= 0
     blind = replace(fit, annotations=replace(ann, gold=np.full(ann.n_items, -1)))
     report = blind.check()
-    labels = blind.relabel().soft_labels(ci_prob=0.5)["label"].to_numpy()
+    labels = blind.relabel().soft_labels(ci_prob=0.5).label
     truth = np.asarray(ann.classes, dtype=object)[ann.gold[known]]
     return {
         "chain_permutations_vs_gold": [list(c.permutation) for c in fit.check().chains],

@@ -67,7 +67,7 @@ def worker(job: dict) -> dict:
         "sampling_seconds": fit.sampling.sampling_seconds,
         "fit_seconds": fit_s,
         **convergence(fit),
-        "accuracy": float(np.mean(fit.soft_labels()["label"].to_numpy() == names[sim.true_class])),
+        "accuracy": float(np.mean(fit.soft_labels().label == names[sim.true_class])),
         "em_accuracy": float(np.mean(fit.em.label == sim.true_class)),
     }
     result["min_ess_per_sampling_second"] = result["min_ess_bulk"] / result["sampling_seconds"]

@@ -111,7 +111,7 @@ def worker(args) -> dict:
         "divergences": int(stats["diverging"].sum()),
         "mean_leapfrog_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else None,
         "mean_step_size": float(stats["step_size"].mean()) if "step_size" in stats else None,
-        "accuracy": float(np.mean(fit.soft_labels()["label"].to_numpy() == names[sim.true_class])),
+        "accuracy": float(np.mean(fit.soft_labels().label == names[sim.true_class])),
         "em_accuracy": float(np.mean(fit.em.label == sim.true_class)),
     }
 

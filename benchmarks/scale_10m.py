@@ -97,7 +97,7 @@ def worker(job: dict) -> dict:
     result["converged"] = bool(fit.posterior["posterior"].attrs.get("converged"))
     result["peak_rss_mib_fit"] = peak_mib()
     start = time.perf_counter()
-    labels = fit.soft_labels()["label"].to_numpy()
+    labels = fit.soft_labels().label
     result["soft_labels_seconds"] = time.perf_counter() - start
     result["peak_rss_mib_soft_labels"] = peak_mib()
     result["accuracy"] = accuracy(labels, ann, job["truth"])

@@ -88,7 +88,7 @@ def main() -> None:
         start = time.perf_counter()
         fit = bl.fit(ann, model="hierarchical-subtype", method=method, quiet=True)
         seconds = time.perf_counter() - start
-        labels = fit.soft_labels()["label"].to_numpy().astype(int)
+        labels = fit.soft_labels().label.astype(int)
         report = fit.check()
         fits[method] = {
             "seconds": seconds,

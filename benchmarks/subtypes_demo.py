@@ -73,7 +73,7 @@ def routing_experiment() -> dict:
         )
 
     def error(f: bl.Fit, items) -> float:
-        table = f.soft_labels().set_index("item")
+        table = f.soft_labels().to_frame().set_index("item")
         codes = f.annotations.items.get_indexer(list(items))
         return float(
             np.mean([1 - table.loc[i, f"p_{t}"] for i, t in zip(items, sim.true_class[codes], strict=True)])

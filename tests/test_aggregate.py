@@ -130,7 +130,7 @@ def test_majority_vote_reports_ties_and_breaks_them_reproducibly():
     assert first.tied.tolist() == [True, False]
     assert first.label.tolist() == [0, 1]
     assert bl.majority_vote(ann, seed=1).label.tolist() == bl.majority_vote(ann, seed=1).label.tolist()
-    np.testing.assert_allclose(bl.soft_vote(ann), [[0.5, 0.5], [1 / 3, 2 / 3]])
+    np.testing.assert_allclose(bl.soft_vote(ann).mean, [[0.5, 0.5], [1 / 3, 2 / 3]])
 
 
 def test_smoothing_without_a_diagonal_preference_loses_on_many_classes():

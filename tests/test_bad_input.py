@@ -564,7 +564,7 @@ def test_every_item_appears_in_em_soft_labels():
     )
     ann = Annotations.from_frame(frame, gold={"a": 1, "gold-only": 0}, gold_only="keep")
     assert list(ann.items) == ["a", "b", "solo", "d", "gold-only"]
-    soft = bayeslabels.fit(ann, method="em").soft_labels()
+    soft = bayeslabels.fit(ann, method="em").soft_labels().to_frame()
     assert list(soft["item"]) == list(ann.items)
     assert soft.set_index("item")["n_labels"].to_dict() == {"a": 3, "b": 3, "solo": 1, "d": 2, "gold-only": 0}
     assert soft.set_index("item").loc["gold-only", "label"] == "0"
@@ -575,7 +575,7 @@ def test_every_item_appears_in_em_soft_labels():
 def test_an_item_with_one_label_and_an_annotator_with_one_label_appear_in_every_output(tmp_path: Path):
     ann = Annotations.from_file(DATA / "ok_singletons.csv")
     fit = bayeslabels.fit(ann, method="em")
-    soft = fit.soft_labels()
+    soft = fit.soft_labels().to_frame()
     assert list(soft["item"]) == list(ann.items)
     assert soft.set_index("item").loc["solo", "n_labels"] == 1
     annotators = fit.annotators().set_index("annotator")
@@ -588,7 +588,7 @@ def test_an_item_with_one_label_and_an_annotator_with_one_label_appear_in_every_
 def test_250_classes_are_accepted_and_fitted():
     ann = Annotations.from_file(DATA / "ok_250_classes.csv")
     assert ann.n_classes == 250 and "250 classes" in str(ann.summary)
-    soft = bayeslabels.fit(ann, method="em").soft_labels()
+    soft = bayeslabels.fit(ann, method="em").soft_labels().to_frame()
     probabilities = soft[[f"p_{c}" for c in ann.classes]].to_numpy()
     assert len(soft) == 500 and np.allclose(probabilities.sum(axis=1), 1.0)
     assert (soft["label"] == [f"c{i % 250:03d}" for i in range(500)]).all()
@@ -596,7 +596,7 @@ def test_250_classes_are_accepted_and_fitted():
 
 def test_a_declared_class_nobody_used_gets_a_small_probability():
     ann = Annotations.from_file(DATA / "labels_01.csv", classes=["0", "1", "2"])
-    soft = bayeslabels.fit(ann, method="em").soft_labels()
+    soft = bayeslabels.fit(ann, method="em").soft_labels().to_frame()
     assert np.allclose(soft[["p_0", "p_1", "p_2"]].sum(axis=1), 1.0)
     assert (soft["p_2"] < soft[["p_0", "p_1"]].max(axis=1)).all() and (soft["label"] != "2").all()
 

@@ -115,7 +115,7 @@ def _add_simulated_labels(sim, pairs: pd.DataFrame, seed: int) -> bl.Annotations
 
 
 def _error_on(fit: bl.Fit, sim, items) -> float:
-    table = fit.soft_labels().set_index("item").loc[list(items)]
+    table = fit.soft_labels().to_frame().set_index("item").loc[list(items)]
     truth = np.asarray(fit.classes)[sim.true_class[fit.annotations.items.get_indexer(list(items))]]
     p_true = [table.loc[i, f"p_{t}"] for i, t in zip(items, truth, strict=True)]
     return float(np.mean(1 - np.asarray(p_true)))

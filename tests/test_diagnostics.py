@@ -68,11 +68,7 @@ def test_relabel_aligns_every_chain_and_recovers_the_unswitched_answer(switched)
     # what relabelling means: the switched chain's R-hat (> 1.1) falls to that of agreeing chains
     assert report.max_rhat < 1.02 < 1.1 < fit.check().max_rhat
     assert not any(c.switched for c in report.chains)
-    classes = healthy.classes
-    columns = [f"p_{c}" for c in classes]
-    np.testing.assert_allclose(
-        fixed.soft_labels()[columns].to_numpy(), healthy.soft_labels()[columns].to_numpy(), atol=0.02
-    )
+    np.testing.assert_allclose(fixed.soft_labels().mean, healthy.soft_labels().mean, atol=0.02)
 
 
 def test_gold_anchors_keep_every_chain_in_the_gold_mode():

@@ -69,7 +69,7 @@ def assert_same_fit(a: bl.Fit, b: bl.Fit) -> None:
     for name in post_a.data_vars:
         np.testing.assert_array_equal(post_a[name].values, post_b[name].values)
     assert a.spec == b.spec
-    pd.testing.assert_frame_equal(a.soft_labels(), b.soft_labels())
+    pd.testing.assert_frame_equal(a.soft_labels().to_frame(), b.soft_labels().to_frame())
 
 
 # --------------------------------------------------------------------------- fit_many

@@ -59,7 +59,7 @@ def three_class():
 
 def test_point_estimates_are_scikit_learns_and_name_their_method(three_class):
     sim, em = three_class
-    soft = em.soft_labels()
+    soft = em.soft_labels().to_frame()
     result = bl.evaluate(soft, sim.true_class, n_boot=200)
     proba = soft[["p_0", "p_1", "p_2"]].to_numpy()
     pred = proba.argmax(axis=1)
@@ -88,7 +88,7 @@ def test_point_estimates_are_scikit_learns_and_name_their_method(three_class):
 def test_wilson_intervals_equal_statsmodels(three_class):
     sim, em = three_class
     result = bl.evaluate(em, sim.true_class, ci_prob=0.9, n_boot=100)
-    correct = int((em.soft_labels()["label"].astype(int).to_numpy() == sim.true_class).sum())
+    correct = int((em.soft_labels().to_frame()["label"].astype(int).to_numpy() == sim.true_class).sum())
     lo, hi = proportion_confint(correct, len(sim.true_class), alpha=0.1, method="wilson")
     assert result.interval("accuracy") == pytest.approx((lo, hi))
     row = result.metrics.set_index(["metric", "class"]).loc[("recall", "1")]
@@ -134,7 +134,9 @@ def test_every_target_form_gives_the_same_scores(small_sim, em_fit):
     ann = small_sim.annotations
     gold = pd.Series(np.asarray(ann.classes)[small_sim.true_class], index=ann.items)
     from_fit = bl.evaluate(em_fit, small_sim.true_class, n_boot=100)
-    from_frame = bl.evaluate(em_fit.soft_labels(), gold, n_boot=100)
+    from_frame = bl.evaluate(em_fit.soft_labels().to_frame(), gold, n_boot=100)
+    from_soft = bl.evaluate(em_fit.soft_labels(), gold, n_boot=100)
+    pd.testing.assert_frame_equal(from_soft.metrics, from_frame.metrics)
     from_em = bl.evaluate(em_fit.em, small_sim.true_class, n_boot=100)
     pd.testing.assert_frame_equal(from_fit.metrics, from_frame.metrics)
     pd.testing.assert_frame_equal(from_fit.metrics, from_em.metrics, atol=1e-9)

@@ -15,7 +15,7 @@ from bayeslabels import _io
 
 def test_parquet_round_trip_keeps_dtypes_and_provenance(nuts_fit, tmp_path):
     path = nuts_fit.export(tmp_path / "soft.parquet", ci_prob=0.8)
-    expected = nuts_fit.soft_labels(ci_prob=0.8)
+    expected = nuts_fit.soft_labels(ci_prob=0.8).to_frame()
     back = pd.read_parquet(path)
     pd.testing.assert_frame_equal(back, expected)
     assert back["item"].dtype == "string" and back["n_labels"].dtype == "int64"

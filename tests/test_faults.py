@@ -75,7 +75,7 @@ def _state(kind: str, target: Path, items: list[str]) -> str:
         assert bl.read_provenance(target)["n_items"] == len(items)
     else:
         loaded = bl.load(target)  # checks every file against its recorded hash
-        assert loaded.soft_labels()["item"].tolist() == items
+        assert loaded.soft_labels().to_frame()["item"].tolist() == items
     return "complete"
 
 
@@ -192,12 +192,12 @@ def _enospc_after_half(write):
 
 
 def test_disk_full_during_export_keeps_the_previous_file(em_saved, tmp_path, monkeypatch, capsys):
-    fit_module = importlib.import_module("bayeslabels.fit")  # bayeslabels.fit is the function
+    writer_module = importlib.import_module("bayeslabels.soft_labels")  # SoftLabels.write writes the file
 
     fit, fit_dir = em_saved
     target = fit.export(tmp_path / "soft.parquet")
     before = target.read_bytes()
-    monkeypatch.setattr(fit_module, "_write_parquet", _enospc_after_half(fit_module._write_parquet))
+    monkeypatch.setattr(writer_module, "_write_parquet", _enospc_after_half(writer_module._write_parquet))
     with pytest.raises(OSError) as caught:
         fit.export(target)
     assert caught.value.errno == errno.ENOSPC and str(target) in str(caught.value)  # not the temporary

@@ -71,14 +71,14 @@ def test_chains_started_from_em_agree_on_what_each_class_means(nuts_fit):
             "nuts",
             em=nuts_fit.em,
         )
-        per_chain.append(single.soft_labels()["label"].to_numpy())
+        per_chain.append(single.soft_labels().to_frame()["label"].to_numpy())
     em_labels = np.asarray(nuts_fit.annotations.classes)[nuts_fit.em.label]
     for labels in per_chain:
         assert (labels == em_labels).mean() > 0.95
 
 
 def test_soft_labels_are_as_accurate_as_em_against_the_truth(nuts_fit, small_sim):
-    labels = nuts_fit.soft_labels()["label"].to_numpy()
+    labels = nuts_fit.soft_labels().to_frame()["label"].to_numpy()
     truth = np.asarray(nuts_fit.annotations.classes)[small_sim.true_class]
     em_truth_acc = (nuts_fit.em.label == small_sim.true_class).mean()
     assert (labels == truth).mean() >= em_truth_acc - 0.02

@@ -18,7 +18,7 @@ def saved(nuts_fit, tmp_path_factory):
 
 def test_round_trip_gives_identical_soft_labels_and_report(nuts_fit, saved):
     loaded = bl.load(saved)
-    pd.testing.assert_frame_equal(loaded.soft_labels(), nuts_fit.soft_labels())
+    pd.testing.assert_frame_equal(loaded.soft_labels().to_frame(), nuts_fit.soft_labels().to_frame())
     pd.testing.assert_frame_equal(loaded.annotators(), nuts_fit.annotators())
     assert loaded.check().ok and loaded.check().max_rhat == pytest.approx(nuts_fit.check().max_rhat)
     assert loaded.spec.to_dict() == nuts_fit.spec.to_dict()
@@ -102,4 +102,4 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_fit(em_fit, tmp_path):
 def test_em_fits_round_trip_too(em_fit, tmp_path):
     loaded = bl.load(em_fit.save(tmp_path / "em"))
     assert loaded.is_point_estimate and loaded.method == "em"
-    pd.testing.assert_frame_equal(loaded.soft_labels(), em_fit.soft_labels())
+    pd.testing.assert_frame_equal(loaded.soft_labels().to_frame(), em_fit.soft_labels().to_frame())

@@ -74,7 +74,7 @@ def test_every_item_appears_once_in_input_order_in_every_output(table, budget):
     assert list(ann.items) == items and all(type(i) is str for i in ann.items)
 
     fit = bl.fit(ann, method="em")
-    soft = fit.soft_labels()
+    soft = fit.soft_labels().to_frame()
     assert list(soft["item"]) == items
     probabilities = soft[[f"p_{c}" for c in ann.classes]].to_numpy()
     assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-9)
@@ -109,7 +109,7 @@ def test_shuffling_the_rows_leaves_every_em_result_unchanged(table, seed):
     frame, gold, kwargs = table
     shuffled = frame.sample(frac=1.0, random_state=np.random.RandomState(seed)).reset_index(drop=True)
     fits = [bl.fit(_build(f, gold, kwargs), method="em") for f in (frame, shuffled)]
-    soft = [fit.soft_labels().set_index("item").sort_index() for fit in fits]
+    soft = [fit.soft_labels().to_frame().set_index("item").sort_index() for fit in fits]
     assert list(soft[0].index) == list(soft[1].index)
     numbers = soft[0].select_dtypes("number").columns
     np.testing.assert_allclose(soft[0][numbers], soft[1][numbers], rtol=0, atol=1e-8)

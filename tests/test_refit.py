@@ -39,7 +39,7 @@ def test_reused_model_gives_exactly_the_freshly_compiled_posterior(reused_and_fr
     reused, fresh = reused_and_fresh
     for name in ("confusion", "prevalence"):
         np.testing.assert_array_equal(reused.posterior.posterior[name], fresh.posterior.posterior[name])
-    a, b = reused.soft_labels(), fresh.soft_labels()
+    a, b = reused.soft_labels().to_frame(), fresh.soft_labels().to_frame()
     np.testing.assert_array_equal(a.filter(like="p_").to_numpy(float), b.filter(like="p_").to_numpy(float))
 
 
@@ -47,7 +47,7 @@ def test_reused_model_carries_the_new_data_names_and_gold(reused_and_fresh, new_
     reused, _ = reused_and_fresh
     ann = new_batch.annotations
     assert list(reused.posterior.posterior["annotator"].values) == list(ann.annotators)
-    labels = reused.soft_labels()
+    labels = reused.soft_labels().to_frame()
     assert list(labels["item"]) == list(ann.items)
     gold = ann.gold >= 0
     # gold enters the likelihood through the swapped-in mask: gold items sit on their gold class

@@ -113,8 +113,8 @@ def test_planting_labels_in_the_test_side_leaves_training_targets_unchanged(sim,
 
     # Control: aggregation fitted on every label does let the planted test labels move the
     # training targets — the per-fold fit is what keeps them out.
-    whole_before = bl.fit(ann, method="em").soft_labels().set_index("item")
-    whole_after = bl.fit(planted_ann, method="em").soft_labels().set_index("item")
+    whole_before = bl.fit(ann, method="em").soft_labels().to_frame().set_index("item")
+    whole_after = bl.fit(planted_ann, method="em").soft_labels().to_frame().set_index("item")
     train_ids = split.train_item_ids
     assert not np.allclose(whole_before.loc[train_ids, "p_0"], whole_after.loc[train_ids, "p_0"], atol=1e-9)
 

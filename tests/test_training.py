@@ -84,7 +84,7 @@ def test_probabilities_sum_to_one_and_label_is_the_argmax(em_fit):
     assert (probs >= 0).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
     assert frame["label"].tolist() == [str(c) for c in np.asarray(em_fit.classes)[probs.argmax(axis=1)]]
-    np.testing.assert_allclose(probs, em_fit.soft_labels()[_p_columns(frame)].to_numpy())
+    np.testing.assert_allclose(probs, em_fit.soft_labels().to_frame()[_p_columns(frame)].to_numpy())
 
 
 def test_fit_and_em_result_give_the_same_targets(em_fit, sim):
@@ -112,7 +112,7 @@ def test_agreement_weight_ends_certain_one_and_uniform_zero():
 
 def test_interval_weight_is_one_minus_the_width_of_the_hard_labels_interval(posterior_fit):
     frame = bl.to_training_frame(posterior_fit, weight="interval", ci_prob=0.8)
-    soft = posterior_fit.soft_labels(ci_prob=0.8)
+    soft = posterior_fit.soft_labels(ci_prob=0.8).to_frame()
     rows = np.arange(len(soft))
     code = soft[["p_0", "p_1", "p_2"]].to_numpy().argmax(axis=1)
     lo = soft[["p_0_lo", "p_1_lo", "p_2_lo"]].to_numpy()[rows, code]
