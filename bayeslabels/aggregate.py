@@ -137,14 +137,15 @@ class EMResult:
     """Dawid–Skene EM point estimates.
 
     ``confusion[j, k, l] = P(annotator j says l | true class k)``; ``prevalence[k]``;
-    ``posterior[i, k] = P(z_i = k | data, estimates)``; ``log_likelihood`` per iteration
-    (the smoothed objective: data log-likelihood plus Dirichlet log prior terms).
+    ``posterior[i, k] = P(z_i = k | data, estimates)``; ``log_posterior`` per iteration
+    (the smoothed objective EM climbs: data log-likelihood plus Dirichlet log prior terms,
+    i.e. the unnormalised log posterior of the estimates).
     """
 
     confusion: np.ndarray
     prevalence: np.ndarray
     posterior: np.ndarray
-    log_likelihood: np.ndarray
+    log_posterior: np.ndarray
     converged: bool
     n_iter: int
     variant: str
@@ -354,7 +355,7 @@ def dawid_skene_em(
         confusion=confusion,
         prevalence=prevalence,
         posterior=state["posterior"],
-        log_likelihood=np.asarray(trace),
+        log_posterior=np.asarray(trace),
         converged=converged,
         n_iter=len(trace),
         variant=variant,

@@ -32,6 +32,7 @@ from .data import Annotations
 from .errors import DataError
 from .models._likelihood import annotation_counts, gold_log_mask
 from .priors import DawidSkenePriors
+from .soft_labels import SoftLabels
 
 __all__ = ["DaskEMResult", "EncodedTable", "dawid_skene_em_dask", "encode_table"]
 
@@ -299,12 +300,13 @@ class DaskEMResult:
     """`dawid_skene_em_dask`'s result: `EMResult`'s estimates, with the per-item posteriors
     as a lazy Dask DataFrame (columns ``item``, ``p_<class>``; one row per item).
 
-    ``confusion``, ``prevalence``, ``log_likelihood``, ``converged``, ``n_iter``, ``variant``,
+    ``confusion``, ``prevalence``, ``log_posterior``, ``converged``, ``n_iter``, ``variant``,
     ``classes``, ``annotators``, ``priors`` and `accuracy` mean what they mean on `EMResult`;
     ``n_items`` / ``n_labels`` count the table; ``seconds`` times the phases (``code_books``:
     the first pass; ``partition``: shuffle by item and build the persisted count matrices;
     ``em``: the iterations);
-    `soft_labels` adds the ``label`` column lazily; `to_em_result` computes the posteriors into
+    `soft_labels` gathers them into `SoftLabels`, `soft_label_partitions` adds the ``label``
+    column lazily; `to_em_result` computes the posteriors into
     an `EMResult` (only for data that fits in memory). The partitions stay persisted on the
     cluster while this result (its ``posterior``) is alive; compute the frames with the same
     ``client`` (``.compute(scheduler=result.client)`` when it is not the default one).
@@ -313,7 +315,7 @@ class DaskEMResult:
     confusion: np.ndarray
     prevalence: np.ndarray
     posterior: Any  # dask DataFrame
-    log_likelihood: np.ndarray
+    log_posterior: np.ndarray
     converged: bool
     n_iter: int
     variant: str
@@ -329,8 +331,14 @@ class DaskEMResult:
         """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence."""
         return EMResult.accuracy(self)  # type: ignore[arg-type]
 
-    def soft_labels(self):
-        """Lazy Dask DataFrame: ``item``, ``label`` (most probable class), ``p_<class>``."""
+    def soft_labels(self) -> SoftLabels:
+        """The posteriors gathered into `SoftLabels` (a point estimate; items in partition
+        order), as every producer returns them; for data beyond memory see `soft_label_partitions`."""
+        return self.to_em_result().soft_labels()
+
+    def soft_label_partitions(self):
+        """Lazy Dask DataFrame: ``item``, ``label`` (most probable class), ``p_<class>`` — the
+        soft labels left on the cluster, partition by partition."""
         columns = [f"p_{name}" for name in self.classes]
         meta = self.posterior._meta
         meta = _with_label(meta, columns, list(self.classes))
@@ -344,7 +352,7 @@ class DaskEMResult:
             confusion=self.confusion,
             prevalence=self.prevalence,
             posterior=frame[columns].to_numpy(dtype=float),
-            log_likelihood=self.log_likelihood,
+            log_posterior=self.log_posterior,
             converged=self.converged,
             n_iter=self.n_iter,
             variant=self.variant,
@@ -473,7 +481,7 @@ def dawid_skene_em_dask(
         confusion=confusion,
         prevalence=prevalence,
         posterior=posterior,
-        log_likelihood=np.asarray(trace),
+        log_posterior=np.asarray(trace),
         converged=converged,
         n_iter=len(trace),
         variant=variant,

@@ -126,7 +126,7 @@ def _tree_for_disk(fit: Fit) -> xr.DataTree:
                 "confusion": (("annotator", "true_class", "label_class"), em.confusion),
                 "prevalence": (("true_class",), em.prevalence),
                 "posterior": (("item", "true_class"), em.posterior),
-                "log_likelihood": (("iteration",), em.log_likelihood),
+                "log_posterior": (("iteration",), em.log_posterior),
             },
             coords={
                 "annotator": list(map(str, em.annotators)),
@@ -147,7 +147,8 @@ def _em_from_tree(tree: xr.DataTree, ann: Annotations, spec: ModelSpec) -> EMRes
         confusion=em["confusion"].values,
         prevalence=em["prevalence"].values,
         posterior=em["posterior"].values,
-        log_likelihood=em["log_likelihood"].values,
+        # fits saved before 0.2 called the trace "log_likelihood"
+        log_posterior=em["log_posterior" if "log_posterior" in em else "log_likelihood"].values,
         converged=bool(em.attrs["converged"]),
         n_iter=int(em.attrs["n_iter"]),
         variant=str(em.attrs["variant"]),

@@ -96,7 +96,7 @@ def in_memory(job: dict) -> dict:
         confusion=em.confusion,
         prevalence=em.prevalence,
         posterior=em.posterior,
-        trace=em.log_likelihood,
+        trace=em.log_posterior,
         items=np.asarray(em.items, dtype=str),
         annotators=np.asarray(em.annotators, dtype=str),
     )
@@ -130,8 +130,8 @@ def on_dask(job: dict) -> dict:
     columns = [f"p_{c}" for c in result.classes]
     mine = posterior.set_index("item").loc[ref["items"], columns].to_numpy()
     trace_diff = (  # relative: the objective sums one term per item (millions at this scale)
-        float((np.abs(result.log_likelihood - ref["trace"]) / np.abs(ref["trace"])).max())
-        if len(result.log_likelihood) == len(ref["trace"])
+        float((np.abs(result.log_posterior - ref["trace"]) / np.abs(ref["trace"])).max())
+        if len(result.log_posterior) == len(ref["trace"])
         else float("nan")
     )
     return {

@@ -72,7 +72,7 @@ def test_em_objective_never_decreases_and_converges():
     sim = bl.simulate.dawid_skene(n_items=500, n_annotators=20, n_classes=4, seed=5)
     em = bl.dawid_skene_em(sim.annotations)
     assert em.converged
-    assert np.all(np.diff(em.log_likelihood) >= -1e-8)
+    assert np.all(np.diff(em.log_posterior) >= -1e-8)
 
 
 def test_em_recovers_simulated_truth_better_than_majority_vote():

@@ -229,7 +229,7 @@ def assert_em_equal(result: bl.DaskEMResult, em: bl.EMResult, client) -> None:
     assert list(result.classes) == list(em.classes) and list(result.annotators) == list(em.annotators)
     np.testing.assert_allclose(result.confusion, em.confusion, rtol=0, atol=1e-8)
     np.testing.assert_allclose(result.prevalence, em.prevalence, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(result.log_likelihood, em.log_likelihood, rtol=1e-12, atol=1e-8)
+    np.testing.assert_allclose(result.log_posterior, em.log_posterior, rtol=1e-12, atol=1e-8)
     frame = result.posterior.compute(scheduler=client)
     assert len(frame) == result.n_items == em.posterior.shape[0]
     posterior = frame.set_index("item").loc[list(em.items)].to_numpy()
@@ -269,10 +269,16 @@ def test_dask_em_on_worker_processes(process_client):
     table = dd.from_pandas(ann.to_frame(include_gold=True), npartitions=3, sort=False)
     result = bl.dawid_skene_em_dask(table, gold="gold", client=process_client)
     assert_em_equal(result, bl.dawid_skene_em(ann), process_client)
-    labels = result.soft_labels().compute(scheduler=process_client).set_index("item").loc[list(ann.items)]
+    labels = result.soft_label_partitions().compute(scheduler=process_client)
+    labels = labels.set_index("item").loc[list(ann.items)]
     assert (labels["label"].to_numpy() == ann.classes[bl.dawid_skene_em(ann).label]).all()
     whole = result.to_em_result()
     assert whole.posterior.shape == (ann.n_items, 3) and set(whole.items) == set(ann.items)
+    soft = result.soft_labels()  # the one soft-label value, as every producer returns it
+    assert isinstance(soft, bl.SoftLabels) and soft.is_point_estimate
+    np.testing.assert_allclose(
+        soft.select(list(ann.items)).mean, bl.dawid_skene_em(ann).soft_labels().mean, atol=1e-8
+    )
     pd.testing.assert_series_equal(result.accuracy(), bl.dawid_skene_em(ann).accuracy(), rtol=0, atol=1e-8)
 
 
