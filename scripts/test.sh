@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check bayeslabels tests benchmarks
-exec .venv/bin/python -m pytest "$@"
+# Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
+# compiles, which run in parallel. BAYESLABELS_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" "$@"
