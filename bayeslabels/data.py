@@ -505,7 +505,8 @@ class Annotations:
             The separator (default: sniffed from the file).
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``, ``gold_only``.
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
 
         Returns
         -------
@@ -536,7 +537,8 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``, ``gold_only``.
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
 
         Returns
         -------
@@ -566,7 +568,8 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``, ``gold_only``.
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
 
         Returns
         -------
@@ -599,7 +602,8 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``, ``gold_only``.
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
 
         Returns
         -------
@@ -656,7 +660,9 @@ class Annotations:
         --------
         >>> import pandas as pd
         >>> import bayeslabels as bl
-        >>> wide = pd.DataFrame({"id": ["q1", "q2", "q3"], "ann_a": ["yes", "no", "yes"], "ann_b": ["yes", None, "no"]})
+        >>> wide = pd.DataFrame(
+        ...     {"id": ["q1", "q2", "q3"], "ann_a": ["yes", "no", "yes"], "ann_b": ["yes", None, "no"]}
+        ... )
         >>> bl.Annotations.from_wide(wide, item="id")
         Annotations(5 labels, 3 items, 2 annotators, classes=['no', 'yes'], gold for 0 items)
         """
