@@ -32,7 +32,32 @@ from .soft_labels import EM_MEANING, VOTE_SHARE_MEANING, SoftLabels
 
 @dataclass(frozen=True)
 class VoteResult:
-    """Per-item vote shares and a hard label; ``tied`` marks items whose top share is shared."""
+    """Per-item vote shares and a hard label from `majority_vote`.
+
+    ``tied`` marks items whose top share is shared.
+
+    Attributes
+    ----------
+    probabilities : numpy.ndarray
+        Vote shares, items × K.
+    label : numpy.ndarray
+        Int class code per item, -1 for items without labels.
+    tied : numpy.ndarray
+        Bool per item: the top share is shared by more than one class.
+    classes : pandas.Index
+        The class names (codes index into them).
+    items : pandas.Index
+        The item ids, in row order.
+    n_labels : numpy.ndarray or None
+        Labels per item.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> votes = bl.majority_vote(bl.datasets.load("bluebirds"))
+    >>> votes.probabilities.shape, int(votes.tied.sum())
+    ((108, 2), 0)
+    """
 
     probabilities: np.ndarray  # items × K
     label: np.ndarray  # int code per item, -1 for items without labels
@@ -42,16 +67,22 @@ class VoteResult:
     n_labels: np.ndarray | None = None  # labels per item
 
     def soft_labels(self) -> SoftLabels:
-        """The vote shares as `SoftLabels` (a point estimate), with the vote's own hard labels
-        (its tie-break; None for an item without labels).
+        """The vote shares as `SoftLabels`.
+
+        A point estimate, with the vote's own hard labels (its tie-break; None for an item
+        without labels).
 
         Returns
         -------
         SoftLabels
+            ``mean = lower = upper`` = the vote shares, ``ci_prob=None``.
 
         Examples
         --------
-        >>> bl.majority_vote(ann).soft_labels().to_frame()  # doctest: +SKIP
+        >>> import bayeslabels as bl
+        >>> soft = bl.majority_vote(bl.datasets.load("bluebirds")).soft_labels()
+        >>> soft.is_point_estimate, soft.classes
+        (True, ('false', 'true'))
         """
         names = np.asarray(self.classes, dtype=object)
         return SoftLabels(
@@ -77,12 +108,15 @@ def _vote_shares(ann: Annotations) -> np.ndarray:
 
 
 def soft_vote(ann: Annotations) -> SoftLabels:
-    """Vote shares per item as `SoftLabels` (a point estimate; ``label`` is the argmax, the first
-    class on ties). Items without labels get the uniform distribution.
+    """Vote shares per item as `SoftLabels`.
+
+    A point estimate; ``label`` is the argmax, the first class on ties. Items without
+    labels get the uniform distribution.
 
     Parameters
     ----------
     ann : Annotations
+        The label table.
 
     Returns
     -------
@@ -91,7 +125,14 @@ def soft_vote(ann: Annotations) -> SoftLabels:
 
     Examples
     --------
-    >>> bl.soft_vote(ann).mean  # doctest: +SKIP
+    >>> import bayeslabels as bl
+    >>> soft = bl.soft_vote(bl.datasets.load("bluebirds"))
+    >>> soft.mean.shape
+    (108, 2)
+    >>> soft.mean[0].round(3)
+    array([0.308, 0.692])
+    >>> soft.label[:3]
+    array(['true', 'false', 'true'], dtype=object)
     """
     shares = _vote_shares(ann)
     return SoftLabels(
@@ -111,9 +152,37 @@ def majority_vote(
 ) -> VoteResult:
     """Most frequent label per item.
 
-    ties: ``"random"`` breaks a tie uniformly at random among the tied classes (seeded),
-    ``"first"`` takes the first class in class order; either way ``tied`` reports them.
     Items with no labels get label -1.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+    ties : {"random", "first"}, default "random"
+        ``"random"`` breaks a tie uniformly at random among the tied classes (seeded),
+        ``"first"`` takes the first class in class order; either way ``tied`` reports them.
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the random tie-break.
+
+    Returns
+    -------
+    VoteResult
+        Vote shares, hard labels (int codes) and the tie flags.
+
+    Raises
+    ------
+    ValueError
+        If ``ties`` is neither ``"random"`` nor ``"first"``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("bluebirds")
+    >>> votes = bl.majority_vote(ann, ties="first")
+    >>> votes.label[:5]
+    array([1, 0, 1, 0, 0])
+    >>> float((votes.label == ann.gold).mean().round(3))
+    0.759
     """
     if ties not in ("random", "first"):
         raise ValueError("ties must be 'random' or 'first'")
@@ -134,12 +203,44 @@ def majority_vote(
 
 @dataclass(frozen=True)
 class EMResult:
-    """Dawid–Skene EM point estimates.
+    """Dawid–Skene EM point estimates, from `dawid_skene_em`.
 
     ``confusion[j, k, l] = P(annotator j says l | true class k)``; ``prevalence[k]``;
     ``posterior[i, k] = P(z_i = k | data, estimates)``; ``log_posterior`` per iteration
     (the smoothed objective EM climbs: data log-likelihood plus Dirichlet log prior terms,
     i.e. the unnormalised log posterior of the estimates).
+
+    Attributes
+    ----------
+    confusion : numpy.ndarray
+        Annotators × K × K confusion matrices (row = true class).
+    prevalence : numpy.ndarray
+        Class prevalence, K.
+    posterior : numpy.ndarray
+        Class posteriors, items × K.
+    log_posterior : numpy.ndarray
+        The objective per iteration.
+    converged : bool
+        Whether the stopping rule was met before ``max_iter``.
+    n_iter : int
+        Iterations run.
+    variant : str
+        ``"class-conditional"`` or ``"one-coin"``.
+    classes, items, annotators : pandas.Index
+        Class names, item ids and annotator ids, in array order.
+    priors : DawidSkenePriors
+        The smoothing used.
+    n_labels : numpy.ndarray or None
+        Labels per item, when known.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> em.converged, em.confusion.shape
+    (True, (39, 2, 2))
+    >>> em.prevalence.round(3)
+    array([0.568, 0.432])
     """
 
     confusion: np.ndarray
@@ -160,16 +261,23 @@ class EMResult:
         return self.posterior.argmax(axis=1)
 
     def soft_labels(self) -> SoftLabels:
-        """The class posteriors as `SoftLabels`: a point estimate (``lower = upper = mean``,
-        ``ci_prob=None``), label the argmax.
+        """The class posteriors as `SoftLabels`.
+
+        A point estimate (``lower = upper = mean``, ``ci_prob=None``), label the argmax.
 
         Returns
         -------
         SoftLabels
+            ``mean`` is ``posterior`` (items × K).
 
         Examples
         --------
-        >>> bl.dawid_skene_em(ann).soft_labels().to_frame()  # doctest: +SKIP
+        >>> import bayeslabels as bl
+        >>> soft = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False)).soft_labels()
+        >>> soft.ci_prob is None, soft.mean.shape
+        (True, (108, 2))
+        >>> list(soft.to_frame().columns[:4])
+        ['item', 'label', 'p_false', 'p_false_lo']
         """
         return SoftLabels(
             items=np.asarray(self.items, dtype=object),
@@ -183,7 +291,22 @@ class EMResult:
         )
 
     def accuracy(self) -> pd.Series:
-        """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence."""
+        """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence.
+
+        Returns
+        -------
+        pandas.Series
+            Accuracy per annotator (index: annotator ids), named ``"accuracy"``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> acc = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False)).accuracy()
+        >>> len(acc), acc.name
+        (39, 'accuracy')
+        >>> float(acc.max().round(2))
+        0.93
+        """
         diag = np.einsum("jkk->jk", self.confusion)
         return pd.Series(diag @ self.prevalence, index=self.annotators, name="accuracy")
 
@@ -318,17 +441,50 @@ def dawid_skene_em(
 ) -> EMResult:
     """Dawid & Skene (1979) EM with Dirichlet smoothing, vectorised.
 
-    priors: the smoothing (default `DawidSkenePriors.em_smoothing`, lighter on the diagonal
-    than the Bayesian models' default prior).
+    Starts from the soft vote (gold items fixed to their gold class) unless ``init`` is
+    given; stops when the objective improves by less than ``tol`` (relative) or after
+    ``max_iter`` iterations. `bayeslabels.em_dask.dawid_skene_em_dask` runs the same
+    iterations over a partitioned (Dask) label table.
 
-    variant: ``"class-conditional"`` (a full confusion matrix per annotator) or
-    ``"one-coin"`` (one accuracy per annotator, errors spread evenly).
-    Starts from the soft vote (gold items fixed to their gold class) unless ``init``
-    (items × K class probabilities) is given; stops when the objective improves by less
-    than ``tol`` (relative) or after ``max_iter`` iterations.
+    Parameters
+    ----------
+    ann : Annotations
+        The label table; gold labels, where present, fix those items' classes.
+    variant : {"class-conditional", "one-coin"}, default "class-conditional"
+        ``"class-conditional"`` (a full confusion matrix per annotator) or ``"one-coin"``
+        (one accuracy per annotator, errors spread evenly).
+    priors : DawidSkenePriors, optional
+        The smoothing (default `DawidSkenePriors.em_smoothing`, lighter on the diagonal
+        than the Bayesian models' default prior).
+    tol : float, default 1e-7
+        Relative improvement of the objective below which EM stops.
+    max_iter : int, default 500
+        Most iterations.
+    init : numpy.ndarray, optional
+        Starting class probabilities, items × K (default: the soft vote).
 
-    `bayeslabels.distributed.dawid_skene_em_dask` runs the same iterations over a
-    partitioned (Dask) label table.
+    Returns
+    -------
+    EMResult
+        Confusion matrices, prevalence, class posteriors and the objective trace.
+
+    Raises
+    ------
+    ValueError
+        If ``variant`` is not one of the two above.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("bluebirds", gold=False)
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(ann)
+    >>> em.converged, em.n_iter
+    (True, 13)
+    >>> float((em.label == gold).mean().round(3))  # majority vote: 0.759
+    0.898
+    >>> bl.dawid_skene_em(ann, variant="one-coin").variant
+    'one-coin'
     """
     _check_variant(variant)
     k = ann.n_classes

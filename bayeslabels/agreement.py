@@ -81,8 +81,35 @@ def _fleiss(counts: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.n
 
 
 def fleiss_kappa(data: Annotations | np.ndarray) -> float:
-    """Fleiss' κ of an `Annotations` or an items × classes count table (variable counts per item
-    allowed, see the module docstring); items with fewer than two labels carry no agreement."""
+    """Fleiss' κ of an `Annotations` or an items × classes count table.
+
+    Variable counts per item are allowed (see the module docstring); items with fewer than
+    two labels carry no agreement.
+
+    Parameters
+    ----------
+    data : Annotations or numpy.ndarray
+        A label table, or an items × classes table of non-negative label counts.
+
+    Returns
+    -------
+    float
+        Fleiss' κ.
+
+    Raises
+    ------
+    DataError
+        If a count table is not items × classes (≥ 2 classes) of non-negative counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayeslabels as bl
+    >>> round(bl.fleiss_kappa(bl.datasets.load("bluebirds")), 3)
+    0.125
+    >>> round(bl.fleiss_kappa(np.array([[3, 0], [2, 1], [0, 3]])), 3)
+    0.55
+    """
     counts = _counts(data)
     if not (counts.sum(axis=1) >= 2).any():
         return float("nan")
@@ -142,9 +169,42 @@ def krippendorff_alpha(
 ) -> float:
     """Krippendorff's α of an `Annotations` or a units × values count table.
 
-    ``level``: ``"nominal"`` (δ² = [c ≠ k]), ``"ordinal"`` (ranks in class order) or
-    ``"interval"`` (δ² = (v_c − v_k)² with ``values``; default the class names as numbers when
-    they all are, else their positions). Units with fewer than two values are not pairable.
+    Units with fewer than two values are not pairable.
+
+    Parameters
+    ----------
+    data : Annotations or numpy.ndarray
+        A label table, or a units × values table of non-negative counts.
+    level : {"nominal", "ordinal", "interval"}, default "nominal"
+        ``"nominal"`` (δ² = [c ≠ k]), ``"ordinal"`` (ranks in class order) or
+        ``"interval"`` (δ² = (v_c − v_k)² with ``values``).
+    values : numpy.ndarray, optional
+        The classes' numeric values for ``"interval"``; default the class names as numbers
+        when they all are, else their positions.
+
+    Returns
+    -------
+    float
+        Krippendorff's α.
+
+    Raises
+    ------
+    DataError
+        If a count table is not units × values (≥ 2 values) of non-negative counts.
+    ValueError
+        If ``level`` is not one of the three above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayeslabels as bl
+    >>> round(bl.krippendorff_alpha(bl.datasets.load("bluebirds")), 3)
+    0.126
+    >>> round(bl.krippendorff_alpha(np.array([[3, 0], [2, 1], [0, 3]])), 3)
+    0.6
+    >>> dog = bl.datasets.load("dog")
+    >>> bl.krippendorff_alpha(dog, level="ordinal") != bl.krippendorff_alpha(dog)
+    True
     """
     counts = _counts(data)
     classes = data.classes if isinstance(data, Annotations) else range(counts.shape[1])
@@ -154,9 +214,31 @@ def krippendorff_alpha(
 def pairwise_cohen_kappa(ann: Annotations, min_overlap: int = 1) -> pd.DataFrame:
     """Cohen's κ for every pair of annotators sharing at least ``min_overlap`` items.
 
-    Columns: ``annotator_a``, ``annotator_b`` (a before b in annotator order), ``n_items``
-    (items both labelled), ``agreement`` (share of those items with the same label) and
-    ``cohen_kappa`` (NaN when chance agreement is 1, as when both only ever used one class).
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+    min_overlap : int, default 1
+        Fewest items a pair must both have labelled to get a row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``annotator_a``, ``annotator_b`` (a before b in annotator order),
+        ``n_items`` (items both labelled), ``agreement`` (share of those items with the same
+        label) and ``cohen_kappa`` (NaN when chance agreement is 1, as when both only ever
+        used one class).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> pairs = bl.pairwise_cohen_kappa(bl.datasets.load("bluebirds"))
+    >>> len(pairs)  # 39 annotators, all on every item: 39 * 38 / 2 pairs
+    741
+    >>> pairs.round(3).head(2)
+      annotator_a annotator_b  n_items  agreement  cohen_kappa
+    0          39          97      108      0.611        0.167
+    1          39         175      108      0.454        0.130
     """
     k, n_annotators = ann.n_classes, ann.n_annotators
     rows = pd.DataFrame({"i": ann.item_idx, "a": ann.annotator_idx, "l": ann.label})
@@ -202,9 +284,29 @@ def pairwise_cohen_kappa(ann: Annotations, min_overlap: int = 1) -> pd.DataFrame
 
 
 def item_agreement(ann: Annotations) -> pd.DataFrame:
-    """One row per item: ``n_labels``, ``majority`` (top class; first in class order on ties),
-    ``tied``, ``top_share`` (share of labels on the top class), ``pairwise_agreement`` (share of
-    agreeing label pairs, NaN below 2 labels) and ``entropy`` of the vote shares (nats)."""
+    """Per-item agreement from the vote shares.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item: ``item``, ``n_labels``, ``majority`` (top class; first in class
+        order on ties), ``tied``, ``top_share`` (share of labels on the top class),
+        ``pairwise_agreement`` (share of agreeing label pairs, NaN below 2 labels) and
+        ``entropy`` of the vote shares (nats).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.item_agreement(bl.datasets.load("bluebirds")).round(3).head(2)
+        item  n_labels majority   tied  top_share  pairwise_agreement  entropy
+    0  11573        39     true  False      0.692               0.563    0.617
+    1  11574        39    false  False      0.513               0.487    0.693
+    """
     counts = ann.label_counts().astype(float)
     n = counts.sum(axis=1)
     per_item = _fleiss_parts(counts)[0]
@@ -246,13 +348,38 @@ def redundancy(ann: Annotations) -> pd.DataFrame:
 
 @dataclass(frozen=True, eq=False)
 class AgreementReport:
-    """Chance-corrected agreement of a label table.
+    """Chance-corrected agreement of a label table, from `agreement`.
 
-    ``coefficients``: one row each for ``fleiss_kappa``, ``krippendorff_alpha`` and
-    ``observed_agreement`` (P_a), with ``estimate``, ``lo``, ``hi`` (percentile bootstrap over
-    items), ``method`` and ``n_items`` (items with ≥ 2 labels). ``pairwise``: Cohen's κ per
-    annotator pair (`pairwise_cohen_kappa`). ``items``: `item_agreement`. ``redundancy``:
-    labels-per-item histogram.
+    ``print(report)`` gives a readable summary; `fleiss_kappa` and `krippendorff_alpha` are
+    the point estimates.
+
+    Attributes
+    ----------
+    n_items, n_annotators, n_labels : int
+        Size of the label table.
+    classes : tuple of str
+        The class names.
+    level : str
+        The level of Krippendorff's α.
+    ci_prob : float
+        Probability of the bootstrap intervals.
+    coefficients : pandas.DataFrame
+        One row each for ``fleiss_kappa``, ``krippendorff_alpha`` and
+        ``observed_agreement`` (P_a), with ``estimate``, ``lo``, ``hi`` (percentile bootstrap
+        over items), ``method`` and ``n_items`` (items with ≥ 2 labels).
+    pairwise : pandas.DataFrame
+        Cohen's κ per annotator pair (`pairwise_cohen_kappa`).
+    items : pandas.DataFrame
+        `item_agreement`.
+    redundancy : pandas.DataFrame
+        Labels-per-item histogram.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> report = bl.agreement(bl.datasets.load("bluebirds"), n_boot=200)
+    >>> round(report.fleiss_kappa, 3), report.redundancy_bins()
+    (0.125, {'1': 0, '2': 0, '3+': 108})
     """
 
     n_items: int
@@ -278,7 +405,19 @@ class AgreementReport:
         return self._estimate("krippendorff_alpha")
 
     def redundancy_bins(self) -> dict[str, int]:
-        """Items with 0 (only if any), 1, 2 and 3+ labels."""
+        """Items with 0 (only if any), 1, 2 and 3+ labels.
+
+        Returns
+        -------
+        dict of str to int
+            Keys ``"0"`` (only when some item has no label), ``"1"``, ``"2"`` and ``"3+"``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.agreement(bl.datasets.load("bluebirds"), n_boot=200).redundancy_bins()
+        {'1': 0, '2': 0, '3+': 108}
+        """
         hist = self.redundancy.set_index("n_labels")["n_items"]
         bins = {"1": int(hist.get(1, 0)), "2": int(hist.get(2, 0)), "3+": int(hist[hist.index >= 3].sum())}
         if 0 in hist.index:
@@ -286,7 +425,21 @@ class AgreementReport:
         return bins
 
     def cohen_matrix(self) -> pd.DataFrame:
-        """Annotator × annotator Cohen's κ (symmetric; NaN where two annotators share no item)."""
+        """Annotator × annotator Cohen's κ.
+
+        Symmetric, 1 on the diagonal; NaN where two annotators share no item.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index and columns: the annotators.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.agreement(bl.datasets.load("bluebirds"), n_boot=200).cohen_matrix().shape
+        (39, 39)
+        """
         pairs = self.pairwise
         names = pd.unique(pd.concat([pairs["annotator_a"], pairs["annotator_b"]]).to_numpy())
         both = pd.concat(
@@ -300,6 +453,23 @@ class AgreementReport:
         return matrix
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values.
+
+        Returns
+        -------
+        dict
+            Counts, classes, level, ``ci_prob``, the coefficients and redundancy as records,
+            `redundancy_bins`, a summary of the pairwise Cohen's κ (``n_pairs``, ``median``,
+            median over pairs sharing ≥ 10 items) and ``mean_item_entropy``; non-finite numbers
+            become None.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> summary = bl.agreement(bl.datasets.load("bluebirds"), n_boot=200).to_dict()
+        >>> summary["n_items"], summary["pairwise_cohen_kappa"]["n_pairs"]
+        (108, 741)
+        """
         kappas = self.pairwise["cohen_kappa"]
         return {
             "n_items": self.n_items,
@@ -357,9 +527,50 @@ def agreement(
     n_boot: int = 1000,
     seed: int | np.random.Generator | None = 0,
 ) -> AgreementReport:
-    """Fleiss' κ, Krippendorff's α (``level``) and the observed pairwise agreement, each with a
+    """Agreement of a label table, with bootstrap intervals.
+
+    Fleiss' κ, Krippendorff's α (``level``) and the observed pairwise agreement, each with a
     percentile-bootstrap interval over items (``n_boot`` replicates, seeded), plus pairwise
-    Cohen's κ, per-item agreement and the redundancy histogram."""
+    Cohen's κ, per-item agreement and the redundancy histogram.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+    level : {"nominal", "ordinal", "interval"}, default "nominal"
+        Level of Krippendorff's α (see `krippendorff_alpha`).
+    ci_prob : float, default 0.95
+        Probability of the intervals.
+    n_boot : int, default 1000
+        Bootstrap replicates.
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    AgreementReport
+
+    Raises
+    ------
+    DataError
+        If ``ann`` is not an `Annotations`, or no item has two or more labels.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> report = bl.agreement(bl.datasets.load("bluebirds"), n_boot=200)
+    >>> report.coefficients.round(3)
+              coefficient  estimate     lo     hi                method  n_items
+    0        fleiss_kappa     0.125  0.103  0.147  bootstrap-percentile      108
+    1  krippendorff_alpha     0.126  0.103  0.147  bootstrap-percentile      108
+    2  observed_agreement     0.588  0.573  0.608  bootstrap-percentile      108
+    >>> print(report)  # doctest: +ELLIPSIS
+    4212 labels, 108 items, 39 annotators, classes ['false', 'true']
+    labels per item: 1: 0, 2: 0, 3+: 108 (median 39)
+    agreement (95% intervals, bootstrap-percentile over items):
+      Fleiss κ                     0.125  [0.103, 0.147]
+    ...
+    """
     if not isinstance(ann, Annotations):
         raise DataError(f"agreement() needs an Annotations, got {type(ann).__name__}")
     ci_prob = check_ci_prob(ci_prob)
@@ -471,19 +682,51 @@ def annotator_profiles(
     windows: int = 4,
     min_window_labels: int = 10,
 ) -> pd.DataFrame:
-    """One row per annotator, scored against the leave-one-out consensus (the majority of the
-    *other* annotators' labels on the same item; ties split the credit evenly).
+    """One row per annotator, scored against the leave-one-out consensus.
 
-    Columns: ``annotator``, ``n_labels``, ``n_items``, ``n_compared`` (labels on items someone
-    else also labelled), ``accuracy`` with Wilson ``accuracy_lo`` / ``accuracy_hi``,
-    ``agreement`` (share of the other labels on the same items that match). Two classes:
-    ``positive_rate``, ``consensus_positive_rate`` and ``positive_bias`` (their difference;
-    ``positive``: a class name, or True / None for the second class, as in `evaluate`); more
-    classes: ``bias_<class>`` per class.
-    With timestamps: ``median_seconds`` between an annotator's consecutive labels (gaps over
-    ``session_gap`` seconds are breaks, not labelling time), ``too_fast_share`` (gaps under
-    ``too_fast`` seconds) and ``drift`` (accuracy in the last minus the first of ``windows``
-    equal-count time windows, using windows with ≥ ``min_window_labels`` compared labels).
+    The consensus is the majority of the *other* annotators' labels on the same item; ties
+    split the credit evenly.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+    positive : hashable, optional
+        Two classes: the positive class, a class name, or True / None for the second class,
+        as in `evaluate`.
+    ci_prob : float, default 0.95
+        Probability of the Wilson intervals.
+    too_fast : float, default 2.0
+        Gaps under this many seconds count towards ``too_fast_share``.
+    session_gap : float, default 1800.0
+        Gaps over this many seconds are breaks, not labelling time.
+    windows : int, default 4
+        Equal-count time windows for ``drift``.
+    min_window_labels : int, default 10
+        Fewest compared labels for a window to count in ``drift``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``annotator``, ``n_labels``, ``n_items``, ``n_compared`` (labels on items
+        someone else also labelled), ``accuracy`` with Wilson ``accuracy_lo`` /
+        ``accuracy_hi``, ``agreement`` (share of the other labels on the same items that
+        match). Two classes: ``positive_rate``, ``consensus_positive_rate`` and
+        ``positive_bias`` (their difference); more classes: ``bias_<class>`` per class.
+        With timestamps: ``median_seconds`` between an annotator's consecutive labels (gaps
+        over ``session_gap`` seconds are breaks, not labelling time), ``too_fast_share``
+        (gaps under ``too_fast`` seconds) and ``drift`` (accuracy in the last minus the first
+        of ``windows`` equal-count time windows, using windows with ≥ ``min_window_labels``
+        compared labels).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> profiles = bl.annotator_profiles(bl.datasets.load("bluebirds"))
+    >>> len(profiles), list(profiles.columns[-3:])
+    (39, ['positive_rate', 'consensus_positive_rate', 'positive_bias'])
+    >>> list(bl.annotator_profiles(bl.datasets.load("dog")).columns[-4:])
+    ['bias_0', 'bias_1', 'bias_2', 'bias_3']
     """
     ci_prob = check_ci_prob(ci_prob)
     loo = _leave_one_out(ann)
@@ -554,9 +797,38 @@ def annotator_drift(ann: Annotations, *, windows: int = 4, ci_prob: float = 0.95
     """Accuracy against the leave-one-out consensus per annotator and time window.
 
     The label timestamps are cut into ``windows`` equal-count windows over the whole table
-    (calendar order); one row per (annotator, window) with labels: ``annotator``, ``window``,
-    ``start``, ``end`` (the window's first and last timestamp), ``n_compared``, ``accuracy``
-    and its Wilson interval.
+    (calendar order).
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table, with label timestamps.
+    windows : int, default 4
+        Number of equal-count time windows.
+    ci_prob : float, default 0.95
+        Probability of the Wilson intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (annotator, window) with labels: ``annotator``, ``window``, ``start``,
+        ``end`` (the window's first and last timestamp), ``n_compared``, ``accuracy`` and
+        its Wilson interval (``accuracy_lo``, ``accuracy_hi``).
+
+    Raises
+    ------
+    DataError
+        If the annotations have no timestamps.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import bayeslabels as bl
+    >>> frame = bl.datasets.load("bluebirds").to_frame().sample(frac=1.0, random_state=0)
+    >>> frame["timestamp"] = pd.date_range("2024-01-01", periods=len(frame), freq="min")
+    >>> drift = bl.annotator_drift(bl.Annotations.from_frame(frame), windows=3)
+    >>> drift["window"].nunique(), list(drift.columns[:5])
+    (3, ['annotator', 'window', 'start', 'end', 'n_compared'])
     """
     if ann.timestamp is None:
         raise DataError("drift needs label timestamps; these annotations have no timestamp column")
@@ -598,9 +870,33 @@ def annotator_drift(ann: Annotations, *, windows: int = 4, ci_prob: float = 0.95
 
 
 def annotator_confusion(ann: Annotations) -> pd.DataFrame:
-    """Long table of each annotator's labels against the leave-one-out consensus: ``annotator``,
-    ``consensus`` (class), ``label`` (class), ``count`` (labels, tie-split weights) and ``rate``
-    (share of the annotator's labels on items whose consensus is that class)."""
+    """Each annotator's labels against the leave-one-out consensus, as a long table.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The label table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (annotator, consensus class, label class): ``annotator``,
+        ``consensus`` (class), ``label`` (class), ``count`` (labels, tie-split weights) and
+        ``rate`` (share of the annotator's labels on items whose consensus is that class).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> table = bl.annotator_confusion(bl.datasets.load("bluebirds"))
+    >>> len(table)  # 39 annotators × 2 × 2
+    156
+    >>> table.round(3).head(4)
+      annotator consensus  label  count   rate
+    0        39     false  false   69.0  0.908
+    1        39     false   true    7.0  0.092
+    2        39      true  false    9.0  0.281
+    3        39      true   true   23.0  0.719
+    """
     k, n_annotators = ann.n_classes, ann.n_annotators
     counts = _leave_one_out(ann).table.transpose(0, 2, 1)  # annotator, consensus, label
     totals = counts.sum(axis=2, keepdims=True)

@@ -32,10 +32,30 @@ from .models._likelihood import label_cells
 
 @dataclass(frozen=True)
 class SubtypeComparison:
-    """``population``: subtype × metric; ``confusion``: the population confusion per subtype;
-    ``annotators``: annotator × subtype × metric with ``n_labels``, raw agreement and shrinkage;
-    ``differences``: per pair of subtypes (population and per annotator) the posterior mean
-    difference, its interval and P(first > second)."""
+    """Reliability by subtype of a per-subtype fit, from `compare_subtypes`.
+
+    ``print(comparison)`` summarises it.
+
+    Attributes
+    ----------
+    population : pandas.DataFrame
+        Subtype × metric: the population reliability of each subtype, with intervals.
+    confusion : pandas.DataFrame
+        The population confusion per subtype.
+    annotators : pandas.DataFrame
+        Annotator × subtype × metric with ``n_labels``, raw agreement and shrinkage.
+    differences : pandas.DataFrame
+        Per pair of subtypes (population and per annotator) the posterior mean difference,
+        its interval and P(first > second).
+    ci_prob : float
+        Probability of the intervals.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte"), model="hierarchical-subtype", seed=1)  # doctest: +SKIP
+    >>> bl.compare_subtypes(fit).population  # doctest: +SKIP
+    """
 
     population: pd.DataFrame
     confusion: pd.DataFrame
@@ -88,7 +108,38 @@ def _difference_rows(draws: np.ndarray, names: list[str], ci_prob: float, **labe
 
 
 def compare_subtypes(fit: Fit, ci_prob: float = 0.9) -> SubtypeComparison:
-    """Reliability by subtype for a per-subtype fit (``model="hierarchical-subtype"``)."""
+    """Reliability by subtype for a per-subtype fit (``model="hierarchical-subtype"``).
+
+    Every quantity is evaluated draw by draw (module docstring): the population reliability
+    of each subtype, each annotator's next to their raw agreement, and the differences
+    between subtypes with P(first > second).
+
+    Parameters
+    ----------
+    fit : Fit
+        A per-subtype fit.
+    ci_prob : float, default 0.9
+        Probability of the equal-tailed intervals.
+
+    Returns
+    -------
+    SubtypeComparison
+
+    Raises
+    ------
+    DataError
+        If the fit is not per-subtype.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte"), model="hierarchical-subtype", seed=1)  # doctest: +SKIP
+    >>> print(bl.compare_subtypes(fit, ci_prob=0.9))  # doctest: +SKIP
+    >>> bl.compare_subtypes(bl.fit(bl.datasets.load("rte"), method="em"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayeslabels.errors.DataError: compare_subtypes needs a per-subtype fit; this one is 'dawid-skene': ...
+    """
     confusion = fit.subtype_confusion("compare_subtypes")  # draws, J, S, K, K
     ann = fit.annotations
     subtypes = list(ann.subtypes)
@@ -174,10 +225,41 @@ def _annotator_subtype_table(fit: Fit, per_annotator: dict[str, np.ndarray], ci_
 def compare_fits(fits: dict[str, Fit], ci_prob: float = 0.9) -> pd.DataFrame:
     """Annotator reliability in two or more fits (two periods, two guidelines), per pair.
 
-    Fits are independent posteriors, so draws are paired by position (after trimming to
-    the shortest). Rows: ``level`` ("population" = the average over annotators present in
-    both fits, or an annotator id), ``first`` / ``second`` fit names, the mean difference
-    of accuracy (first − second), its interval and P(first > second), and n_labels in each.
+    Fits are independent posteriors, so draws are paired by position (after trimming to the
+    shortest).
+
+    Parameters
+    ----------
+    fits : dict of str to Fit
+        Name → fit, at least two; each pair of fits is compared in the dict's order.
+    ci_prob : float, default 0.9
+        Probability of the equal-tailed intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: ``level`` ("population" = the average over annotators present in both fits,
+        or an annotator id), ``first`` / ``second`` fit names, ``metric``, the ``mean``
+        difference of accuracy (first − second), its interval ``lo`` / ``hi``,
+        ``p_greater`` = P(first > second), and ``n_labels_first`` / ``n_labels_second``.
+
+    Raises
+    ------
+    DataError
+        If there are fewer than two fits, or two fits have other classes or no annotator in
+        common.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> split = bl.split(bl.datasets.load("rte"), test_size=0.5, seed=0)
+    >>> fits = {"first": bl.fit(split.train(), method="em"), "second": bl.fit(split.test(), method="em")}
+    >>> table = bl.compare_fits(fits)
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['level', 'first', 'second', 'metric', 'mean', 'lo', 'hi', 'p_greater',
+     'n_labels_first', 'n_labels_second']
+    >>> table["level"].iloc[0]
+    'population'
     """
     if len(fits) < 2:
         raise DataError("compare_fits needs at least two fits, e.g. {'2026-Q1': fit_q1, '2026-Q2': fit_q2}")

@@ -48,7 +48,42 @@ def _hash_frame(frame: pd.DataFrame) -> str:
 
 @dataclass(frozen=True)
 class IngestSummary:
-    """What ingest did to the table: counts of everything normalised or dropped."""
+    """What ingest did to the table: counts of everything normalised or dropped.
+
+    Kept as `Annotations.summary`; ``print(summary)`` lists what is worth knowing.
+
+    Attributes
+    ----------
+    n_rows, n_items, n_annotators, n_classes, n_gold : int
+        Label rows kept, items, annotators, classes and items with gold.
+    duplicates_policy : str
+        The ``duplicates`` policy applied (``"keep"``, ``"last"`` or ``"error"``).
+    repeated_pairs : int
+        (item, annotator) pairs labelled more than once.
+    rows_dropped_as_duplicates : int
+        Rows the policy dropped.
+    ids_stripped : int
+        Ids or labels that had surrounding whitespace removed.
+    items_with_one_label : int
+        Items with a single label.
+    gold_only_items : int
+        Items with gold but no labels.
+    source : str
+        Where the table came from (a path), if known.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import bayeslabels as bl
+    >>> frame = pd.DataFrame({
+    ...     "item": ["q1", "q1", "q2", "q2", "q3"],
+    ...     "annotator": ["a", "b", "a", "b", "a"],
+    ...     "label": ["yes", "yes", "no", "yes", "no"],
+    ... })
+    >>> print(bl.Annotations.from_frame(frame).summary)
+    5 labels, 3 items, 2 annotators, 2 classes, gold for 0 items
+    1 item has a single label
+    """
 
     n_rows: int
     n_items: int
@@ -97,15 +132,33 @@ def _count(n: int, singular: str, plural: str | None = None) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Annotations:
-    """Validated, integer-coded annotations.
+    """Validated, integer-coded annotations: the input of every model and statistic.
 
-    Attributes
+    Build it with `from_frame`, `from_csv`, `from_parquet`, `from_jsonl`, `from_file` or
+    `from_wide` (or ``bl.datasets.load``); the constructor takes the coded arrays as they
+    are.
+
+    Parameters
     ----------
-    items, annotators, classes, subtypes : pd.Index of str
+    items, annotators, classes, subtypes : pandas.Index of str
         The code books; ``items[item_idx[r]]`` is row r's item.
-    item_idx, annotator_idx, label : int arrays, one entry per label row.
-    subtype, gold : int arrays, one entry per item; ``-1`` = unknown.
-    timestamp : datetime64[ns, UTC] array per label row, or None.
+    item_idx, annotator_idx, label : int arrays
+        One entry per label row.
+    gold, subtype : int arrays
+        One entry per item; ``-1`` = unknown.
+    timestamp : datetime64[ns, UTC] array or None
+        One entry per label row.
+    summary : IngestSummary or None
+        What ingest did to the table.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("rte")
+    >>> ann
+    Annotations(8000 labels, 800 items, 164 annotators, classes=['0', '1'], gold for 800 items, 7 subtypes)
+    >>> ann.n_items, ann.n_annotators, ann.has_gold, ann.has_subtypes
+    (800, 164, True, True)
     """
 
     items: pd.Index
@@ -170,7 +223,21 @@ class Annotations:
         return np.bincount(self.annotator_idx, minlength=self.n_annotators)
 
     def label_counts(self) -> np.ndarray:
-        """Item × class matrix of label counts (the votes)."""
+        """Item × class matrix of label counts (the votes).
+
+        Returns
+        -------
+        numpy.ndarray
+            Int counts, items × K.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.datasets.load("rte").label_counts()[:3]
+        array([[2, 8],
+               [7, 3],
+               [4, 6]])
+        """
         counts = np.zeros((self.n_items, self.n_classes), dtype=np.int64)
         np.add.at(counts, (self.item_idx, self.label), 1)
         return counts
@@ -190,7 +257,28 @@ class Annotations:
 
     # ----------------------------------------------------------------- views
     def to_frame(self, include_gold: bool = False) -> pd.DataFrame:
-        """The long table back, with string ids and class names."""
+        """The long table back, with string ids and class names.
+
+        Parameters
+        ----------
+        include_gold : bool, default False
+            Add a ``gold`` column (the item's gold class, None where unknown).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per label: ``item``, ``annotator``, ``label``, and ``subtype`` / ``timestamp``
+            when the data have them.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.datasets.load("rte").to_frame(include_gold=True).head(3)
+          item       annotator label subtype gold
+        0  266  A19IBSKBTABMR3     1      IR    1
+        1  266   AEX5NCH03LWSG     1      IR    1
+        2  266  A17RPF5ZMO75GW     1      IR    1
+        """
         frame = pd.DataFrame(
             {
                 "item": np.asarray(self.items, dtype=object)[self.item_idx],
@@ -208,7 +296,22 @@ class Annotations:
         return frame
 
     def gold_series(self) -> pd.Series:
-        """Gold class name per item (None where unknown), indexed by item."""
+        """Gold class name per item (None where unknown), indexed by item.
+
+        Returns
+        -------
+        pandas.Series
+            Named ``gold``; what `evaluate` takes as ``gold``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.datasets.load("rte").gold_series().head(3)
+        266    1
+        934    0
+        961    1
+        Name: gold, dtype: object
+        """
         names = np.asarray(self.classes, dtype=object)
         values = np.where(self.gold >= 0, names[np.maximum(self.gold, 0)], None)
         return pd.Series(values, index=self.items, name="gold", dtype=object)
@@ -216,9 +319,33 @@ class Annotations:
     def subset(self, items: Iterable[str] | np.ndarray) -> Annotations:
         """Only the given items (ids, or a boolean mask over ``items``), codes unchanged.
 
-        The code books (items, annotators, classes, subtypes) are kept whole so that codes
-        stay comparable between the subset and the original; items outside the subset
-        simply have no labels and no gold.
+        The code books (items, annotators, classes, subtypes) are kept whole so that codes stay
+        comparable between the subset and the original; items outside the subset simply have no
+        labels and no gold (`drop_unlabelled` removes them).
+
+        Parameters
+        ----------
+        items : iterable of str or numpy.ndarray
+            Item ids, or a boolean mask over `items`.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If an id is not among the items, or a mask has the wrong length.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.datasets.load("rte")
+        >>> first = ann.subset(ann.items[:100])
+        >>> first.n_items, first.n_labels
+        (800, 1000)
+        >>> first.drop_unlabelled().n_items
+        100
         """
         if isinstance(items, np.ndarray) and items.dtype == bool:
             keep_items = items
@@ -243,7 +370,19 @@ class Annotations:
         )
 
     def drop_unlabelled(self) -> Annotations:
-        """Re-coded copy without items that have no labels and no gold (after `subset`)."""
+        """Re-coded copy without items that have no labels and no gold (after `subset`).
+
+        Returns
+        -------
+        Annotations
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.datasets.load("rte")
+        >>> ann.subset(ann.items[:100]).drop_unlabelled()  # doctest: +ELLIPSIS
+        Annotations(1000 labels, 100 items, 164 annotators, classes=['0', '1'], ...)
+        """
         used = (self.labels_per_item > 0) | (self.gold >= 0)
         new_code = np.cumsum(used) - 1
         return replace(
@@ -274,10 +413,56 @@ class Annotations:
     ) -> Annotations:
         """Build from a long DataFrame, one row per label.
 
-        ``subtype`` and ``timestamp`` name optional columns (used when present).
-        ``gold`` is a column name of ``frame``, a Series indexed by item, a DataFrame with
-        columns ``item`` and ``gold``, a mapping item → class, or a path to such a table.
         Errors name rows by ``row_name`` and the frame's index.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per label.
+        item, annotator, label : str, default "item", "annotator", "label"
+            The column names.
+        subtype, timestamp : str or None, default "subtype", "timestamp"
+            Optional columns (used when present).
+        gold : str, pandas.Series, pandas.DataFrame, mapping, path or None
+            A column name of ``frame``, a Series indexed by item, a DataFrame with columns
+            ``item`` and ``gold``, a mapping item → class, or a path to such a table.
+        classes : sequence, optional
+            The classes, in order (default: the distinct labels, sorted).
+        duplicates : {"keep", "last", "error"}, default "keep"
+            Repeated (item, annotator) rows: keep them all, keep the last, or refuse.
+        gold_only : {"error", "keep"}, default "error"
+            Gold for items that have no labels: refuse, or keep those items (after the
+            labelled ones).
+        row_name : str, default "row"
+            How errors name rows (``"line"`` for files).
+        source : str, default ""
+            Where the table came from, for messages and the summary.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If a column is missing, a row cannot be used, the gold does not match, or the
+            ``duplicates`` policy refuses the table — naming the rows at fault.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import bayeslabels as bl
+        >>> frame = pd.DataFrame({
+        ...     "item": ["q1", "q1", "q2", "q2", "q3"],
+        ...     "annotator": ["a", "b", "a", "b", "a"],
+        ...     "label": ["yes", "yes", "no", "yes", "no"],
+        ... })
+        >>> frame["gold"] = ["yes", "yes", None, None, "no"]
+        >>> ann = bl.Annotations.from_frame(frame, gold="gold")
+        >>> ann
+        Annotations(5 labels, 3 items, 2 annotators, classes=['no', 'yes'], gold for 2 items)
+        >>> ann.gold
+        array([ 1, -1,  0])
         """
         if duplicates not in ("keep", "last", "error"):
             raise DataError(f"duplicates={duplicates!r}: use 'keep', 'last' or 'error'")
@@ -310,24 +495,131 @@ class Annotations:
 
     @classmethod
     def from_csv(cls, path: str | Path, *, sep: str | None = None, **kwargs: Any) -> Annotations:
-        """Read a CSV (ids and labels kept as strings). Errors name file lines."""
+        """Read a CSV (ids and labels kept as strings). Errors name file lines.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+        sep : str, optional
+            The separator (default: sniffed from the file).
+        **kwargs
+            Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If the file is missing or unreadable, or its rows fail the checks of `from_frame`
+            (naming the file lines or rows at fault).
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.Annotations.from_csv("labels.csv", gold="gold.csv")  # doctest: +SKIP
+        """
         frame = ingest.read_table(path, "csv", sep=sep)
         kwargs.setdefault("gold", None)
         return cls.from_frame(frame, row_name="line", source=str(path), **kwargs)
 
     @classmethod
     def from_parquet(cls, path: str | Path, **kwargs: Any) -> Annotations:
+        """Read a Parquet file of labels, one row per label.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+        **kwargs
+            Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If the file is missing or unreadable, or its rows fail the checks of `from_frame`
+            (naming the file lines or rows at fault).
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.Annotations.from_parquet("labels.parquet", gold="gold")  # doctest: +SKIP
+        """
         frame = ingest.read_table(path, "parquet")
         return cls.from_frame(frame, row_name="row", source=str(path), **kwargs)
 
     @classmethod
     def from_jsonl(cls, path: str | Path, **kwargs: Any) -> Annotations:
+        """Read a JSON Lines file of labels, one object per label. Errors name file lines.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+        **kwargs
+            Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If the file is missing or unreadable, or its rows fail the checks of `from_frame`
+            (naming the file lines or rows at fault).
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.Annotations.from_jsonl("labels.jsonl", annotator="worker")  # doctest: +SKIP
+        """
         frame = ingest.read_table(path, "jsonl")
         return cls.from_frame(frame, row_name="line", source=str(path), **kwargs)
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Annotations:
-        """Dispatch on the extension: .csv/.tsv/.txt, .parquet/.pq, .jsonl/.ndjson."""
+        """Read a label file, dispatching on the extension.
+
+        ``.csv`` / ``.tsv`` / ``.txt`` go to `from_csv`, ``.parquet`` / ``.pq`` to
+        `from_parquet`, ``.jsonl`` / ``.ndjson`` to `from_jsonl`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file.
+        **kwargs
+            Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``gold_only``.
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If the file is missing or unreadable, or its rows fail the checks of `from_frame`
+            (naming the file lines or rows at fault).
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> ann = bl.Annotations.from_file("labels.parquet")  # doctest: +SKIP
+        """
         ingest.check_path(path)
         kind = ingest.file_kind(path)
         reader = {"csv": cls.from_csv, "parquet": cls.from_parquet, "jsonl": cls.from_jsonl}[kind]
@@ -344,8 +636,35 @@ class Annotations:
     ) -> Annotations:
         """Build from a wide table: one row per item, one column per annotator, empty = no label.
 
-        ``item`` names the id column (default: the frame's index); ``annotators`` the columns
-        to read (default: every other column).
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per item, one column per annotator.
+        item : str, optional
+            The id column (default: the frame's index).
+        annotators : sequence of str, optional
+            The columns to read (default: every other column).
+        **kwargs
+            Passed to `from_frame` (``gold``, ``classes``, ...).
+
+        Returns
+        -------
+        Annotations
+
+        Raises
+        ------
+        DataError
+            If the table is empty or a named column is missing.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import bayeslabels as bl
+        >>> wide = pd.DataFrame(
+        ...     {"id": ["q1", "q2", "q3"], "ann_a": ["yes", "no", "yes"], "ann_b": ["yes", None, "no"]}
+        ... )
+        >>> bl.Annotations.from_wide(wide, item="id")
+        Annotations(5 labels, 3 items, 2 annotators, classes=['no', 'yes'], gold for 0 items)
         """
         if not isinstance(frame, pd.DataFrame) or frame.empty:
             raise DataError("the wide table is empty: one row per item, one column per annotator")

@@ -21,6 +21,37 @@ from scipy.optimize import linear_sum_assignment
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The limits `Fit.check` applies.
+
+    The first four decide whether a fit passes; the last three only trigger identifiability
+    warnings (they do not fail the check).
+
+    Parameters
+    ----------
+    max_rhat : float, default 1.01
+        Highest R-hat allowed.
+    min_ess : float, default 400.0
+        Lowest bulk and tail ESS allowed.
+    min_bfmi : float, default 0.3
+        Lowest BFMI allowed, per chain.
+    max_divergences : int, default 0
+        Most divergent transitions allowed.
+    min_labels_per_annotator : int, default 10
+        Annotators with fewer labels are reported: their confusion matrices are mostly prior.
+    min_prevalence : float, default 0.01
+        Classes rarer than this are reported as near-degenerate.
+    max_em_disagreement : float, default 0.05
+        Largest share of items on which the posterior and EM may disagree on the most
+        probable class before a warning.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte"), method="em")
+    >>> print(fit.check(bl.Thresholds(min_labels_per_annotator=50)))  # doctest: +ELLIPSIS
+    convergence: point estimate (no sampling to check)
+      warning: 141 of 164 annotators have fewer than 50 labels (median 20): ...
+    """
     max_rhat: float = 1.01
     min_ess: float = 400.0
     min_bfmi: float = 0.3
@@ -190,12 +221,50 @@ def worst_scalars(
 
 @dataclass(frozen=True, kw_only=True)
 class ConvergenceReport:
-    """The verdict on a fit. ``ok`` is True when every check passes: R-hat, ESS,
-    divergences, BFMI, and no chain that switched labels (between or within chains).
+    """The verdict on a fit, from `Fit.check`.
 
-    ``chains`` holds one `ChainAlignment` per chain; ``warnings`` the identifiability
-    warnings (they do not fail the check). A point estimate (EM: one draw) has no sampling
-    to check: ``point_estimate`` is True, ``ok`` is True and the statistics are NaN.
+    ``ok`` is True when every check passes: R-hat, ESS, divergences, BFMI, and no chain that
+    switched labels (between or within chains). A point estimate (EM: one draw) has no
+    sampling to check: ``point_estimate`` is True, ``ok`` is True and the statistics are NaN.
+    ``print(report)`` shows a table of the checks against their `Thresholds`.
+
+    Attributes
+    ----------
+    ok : bool
+        Whether every check passed.
+    point_estimate : bool
+        A one-draw posterior (EM, MAP): nothing to check.
+    max_rhat, min_ess_bulk, min_ess_tail : float
+        The worst R-hat and ESS over the checked variables.
+    divergences : int
+        Divergent transitions.
+    bfmi : tuple of float
+        BFMI per chain.
+    n_chains, n_draws : int
+        Chains and draws per chain.
+    reasons : tuple of str
+        Why the check failed, one per failed check.
+    chains : tuple of ChainAlignment
+        One per chain: how its classes map onto the reference's.
+    warnings : tuple of str
+        The identifiability warnings (they do not fail the check).
+    thresholds : Thresholds
+        The limits applied.
+    variational : bool
+        An ADVI fit (draws from the approximation).
+    worst : tuple of Culprit
+        The scalars with the highest R-hat and lowest ESS.
+    draws_used : tuple of int
+        Draws per chain of each round, when NUTS drew more to pass (``max_draws``).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> report = bl.fit(bl.datasets.load("rte"), method="em").check()
+    >>> report.ok, report.point_estimate
+    (True, True)
+    >>> report
+    convergence: point estimate (no sampling to check)
     """
 
     ok: bool
@@ -235,6 +304,20 @@ class ConvergenceReport:
         return "converged" if self.ok else "NOT converged: " + "; ".join(self.reasons)
 
     def to_dict(self) -> dict:
+        """The report as a dict (dataclass fields, nested), plus the `verdict`.
+
+        Returns
+        -------
+        dict
+            Every field (``chains``, ``thresholds`` and ``worst`` as dicts) and ``verdict``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> report = bl.fit(bl.datasets.load("rte"), method="em").check().to_dict()
+        >>> report["ok"], report["verdict"]
+        (True, 'point estimate (no sampling to check)')
+        """
         data = asdict(self)
         data["verdict"] = self.verdict
         return data

@@ -146,20 +146,52 @@ def fit_many(
 ) -> dict[Hashable, Fit]:
     """Independent `bayeslabels.fit` calls, by name; returns ``{name: Fit}`` in the tasks' order.
 
-    tasks: name → `Annotations` (fitted with ``fit_kwargs``), or name → ``(Annotations,
-    kwargs)`` whose kwargs override ``fit_kwargs`` for that task — e.g. from
-    `tasks_by_subtype`, `fold_tasks` or `bootstrap_tasks`.
-    client: ``None`` runs the tasks one after the other here; a ``distributed.Client`` or a
-    scheduler address (``"tcp://host:8786"``) runs them on that cluster (each task's
-    `Annotations` is scattered to a worker, the `Fit` gathered back).
-    seed: the base seed: a task without a ``seed`` of its own is fitted with
-    ``task_seed(seed, name)``, so the serial and the distributed run give identical fits.
     ``quiet`` defaults to True. If a task fails, its exception is re-raised here (the other
     tasks are cancelled) with a note naming the task.
 
     Within one worker process, fits that compile a PyMC model (every method but ``"em"``) run
     one at a time (PyTensor's compile cache is not thread-safe): parallelism comes from
     worker processes, e.g. ``LocalCluster(n_workers=..., threads_per_worker=1)``.
+
+    Parameters
+    ----------
+    tasks : mapping
+        Name → `Annotations` (fitted with ``fit_kwargs``), or name → ``(Annotations,
+        kwargs)`` whose kwargs override ``fit_kwargs`` for that task — e.g. from
+        `tasks_by_subtype`, `fold_tasks` or `bootstrap_tasks`.
+    client : distributed.Client, str or None, default None
+        ``None`` runs the tasks one after the other here; a ``distributed.Client`` or a
+        scheduler address (``"tcp://host:8786"``) runs them on that cluster (each task's
+        `Annotations` is scattered to a worker, the `Fit` gathered back).
+    seed : int, default 0
+        The base seed: a task without a ``seed`` of its own is fitted with
+        ``task_seed(seed, name)``, so the serial and the distributed run give identical fits.
+    **fit_kwargs
+        Keyword arguments of `bayeslabels.fit` for every task.
+
+    Returns
+    -------
+    dict
+        Name → `Fit`, in the tasks' order.
+
+    Raises
+    ------
+    ValueError
+        If ``tasks`` is empty or ``seed`` is negative.
+    TypeError
+        If a task is not `Annotations` (or such a pair), or ``client`` is of another type.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fits = bl.fit_many(bl.tasks_by_subtype(bl.datasets.load("rte")), method="em")
+    >>> list(fits)
+    ['CD', 'IE', 'IR', 'MT', 'PP', 'QA', 'RC']
+    >>> fits["CD"].annotations.n_items
+    150
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
+    ...     fits = bl.fit_many(bl.bootstrap_tasks(bl.datasets.load("rte"), n=20), client=client)
     """
     jobs = _jobs(tasks, seed, fit_kwargs)
     results: dict[Hashable, Fit] = {}

@@ -297,19 +297,38 @@ def _tree_sum(parts: list, fanin: int = 8):
 
 @dataclass(frozen=True, eq=False)
 class DaskEMResult:
-    """`dawid_skene_em_dask`'s result: `EMResult`'s estimates, with the per-item posteriors
-    as a lazy Dask DataFrame (columns ``item``, ``p_<class>``; one row per item).
+    """`dawid_skene_em_dask`'s result: `EMResult`'s estimates, with lazy per-item posteriors.
 
-    ``confusion``, ``prevalence``, ``log_posterior``, ``converged``, ``n_iter``, ``variant``,
-    ``classes``, ``annotators``, ``priors`` and `accuracy` mean what they mean on `EMResult`;
-    ``n_items`` / ``n_labels`` count the table; ``seconds`` times the phases (``code_books``:
-    the first pass; ``partition``: shuffle by item and build the persisted count matrices;
-    ``em``: the iterations);
-    `soft_labels` gathers them into `SoftLabels`, `soft_label_partitions` adds the ``label``
-    column lazily; `to_em_result` computes the posteriors into
-    an `EMResult` (only for data that fits in memory). The partitions stay persisted on the
-    cluster while this result (its ``posterior``) is alive; compute the frames with the same
-    ``client`` (``.compute(scheduler=result.client)`` when it is not the default one).
+    The posteriors are a lazy Dask DataFrame (columns ``item``, ``p_<class>``; one row per
+    item). `soft_labels` gathers them into `SoftLabels`, `soft_label_partitions` adds the
+    ``label`` column lazily; `to_em_result` computes the posteriors into an `EMResult` (only
+    for data that fits in memory). The partitions stay persisted on the cluster while this
+    result (its ``posterior``) is alive; compute the frames with the same ``client``
+    (``.compute(scheduler=result.client)`` when it is not the default one).
+
+    Attributes
+    ----------
+    confusion, prevalence, log_posterior, converged, n_iter, variant, classes, annotators, priors
+        As on `EMResult` (and `accuracy` too).
+    posterior : dask.dataframe.DataFrame
+        The per-item posteriors, lazy.
+    n_items, n_labels : int
+        Items and labels of the table.
+    client : distributed.Client or None
+        The Client the partitions are persisted on.
+    seconds : dict of str to float
+        Wall time of each phase (``code_books``: the first pass; ``partition``: shuffle by
+        item and build the persisted count matrices; ``em``: the iterations).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+    >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+    >>> result.converged, result.n_items, result.n_labels
+    (True, 108, 4212)
+    >>> result.prevalence.round(3)
+    array([0.568, 0.432])
     """
 
     confusion: np.ndarray
@@ -328,24 +347,79 @@ class DaskEMResult:
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each phase
 
     def accuracy(self) -> pd.Series:
-        """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence."""
+        """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence.
+
+        Returns
+        -------
+        pandas.Series
+            Accuracy per annotator, named ``"accuracy"``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+        >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+        >>> len(result.accuracy())
+        39
+        """
         return EMResult.accuracy(self)  # type: ignore[arg-type]
 
     def soft_labels(self) -> SoftLabels:
-        """The posteriors gathered into `SoftLabels` (a point estimate; items in partition
-        order), as every producer returns them; for data beyond memory see `soft_label_partitions`."""
+        """The posteriors gathered into `SoftLabels`, as every producer returns them.
+
+        A point estimate; items in partition order. For data beyond memory see
+        `soft_label_partitions`.
+
+        Returns
+        -------
+        SoftLabels
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+        >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+        >>> result.soft_labels()
+        <SoftLabels 108 items × ['false', 'true'], point estimate>
+        """
         return self.to_em_result().soft_labels()
 
     def soft_label_partitions(self):
-        """Lazy Dask DataFrame: ``item``, ``label`` (most probable class), ``p_<class>`` — the
-        soft labels left on the cluster, partition by partition."""
+        """The soft labels left on the cluster, partition by partition.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Lazy: ``item``, ``label`` (most probable class), ``p_<class>``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+        >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+        >>> list(result.soft_label_partitions().columns)
+        ['item', 'label', 'p_false', 'p_true']
+        """
         columns = [f"p_{name}" for name in self.classes]
         meta = self.posterior._meta
         meta = _with_label(meta, columns, list(self.classes))
         return self.posterior.map_partitions(_with_label, columns, list(self.classes), meta=meta)
 
     def to_em_result(self) -> EMResult:
-        """Gather the posteriors into an `EMResult` (items in partition order)."""
+        """Gather the posteriors into an `EMResult` (items in partition order).
+
+        Returns
+        -------
+        EMResult
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+        >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+        >>> result.to_em_result().posterior.shape
+        (108, 2)
+        """
         frame = self.posterior.compute(**({} if self.client is None else {"scheduler": self.client}))
         columns = [f"p_{name}" for name in self.classes]
         return EMResult(
@@ -381,23 +455,58 @@ def dawid_skene_em_dask(
 ) -> DaskEMResult:
     """`bayeslabels.dawid_skene_em` over a partitioned label table (a Dask DataFrame).
 
-    table: a Dask DataFrame (or a pandas one, split into ``npartitions``) with one row per
-    label and columns ``item``, ``annotator``, ``label`` (other names via ``item=`` …). Ids and
-    class names are normalised as `Annotations.from_frame` does (strings, stripped; ``1``,
-    ``1.0`` and ``"1.0"`` are class ``"1"``); every row counts (``duplicates="keep"``).
-    gold: a column of ``table`` (one class per item; empty = unknown), or a mapping / Series /
-    two-column table / file item → class (read on the client, sent once to each partition); gold for
-    items without labels raises unless ``gold_only="keep"`` (then they count as items with
-    gold and no labels, as in ``Annotations.from_frame(..., gold_only="keep")``).
-    classes, variant, priors, tol, max_iter: as in `dawid_skene_em` (class order: as given,
-    else sorted; annotator order: first appearance in the table).
-    npartitions: partitions of the item-partitioned table (default: the table's own).
-    client: a ``distributed.Client`` to run on; default: Dask's current scheduler (the active
-    Client, if any). Connect to a remote scheduler with ``Client("tcp://host:8786")``.
-
+    Ids and class names are normalised as `Annotations.from_frame` does (strings, stripped;
+    ``1``, ``1.0`` and ``"1.0"`` are class ``"1"``); every row counts (``duplicates="keep"``).
     Passes over the data: one for the code books, one to shuffle by item and build each
     partition's count matrix (persisted on the workers), then one map-reduce per iteration.
     Only O(annotators·K²) numbers come back to the client per iteration.
+
+    Parameters
+    ----------
+    table : dask.dataframe.DataFrame or pandas.DataFrame
+        One row per label with columns ``item``, ``annotator``, ``label`` (other names via
+        ``item=`` …); a pandas table is split into ``npartitions``.
+    classes : sequence, optional
+        Class order: as given, else sorted (annotator order: first appearance in the table).
+    gold : str, pandas.Series, pandas.DataFrame, mapping or path, optional
+        A column of ``table`` (one class per item; empty = unknown), or a mapping / Series /
+        two-column table / file item → class (read on the client, sent once to each
+        partition).
+    gold_only : {"error", "keep"}, default "error"
+        Gold for items without labels raises unless ``"keep"`` (then they count as items
+        with gold and no labels, as in ``Annotations.from_frame(..., gold_only="keep")``).
+    variant, priors, tol, max_iter
+        As in `dawid_skene_em`.
+    item, annotator, label : str
+        The column names.
+    npartitions : int, optional
+        Partitions of the item-partitioned table (default: the table's own).
+    client : distributed.Client, optional
+        The client to run on; default: Dask's current scheduler (the active Client, if any).
+        Connect to a remote scheduler with ``Client("tcp://host:8786")``.
+
+    Returns
+    -------
+    DaskEMResult
+
+    Raises
+    ------
+    DataError
+        If the table fails the checks of `Annotations.from_frame` (naming the rows), or the
+        gold does not match.
+    ValueError
+        If ``variant`` is invalid.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> table = bl.datasets.load("bluebirds").to_frame()  # a pandas table, split into partitions
+    >>> result = bl.dawid_skene_em_dask(table, npartitions=2)
+    >>> result.n_iter, result.prevalence.round(3)  # as bl.dawid_skene_em on the same labels
+    (13, array([0.568, 0.432]))
+    >>> import dask.dataframe as dd  # doctest: +SKIP
+    >>> big = dd.read_parquet("labels/*.parquet")  # doctest: +SKIP
+    >>> result = bl.dawid_skene_em_dask(big, gold="gold", client=client)  # doctest: +SKIP
     """
     import time
 

@@ -298,10 +298,44 @@ def _scored(targets: Any, gold: Any, positive: Any, n_bins: int) -> tuple[_Score
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """Metrics with intervals, one row each: ``metric``, ``class`` (per-class metrics, and the
-    positive class of binary ones; empty for overall metrics), ``estimate``, ``lo``, ``hi``,
-    ``method`` (``wilson`` or ``bootstrap-percentile``) and ``n`` (the interval's denominator:
-    items, predicted or gold items of the class)."""
+    """Metrics with intervals, from `evaluate` or `evaluate_soft`.
+
+    ``print(evaluation)`` shows a table; `value` and `interval` read one metric.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        One row per metric: ``metric``, ``class`` (per-class metrics, and the positive class
+        of binary ones; empty for overall metrics), ``estimate``, ``lo``, ``hi``, ``method``
+        (``wilson`` or ``bootstrap-percentile``) and ``n`` (the interval's denominator:
+        items, predicted or gold items of the class).
+    classes : tuple of str
+        The classes.
+    positive : str or None
+        The positive class of the binary metrics.
+    n_items : int
+        Gold items scored.
+    n_unpredicted : int
+        Scored items without a prediction (counted wrong).
+    ci_prob : float
+        Probability of the intervals.
+    n_boot : int
+        Bootstrap replicates.
+    seed : int or None
+        Seed of the bootstrap.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> evaluation = bl.evaluate(em, gold, n_boot=200)
+    >>> evaluation.metrics.round(3).head(3)
+         metric class  estimate     lo     hi                method    n
+    0  accuracy           0.898  0.827  0.942                wilson  108
+    1  macro_f1           0.897  0.842  0.954  bootstrap-percentile  108
+    2    pr_auc  true     0.913  0.808  0.985  bootstrap-percentile  108
+    """
 
     metrics: pd.DataFrame
     classes: tuple[str, ...]
@@ -313,16 +347,79 @@ class Evaluation:
     seed: int | None
 
     def value(self, metric: str, cls: str = "") -> float:
+        """The estimate of one metric.
+
+        Parameters
+        ----------
+        metric : str
+            The metric's name (``"accuracy"``, ``"macro_f1"``, ``"precision"``, ...).
+        cls : str, default ""
+            The class, for per-class metrics and binary ones (their positive class).
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        KeyError
+            If there is no such metric for that class.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> gold = bl.datasets.load("bluebirds").gold
+        >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+        >>> evaluation = bl.evaluate(em, gold, n_boot=200)
+        >>> round(evaluation.value("accuracy"), 3), round(evaluation.value("precision", "true"), 3)
+        (0.898, 0.894)
+        """
         rows = self.metrics[(self.metrics["metric"] == metric) & (self.metrics["class"] == cls)]
         if rows.empty:
             raise KeyError(f"no metric {metric!r} for class {cls!r}")
         return float(rows["estimate"].iloc[0])
 
     def interval(self, metric: str, cls: str = "") -> tuple[float, float]:
+        """The interval ``(lo, hi)`` of one metric.
+
+        Parameters
+        ----------
+        metric : str
+            The metric's name.
+        cls : str, default ""
+            The class, for per-class metrics and binary ones.
+
+        Returns
+        -------
+        tuple of float
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> gold = bl.datasets.load("bluebirds").gold
+        >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+        >>> lo, hi = bl.evaluate(em, gold, n_boot=200).interval("accuracy")
+        >>> round(lo, 3), round(hi, 3)
+        (0.827, 0.942)
+        """
         rows = self.metrics[(self.metrics["metric"] == metric) & (self.metrics["class"] == cls)]
         return float(rows["lo"].iloc[0]), float(rows["hi"].iloc[0])
 
     def to_dict(self) -> dict[str, Any]:
+        """The evaluation as plain JSON-ready values (metrics as records).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> gold = bl.datasets.load("bluebirds").gold
+        >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+        >>> sorted(bl.evaluate(em, gold, n_boot=200).to_dict())
+        ['ci_prob', 'classes', 'metrics', 'n_boot', 'n_items', 'n_unpredicted', 'positive', 'seed']
+        """
         return {
             "n_items": self.n_items,
             "n_unpredicted": self.n_unpredicted,
@@ -372,14 +469,61 @@ def evaluate(
     n_bins: int = 10,
     seed: int | None = 0,
 ) -> Evaluation:
-    """Score targets on gold items: accuracy, per-class precision / recall / F1, macro-F1,
-    PR-AUC (average precision: of ``positive`` for two classes, default the second; macro
-    one-vs-rest over the classes in gold otherwise, or of ``positive`` if given), log-loss, Brier
-    and ECE, each with a ``ci_prob`` interval (module docstring: Wilson or percentile bootstrap
-    over items with ``n_boot`` replicates, seeded).
+    """Score targets on gold items, every metric with an interval.
 
-    ``gold``: an int array aligned with the targets' items (``ann.gold``), or a Series item →
-    class name (items it leaves out are not scored).
+    Accuracy, per-class precision / recall / F1, macro-F1, PR-AUC (average precision: of
+    ``positive`` for two classes, default the second; macro one-vs-rest over the classes in
+    gold otherwise, or of ``positive`` if given), log-loss, Brier and ECE, each with a
+    ``ci_prob`` interval (module docstring: Wilson or percentile bootstrap over items with
+    ``n_boot`` replicates, seeded).
+
+    Parameters
+    ----------
+    targets : SoftLabels or anything `as_soft_labels` takes
+        A `Fit`, `EMResult`, `VoteResult`, a table in the export schema or an exported file.
+    gold : numpy.ndarray or pandas.Series
+        An int array aligned with the targets' items (``ann.gold``, -1 = unknown), or a
+        Series item → class name (items it leaves out are not scored).
+    ci_prob : float, default 0.95
+        Probability of the intervals.
+    positive : str, optional
+        The positive class of the binary metrics (default: the second class).
+    n_boot : int, default 2000
+        Bootstrap replicates.
+    n_bins : int, default 10
+        Confidence bins of the ECE.
+    seed : int or None, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    DataError
+        If the gold does not match the targets' items or classes, or no item has gold.
+    ValueError
+        If ``n_bins`` is below 1.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> print(bl.evaluate(em, gold, n_boot=200))
+    108 gold items, classes ['false', 'true']; binary metrics: positive class 'true'
+    metric             estimate  95% interval      method
+    accuracy              0.898  [0.827, 0.942]  wilson
+    macro_f1              0.897  [0.842, 0.954]  bootstrap-percentile
+    pr_auc (true)         0.913  [0.808, 0.985]  bootstrap-percentile
+    log_loss              1.519  [0.490, 2.526]  bootstrap-percentile
+    brier (true)          0.101  [0.045, 0.153]  bootstrap-percentile
+    ece                   0.103  [0.048, 0.155]  bootstrap-percentile
+    class                      precision                recall                    F1
+    false           0.902 [0.802, 0.954]  0.917 [0.819, 0.964]  0.909 [0.857, 0.963]
+    true            0.894 [0.774, 0.954]  0.875 [0.753, 0.941]  0.884 [0.821, 0.950]
+    precision, recall: wilson; F1: bootstrap-percentile over items
     """
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -436,11 +580,37 @@ def evaluate(
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
-    """Paired-bootstrap differences ``target − baseline`` of each overall metric, the same item
-    resamples applied to every target. ``differences`` columns: ``metric``, ``class`` (the
-    positive class of binary metrics), ``target``, ``baseline``, ``target_estimate``,
-    ``baseline_estimate``, ``difference``, ``lo``, ``hi``, ``method``, ``higher_is_better`` and
-    ``share_better`` (share of replicates in which the target beats the baseline)."""
+    """Paired-bootstrap differences ``target − baseline`` of each overall metric, from `compare_targets`.
+
+    The same item resamples are applied to every target. ``print(comparison)`` shows one
+    line per target and metric.
+
+    Attributes
+    ----------
+    differences : pandas.DataFrame
+        Columns ``metric``, ``class`` (the positive class of binary metrics), ``target``,
+        ``baseline``, ``target_estimate``, ``baseline_estimate``, ``difference``, ``lo``,
+        ``hi``, ``method``, ``higher_is_better`` and ``share_better`` (share of replicates in
+        which the target beats the baseline).
+    evaluations : dict of str to Evaluation
+        Each target's own evaluation.
+    baseline : str
+        The baseline's name.
+    ci_prob : float
+        Probability of the intervals.
+    n_items : int
+        Gold items compared.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> vote = bl.majority_vote(bl.datasets.load("bluebirds", gold=False))
+    >>> comparison = bl.compare_targets({"vote": vote, "em": em}, gold, n_boot=200)
+    >>> comparison.baseline, comparison.n_items, sorted(comparison.evaluations)
+    ('vote', 108, ['em', 'vote'])
+    """
 
     differences: pd.DataFrame
     evaluations: dict[str, Evaluation]
@@ -477,9 +647,48 @@ def compare_targets(
 ) -> Comparison:
     """Compare several targets on the same gold items by a paired bootstrap over items.
 
-    ``targets``: name → targets (anything `evaluate` takes); ``baseline`` defaults to the first.
-    ``gold`` as in `evaluate` (an int array is read against the first targets' items; every
-    other target must cover the same gold items, matched by item id).
+    Parameters
+    ----------
+    targets : mapping of str to targets
+        Name → targets (anything `evaluate` takes), at least two.
+    gold : numpy.ndarray or pandas.Series
+        As in `evaluate`; an int array is read against the first targets' items (every other
+        target must cover the same gold items, matched by item id).
+    ci_prob : float, default 0.95
+        Probability of the intervals.
+    baseline : str, optional
+        The name of the targets the others are compared with (default: the first).
+    positive : str, optional
+        The positive class of the binary metrics.
+    n_boot : int, default 2000
+        Bootstrap replicates.
+    n_bins : int, default 10
+        Confidence bins of the ECE.
+    seed : int or None, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than two targets, or ``baseline`` is not one of them.
+    DataError
+        If a target lacks gold items or has other classes.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> vote = bl.majority_vote(bl.datasets.load("bluebirds", gold=False))
+    >>> comparison = bl.compare_targets({"vote": vote, "em": em}, gold, n_boot=200)
+    >>> comparison.differences[["metric", "difference", "lo", "hi", "share_better"]].round(3).head(2)
+         metric  difference     lo     hi  share_better
+    0  accuracy       0.139  0.083  0.204           1.0
+    1  macro_f1       0.155  0.093  0.236           1.0
     """
     if not isinstance(targets, Mapping) or len(targets) < 2:
         raise ValueError("compare_targets needs a mapping of at least two named targets")
@@ -574,10 +783,49 @@ def compare_targets(
 def calibration_table(
     targets: Any, gold: Any, *, n_bins: int = 10, ci_prob: float = 0.95, positive: str | None = None
 ) -> pd.DataFrame:
-    """Top-label reliability per confidence bin (the reliability diagram's numbers): ``bin``,
-    ``lower``, ``upper`` (bin edges), ``n``, ``confidence`` (mean probability of the predicted
-    class), ``accuracy`` with its Wilson ``accuracy_lo`` / ``accuracy_hi``, and ``gap``
-    (accuracy − confidence). Empty bins are left out; ECE = Σ n |gap| / Σ n."""
+    """Top-label reliability per confidence bin (the reliability diagram's numbers).
+
+    Empty bins are left out; ECE = Σ n |gap| / Σ n.
+
+    Parameters
+    ----------
+    targets : SoftLabels or anything `as_soft_labels` takes
+        A `Fit`, `EMResult`, `VoteResult`, a table in the export schema or an exported file.
+    gold : numpy.ndarray or pandas.Series
+        An int array aligned with the targets' items (``ann.gold``, -1 = unknown), or a
+        Series item → class name (items it leaves out are not scored).
+    n_bins : int, default 10
+        Equal-width confidence bins.
+    ci_prob : float, default 0.95
+        Probability of the Wilson intervals.
+    positive : str, optional
+        As in `evaluate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bin``, ``lower``, ``upper`` (bin edges), ``n``, ``confidence`` (mean probability of
+        the predicted class), ``accuracy`` with its Wilson ``accuracy_lo`` / ``accuracy_hi``,
+        and ``gap`` (accuracy − confidence).
+
+    Raises
+    ------
+    DataError
+        As in `evaluate`.
+    ValueError
+        If ``n_bins`` is below 1.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> table = bl.calibration_table(em, gold, n_bins=5)
+    >>> table[["bin", "lower", "upper", "n", "accuracy", "gap"]].round(3)
+       bin  lower  upper    n  accuracy    gap
+    0    2    0.4    0.6    1     1.000  0.403
+    1    4    0.8    1.0  107     0.897 -0.100
+    """
     ci_prob = check_ci_prob(ci_prob)
     s, _ = _scored(targets, gold, positive, n_bins)
     bins = s.bins()
@@ -604,7 +852,30 @@ def calibration_table(
 
 
 def expected_calibration_error(targets: Any, gold: Any, *, n_bins: int = 10) -> float:
-    """Top-label ECE ``Σ_b (n_b/n) |acc_b − conf_b|`` over ``n_bins`` equal-width bins."""
+    """Top-label ECE ``Σ_b (n_b/n) |acc_b − conf_b|`` over ``n_bins`` equal-width bins.
+
+    Parameters
+    ----------
+    targets : SoftLabels or anything `as_soft_labels` takes
+        A `Fit`, `EMResult`, `VoteResult`, a table in the export schema or an exported file.
+    gold : numpy.ndarray or pandas.Series
+        An int array aligned with the targets' items (``ann.gold``, -1 = unknown), or a
+        Series item → class name (items it leaves out are not scored).
+    n_bins : int, default 10
+        Equal-width confidence bins.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> round(bl.expected_calibration_error(em, gold), 3)
+    0.103
+    """
     s, _ = _scored(targets, gold, None, n_bins)
     return float(_w_ece(np.ones((1, len(s.y))), s)[0])
 
@@ -620,14 +891,50 @@ def evaluate_soft(
     n_boot: int = 2000,
     seed: int | None = 0,
 ) -> Evaluation:
-    """Score target distributions against the annotators' vote distribution on every item of
-    ``ann`` that has labels — for ambiguous items, where one gold class is the wrong question.
+    """Score target distributions against the annotators' vote distribution.
 
-    Metrics (percentile bootstrap over items): ``cross_entropy`` −Σ_k v_k log p_k of the vote
-    shares v under the target p, ``js_distance`` (scipy's Jensen–Shannon distance, base 2),
-    ``total_variation`` ½ Σ_k |p_k − v_k| and ``expected_agreement`` Σ_k p_k v_k (the chance that
-    a label drawn from the target matches a random annotator's). The labels scored should be
-    held out of the fit that made the targets, or the score flatters it.
+    On every item of ``ann`` that has labels — for ambiguous items, where one gold class is
+    the wrong question. Metrics (percentile bootstrap over items): ``cross_entropy``
+    −Σ_k v_k log p_k of the vote shares v under the target p, ``js_distance`` (scipy's
+    Jensen–Shannon distance, base 2), ``total_variation`` ½ Σ_k |p_k − v_k| and
+    ``expected_agreement`` Σ_k p_k v_k (the chance that a label drawn from the target
+    matches a random annotator's). The labels scored should be held out of the fit that
+    made the targets, or the score flatters it.
+
+    Parameters
+    ----------
+    targets : SoftLabels or anything `as_soft_labels` takes
+        Must cover every labelled item of ``ann``.
+    ann : Annotations
+        The (held-out) labels whose vote shares are scored against.
+    ci_prob : float, default 0.95
+        Probability of the intervals.
+    n_boot : int, default 2000
+        Bootstrap replicates.
+    seed : int or None, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    DataError
+        If the targets lack labelled items of ``ann``, have other classes, or ``ann`` has
+        no labels.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("bluebirds", gold=False)
+    >>> print(bl.evaluate_soft(bl.dawid_skene_em(ann), ann, n_boot=200))
+    108 gold items, classes ['false', 'true']
+    metric             estimate  95% interval      method
+    cross_entropy         6.691  [6.119, 7.401]  bootstrap-percentile
+    js_distance           0.417  [0.398, 0.437]  bootstrap-percentile
+    total_variation       0.320  [0.297, 0.348]  bootstrap-percentile
+    expected_agreement    0.674  [0.648, 0.698]  bootstrap-percentile
     """
     from scipy.spatial.distance import jensenshannon
 
@@ -680,9 +987,33 @@ def evaluate_soft(
 
 @dataclass(frozen=True, eq=False)
 class ThresholdChoice:
-    """The chosen threshold (predict positive when score ≥ threshold), the objective and its
-    value there, the confusion counts, and ``curve``: every candidate threshold with ``tp``,
-    ``fp``, ``fn``, ``tn``, ``precision``, ``recall``, ``f1`` and ``cost`` (cost objectives)."""
+    """A decision threshold chosen by `tune_threshold` (predict positive when score ≥ threshold).
+
+    Attributes
+    ----------
+    threshold : float
+        The chosen threshold (∞: never positive).
+    objective : str
+        ``"f1"`` or the cost objective.
+    value : float
+        The objective's value at the threshold.
+    tp, fp, fn, tn : int
+        The confusion counts there.
+    precision, recall : float
+        Precision and recall there.
+    curve : pandas.DataFrame
+        Every candidate threshold with ``tp``, ``fp``, ``fn``, ``tn``, ``precision``,
+        ``recall``, ``f1`` and ``cost`` (cost objectives).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> choice = bl.tune_threshold(em.posterior[:, 1], gold == 1)
+    >>> choice.tp, choice.fp, choice.fn, choice.tn
+    (44, 7, 4, 53)
+    """
 
     threshold: float
     objective: str
@@ -706,9 +1037,37 @@ class ThresholdChoice:
 def tune_threshold(scores: Any, truth: Any, objective: str | Mapping[str, float] = "f1") -> ThresholdChoice:
     """Choose a decision threshold on positive-class scores.
 
-    ``truth``: booleans or 0/1 (1 = positive). ``objective``: ``"f1"`` (maximise F1) or a cost
-    mapping ``{"fp": c_fp, "fn": c_fn}`` (minimise ``c_fp·FP + c_fn·FN``). Candidates are every
-    distinct score (scikit-learn's ``roc_curve``), plus "never positive" (threshold ∞).
+    Candidates are every distinct score (scikit-learn's ``roc_curve``), plus "never
+    positive" (threshold ∞).
+
+    Parameters
+    ----------
+    scores : array-like
+        Positive-class scores (e.g. ``soft.mean[:, 1]``), finite.
+    truth : array-like
+        Booleans or 0/1 (1 = positive), the same length, with both positives and negatives.
+    objective : "f1" or mapping, default "f1"
+        ``"f1"`` (maximise F1) or a cost mapping ``{"fp": c_fp, "fn": c_fn}`` (minimise
+        ``c_fp·FP + c_fn·FN``).
+
+    Returns
+    -------
+    ThresholdChoice
+
+    Raises
+    ------
+    ValueError
+        If the inputs are not as above or the objective is neither form.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> gold = bl.datasets.load("bluebirds").gold
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> print(bl.tune_threshold(em.posterior[:, 1], gold == 1))
+    threshold 0.0005608 (f1 = 0.8889): precision 0.863, recall 0.917; tp 44, fp 7, fn 4, tn 53
+    >>> bl.tune_threshold(em.posterior[:, 1], gold == 1, objective={"fp": 1, "fn": 5}).value
+    20.0
     """
     from sklearn.metrics import roc_curve
 
@@ -765,9 +1124,31 @@ def tune_threshold(scores: Any, truth: Any, objective: str | Mapping[str, float]
 
 @dataclass(frozen=True)
 class AuditSampleSize:
-    """Items to audit so a proportion near ``p`` is estimated within ±``margin`` with confidence
-    ``conf``: ``n₀ = z² p(1 − p)/ε²`` and, for a finite population N, ``n = n₀ / (1 + (n₀ − 1)/N)``,
-    rounded up."""
+    """Items to audit so a proportion near ``p`` is estimated within ±``margin`` with confidence ``conf``.
+
+    ``n₀ = z² p(1 − p)/ε²`` and, for a finite population N, ``n = n₀ / (1 + (n₀ − 1)/N)``,
+    rounded up. ``int(size)`` is ``n``.
+
+    Attributes
+    ----------
+    n : int
+        Items to audit.
+    n_infinite : float
+        ``n₀``, before the finite-population correction and rounding.
+    z : float
+        The normal quantile for ``conf``.
+    p, margin, conf : float
+        The inputs.
+    population : int or None
+        The pool size, if corrected for.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> size = bl.audit_sample_size()
+    >>> int(size), round(size.n_infinite, 1)
+    (385, 384.1)
+    """
 
     n: int
     n_infinite: float
@@ -791,9 +1172,40 @@ class AuditSampleSize:
 def audit_sample_size(
     p: float = 0.5, margin: float = 0.05, conf: float = 0.95, population: int | None = None
 ) -> AuditSampleSize:
-    """How many items to audit to estimate a rate (e.g. label accuracy, expected ``p``; 0.5 is
-    the worst case) within ±``margin`` at confidence ``conf`` (normal approximation, two-sided),
-    with the finite-population correction when the pool holds ``population`` items."""
+    """How many items to audit to estimate a rate within ±``margin`` at confidence ``conf``.
+
+    Normal approximation, two-sided, with the finite-population correction when the pool
+    holds ``population`` items.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The expected rate (e.g. label accuracy); 0.5 is the worst case.
+    margin : float, default 0.05
+        Half-width of the interval.
+    conf : float, default 0.95
+        Confidence.
+    population : int, optional
+        Items in the pool.
+
+    Returns
+    -------
+    AuditSampleSize
+
+    Raises
+    ------
+    ValueError
+        If ``p`` or ``margin`` is not strictly between 0 and 1, or ``population`` is not a
+        positive whole number.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> print(bl.audit_sample_size())
+    audit 385 items: z = 1.960 for 95%, n0 = z² p(1-p)/margin² = 384.1 with p = 0.5, margin = ±0.05
+    >>> bl.audit_sample_size(p=0.9, margin=0.03, population=2000).n
+    323
+    """
     from scipy.stats import norm
 
     if not 0 < p < 1:

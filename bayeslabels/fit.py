@@ -51,18 +51,56 @@ class _ItemPosteriors:
 
 
 class ConvergenceError(RuntimeError):
-    """An export of a fit that failed its convergence check, without permission."""
+    """An export of a fit that failed its convergence check, without permission.
+
+    Raised by `Fit.export` unless ``allow_failed_check=True``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte"), method="nuts", draws=50, tune=50)  # doctest: +SKIP
+    >>> try:  # doctest: +SKIP
+    ...     fit.export("soft_labels.parquet")
+    ... except bl.ConvergenceError as error:
+    ...     print(error)
+    refusing to export: the fit failed its convergence check (...
+    """
 
 
 @dataclass(frozen=True, eq=False)
 class Fit:
-    """A fitted annotator model.
+    """A fitted annotator model, from `bayeslabels.fit` or `bayeslabels.load`.
 
-    Attributes: ``posterior`` (DataTree with groups ``posterior`` and, for NUTS,
-    ``sample_stats``; ADVI adds ``variational``), ``annotations``, ``spec``, ``method``
-    (``"nuts"``, ``"advi"``, ``"fullrank-advi"``, ``"map"`` or ``"em"``), ``em`` (the EM
-    solution the fit started from), ``sampling`` (`SamplingInfo`: settings as run, timings;
-    None for MAP and EM), ``used_gold`` (whether gold labels anchored the fit).
+    Everything per item is computed draw by draw from the posterior with the shared
+    likelihood (Rao–Blackwellised, never from sampled z); a point estimate (EM, MAP) is a
+    one-draw posterior whose intervals collapse onto the estimate.
+
+    Attributes
+    ----------
+    posterior : xarray.DataTree
+        Groups ``posterior`` and, for NUTS, ``sample_stats``; ADVI adds ``variational``.
+    annotations : Annotations
+        The data the model was fitted to.
+    spec : ModelSpec
+        The model specification as run.
+    method : str
+        ``"nuts"``, ``"advi"``, ``"fullrank-advi"``, ``"map"`` or ``"em"``.
+    em : EMResult or None
+        The EM solution the fit started from.
+    sampling : SamplingInfo or None
+        Settings as run, timings; None for MAP and EM.
+    used_gold : bool
+        Whether gold labels anchored the fit.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+    >>> fit  # doctest: +ELLIPSIS
+    <Fit dawid-skene by em: Annotations(8000 labels, 800 items, 164 annotators, ...)>
+    >>> fit.method, fit.is_point_estimate, fit.classes
+    ('em', True, ['0', '1'])
+    >>> nuts = bl.fit(bl.datasets.load("rte"), method="nuts", seed=1)  # doctest: +SKIP
     """
 
     posterior: xr.DataTree
@@ -87,8 +125,33 @@ class Fit:
         """Posterior draws of a model variable with chains stacked: (chains · draws, ...).
 
         ``fit.draws("confusion")`` is (draws, annotators, K, K), or for a per-subtype fit
-        (draws, annotators, subtypes, K, K) with the cells that hold no labels at the population
-        (`Family.confusion`, rebuilt from the observed cells, not stored)."""
+        (draws, annotators, subtypes, K, K) with the cells that hold no labels at the
+        population (`Family.confusion`, rebuilt from the observed cells, not stored).
+
+        Parameters
+        ----------
+        name : str
+            A variable of the posterior (e.g. ``"prevalence"``), or ``"confusion"``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The draws, chains stacked on the first axis.
+
+        Raises
+        ------
+        KeyError
+            If the model has no variable ``name``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> fit.draws("confusion").shape  # an EM fit is one draw
+        (1, 164, 2, 2)
+        >>> fit.draws("prevalence").shape
+        (1, 2)
+        """
         if name == "confusion":
             return self._confusion
         posterior = self.posterior["posterior"]
@@ -108,8 +171,32 @@ class Fit:
         return self.family.confusion(self.annotations, self._stored_draws)
 
     def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
-        """Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
-        reference (gold where there is gold, else EM) and identifiability warnings."""
+        """Convergence check of the fit.
+
+        Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
+        reference (gold where there is gold, else EM) and identifiability warnings. A point
+        estimate has no sampling to check.
+
+        Parameters
+        ----------
+        thresholds : Thresholds, optional
+            The limits to check against (default `Thresholds()`).
+
+        Returns
+        -------
+        ConvergenceReport
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> report = fit.check()
+        >>> report.ok, report.verdict
+        (True, 'point estimate (no sampling to check)')
+        >>> nuts = bl.fit(bl.datasets.load("rte"), method="nuts", seed=1)  # doctest: +SKIP
+        >>> nuts.check(bl.Thresholds(max_rhat=1.05)).ok  # doctest: +SKIP
+        True
+        """
         if thresholds is None:
             return self._default_report
         return self._check(thresholds)
@@ -152,8 +239,23 @@ class Fit:
         )
 
     def reference_posterior(self) -> np.ndarray:
-        """Items × K reference for label alignment: one-hot gold where gold anchored the fit
-        (other rows zero), else the EM posterior — gold held out of the fit is never used."""
+        """Items × K reference for label alignment.
+
+        One-hot gold where gold anchored the fit (other rows zero), else the EM posterior —
+        gold held out of the fit is never used.
+
+        Returns
+        -------
+        numpy.ndarray
+            Items × K class probabilities.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> fit.reference_posterior().shape
+        (800, 2)
+        """
         ann = self.annotations
         if ann.has_gold and self.used_gold:  # held-out gold must not steer relabel()
             reference = np.zeros((ann.n_items, ann.n_classes))
@@ -170,6 +272,18 @@ class Fit:
         Every variable with a ``true_class`` dimension is permuted chain by chain (one-coin
         accuracies are recomputed from the permuted confusion). Chains that switch within
         themselves are left as they are and still fail `check`.
+
+        Returns
+        -------
+        Fit
+            The relabelled fit (the same fit for a point estimate's single draw).
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="nuts", seed=1)  # doctest: +SKIP
+        >>> fit.relabel().check().ok  # doctest: +SKIP
+        True
         """
         report = self.check()
         if self.is_point_estimate or not any(c.switched and not c.within_chain_switch for c in report.chains):
@@ -243,7 +357,7 @@ class Fit:
 
         Parameters
         ----------
-        ci_prob : float
+        ci_prob : float, default 0.9
             Probability of the equal-tailed interval over draws (0 < ci_prob < 1).
 
         Returns
@@ -257,7 +371,20 @@ class Fit:
 
         Examples
         --------
-        >>> fit.soft_labels(ci_prob=0.9).to_frame()  # doctest: +SKIP
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> soft = fit.soft_labels(ci_prob=0.9)
+        >>> soft.ci_prob is None  # EM: a point estimate
+        True
+        >>> frame = soft.to_frame()
+        >>> list(frame.columns)  # doctest: +NORMALIZE_WHITESPACE
+        ['item', 'label', 'p_0', 'p_0_lo', 'p_0_hi', 'p_1', 'p_1_lo', 'p_1_hi', 'entropy',
+         'n_labels', 'subtype', 'gold']
+        >>> frame[["item", "label", "p_1", "entropy", "n_labels", "subtype", "gold"]].round(3).head(3)
+          item label    p_1  entropy  n_labels subtype gold
+        0  266     1  0.998    0.013        10      IR    1
+        1  934     0  0.000    0.000        10      IR    0
+        2  961     0  0.021    0.100        10      IR    1
         """
         ci_prob = check_ci_prob(ci_prob)
         return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob, self.used_gold)
@@ -276,23 +403,36 @@ class Fit:
 
         Parameters
         ----------
-        annotations
+        annotations : Annotations
             Labels of the items to score (any items; classes among the fitted ones; for a
             per-subtype fit, subtypes among the fitted ones).
-        ci_prob
+        ci_prob : float, default 0.9
             Probability mass of the equal-tailed credible interval.
-        unseen_annotators
+        unseen_annotators : {"population", "error"}, default "population"
             ``"population"``: an annotator the fit has not seen labels like the population
             (hierarchical families) or the average fitted annotator; ``"error"``: refuse.
 
         Returns
         -------
-        `SoftLabels`, one row per item of ``annotations`` in their order.
+        SoftLabels
+            One row per item of ``annotations``, in their order.
+
+        Raises
+        ------
+        DataError
+            If ``annotations`` has classes (or subtypes) the fit has not seen, or an unseen
+            annotator with ``unseen_annotators="error"``.
+        ValueError
+            If ``unseen_annotators`` is neither ``"population"`` nor ``"error"``.
 
         Examples
         --------
-        >>> fit = bl.fit(train, method="em")  # doctest: +SKIP
-        >>> fit.predict(test).to_frame().head()  # doctest: +SKIP
+        >>> import bayeslabels as bl
+        >>> split = bl.split(bl.datasets.load("rte"), test_size=0.25, seed=0)
+        >>> fit = bl.fit(split.train(), method="em", use_gold=False)
+        >>> soft = fit.predict(split.test())
+        >>> round(bl.evaluate(soft, split.test().gold_series()).value("accuracy"), 3)
+        0.935
         """
         ci_prob = check_ci_prob(ci_prob)
         aligned = self._aligned(annotations, unseen_annotators)
@@ -374,13 +514,44 @@ class Fit:
 
     # ------------------------------------------------------------------ per annotator
     def annotators(self, ci_prob: float = 0.9, by_subtype: bool = False) -> pd.DataFrame:
-        """Per annotator: ``n_labels`` and, with intervals, ``accuracy = Σ_k ρ_k π_jkk`` and for
-        two classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive).
+        """Per-annotator reliability with credible intervals.
 
+        Per annotator: ``n_labels`` and, with intervals, ``accuracy = Σ_k ρ_k π_jkk`` and for
+        two classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive).
         Per-subtype models: ``by_subtype=True`` gives one row per (annotator, subtype);
-        otherwise each annotator's confusion is averaged over subtypes weighted by where
-        their labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is
-        the probability that a new label on the same item matches the annotator's."""
+        otherwise each annotator's confusion is averaged over subtypes weighted by where their
+        labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
+        probability that a new label on the same item matches the annotator's.
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.9
+            Probability of the equal-tailed intervals (columns ``<name>_lo``, ``<name>_hi``).
+        by_subtype : bool, default False
+            One row per (annotator, subtype), for per-subtype fits.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per annotator (or annotator and subtype).
+
+        Raises
+        ------
+        DataError
+            If ``by_subtype=True`` for a fit without subtypes.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> table = fit.annotators()
+        >>> list(table.columns[:5])
+        ['annotator', 'n_labels', 'accuracy', 'accuracy_lo', 'accuracy_hi']
+        >>> table[["annotator", "n_labels", "accuracy", "sensitivity", "specificity"]].round(3).head(2)
+                annotator  n_labels  accuracy  sensitivity  specificity
+        0  A19IBSKBTABMR3        40     0.802        0.933        0.681
+        1   AEX5NCH03LWSG       420     0.898        0.884        0.910
+        """
         ci_prob = check_ci_prob(ci_prob)
         ann = self.annotations
         frame = pd.DataFrame(
@@ -394,14 +565,59 @@ class Fit:
         return _with_intervals(frame, self.family.reliability(ann, self.draws), ci_prob)
 
     def annotator_confusion(self) -> np.ndarray:
-        """Confusion draws per annotator, (draws, annotators, K, K). Per-subtype fits are
-        averaged over subtypes, weighted by where each annotator's labels fell. A DataError
-        for a family without confusion matrices."""
+        """Confusion draws per annotator, (draws, annotators, K, K).
+
+        Per-subtype fits are averaged over subtypes, weighted by where each annotator's labels
+        fell.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``[s, j, k, l] = P(annotator j says l | true class k)`` in draw s.
+
+        Raises
+        ------
+        DataError
+            For a family without confusion matrices.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> fit.annotator_confusion().shape
+        (1, 164, 2, 2)
+        """
         return self.family.annotator_confusion(self.annotations, self.draws)
 
     def subtype_confusion(self, what: str = "this") -> np.ndarray:
-        """Confusion draws per (annotator, subtype), (draws, annotators, subtypes, K, K); a
-        DataError naming ``what`` needed it for a fit without subtypes."""
+        """Confusion draws per (annotator, subtype), (draws, annotators, subtypes, K, K).
+
+        Parameters
+        ----------
+        what : str, default "this"
+            What needed it, for the error message.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Raises
+        ------
+        DataError
+            Naming ``what``, for a fit without subtypes.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> fit.subtype_confusion()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayeslabels.errors.DataError: this needs a per-subtype fit; this one is 'dawid-skene': ...
+        >>> by_subtype = bl.fit(bl.datasets.load("rte"), model="hierarchical-subtype")  # doctest: +SKIP
+        >>> by_subtype.subtype_confusion().shape  # doctest: +SKIP
+        (4000, 164, 7, 2, 2)
+        """
         return self.family.subtype_confusion(self.annotations, self.draws, what)
 
     def _annotator_subtype_table(self, ci_prob: float) -> pd.DataFrame:
@@ -425,8 +641,23 @@ class Fit:
 
     # ------------------------------------------------------------------ reporting
     def gold_accuracy(self) -> dict[str, float] | None:
-        """Accuracy of the hard labels (and of majority vote) on gold items, when the gold
-        was held out of the fit; None when there is no gold or it anchored the fit."""
+        """Accuracy of the hard labels (and of majority vote) on held-out gold items.
+
+        Only when the gold was held out of the fit (``use_gold=False``).
+
+        Returns
+        -------
+        dict or None
+            ``n_gold``, ``model``, ``majority_vote`` and, when the fit started from EM, ``em``;
+            None when there is no gold or it anchored the fit.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> fit.gold_accuracy()
+        {'n_gold': 800, 'model': 0.92875, 'majority_vote': 0.8975, 'em': 0.92875}
+        """
         ann = self.annotations
         known = ann.gold >= 0
         if not known.any() or self.used_gold:
@@ -444,6 +675,22 @@ class Fit:
         return result
 
     def summary(self) -> str:
+        """A readable summary: model, method and sampling, data size, gold accuracy, `check`.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> print(fit.summary())
+        model dawid-skene, method em
+        8000 labels, 800 items, 164 annotators, classes ['0', '1']
+        gold accuracy on 800 held-out gold items: model 0.929, EM 0.929, majority vote 0.897
+        convergence: point estimate (no sampling to check)
+        """
         ann = self.annotations
         run = self.sampling
         lines = [
@@ -473,12 +720,57 @@ class Fit:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
-        """Save as a directory (spec.toml, posterior.nc, annotations.parquet, diagnostics.json,
-        manifest.json with hashes), atomically; `bayeslabels.load` restores it."""
+        """Save as a directory, atomically; `bayeslabels.load` restores it.
+
+        The directory holds spec.toml, posterior.nc, annotations.parquet, diagnostics.json and
+        manifest.json with hashes.
+
+        Parameters
+        ----------
+        directory : str or pathlib.Path
+            The directory to write.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory written.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em")  # doctest: +SKIP
+        >>> fit.save("runs/rte-em")  # doctest: +SKIP
+        PosixPath('runs/rte-em')
+        """
         return save_fit(self, directory)
 
     # ------------------------------------------------------------------ export
     def provenance(self, ci_prob: float, allow_failed_check: bool = False) -> dict[str, Any]:
+        """The provenance record `export` writes with the soft labels.
+
+        Parameters
+        ----------
+        ci_prob : float
+            Probability of the exported intervals.
+        allow_failed_check : bool, default False
+            Whether the export was allowed despite a failed `check`.
+
+        Returns
+        -------
+        dict
+            ``bayeslabels_version``, ``created_at``, ``model`` (the spec), ``spec_hash``,
+            ``method``, ``soft_label_meaning``, ``used_gold``, ``data_hash``, ``n_items``,
+            ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` and
+            ``allow_failed_check``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> record = fit.provenance(ci_prob=0.9)
+        >>> record["method"], record["n_items"], record["used_gold"]
+        ('em', 800, False)
+        """
         return {
             "bayeslabels_version": __version__,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -500,9 +792,34 @@ class Fit:
         """Write `soft_labels` to Parquet, CSV or JSON Lines (by extension), atomically.
 
         Provenance (package version, model spec, data hash, sampler settings, convergence
-        verdict) goes into the Parquet schema metadata (key ``bayeslabels.provenance``) or,
-        for CSV / JSON Lines, a sidecar ``<path>.json``. A fit that fails `check` is refused
-        unless ``allow_failed_check=True``, which is then recorded.
+        verdict) goes into the Parquet schema metadata (key ``bayeslabels.provenance``) or, for
+        CSV / JSON Lines, a sidecar ``<path>.json``.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Where to write: ``.parquet``, ``.csv`` or ``.jsonl``.
+        ci_prob : float, default 0.9
+            Probability of the credible intervals.
+        allow_failed_check : bool, default False
+            Export a fit that fails `check` anyway (recorded in the provenance).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ConvergenceError
+            If the fit fails `check` and ``allow_failed_check`` is False.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="nuts", seed=1)  # doctest: +SKIP
+        >>> fit.export("soft_labels.parquet", ci_prob=0.9)  # doctest: +SKIP
+        PosixPath('soft_labels.parquet')
         """
         export_kind(path)  # refuse an unknown extension before checking convergence
         report = self.check()
@@ -527,10 +844,29 @@ def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_p
 
 
 def load_fit(directory: str | Path) -> Fit:
-    """A `Fit` saved by `Fit.save`; refuses a directory whose files do not match their hashes.
+    """A `Fit` saved by `Fit.save`.
+
+    Available as ``bayeslabels.load``.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        A directory written by `Fit.save`.
+
+    Returns
+    -------
+    Fit
+
+    Raises
+    ------
+    DataError
+        If the directory's files do not match their hashes.
 
     Examples
     --------
-    >>> fit = bl.load("runs/rte-ds")  # doctest: +SKIP
+    >>> import bayeslabels as bl
+    >>> fit = bl.load("runs/rte-em")  # doctest: +SKIP
+    >>> fit.method  # doctest: +SKIP
+    'em'
     """
     return Fit(**read_fit(directory))

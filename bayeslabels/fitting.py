@@ -80,12 +80,28 @@ def fit(
     Fit
         The posterior with the data and spec behind it.
 
+    Raises
+    ------
+    DataError
+        If ``annotations`` is not an `Annotations` or does not suit the model.
+    SpecError
+        If the model or an inference setting is unknown or invalid, ``method="em"`` is
+        asked of a family EM does not fit, or a JAX sampler's packages are missing.
+
     Examples
     --------
-    >>> ann = bl.datasets.load("bluebirds")  # doctest: +SKIP
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("bluebirds")
     >>> fit = bl.fit(ann, model="dawid-skene", method="nuts", seed=1)  # doctest: +SKIP
     >>> fit.check().ok  # doctest: +SKIP
     True
+    >>> point = bl.fit(ann, method="em")  # the EM point estimate: no sampling
+    >>> point.method, point.is_point_estimate
+    ('em', True)
+    >>> bl.fit(ann, model="hierarchical", method="em")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayeslabels.errors.SpecError: method 'em' fits Dawid–Skene only; ...
     """
     if not isinstance(annotations, Annotations):
         raise DataError(

@@ -25,7 +25,7 @@ def _check_numbers(priors: Any, at_least: dict[str, float]) -> None:
 
 @dataclass(frozen=True)
 class HierarchicalPriors:
-    r"""Priors of hierarchical Dawid–Skene (logit-scale confusion rows with shrinkage).
+    """Priors of hierarchical Dawid–Skene (logit-scale confusion rows with shrinkage).
 
     ``π_jk = softmax(μ_k + σ_k · η_jk)``, ``η ~ N(0, 1)``; population logits
     ``μ_kl ~ N(diag_logit · [k = l], logit_sd)``, scales ``σ_k ~ HalfNormal(annotator_scale)``.
@@ -41,6 +41,39 @@ class HierarchicalPriors:
     leave the funnel that non-centring avoids (the bounds were chosen on the bundled data sets,
     benchmarks/convergence.py). Both bounds 0: always centred; a huge number: never. The model
     is the same either way.
+
+    Parameters
+    ----------
+    diag_logit : float, default 2.0
+        Prior mean of the population logits on the diagonal (0 off it).
+    logit_sd : float, default 1.5
+        Prior sd of the population logits.
+    annotator_scale : float, default 1.0
+        Scale of the HalfNormal on the annotator spread σ_k.
+    subtype_scale : float, default 0.5
+        Scale of the HalfNormal on the subtype spread τ_k.
+    interaction_scale : float, default 0.5
+        Scale of the HalfNormal on the annotator × subtype spread υ_k.
+    prevalence : float, default 2.0
+        Symmetric Dirichlet concentration of the prevalence (≥ 1).
+    centred_min_labels_per_class : float, default 15.0
+        Median labels per class per annotator from which offsets are sampled centred.
+    centred_min_annotators : float, default 30.0
+        Fewest annotators for centred sampling.
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> priors = bl.HierarchicalPriors(annotator_scale=0.5)
+    >>> spec = bl.ModelSpec(model="hierarchical", priors=priors)
+    >>> spec.priors.annotator_scale
+    0.5
+    >>> fit = bl.fit(bl.datasets.load("rte"), model=spec)  # doctest: +SKIP
     """
 
     diag_logit: float = 2.0
@@ -84,11 +117,32 @@ class HierarchicalPriors:
 
 @dataclass(frozen=True)
 class BetaBernoulliPriors:
-    r"""Priors of the Beta–Bernoulli item-ambiguity model (binary labels).
+    """Priors of the Beta–Bernoulli item-ambiguity model (binary labels).
 
     Item rates ``θ_i ~ Beta(α, β)`` with ``α = m κ``, ``β = (1 − m) κ``; mean
     ``m ~ Beta(mean_a, mean_b)`` and concentration ``κ ~ Gamma(concentration_shape,
     concentration_rate)`` (mean shape / rate).
+
+    Parameters
+    ----------
+    mean_a, mean_b : float, default 2.0
+        The Beta prior of the mean rate m.
+    concentration_shape : float, default 2.0
+        Shape of the Gamma prior of κ.
+    concentration_rate : float, default 0.2
+        Rate of the Gamma prior of κ.
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite positive number.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.ModelSpec(model="beta-bernoulli", priors=bl.BetaBernoulliPriors(concentration_rate=0.1))
+    >>> spec.priors
+    BetaBernoulliPriors(mean_a=2.0, mean_b=2.0, concentration_shape=2.0, concentration_rate=0.1)
     """
 
     mean_a: float = 2.0
@@ -104,12 +158,36 @@ class BetaBernoulliPriors:
 
 @dataclass(frozen=True)
 class DawidSkenePriors:
-    r"""Dirichlet priors of (one-coin or class-conditional) Dawid–Skene.
+    """Dirichlet priors of (one-coin or class-conditional) Dawid–Skene.
 
     Confusion row k of every annotator: ``Dirichlet(α_k·)`` with ``α_kl = confusion_off``
-    for l ≠ k and ``α_kk = confusion_off + confusion_diag_per_class · K`` — the diagonal
-    is favoured more strongly as K grows, so the prior accuracy stays well above chance
-    (1/K). Prevalence: symmetric ``Dirichlet(prevalence)``.
+    for l ≠ k and ``α_kk = confusion_off + confusion_diag_per_class · K`` — the diagonal is
+    favoured more strongly as K grows, so the prior accuracy stays well above chance (1/K).
+    Prevalence: symmetric ``Dirichlet(prevalence)``. The same class is EM's smoothing
+    (`em_smoothing`, the ``[em]`` table of a spec).
+
+    Parameters
+    ----------
+    confusion_off : float, default 1.5
+        Off-diagonal concentration (≥ 1).
+    confusion_diag_per_class : float, default 1.0
+        Extra diagonal concentration per class (≥ 0).
+    prevalence : float, default 2.0
+        Symmetric Dirichlet concentration of the prevalence (≥ 1).
+
+    Raises
+    ------
+    SpecError
+        If ``confusion_off`` or ``prevalence`` is below 1, or ``confusion_diag_per_class``
+        below 0.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.DawidSkenePriors().confusion_alpha(2)
+    array([[3.5, 1.5],
+           [1.5, 3.5]])
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds"), priors=bl.DawidSkenePriors.em_smoothing())
     """
 
     confusion_off: float = 1.5

@@ -77,11 +77,57 @@ def route(
 ) -> pd.DataFrame:
     """A labelling plan: one row per requested label, most valuable first.
 
-    Columns: ``item``, ``assign_to`` (annotator id, or an expert id), ``kind`` ("crowd" /
-    "expert"), ``expected_information_gain`` (nats), ``cost``, ``value`` (gain × severity /
-    cost), the item's ``entropy``, ``interval_width`` (widest credible interval of its
-    soft label), ``disagreement`` (1 − top vote share), ``severity``, and ``reason``: which
-    of those ranks the item highest among the candidates.
+    Candidates are the items without gold, each with the annotators who have not labelled
+    it yet (and the ``experts``); a label's value is its expected information gain about the
+    item's class × the item's severity / its cost.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit with annotator confusion matrices.
+    budget : float
+        Total cost to spend (a crowd label costs 1), > 0.
+    per_item : int, default 1
+        Most labels to request per item, ≥ 1.
+    experts : sequence of str, optional
+        Expert ids who can also be asked.
+    expert_cost : float, default 5.0
+        Cost of an expert label.
+    severity : pandas.Series or mapping, optional
+        Item → weight ≥ 0 (default 1); 0 leaves the item out.
+    max_per_annotator : int, optional
+        Most labels asked of one annotator (default ``ceil(2 · budget / annotators)``).
+    ci_prob : float, default 0.9
+        Probability of the soft labels' intervals (``interval_width``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``item``, ``subtype``, ``assign_to`` (annotator id, or an expert id),
+        ``kind`` ("crowd" / "expert"), ``expected_information_gain`` (nats), ``cost``,
+        ``value`` (gain × severity / cost), the item's ``entropy``, ``interval_width``
+        (widest credible interval of its soft label), ``disagreement`` (1 − top vote share),
+        ``severity``, and ``reason``: which of those ranks the item highest among the
+        candidates.
+
+    Raises
+    ------
+    DataError
+        If ``budget`` ≤ 0 or ``per_item`` < 1, the model has no confusion matrices, or the
+        severity weights are invalid or name unknown items.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit = bl.fit(bl.datasets.load("rte", gold=False), method="em")
+    >>> plan = bl.route(fit, budget=10)
+    >>> len(plan), float(plan["cost"].sum())
+    (10, 10.0)
+    >>> plan[["item", "assign_to", "kind", "reason"]].head(3)
+       item       assign_to   kind   reason
+    0  1252   AMO4BPP31P1QA  crowd  entropy
+    1  1276  A2CGA60V75C34Q  crowd  entropy
+    2  1553  A3HR7E5S52PME5  crowd  entropy
     """
     if budget <= 0 or per_item < 1:
         raise DataError("route needs budget > 0 and per_item ≥ 1")

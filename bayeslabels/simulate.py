@@ -19,7 +19,30 @@ from .data import Annotations
 
 @dataclass(frozen=True)
 class SimulatedData:
-    """Simulated annotations and the truth behind them (codes as in ``annotations``)."""
+    """Simulated annotations and the truth behind them (codes as in ``annotations``).
+
+    Attributes
+    ----------
+    annotations : Annotations
+        The simulated labels (and gold, if asked for).
+    true_class : numpy.ndarray
+        Int class code per item.
+    prevalence : numpy.ndarray
+        Class prevalence, K.
+    confusion : numpy.ndarray
+        Annotators × K × K confusion matrices (row = true class).
+    is_spammer : numpy.ndarray
+        Bool per annotator.
+    subtype_confusion : numpy.ndarray or None
+        Annotators × subtypes × K × K, with subtypes.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sim = bl.simulate.dawid_skene(n_items=200, n_annotators=10, seed=0)
+    >>> sim.confusion.shape, int(sim.is_spammer.sum())
+    ((10, 2, 2), 1)
+    """
 
     annotations: Annotations
     true_class: np.ndarray  # per item, int code
@@ -29,6 +52,21 @@ class SimulatedData:
     subtype_confusion: np.ndarray | None = None  # annotators × subtypes × K × K (with subtypes)
 
     def truth_frame(self) -> pd.DataFrame:
+        """The true class of each item, by name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item`` and ``true_class``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.simulate.dawid_skene(n_items=200, n_annotators=10, seed=0).truth_frame().head(2)
+              item true_class
+        0  item000          1
+        1  item001          0
+        """
         ann = self.annotations
         return pd.DataFrame(
             {"item": ann.items.to_numpy(), "true_class": np.asarray(ann.classes)[self.true_class]}
@@ -88,12 +126,51 @@ def dawid_skene(
 ) -> SimulatedData:
     """Simulate Dawid–Skene labels with known truth.
 
-    labels_per_item: a fixed count, or (min, max) drawn uniformly per item; each item's
-    annotators are distinct and chosen at random. one_coin: every error is uniform over
-    the wrong classes (π_jkl = (1 − a_j)/(K − 1)). gold_fraction of items get their true
-    class as gold. Subtypes, when asked, are assigned to items uniformly; ``subtype_shift``
-    (one number per subtype) adds to every annotator's logit of the correct label in that
-    subtype, so reliability differs by subtype (``subtype_confusion`` holds the truth).
+    Parameters
+    ----------
+    n_items, n_annotators, n_classes : int, default 500, 20, 2
+        Size of the table (n_classes ≥ 2).
+    labels_per_item : int or (int, int), default (3, 6)
+        A fixed count, or (min, max) drawn uniformly per item; each item's annotators are
+        distinct and chosen at random.
+    prevalence : numpy.ndarray, optional
+        Class prevalence (default: drawn from a symmetric Dirichlet(5)).
+    accuracy : (float, float), default (0.65, 0.95)
+        Range of each annotator's per-class accuracy (uniform); errors are split by a
+        Dirichlet.
+    spammer_fraction : float, default 0.1
+        Share of annotators whose labels are independent of the truth.
+    n_subtypes : int, default 0
+        Subtypes, assigned to items uniformly.
+    subtype_shift : sequence of float, optional
+        One number per subtype, added to every annotator's logit of the correct label in
+        that subtype, so reliability differs by subtype (``subtype_confusion`` holds the
+        truth).
+    gold_fraction : float, default 0.0
+        Share of items that get their true class as gold.
+    one_coin : bool, default False
+        Every error is uniform over the wrong classes (π_jkl = (1 − a_j)/(K − 1)).
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of ``np.random.default_rng``.
+
+    Returns
+    -------
+    SimulatedData
+
+    Raises
+    ------
+    ValueError
+        If ``n_classes`` < 2 or ``labels_per_item`` is not between 1 and ``n_annotators``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sim = bl.simulate.dawid_skene(n_items=200, n_annotators=10, seed=0)
+    >>> sim.annotations
+    Annotations(898 labels, 200 items, 10 annotators, classes=['0', '1'], gold for 0 items)
+    >>> em = bl.dawid_skene_em(sim.annotations)
+    >>> float((em.label == sim.true_class).mean())
+    0.955
     """
     rng = np.random.default_rng(seed)
     k = n_classes

@@ -61,7 +61,11 @@ def _string_array(values: np.ndarray) -> pd.arrays.StringArray:
 class SoftLabels:
     """Per-item class probabilities with credible intervals, one row per item in input order.
 
-    Attributes
+    Every producer (`Fit.soft_labels`, `Fit.predict`, `EMResult.soft_labels`,
+    `VoteResult.soft_labels`, `soft_vote`) returns one and every consumer takes one (see
+    `as_soft_labels`).
+
+    Parameters
     ----------
     items : object array of str
         Item ids.
@@ -81,17 +85,27 @@ class SoftLabels:
     subtype, gold : object arrays or None
         Per item, None where unknown; None as a whole when the data have none.
     anchored : bool array or None
-        Items whose class gold fixed in the fit that made them (not a test of the model there);
-        None where the producer does not know (a table read back, a vote).
+        Items whose class gold fixed in the fit that made them (not a test of the model
+        there); None where the producer does not know (a table read back, a vote).
     hard : object array or None
         Hard labels when they are not simply the argmax of ``mean`` (a majority vote's
         tie-break; None for an item without one). Read it through `label`.
 
+    Raises
+    ------
+    ValueError
+        If an array's shape does not match the items and classes.
+
     Examples
     --------
-    >>> soft = fit.soft_labels(ci_prob=0.9)  # doctest: +SKIP
-    >>> soft.mean.shape, soft.label[:3]  # doctest: +SKIP
-    >>> soft.to_frame()  # the export schema  # doctest: +SKIP
+    >>> import bayeslabels as bl
+    >>> soft = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False)).soft_labels()
+    >>> soft
+    <SoftLabels 108 items × ['false', 'true'], point estimate>
+    >>> soft.mean.shape, soft.label[:3]
+    ((108, 2), array(['true', 'true', 'true'], dtype=object))
+    >>> fit = bl.fit(bl.datasets.load("bluebirds"), method="nuts", seed=1)  # doctest: +SKIP
+    >>> fit.soft_labels(ci_prob=0.9).to_frame()  # the export schema  # doctest: +SKIP
     """
 
     items: np.ndarray
@@ -189,9 +203,20 @@ class SoftLabels:
         -------
         SoftLabels
 
+        Raises
+        ------
+        DataError
+            If an id is not among `items`.
+
         Examples
         --------
-        >>> soft.select(["0003", "0001"]).items  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> import bayeslabels as bl
+        >>> soft = bl.SoftLabels.from_frame(
+        ...     pd.DataFrame({"item": ["a", "b", "c"], "p_cat": [0.9, 0.4, 0.5], "p_dog": [0.1, 0.6, 0.5]})
+        ... )
+        >>> soft.select(["c", "a"]).items
+        array(['c', 'a'], dtype=object)
         """
         wanted = pd.Index([str(i) for i in items], dtype=object)
         rows = pd.Index(self.items, dtype=object).get_indexer(wanted)
@@ -228,7 +253,16 @@ class SoftLabels:
 
         Examples
         --------
-        >>> fit.soft_labels(ci_prob=0.9).to_frame().head()  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> import bayeslabels as bl
+        >>> soft = bl.SoftLabels.from_frame(
+        ...     pd.DataFrame({"item": ["a", "b", "c"], "p_cat": [0.9, 0.4, 0.5], "p_dog": [0.1, 0.6, 0.5]})
+        ... )
+        >>> soft.to_frame().round(3)
+          item label  p_cat  p_cat_lo  p_cat_hi  p_dog  p_dog_lo  p_dog_hi  entropy
+        0    a   cat    0.9       0.9       0.9    0.1       0.1       0.1    0.325
+        1    b   dog    0.4       0.4       0.4    0.6       0.6       0.6    0.673
+        2    c   cat    0.5       0.5       0.5    0.5       0.5       0.5    0.693
         """
         columns: dict[str, Any] = {"item": _string_array(self.items), "label": _string_array(self.label)}
         for k, name in enumerate(self.classes):
@@ -250,20 +284,20 @@ class SoftLabels:
     ) -> SoftLabels:
         """Parse a table in the export schema (the one parser of it).
 
-        Required: ``item`` and one ``p_<c>`` column per class (≥ 2). Optional: ``label``
-        (kept as the hard label), the interval columns ``p_<c>_lo`` / ``p_<c>_hi`` (for every
-        class or none), ``n_labels``, ``subtype``, ``gold``. Classes are the ``p_<name>``
-        columns in column order, except ``p_<c>_lo`` / ``p_<c>_hi`` where ``p_<c>`` is also a
-        column. Other columns are ignored (``entropy`` is recomputed).
+        Required: ``item`` and one ``p_<c>`` column per class (≥ 2). Optional: ``label`` (kept
+        as the hard label), the interval columns ``p_<c>_lo`` / ``p_<c>_hi`` (for every class or
+        none), ``n_labels``, ``subtype``, ``gold``. Classes are the ``p_<name>`` columns in
+        column order, except ``p_<c>_lo`` / ``p_<c>_hi`` where ``p_<c>`` is also a column. Other
+        columns are ignored (``entropy`` is recomputed).
 
         Parameters
         ----------
         frame : pandas.DataFrame
             The table (numbers may be strings, as a CSV reads).
         ci_prob : float, optional
-            The intervals' probability when the table does not say (NaN if not given). A
-            table without interval columns, or whose intervals all equal the probabilities,
-            is a point estimate (``ci_prob=None``).
+            The intervals' probability when the table does not say (NaN if not given). A table
+            without interval columns, or whose intervals all equal the probabilities, is a point
+            estimate (``ci_prob=None``).
         meaning : str, optional
             What the probabilities mean (default: not recorded).
 
@@ -278,7 +312,9 @@ class SoftLabels:
 
         Examples
         --------
-        >>> SoftLabels.from_frame(pd.DataFrame({"item": ["a"], "p_no": [0.2], "p_yes": [0.8]}))
+        >>> import pandas as pd
+        >>> import bayeslabels as bl
+        >>> bl.SoftLabels.from_frame(pd.DataFrame({"item": ["a"], "p_no": [0.2], "p_yes": [0.8]}))
         <SoftLabels 1 items × ['no', 'yes'], point estimate>
         """
         if not isinstance(frame, pd.DataFrame):
@@ -355,15 +391,25 @@ class SoftLabels:
 
         Parameters
         ----------
-        path : str or Path
+        path : str or pathlib.Path
+            A file written by `write` or `Fit.export` (or another table in the export schema).
 
         Returns
         -------
         SoftLabels
 
+        Raises
+        ------
+        DataError
+            If the file does not exist or its table is not in the export schema.
+        ValueError
+            If the extension is not ``.parquet``, ``.csv`` or ``.jsonl``.
+
         Examples
         --------
-        >>> SoftLabels.read("soft_labels.parquet")  # doctest: +SKIP
+        >>> import bayeslabels as bl
+        >>> soft = bl.SoftLabels.read("soft_labels.parquet")  # doctest: +SKIP
+        >>> soft.to_frame().head()  # doctest: +SKIP
         """
         path = Path(path)
         if not path.is_file():
@@ -388,21 +434,29 @@ class SoftLabels:
 
         Parameters
         ----------
-        path : str or Path
+        path : str or pathlib.Path
             ``.parquet``, ``.csv`` or ``.jsonl``.
         provenance : str, optional
             JSON text: stored in the Parquet schema metadata (key ``bayeslabels.provenance``)
-            or, for CSV / JSON Lines, in a sidecar ``<path>.json`` written with the file (an
-            old sidecar is removed when there is none); `read_provenance` reads it back.
+            or, for CSV / JSON Lines, in a sidecar ``<path>.json`` written with the file (an old
+            sidecar is removed when there is none); `read_provenance` reads it back.
 
         Returns
         -------
-        Path
+        pathlib.Path
             The file written.
+
+        Raises
+        ------
+        ValueError
+            If the extension is not ``.parquet``, ``.csv`` or ``.jsonl``.
 
         Examples
         --------
+        >>> import bayeslabels as bl
+        >>> soft = bl.soft_vote(bl.datasets.load("bluebirds"))
         >>> soft.write("soft_labels.csv", provenance='{"source": "by hand"}')  # doctest: +SKIP
+        PosixPath('soft_labels.csv')
         """
         path = Path(path)
         kind = export_kind(path)
@@ -565,14 +619,22 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
 
     Parameters
     ----------
-    path : str or Path
+    path : str or pathlib.Path
+        A file written by `Fit.export` or `SoftLabels.write` with a provenance.
 
     Returns
     -------
     dict
+        The provenance record (see `Fit.provenance`).
+
+    Raises
+    ------
+    DataError
+        If the file has no bayeslabels provenance (or its sidecar is missing).
 
     Examples
     --------
+    >>> import bayeslabels as bl
     >>> bl.read_provenance("soft_labels.parquet")["data_hash"]  # doctest: +SKIP
     """
     path = Path(path)
@@ -597,21 +659,31 @@ def as_soft_labels(source: Any, ci_prob: float = 0.9) -> SoftLabels:
 
     Parameters
     ----------
-    source : SoftLabels, producer, DataFrame, str or Path
+    source : SoftLabels, producer, DataFrame, str or pathlib.Path
         A `SoftLabels`; anything with a ``soft_labels()`` method (`Fit`, `EMResult`,
         `VoteResult`); a table in the export schema (`SoftLabels.from_frame`); or the path of
         an exported file (`SoftLabels.read`).
-    ci_prob : float
+    ci_prob : float, default 0.9
         Passed to producers whose ``soft_labels`` takes it (a `Fit`).
 
     Returns
     -------
     SoftLabels
 
+    Raises
+    ------
+    DataError
+        If ``source`` is none of the above.
+
     Examples
     --------
-    >>> as_soft_labels(fit).mean  # doctest: +SKIP
-    >>> as_soft_labels("soft_labels.parquet").label  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> import bayeslabels as bl
+    >>> bl.as_soft_labels(bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False)))
+    <SoftLabels 108 items × ['false', 'true'], point estimate>
+    >>> bl.as_soft_labels(pd.DataFrame({"item": ["a"], "p_no": [0.2], "p_yes": [0.8]})).label
+    array(['yes'], dtype=object)
+    >>> bl.as_soft_labels("soft_labels.parquet").label  # doctest: +SKIP
     """
     if isinstance(source, SoftLabels):
         return source

@@ -41,6 +41,42 @@ SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 
 @dataclass(frozen=True)
 class InferenceSettings:
+    """How a spec is fitted by default: method, sampler and its settings (``[inference]``).
+
+    Parameters
+    ----------
+    method : {"nuts", "advi", "fullrank-advi", "map", "em"}, default "nuts"
+        The inference method.
+    draws, tune, chains : int, default 1000, 1000, 4
+        NUTS draws and tuning steps per chain, and chains (draws, chains ≥ 1).
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, default "nutpie"
+        The NUTS implementation.
+    target_accept : float, default 0.8
+        NUTS target acceptance rate, in (0, 1).
+    seed : int, default 0
+        Random seed.
+    advi_iterations : int, default 20000
+        ADVI optimisation steps.
+    minibatch_items : int, default 0
+        ADVI: items per minibatch (all labels of an item together); 0 = all.
+    max_draws : int, default 0
+        NUTS: draw again with twice the draws while R-hat/ESS fail, up to this; 0 = off.
+
+    Raises
+    ------
+    SpecError
+        If a value is out of range or not one of the choices.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.InferenceSettings(method="advi", advi_iterations=5000).method
+    'advi'
+    >>> bl.InferenceSettings(method="gibbs")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayeslabels.errors.SpecError: inference.method='gibbs': use one of ['nuts', 'advi', ...]
+    """
     method: str = "nuts"
     draws: int = 1000
     tune: int = 1000
@@ -95,7 +131,33 @@ class SamplingInfo:
 class ModelSpec:
     """Model family + priors + inference defaults; round-trips through TOML.
 
-    ``priors`` defaults to the family's own priors class (`Family.priors`).
+    Parameters
+    ----------
+    model : str, default "dawid-skene"
+        A registered model family (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
+        ``"hierarchical-subtype"``, ``"beta-bernoulli"``).
+    priors : DawidSkenePriors, HierarchicalPriors or BetaBernoulliPriors, optional
+        Defaults to the family's own priors class (`Family.priors`).
+    inference : InferenceSettings, optional
+        Default inference settings.
+    em : DawidSkenePriors, optional
+        The smoothing of the EM solution (default `DawidSkenePriors.em_smoothing`).
+    source : str, default ""
+        Where the spec came from (a shipped name or a path).
+
+    Raises
+    ------
+    SpecError
+        If ``model`` is unknown or ``priors`` is not the family's priors class.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.ModelSpec(model="one-coin")
+    >>> spec.priors
+    DawidSkenePriors(confusion_off=1.5, confusion_diag_per_class=1.0, prevalence=2.0)
+    >>> spec.variant
+    'one-coin'
     """
 
     model: str = "dawid-skene"
@@ -128,11 +190,48 @@ class ModelSpec:
         return self.family.em_variant
 
     def with_inference(self, **changes: Any) -> ModelSpec:
-        """A copy with some inference settings changed (None values are ignored)."""
+        """A copy with some inference settings changed (None values are ignored).
+
+        Parameters
+        ----------
+        **changes
+            `InferenceSettings` fields and their new values.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        SpecError
+            If a new value is out of range.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> spec = bl.resolve_spec("dawid-skene").with_inference(draws=2000, chains=None)
+        >>> spec.inference.draws, spec.inference.chains
+        (2000, 4)
+        """
         changes = {k: v for k, v in changes.items() if v is not None}
         return replace(self, inference=replace(self.inference, **changes)) if changes else self
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as nested plain values: ``model`` and the ``priors``, ``inference`` and ``em`` tables.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> spec = bl.resolve_spec("dawid-skene").to_dict()
+        >>> sorted(spec)
+        ['em', 'inference', 'model', 'priors']
+        >>> spec["priors"]
+        {'confusion_off': 1.5, 'confusion_diag_per_class': 1.0, 'prevalence': 2.0}
+        """
         return {
             "model": self.model,
             "priors": asdict(self.priors),
@@ -141,6 +240,27 @@ class ModelSpec:
         }
 
     def to_toml(self) -> str:
+        """The spec as TOML text, the format `from_toml` reads (`hash` is of this text).
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> print(bl.resolve_spec("dawid-skene").to_toml())  # doctest: +ELLIPSIS
+        model = "dawid-skene"
+        <BLANKLINE>
+        [priors]
+        confusion_off = 1.5
+        confusion_diag_per_class = 1.0
+        prevalence = 2.0
+        <BLANKLINE>
+        [inference]
+        method = "nuts"
+        ...
+        """
         lines = [f"model = {_toml_value(self.model)}", ""]
         tables = (
             ("priors", asdict(self.priors)),
@@ -159,6 +279,33 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> ModelSpec:
+        """Build a spec from nested values, as read from TOML.
+
+        Missing keys take their defaults; ``[em]`` values override the EM smoothing's.
+
+        Parameters
+        ----------
+        data : dict
+            ``model`` and optional ``priors``, ``inference`` and ``em`` tables.
+        source : str, default ""
+            Where the values came from, for error messages and `source`.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        SpecError
+            For an unknown key, model or table value, naming ``source``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> spec = bl.ModelSpec.from_dict({"model": "one-coin", "inference": {"draws": 500}})
+        >>> spec.model, spec.inference.draws
+        ('one-coin', 500)
+        """
         where = f"{source}: " if source else ""
         unknown = set(data) - {"model", "priors", "inference", "em"}
         if unknown:
@@ -182,6 +329,27 @@ class ModelSpec:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ModelSpec:
+        """Read a spec from a TOML file (the format `to_toml` writes).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The ``.toml`` file.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        SpecError
+            If the file is missing, not valid TOML, or its values fail `from_dict`.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> spec = bl.ModelSpec.from_toml("my-spec.toml")  # doctest: +SKIP
+        """
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -220,7 +388,31 @@ def shipped_specs() -> list[str]:
 
 
 def resolve_spec(model: str | Path | ModelSpec) -> ModelSpec:
-    """A ModelSpec from a spec, a shipped name (``"dawid-skene"``) or a TOML path."""
+    """A ModelSpec from a spec, a shipped name (``"dawid-skene"``) or a TOML path.
+
+    Parameters
+    ----------
+    model : str, pathlib.Path or ModelSpec
+        A `ModelSpec` (returned as is), the name of a shipped spec (``"dawid-skene"``,
+        ``"one-coin"``, ``"hierarchical"``, ``"hierarchical-subtype"``,
+        ``"beta-bernoulli"``) or the path of a ``.toml`` spec file.
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    SpecError
+        If the name is unknown, the path is a directory, or the file fails to parse.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.resolve_spec("hierarchical")
+    >>> spec.model, spec.inference.method
+    ('hierarchical', 'nuts')
+    """
     if isinstance(model, ModelSpec):
         return model
     text = str(model)

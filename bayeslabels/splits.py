@@ -61,10 +61,34 @@ def _rows(ann: Annotations, rows: np.ndarray, items: np.ndarray) -> Annotations:
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One train/test division of an `Annotations` (bool masks over label rows and items).
+    """One train/test division of an `Annotations` (bool masks over label rows and items), from `split`.
 
     ``train()`` / ``test()`` give each side as an `Annotations` with the same code books:
     that side's label rows and the gold of that side's items only.
+
+    Attributes
+    ----------
+    by : str
+        ``"item"``, ``"annotator"`` or ``"time"``.
+    test_size : float
+        The test share asked for.
+    seed : int or None
+        The seed of the shuffle.
+    train_rows, test_rows : numpy.ndarray
+        Bool masks over label rows.
+    train_items, test_items : numpy.ndarray
+        Bool masks over items (whose gold goes with each side).
+    cutoff : pandas.Timestamp or None
+        The time of a ``by="time"`` split.
+    annotations : Annotations
+        The data split.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> split = bl.split(bl.datasets.load("rte"), test_size=0.25, seed=0)
+    >>> split.train().n_labels, split.test().n_labels
+    (6000, 2000)
     """
 
     by: str
@@ -78,9 +102,33 @@ class Split:
     annotations: Annotations = field(default=None, repr=False)  # type: ignore[assignment]
 
     def train(self) -> Annotations:
+        """The training side: its label rows and the gold of its items, code books unchanged.
+
+        Returns
+        -------
+        Annotations
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.split(bl.datasets.load("rte"), test_size=0.25, seed=0).train().n_labels
+        6000
+        """
         return _rows(self.annotations, self.train_rows, self.train_items)
 
     def test(self) -> Annotations:
+        """The test side: its label rows and the gold of its items, code books unchanged.
+
+        Returns
+        -------
+        Annotations
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.split(bl.datasets.load("rte"), test_size=0.25, seed=0).test().n_labels
+        2000
+        """
         return _rows(self.annotations, self.test_rows, self.test_items)
 
     @property
@@ -133,7 +181,44 @@ def _label_seconds(ann: Annotations) -> np.ndarray:
 
 
 def split(ann: Annotations, by: SplitBy = "item", test_size: float = 0.2, seed: int | None = 0) -> Split:
-    """One leakage-safe train/test split of ``ann`` (see the module docstring for each ``by``)."""
+    """One leakage-safe train/test split of ``ann`` (see the module docstring for each ``by``).
+
+    Parameters
+    ----------
+    ann : Annotations
+        The labels to split.
+    by : {"item", "annotator", "time"}, default "item"
+        What the two sides share nothing of: items (with all their labels and gold),
+        annotators, or time (the latest-completed items are the test side; needs label
+        timestamps).
+    test_size : float, default 0.2
+        The test share, strictly between 0 and 1.
+    seed : int or None, default 0
+        Seed of the shuffle (``by="item"`` / ``"annotator"``).
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    DataError
+        If ``ann`` is not an `Annotations`, a side would be empty, a split by annotator has
+        fewer than two annotators, or a split by time has no timestamps.
+    ValueError
+        If ``by`` or ``test_size`` is invalid.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("rte")
+    >>> print(bl.split(ann, test_size=0.25, seed=0))  # doctest: +NORMALIZE_WHITESPACE
+    split by item (test_size 0.25, seed 0); train: 600 items, 6000 labels, 164 annotators;
+    test: 200 items, 2000 labels, 164 annotators
+    >>> print(bl.split(ann, by="annotator", test_size=0.25, seed=0))  # doctest: +NORMALIZE_WHITESPACE
+    split by annotator (test_size 0.25, seed 0); train: 800 items, 5740 labels, 123 annotators;
+    test: 800 items, 2260 labels, 41 annotators
+    """
     if not isinstance(ann, Annotations):
         raise DataError(f"split() needs an Annotations, got {type(ann).__name__}")
     test_size = _check_test_size(test_size)
@@ -187,9 +272,29 @@ def split(ann: Annotations, by: SplitBy = "item", test_size: float = 0.2, seed: 
 
 @dataclass(frozen=True, eq=False)
 class FoldTargets:
-    """Targets made fold by fold. ``targets``: the columns of `SoftLabels.to_frame` with
-    ``fold`` and ``side`` (``"train"`` / ``"test"``) in front, one row per item and side of each
-    fold. ``fits``: the fit of each fold, made on its training labels only."""
+    """Targets made fold by fold, from `fit_per_fold`.
+
+    Attributes
+    ----------
+    splits : tuple of Split
+        The folds.
+    fits : tuple of Fit
+        The fit of each fold, made on its training labels only.
+    targets : pandas.DataFrame
+        The columns of `SoftLabels.to_frame` with ``fold`` and ``side`` (``"train"`` /
+        ``"test"``) in front, one row per item and side of each fold.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("rte")
+    >>> folds = bl.fit_per_fold(ann, bl.split(ann, test_size=0.25, seed=0))
+    >>> folds.targets.groupby("side").size()
+    side
+    test     200
+    train    600
+    dtype: int64
+    """
 
     splits: tuple[Split, ...]
     fits: tuple[Any, ...]
@@ -221,7 +326,42 @@ def fit_per_fold(
     Training items get the soft labels of the fit of their fold's training labels (gold of
     training items anchors it unless ``use_gold=False``); test items get the fitted annotator
     parameters applied to their own labels — test labels never enter the fit, and test gold
-    never anchors anything. Other keyword arguments go to `bayeslabels.fit`.
+    never anchors anything.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The labels the splits were made from.
+    splits : Split or sequence of Split
+        From `split` (or `kfold_splits`).
+    model : str, pathlib.Path or ModelSpec, default "dawid-skene"
+        As in `bayeslabels.fit`.
+    method : str or None, default "em"
+        As in `bayeslabels.fit`.
+    ci_prob : float, default 0.9
+        Probability of the targets' intervals.
+    **fit_kwargs
+        Other keyword arguments of `bayeslabels.fit`.
+
+    Returns
+    -------
+    FoldTargets
+
+    Raises
+    ------
+    ValueError
+        If ``splits`` is not a Split or a sequence of them.
+    DataError
+        If a split was made from other annotations.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("rte")
+    >>> folds = bl.fit_per_fold(ann, bl.split(ann, test_size=0.25, seed=0))
+    >>> len(folds.fits), folds.targets.shape
+    (1, (800, 14))
+    >>> nuts = bl.fit_per_fold(ann, bl.split(ann), method="nuts")  # doctest: +SKIP
     """
     folds = (splits,) if isinstance(splits, Split) else tuple(splits)
     if not folds or not all(isinstance(s, Split) for s in folds):
@@ -255,13 +395,39 @@ def fit_per_fold(
 def clean_test_set(
     ann: Annotations, min_labels: int = 3, min_agreement: float = 0.8
 ) -> tuple[Annotations, Annotations]:
-    """Split the items with at least ``min_labels`` labels into a clean slice (the top class
-    holds at least ``min_agreement`` of the item's labels) and an ambiguous slice (the rest).
+    """Split the well-labelled items into a clean slice and an ambiguous slice.
 
-    Returns ``(clean, ambiguous)`` as `Annotations.subset` views (codes unchanged; other items
-    have no labels and no gold there). Items with fewer labels are in neither: too few labels
-    to call them clean or ambiguous. Score the clean slice on gold with `evaluate` and the
-    ambiguous one with `evaluate_soft`.
+    Among items with at least ``min_labels`` labels, the clean slice holds those whose top
+    class has at least ``min_agreement`` of the item's labels, the ambiguous slice the rest.
+    Items with fewer labels are in neither: too few labels to call them clean or ambiguous.
+    Score the clean slice on gold with `evaluate` and the ambiguous one with `evaluate_soft`.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The labels.
+    min_labels : int, default 3
+        Fewest labels for an item to be in either slice.
+    min_agreement : float, default 0.8
+        Top-class share of a clean item, in (0, 1].
+
+    Returns
+    -------
+    clean, ambiguous : Annotations
+        `Annotations.subset` views (codes unchanged; other items have no labels and no gold
+        there).
+
+    Raises
+    ------
+    ValueError
+        If ``min_labels`` or ``min_agreement`` is out of range.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> clean, ambiguous = bl.clean_test_set(bl.datasets.load("rte"))
+    >>> clean.n_labels, ambiguous.n_labels
+    (4060, 3940)
     """
     if int(min_labels) != min_labels or min_labels < 1:
         raise ValueError(f"min_labels must be a positive whole number, got {min_labels!r}")
@@ -284,10 +450,36 @@ def clean_test_set(
 def tasks_by_subtype(ann: Annotations, *, missing: str | None = "(no subtype)") -> dict[str, Annotations]:
     """One `Annotations` per subtype: that subtype's items, their labels and gold.
 
-    Items are re-coded within each task (`Annotations.drop_unlabelled`); annotators and classes
-    keep the whole code book, so an annotator with no label in a subtype is in that task with
-    no labels (EM gives it the prior mode). Items without a subtype form the task named
-    ``missing``, or are left out with ``missing=None``. Every item is in exactly one task.
+    Items are re-coded within each task (`Annotations.drop_unlabelled`); annotators and
+    classes keep the whole code book, so an annotator with no label in a subtype is in that
+    task with no labels (EM gives it the prior mode). Every item is in exactly one task. For
+    `fit_many`.
+
+    Parameters
+    ----------
+    ann : Annotations
+        Labels with subtypes.
+    missing : str or None, default "(no subtype)"
+        The task of the items without a subtype; None leaves them out.
+
+    Returns
+    -------
+    dict of str to Annotations
+        Subtype name → its task.
+
+    Raises
+    ------
+    DataError
+        If ``ann`` is not an `Annotations` or has no subtypes, or ``missing`` is also a
+        subtype name.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> tasks = bl.tasks_by_subtype(bl.datasets.load("rte"))
+    >>> {name: task.n_items for name, task in tasks.items()}
+    {'CD': 150, 'IE': 120, 'IR': 90, 'MT': 120, 'PP': 50, 'QA': 130, 'RC': 140}
+    >>> fits = bl.fit_many(tasks, method="em")  # doctest: +SKIP
     """
     if not isinstance(ann, Annotations):
         raise DataError(f"tasks_by_subtype() needs an Annotations, got {type(ann).__name__}")
@@ -342,10 +534,42 @@ def kfold_splits(ann: Annotations, n_folds: int = 5, seed: int | None = 0) -> tu
 def fold_tasks(
     ann: Annotations, n_folds: int = 5, *, seed: int | None = 0, splits: Split | Sequence[Split] | None = None
 ) -> dict[str, Annotations]:
-    """The training side of each fold, ``{"fold0": ..., "fold1": ...}``: `kfold_splits` (by
-    item) unless ``splits`` are given (e.g. ``bl.split(ann, by="annotator")``). As in
-    `bayeslabels.fit_per_fold`, a fold's task holds its training labels and training gold only
-    (re-coded with `Annotations.drop_unlabelled`): no test label or test gold enters it."""
+    """The training side of each fold, ``{"fold0": ..., "fold1": ...}``, for `fit_many`.
+
+    `kfold_splits` (by item) unless ``splits`` are given (e.g. ``bl.split(ann,
+    by="annotator")``). As in `bayeslabels.fit_per_fold`, a fold's task holds its training
+    labels and training gold only (re-coded with `Annotations.drop_unlabelled`): no test label
+    or test gold enters it.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The labels.
+    n_folds : int, default 5
+        Folds of the K-fold split (ignored with ``splits``).
+    seed : int or None, default 0
+        Seed of the K-fold shuffle.
+    splits : Split or sequence of Split, optional
+        Splits to use instead of K-fold.
+
+    Returns
+    -------
+    dict of str to Annotations
+
+    Raises
+    ------
+    ValueError
+        If ``n_folds`` is out of range or ``splits`` is not Splits.
+    DataError
+        If a split was made from other annotations.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> tasks = bl.fold_tasks(bl.datasets.load("rte"), n_folds=3)
+    >>> {name: task.n_items for name, task in tasks.items()}
+    {'fold0': 533, 'fold1': 533, 'fold2': 534}
+    """
     if splits is None:
         splits = kfold_splits(ann, n_folds, seed)
     folds = (splits,) if isinstance(splits, Split) else tuple(splits)
@@ -391,8 +615,41 @@ def bootstrap_replicate(
 def bootstrap_tasks(
     ann: Annotations, n: int, seed: int = 0, *, prefix: str = "boot"
 ) -> dict[str, Annotations]:
-    """``n`` bootstrap replicates over items (`bootstrap_replicate`), named ``boot0 …`` (zero
-    padded); replicate r is drawn from ``np.random.SeedSequence(seed, spawn_key=(r,))``."""
+    """``n`` bootstrap replicates over items (`bootstrap_replicate`), for `fit_many`.
+
+    Named ``boot0 …`` (zero padded); replicate r is drawn from
+    ``np.random.SeedSequence(seed, spawn_key=(r,))``, so it does not depend on ``n``. The
+    c-th copy of item ``x`` is the item ``"x#c"``.
+
+    Parameters
+    ----------
+    ann : Annotations
+        The labels.
+    n : int
+        Replicates.
+    seed : int, default 0
+        Base seed (non-negative).
+    prefix : str, default "boot"
+        Start of the task names.
+
+    Returns
+    -------
+    dict of str to Annotations
+
+    Raises
+    ------
+    DataError
+        If ``ann`` is not an `Annotations`.
+    ValueError
+        If ``n`` or ``seed`` is invalid.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> tasks = bl.bootstrap_tasks(bl.datasets.load("bluebirds"), n=3, seed=0)
+    >>> list(tasks), list(tasks["boot0"].items[:3])
+    (['boot0', 'boot1', 'boot2'], ['11573#0', '11573#1', '11573#2'])
+    """
     if not isinstance(ann, Annotations):
         raise DataError(f"bootstrap_tasks() needs an Annotations, got {type(ann).__name__}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

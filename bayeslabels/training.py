@@ -87,28 +87,54 @@ def _interval_weight(soft: SoftLabels, label: np.ndarray) -> np.ndarray:
 
 
 def to_training_frame(source: Any, weight: Weighting = None, ci_prob: float = 0.9) -> pd.DataFrame:
-    r"""Training targets, one row per item in the source's order: ``item``, ``p_<class>`` (the
-    target distribution, rows summing to 1), ``label`` (the hard label) and ``weight`` in [0, 1].
+    """Training targets, one row per item in the source's order.
 
-    ``source``: `SoftLabels` or anything `as_soft_labels` takes — a `Fit` (its
-    ``soft_labels(ci_prob)``), an `EMResult`, a `VoteResult` (vote shares; every item needs a
-    label), a soft-label DataFrame, or the path of a file written by `Fit.export` /
-    ``bayeslabels fit --out`` (Parquet, CSV or JSON Lines, by extension).
+    ``label`` is ``argmax_k p_k``; a tie goes to the source's own ``label`` when that is one
+    of the tied classes (so a majority vote keeps its seeded tie-break), else to the first.
+    Rows whose probabilities sum to 1 within 1e-6 are renormalised.
 
-    ``label`` is ``argmax_k p_k``; a tie goes to the source's own ``label`` when that is one of
-    the tied classes (so a majority vote keeps its seeded tie-break), else to the first.
+    Parameters
+    ----------
+    source : SoftLabels or anything `as_soft_labels` takes
+        A `Fit` (its ``soft_labels(ci_prob)``), an `EMResult`, a `VoteResult` (vote shares;
+        every item needs a label), a soft-label DataFrame, or the path of a file written by
+        `Fit.export` / ``bayeslabels fit --out`` (Parquet, CSV or JSON Lines, by extension).
+    weight : {None, "agreement", "interval"}, default None
+        * ``None``: ``w_i = 1``;
+        * ``"agreement"``: ``w_i = 1 − H(p_i)/log K`` with ``H(p) = −Σ_k p_k log p_k``, the
+          normalised entropy's complement: 1 for a certain item, 0 for a uniform one;
+        * ``"interval"``: ``w_i = 1 − (hi_i − lo_i)``, the complement of the width of the
+          credible interval of the hard label's probability (``p_<label>_lo`` /
+          ``p_<label>_hi``; a posterior fit's soft labels have them; point estimates — EM,
+          MAP, votes — are refused).
+    ci_prob : float, default 0.9
+        Passed to a `Fit`'s ``soft_labels``.
 
-    ``weight``:
+    Returns
+    -------
+    pandas.DataFrame
+        ``item``, ``p_<class>`` (the target distribution, rows summing to 1), ``label`` (the
+        hard label) and ``weight`` in [0, 1].
 
-    * ``None``: ``w_i = 1``;
-    * ``"agreement"``: ``w_i = 1 − H(p_i)/log K`` with ``H(p) = −Σ_k p_k log p_k``, the
-      normalised entropy's complement: 1 for a certain item, 0 for a uniform one;
-    * ``"interval"``: ``w_i = 1 − (hi_i − lo_i)``, the complement of the width of the credible
-      interval of the hard label's probability (``p_<label>_lo`` / ``p_<label>_hi``; a posterior
-      fit's soft labels have them; point estimates — EM, MAP, votes — are refused).
+    Raises
+    ------
+    DataError
+        For a missing, negative or non-summing row (naming the item), or ``"interval"``
+        weights of a point estimate.
+    ValueError
+        If ``weight`` is not one of the three.
 
-    Rows whose probabilities sum to 1 within 1e-6 are renormalised; a missing, negative or
-    non-summing row is a `DataError` naming the item.
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> bl.to_training_frame(em, weight="agreement").round(3).head(3)
+        item  p_false  p_true label  weight
+    0  11573      0.0     1.0  true     1.0
+    1  11574      0.0     1.0  true     1.0
+    2  11575      0.0     1.0  true     1.0
+    >>> fit = bl.fit(bl.datasets.load("bluebirds"), method="nuts")  # doctest: +SKIP
+    >>> bl.to_training_frame(fit, weight="interval", ci_prob=0.9)  # doctest: +SKIP
     """
     if weight not in (None, "agreement", "interval"):
         raise ValueError(f"weight must be None, 'agreement' or 'interval', not {weight!r}")
@@ -140,13 +166,40 @@ def to_training_frame(source: Any, weight: Weighting = None, ci_prob: float = 0.
 
 
 def expand_soft_targets(frame: pd.DataFrame) -> pd.DataFrame:
-    r"""One row per (item, class), item-major: ``row`` (the item's row in ``frame``), ``item``,
-    ``class`` (name), ``code`` (index into `target_classes`) and ``sample_weight = w_i · p_ik``.
+    """One row per (item, class), item-major, for a classifier that takes ``sample_weight``.
 
     Fitting a classifier on these rows with ``sample_weight`` minimises
-    ``Σ_i w_i Σ_k p_ik (−log q_k(x_i))``: the soft-target cross-entropy of `soft_target_xent`
-    (weighted by ``w_i``). Every class keeps its row, zero weight or not, so a classifier
-    always sees all K classes (``clf.classes_`` = ``0 … K−1``).
+    ``Σ_i w_i Σ_k p_ik (−log q_k(x_i))``: the soft-target cross-entropy of
+    `soft_target_xent` (weighted by ``w_i``). Every class keeps its row, zero weight or not,
+    so a classifier always sees all K classes (``clf.classes_`` = ``0 … K−1``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A training frame (`to_training_frame`): ``item``, ``p_<class>`` and, optionally,
+        ``weight``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``row`` (the item's row in ``frame``), ``item``, ``class`` (name), ``code`` (index
+        into `target_classes`) and ``sample_weight = w_i · p_ik``.
+
+    Raises
+    ------
+    DataError
+        If the frame has no ``p_`` columns or its weights are not finite and non-negative.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> bl.expand_soft_targets(bl.to_training_frame(em)).round(3).head(4)
+       row   item  class  code  sample_weight
+    0    0  11573  false     0            0.0
+    1    0  11573   true     1            1.0
+    2    1  11574  false     0            0.0
+    3    1  11574   true     1            1.0
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(
@@ -171,11 +224,43 @@ def expand_soft_targets(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_sample_weighted(frame: pd.DataFrame, X: Any) -> tuple[Any, np.ndarray, np.ndarray]:
-    r"""``(X_rep, y_rep, w_rep)`` for ``clf.fit(X_rep, y_rep, sample_weight=w_rep)``.
+    """``(X_rep, y_rep, w_rep)`` for ``clf.fit(X_rep, y_rep, sample_weight=w_rep)``.
 
-    ``X``: features with one row per row of ``frame`` (NumPy array, SciPy sparse matrix or
-    DataFrame), in the same order. Each row is repeated K times; ``y_rep`` is the class code
-    (index into `target_classes(frame)`) and ``w_rep = w_i · p_ik`` (`expand_soft_targets`).
+    Each row is repeated K times; ``y_rep`` is the class code (index into
+    `target_classes(frame)`) and ``w_rep = w_i · p_ik`` (`expand_soft_targets`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A training frame (`to_training_frame`).
+    X : array-like
+        Features with one row per row of ``frame`` (NumPy array, SciPy sparse matrix or
+        DataFrame), in the same order.
+
+    Returns
+    -------
+    X_rep : array-like
+        ``X`` with each row repeated K times (same type as ``X``).
+    y_rep : numpy.ndarray
+        Class codes.
+    w_rep : numpy.ndarray
+        Sample weights.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not have one row per row of ``frame``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayeslabels as bl
+    >>> em = bl.dawid_skene_em(bl.datasets.load("bluebirds", gold=False))
+    >>> frame = bl.to_training_frame(em)
+    >>> X = np.random.default_rng(0).normal(size=(len(frame), 3))
+    >>> X_rep, y_rep, w_rep = bl.to_sample_weighted(frame, X)
+    >>> X_rep.shape, y_rep[:4], w_rep[:4].round(3)
+    ((216, 3), array([0, 1, 0, 1]), array([0., 1., 0., 1.]))
     """
     n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     if n_rows != len(frame):
@@ -239,7 +324,7 @@ def _check_loss_inputs(
 
 
 def soft_target_xent(logits: Any, targets: Any, sample_weight: Any = None) -> float:
-    r"""Soft-target cross-entropy, averaged over items:
+    r"""Soft-target cross-entropy, averaged over items.
 
     .. math::
 
@@ -247,10 +332,38 @@ def soft_target_xent(logits: Any, targets: Any, sample_weight: Any = None) -> fl
         \ell_i = -\sum_k t_{ik} \log \operatorname{softmax}(z_i)_k,
 
     with ``log softmax(z)_k = z_k − m − log Σ_j exp(z_j − m)``, ``m = max_j z_j`` (stable for
-    any finite logits). ``logits``: items × K; ``targets``: items × K distributions, or 1-D
-    class codes (one-hot — then ``L`` is the ordinary cross-entropy, scikit-learn's
-    ``log_loss`` of ``softmax(z)``); ``sample_weight``: ``w_i`` (default 1; the weighted mean
-    is scikit-learn's convention).
+    any finite logits). With one-hot targets ``L`` is the ordinary cross-entropy,
+    scikit-learn's ``log_loss`` of ``softmax(z)``.
+
+    Parameters
+    ----------
+    logits : array-like
+        Items × K.
+    targets : array-like
+        Items × K distributions, or 1-D class codes (one-hot).
+    sample_weight : array-like, optional
+        ``w_i`` (default 1; the weighted mean is scikit-learn's convention).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match or the logits are not finite, items × K (K ≥ 2).
+    DataError
+        If class codes are out of range or the weights are negative or sum to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayeslabels as bl
+    >>> logits = np.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> round(bl.soft_target_xent(logits, np.array([[0.9, 0.1], [0.3, 0.7]])), 4)
+    0.4701
+    >>> round(bl.soft_target_xent(logits, np.array([0, 1])), 4)  # hard labels
+    0.2201
     """
     z, t, w = _check_loss_inputs(logits, targets, sample_weight)
     per_item = -(t * _log_softmax(z)).sum(axis=1)
@@ -264,9 +377,10 @@ def bootstrapped_xent(
     mode: Literal["soft", "hard"] = "soft",
     sample_weight: Any = None,
 ) -> float:
-    r"""Bootstrapped cross-entropy of Reed et al. (2014), "Training deep neural networks on
-    noisy labels with bootstrapping": the target mixes the given label with the model's own
-    prediction ``q = softmax(z)``,
+    r"""Bootstrapped cross-entropy of Reed et al. (2014).
+
+    "Training deep neural networks on noisy labels with bootstrapping": the target mixes
+    the given label with the model's own prediction ``q = softmax(z)``,
 
     .. math::
 
@@ -278,6 +392,41 @@ def bootstrapped_xent(
     averaged as in `soft_target_xent` (weighted mean over items). ``beta = 1`` is
     `soft_target_xent`. This is the loss value; a training framework usually stops the
     gradient through the ``q`` in the target, which changes the gradient but not the value.
+
+    Parameters
+    ----------
+    logits : array-like
+        Items × K.
+    targets : array-like
+        Items × K distributions, or 1-D class codes.
+    beta : float, default 0.95
+        Weight of the given targets.
+    mode : {"soft", "hard"}, default "soft"
+        Mix in the model's probabilities, or its one-hot prediction.
+    sample_weight : array-like, optional
+        ``w_i`` (default 1).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the shapes, ``beta`` or ``mode`` are invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayeslabels as bl
+    >>> logits = np.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> targets = np.array([[0.9, 0.1], [0.3, 0.7]])
+    >>> round(bl.bootstrapped_xent(logits, targets, beta=0.8), 4)
+    0.4708
+    >>> round(bl.bootstrapped_xent(logits, targets, beta=0.8, mode="hard"), 4)
+    0.4201
+    >>> bl.bootstrapped_xent(logits, targets, beta=1.0) == bl.soft_target_xent(logits, targets)
+    True
     """
     if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta <= 1:
         raise ValueError(f"beta must be a number in [0, 1], got {beta!r}")

@@ -21,7 +21,18 @@ _ROOT = resources.files(__name__)
 
 
 def names() -> list[str]:
-    """Names of the bundled datasets."""
+    """Names of the bundled datasets.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.datasets.names()
+    ['adult_content', 'anesthesia', 'bluebirds', 'dog', 'duchenne', 'music_genre', 'rte']
+    """
     return sorted(p.name for p in _ROOT.iterdir() if p.is_dir() and (p / "meta.json").is_file())
 
 
@@ -32,16 +43,71 @@ def _folder(name: str) -> Path:
 
 
 def info(name: str) -> dict[str, Any]:
-    """The dataset's ``meta.json``: source, citation, licence, counts, classes, notes."""
+    """The dataset's ``meta.json``: source, citation, licence, counts, classes, notes.
+
+    Parameters
+    ----------
+    name : str
+        One of `names`.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    DataError
+        If there is no bundled dataset ``name``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> meta = bl.datasets.info("rte")
+    >>> meta["n_items"], meta["classes"]
+    (800, [0, 1])
+    """
     return json.loads((_folder(name) / "meta.json").read_text(encoding="utf-8"))
 
 
 def citation(name: str) -> str:
+    """The citation of the dataset's original paper.
+
+    Parameters
+    ----------
+    name : str
+        One of `names`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.datasets.citation("rte")  # doctest: +ELLIPSIS
+    "Snow, R., O'Connor, B., Jurafsky, D., Ng, A. Y. (2008). ..."
+    """
     return info(name)["original_paper_citation"]
 
 
 def paths(name: str) -> dict[str, Path]:
-    """Paths of the dataset's files: ``labels`` and, where present, ``gold`` and ``items``."""
+    """Paths of the dataset's files: ``labels`` and, where present, ``gold`` and ``items``.
+
+    Parameters
+    ----------
+    name : str
+        One of `names`.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sorted(bl.datasets.paths("rte"))
+    ['gold', 'items', 'labels']
+    """
     folder = _folder(name)
     found = {"labels": folder / "labels.csv.gz"}
     for key, file in (("gold", "gold.csv"), ("items", "items.csv.gz")):
@@ -53,8 +119,32 @@ def paths(name: str) -> dict[str, Path]:
 def load(name: str, *, gold: bool = True, duplicates: DuplicatePolicy = "keep") -> Annotations:
     """A bundled dataset as `Annotations`, classes in the order of its ``meta.json``.
 
-    ``gold=False`` leaves the gold labels out. Repeated (item, annotator) rows follow
-    ``duplicates`` (the sources' repeats are kept by default, as published).
+    Parameters
+    ----------
+    name : str
+        One of `names`.
+    gold : bool, default True
+        False leaves the gold labels out.
+    duplicates : {"keep", "last", "error"}, default "keep"
+        Repeated (item, annotator) rows (the sources' repeats are kept by default, as
+        published).
+
+    Returns
+    -------
+    Annotations
+
+    Raises
+    ------
+    DataError
+        If there is no bundled dataset ``name``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.datasets.load("bluebirds")
+    Annotations(4212 labels, 108 items, 39 annotators, classes=['false', 'true'], gold for 108 items)
+    >>> bl.datasets.load("bluebirds", gold=False).has_gold
+    False
     """
     files = paths(name)
     return Annotations.from_csv(
