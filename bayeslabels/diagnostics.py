@@ -308,7 +308,7 @@ def check_convergence(
     chain alignments, subtype-level switches (`subtype_switches`) and identifiability warnings
     computed by the caller."""
     thresholds = thresholds or Thresholds()
-    posterior = tree["posterior"]
+    posterior = tree.children["posterior"]  # the group as a DataTree (tree[...] may be a variable)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     nan = float("nan")
     if posterior.attrs.get("point_estimate") or chains * draws == 1:
@@ -335,7 +335,8 @@ def check_convergence(
     tail_all = _as_dataset(azs.ess(tree, var_names=var_names, method="tail"))
     rhat, ess_bulk, ess_tail = _max_over(rhat_all), _min_over(bulk_all), _min_over(tail_all)
     worst = worst_scalars(rhat_all, bulk_all, tail_all)
-    divergences, bfmi = 0, ()
+    divergences = 0
+    bfmi: tuple[float, ...] = ()
     if "sample_stats" in tree.children:
         stats = tree["sample_stats"]
         if "diverging" in stats.data_vars:
