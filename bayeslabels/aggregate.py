@@ -18,6 +18,7 @@ with K (see `spec.DawidSkenePriors`); a flat prior loses badly on many-class dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,8 @@ class VoteResult:
         >>> bl.majority_vote(ann).soft_labels().to_frame()  # doctest: +SKIP
         """
         names = np.asarray(self.classes, dtype=object)
+        # numpy's stubs take where(c, x, None) for the one-argument form (a tuple of indices)
+        hard: np.ndarray = np.where(self.label >= 0, names[np.maximum(self.label, 0)], None)  # type: ignore[assignment]
         return SoftLabels(
             items=np.asarray(self.items, dtype=object),
             classes=tuple(self.classes),
@@ -63,7 +66,7 @@ class VoteResult:
             ci_prob=None,
             n_labels=self.n_labels,
             meaning=VOTE_SHARE_MEANING,
-            hard=np.where(self.label >= 0, names[np.maximum(self.label, 0)], None),
+            hard=hard,
         )
 
 
@@ -263,15 +266,15 @@ def _initial_posterior(ann: Annotations, init: np.ndarray | None = None) -> np.n
 
 
 def _em_loop(
-    statistics,
-    e_step,
+    statistics: Callable[[], tuple[np.ndarray, np.ndarray]],
+    e_step: Callable[[np.ndarray, np.ndarray], float],
     n_cells: int,
     k: int,
     priors: DawidSkenePriors,
     variant: str,
     tol: float,
     max_iter: int,
-) -> tuple[np.ndarray | None, np.ndarray | None, list[float], bool]:
+) -> tuple[np.ndarray, np.ndarray, list[float], bool]:
     """The EM iterations, whatever holds the data.
 
     ``statistics()`` returns `_m_statistics` of the current posterior (summed over the data);
@@ -279,11 +282,14 @@ def _em_loop(
     current one and returns the data log-likelihood. Returns the confusion and prevalence of
     the last M-step, the objective per iteration and whether the stopping rule was met.
     """
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
     alpha = priors.confusion_alpha(k)
     prevalence_alpha = priors.prevalence_alpha(k)
     trace: list[float] = []
     converged = False
-    confusion = prevalence = None
+    confusion: np.ndarray  # set by the first iteration (max_iter ≥ 1)
+    prevalence: np.ndarray
     for _ in range(max_iter):
         expected, mass = statistics()
         confusion, prevalence = _m_step_from_statistics(

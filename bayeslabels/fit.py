@@ -354,10 +354,11 @@ class Fit:
     def _labels_table(
         self, ann: Annotations, summary: _ItemPosteriors, ci_prob: float, used_gold: bool
     ) -> SoftLabels:
-        subtype = None
+        subtype: np.ndarray | None = None
         if ann.has_subtypes:
             subtypes = np.asarray(ann.subtypes, dtype=object)
-            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)
+            # numpy's stubs take where(c, x, None) for the one-argument form (a tuple of indices)
+            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)  # type: ignore[assignment]
         return SoftLabels(
             items=np.asarray(ann.items, dtype=object),
             classes=tuple(ann.classes),

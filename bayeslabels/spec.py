@@ -91,6 +91,11 @@ class SamplingInfo:
         object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
 
 
+# Default of `ModelSpec.priors`, recognised by identity: ``__post_init__`` replaces it with
+# the family's own priors, so the field is always a priors object once built.
+_FAMILY_PRIORS = DawidSkenePriors()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Model family + priors + inference defaults; round-trips through TOML.
@@ -99,14 +104,14 @@ class ModelSpec:
     """
 
     model: str = "dawid-skene"
-    priors: Priors | None = None
+    priors: Priors = field(default_factory=lambda: _FAMILY_PRIORS)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     em: DawidSkenePriors = field(default_factory=DawidSkenePriors.em_smoothing)
     source: str = ""
 
     def __post_init__(self) -> None:
         kind = self.family.priors
-        if self.priors is None:
+        if self.priors is None or self.priors is _FAMILY_PRIORS:  # None: as before, the default
             object.__setattr__(self, "priors", kind())
         elif not isinstance(self.priors, kind):
             raise SpecError(f"model {self.model!r} takes {kind.__name__}, not {type(self.priors).__name__}")
