@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ._checks import check_ci_prob
 
@@ -25,7 +26,7 @@ SIMULATE_EXAMPLE = """example:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + message; we print one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + message; we print one line
         self.exit(EXIT_BAD_INPUT, f"bayeslabels: error: {message} (see {self.prog} --help)\n")
 
 

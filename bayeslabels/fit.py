@@ -26,6 +26,7 @@ from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .data import Annotations
 from .diagnostics import (
+    ChainAlignment,
     ConvergenceReport,
     Thresholds,
     align_chains,
@@ -38,7 +39,7 @@ from .models import Family, confusion_reliability
 from .models._family import labels_per_cell
 from .persist import read_fit, save_fit
 from .soft_labels import SoftLabels, export_kind
-from .spec import ModelSpec, SamplingInfo
+from .spec import Method, ModelSpec, SamplingInfo
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Fit:
     posterior: xr.DataTree
     annotations: Annotations
     spec: ModelSpec
-    method: str
+    method: Method
     em: EMResult | None = None
     sampling: SamplingInfo | None = None
     used_gold: bool = True
@@ -96,11 +97,11 @@ class Fit:
             raise KeyError(
                 f"model {self.spec.model!r} has no variable {name!r}; it has {sorted(posterior.data_vars)}"
             )
-        values = posterior[name].values
+        values = np.asarray(posterior[name])
         return values.reshape(-1, *values.shape[2:])
 
     def _stored_draws(self, name: str) -> np.ndarray:
-        values = self.posterior["posterior"][name].values
+        values = np.asarray(self.posterior["posterior"][name])
         return values.reshape(-1, *values.shape[2:])
 
     @cached_property
@@ -121,7 +122,8 @@ class Fit:
     def _check(self, thresholds: Thresholds) -> ConvergenceReport:
         ann = self.annotations
         summary = self._posterior_pass(ci_prob=0.5, windows=4)
-        alignments, subtype_switched = (), ()
+        alignments: tuple[ChainAlignment, ...] = ()
+        subtype_switched: tuple[str, ...] = ()
         if not self.is_point_estimate:
             reference = self.reference_posterior()
             alignments = align_chains(summary.chain_means, summary.window_means, reference)

@@ -167,7 +167,8 @@ def route(
     annotators = np.asarray(ann.annotators, dtype=object)
     expert_ids = list(experts or [])
     is_expert = (plan["kind"] == "expert").to_numpy()
-    assign = np.where(
+    # numpy's stubs take where(c, None, x) for the one-argument form (a tuple of indices)
+    assign: np.ndarray = np.where(  # type: ignore[assignment]
         is_expert, None, annotators[np.maximum(plan["annotator_code"].to_numpy(dtype=np.int64), 0)]
     )
     assign[is_expert] = [expert_ids[i % len(expert_ids)] for i in range(int(is_expert.sum()))]

@@ -29,23 +29,25 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import SpecError
 from .models import Family, family
 from .priors import DawidSkenePriors, Priors
 
-METHODS = ("nuts", "advi", "fullrank-advi", "map", "em")
-SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
+Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
+SAMPLERS: tuple[Sampler, ...] = ("nutpie", "pymc", "numpyro", "blackjax")
 
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    method: str = "nuts"
+    method: Method = "nuts"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
-    sampler: str = "nutpie"
+    sampler: Sampler = "nutpie"
     target_accept: float = 0.8
     seed: int = 0
     advi_iterations: int = 20000
