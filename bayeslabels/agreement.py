@@ -26,7 +26,7 @@ all of an annotator's own labels on the item.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -89,7 +89,7 @@ def fleiss_kappa(data: Annotations | np.ndarray) -> float:
     return float(_fleiss(counts)[0][0])
 
 
-def _class_values(classes, values) -> np.ndarray:
+def _class_values(classes: Sequence[Any] | pd.Index, values: np.ndarray | None) -> np.ndarray:
     if values is not None:
         return np.asarray(values, dtype=float)
     try:

@@ -49,7 +49,7 @@ def expected_information_gain(p: np.ndarray, confusion: np.ndarray) -> np.ndarra
     return _entropy(p)[:, None] - remaining
 
 
-def _severity(severity, items: pd.Index) -> np.ndarray:
+def _severity(severity: pd.Series | Mapping | None, items: pd.Index) -> np.ndarray:
     if severity is None:
         return np.ones(len(items))
     series = pd.Series(severity) if isinstance(severity, Mapping) else severity
