@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from .data import Annotations
@@ -197,7 +198,7 @@ def _xlogy(weight: np.ndarray, log_value: np.ndarray) -> np.ndarray:
         return np.where(weight == 0, 0.0, weight * log_value)
 
 
-def _m_statistics(counts, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _m_statistics(counts: sp.spmatrix, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The M-step's sufficient statistics of a posterior: expected counts ``Cᵀq``
     ((cells·K_label) × K_true) and the class masses ``Σ_i q_i`` (K). Both are sums over items,
     so the statistics of a data set are the sums of those of any partition of its items."""
@@ -233,7 +234,7 @@ def _m_step_from_statistics(
 
 
 def _m_step(
-    counts,
+    counts: sp.spmatrix,
     posterior: np.ndarray,
     n_cells: int,
     k: int,
@@ -246,7 +247,7 @@ def _m_step(
 
 
 def _e_step(
-    counts, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
+    counts: sp.spmatrix, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
 ) -> tuple[np.ndarray, float]:
     """Class posteriors (items × K) and the data log-likelihood ``Σ_i log p(y_i)``."""
     joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration

@@ -393,7 +393,7 @@ def check_convergence(
     )
 
 
-def _as_dataset(result) -> xr.Dataset:
+def _as_dataset(result: xr.Dataset | xr.DataTree) -> xr.Dataset:
     dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
     return dataset.drop_vars([c for c in dataset.coords if c not in dataset.dims])
 
@@ -432,18 +432,18 @@ def _variational_report(
     )
 
 
-def _values(result) -> np.ndarray:
+def _values(result: xr.Dataset | xr.DataTree) -> np.ndarray:
     dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
     arrays = [np.asarray(v.values, dtype=float).ravel() for v in dataset.data_vars.values()]
     values = np.concatenate(arrays) if arrays else np.array([np.nan])
     return values[np.isfinite(values)] if np.isfinite(values).any() else np.array([np.nan])
 
 
-def _max_over(result) -> float:
+def _max_over(result: xr.Dataset | xr.DataTree) -> float:
     return float(np.max(_values(result)))
 
 
-def _min_over(result) -> float:
+def _min_over(result: xr.Dataset | xr.DataTree) -> float:
     return float(np.min(_values(result)))
 
 

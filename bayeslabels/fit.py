@@ -36,7 +36,7 @@ from .diagnostics import (
 )
 from .errors import DataError
 from .models import Family, confusion_reliability
-from .models._family import labels_per_cell
+from .models._family import ItemBlocks, labels_per_cell
 from .persist import read_fit, save_fit
 from .soft_labels import SoftLabels, export_kind
 from .spec import Method, ModelSpec, SamplingInfo
@@ -205,7 +205,7 @@ class Fit:
         """The model family of this fit (`bayeslabels.models.family`)."""
         return self.spec.family
 
-    def _item_probability_blocks(self):
+    def _item_probability_blocks(self) -> ItemBlocks:
         """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``,
         as the family defines them (`Family.item_probability_blocks`)."""
         return self.family.item_probability_blocks(
@@ -213,7 +213,11 @@ class Fit:
         )
 
     def _posterior_pass(
-        self, ci_prob: float, windows: int = 1, ann: Annotations | None = None, blocks=None
+        self,
+        ci_prob: float,
+        windows: int = 1,
+        ann: Annotations | None = None,
+        blocks: ItemBlocks | None = None,
     ) -> _ItemPosteriors:
         """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
         and the mean per chain and per window of each chain (for label-switching checks).

@@ -199,7 +199,7 @@ class ModelSpec:
         return cls.from_dict(data, source=str(path))
 
 
-def _build(kind: type, values: Any, table: str, where: str):
+def _build(kind: type, values: Any, table: str, where: str) -> Any:
     if not isinstance(values, dict):
         raise SpecError(f"{where}[{table}] must be a table")
     allowed = {f.name for f in fields(kind)}
