@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set everything up, then run the fast test suite and the linter. Extra arguments go to pytest
+# Set everything up, then run the linter, the type checker and the fast test suite. Extra arguments go to pytest
 # (e.g. `bash scripts/test.sh -m slow` for the long recovery runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check bayeslabels tests benchmarks
+.venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest "$@"
