@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up, then run the linter, the type checker and the fast test suite. Extra arguments go to pytest
-# (e.g. `bash scripts/test.sh -m slow` for the long recovery runs).
+# Set everything up, then run the linter, the type checker and the fast test suite. Extra
+# arguments go to pytest (e.g. `bash scripts/test.sh -m slow` for the long recovery runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
