@@ -31,7 +31,7 @@ def _default_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` then rename ``tmp`` over ``path``; on any error ``path`` is untouched.
 
     The temporary file lives in the same directory (so the rename is atomic on POSIX) and
@@ -40,13 +40,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return atomic_write_many([(path, write)])[0]
 
 
-def atomic_write_many(targets: Sequence[tuple[str | Path, Callable[[Path], None]]]) -> list[Path]:
+def atomic_write_many(targets: Sequence[tuple[str | Path, Callable[[Path], object]]]) -> list[Path]:
     """Write every target to a temporary file first; rename them only when all succeeded."""
     temporaries: list[tuple[Path, Path]] = []
     path = Path()
     try:
-        for path, write in targets:
-            path = Path(path)
+        for target, write in targets:
+            path = Path(target)
             if path.parent and not path.parent.exists():
                 raise FileNotFoundError(f"{path.parent}: no such directory")
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 WILSON = "wilson"
@@ -21,7 +22,7 @@ _CHUNK = 200
 _CHUNK_CELLS = 10_000_000  # replicates × items per chunk: bounds the memory on large data
 
 
-def wilson(count, nobs, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+def wilson(count: npt.ArrayLike, nobs: npt.ArrayLike, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (statsmodels' ``proportion_confint``); NaN where ``nobs`` is 0."""
     from statsmodels.stats.proportion import proportion_confint  # heavy: imported on first use
 

@@ -18,10 +18,12 @@ with K (see `spec.DawidSkenePriors`); a flat prior loses badly on many-class dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from .data import Annotations
@@ -85,6 +87,8 @@ class VoteResult:
         (True, ('false', 'true'))
         """
         names = np.asarray(self.classes, dtype=object)
+        # numpy's stubs take where(c, x, None) for the one-argument form (a tuple of indices)
+        hard: np.ndarray = np.where(self.label >= 0, names[np.maximum(self.label, 0)], None)  # type: ignore[assignment]
         return SoftLabels(
             items=np.asarray(self.items, dtype=object),
             classes=tuple(self.classes),
@@ -94,7 +98,7 @@ class VoteResult:
             ci_prob=None,
             n_labels=self.n_labels,
             meaning=VOTE_SHARE_MEANING,
-            hard=np.where(self.label >= 0, names[np.maximum(self.label, 0)], None),
+            hard=hard,
         )
 
 
@@ -317,7 +321,7 @@ def _xlogy(weight: np.ndarray, log_value: np.ndarray) -> np.ndarray:
         return np.where(weight == 0, 0.0, weight * log_value)
 
 
-def _m_statistics(counts, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _m_statistics(counts: sp.spmatrix, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The M-step's sufficient statistics of a posterior: expected counts ``Cᵀq``
     ((cells·K_label) × K_true) and the class masses ``Σ_i q_i`` (K). Both are sums over items,
     so the statistics of a data set are the sums of those of any partition of its items."""
@@ -353,7 +357,7 @@ def _m_step_from_statistics(
 
 
 def _m_step(
-    counts,
+    counts: sp.spmatrix,
     posterior: np.ndarray,
     n_cells: int,
     k: int,
@@ -366,7 +370,7 @@ def _m_step(
 
 
 def _e_step(
-    counts, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
+    counts: sp.spmatrix, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
 ) -> tuple[np.ndarray, float]:
     """Class posteriors (items × K) and the data log-likelihood ``Σ_i log p(y_i)``."""
     joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration
@@ -386,15 +390,15 @@ def _initial_posterior(ann: Annotations, init: np.ndarray | None = None) -> np.n
 
 
 def _em_loop(
-    statistics,
-    e_step,
+    statistics: Callable[[], tuple[np.ndarray, np.ndarray]],
+    e_step: Callable[[np.ndarray, np.ndarray], float],
     n_cells: int,
     k: int,
     priors: DawidSkenePriors,
     variant: str,
     tol: float,
     max_iter: int,
-) -> tuple[np.ndarray | None, np.ndarray | None, list[float], bool]:
+) -> tuple[np.ndarray, np.ndarray, list[float], bool]:
     """The EM iterations, whatever holds the data.
 
     ``statistics()`` returns `_m_statistics` of the current posterior (summed over the data);
@@ -402,11 +406,14 @@ def _em_loop(
     current one and returns the data log-likelihood. Returns the confusion and prevalence of
     the last M-step, the objective per iteration and whether the stopping rule was met.
     """
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
     alpha = priors.confusion_alpha(k)
     prevalence_alpha = priors.prevalence_alpha(k)
     trace: list[float] = []
     converged = False
-    confusion = prevalence = None
+    confusion: np.ndarray  # set by the first iteration (max_iter ≥ 1)
+    prevalence: np.ndarray
     for _ in range(max_iter):
         expected, mass = statistics()
         confusion, prevalence = _m_step_from_statistics(

@@ -26,7 +26,7 @@ all of an annotator's own labels on the item.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -116,7 +116,7 @@ def fleiss_kappa(data: Annotations | np.ndarray) -> float:
     return float(_fleiss(counts)[0][0])
 
 
-def _class_values(classes, values) -> np.ndarray:
+def _class_values(classes: Sequence[Any] | pd.Index, values: np.ndarray | None) -> np.ndarray:
     if values is not None:
         return np.asarray(values, dtype=float)
     try:
@@ -316,11 +316,13 @@ def item_agreement(ann: Annotations) -> pd.DataFrame:
     top = counts.max(axis=1)
     names = np.asarray(ann.classes, dtype=object)
     has = n > 0
+    # numpy's stubs leave None (an object scalar) out of where()'s arguments
+    majority = np.where(has, names[counts.argmax(axis=1)], None)  # type: ignore[call-overload]
     return pd.DataFrame(
         {
             "item": pd.array(np.asarray(ann.items, dtype=object), dtype="string"),
             "n_labels": n.astype(np.int64),
-            "majority": pd.array(np.where(has, names[counts.argmax(axis=1)], None), dtype="string"),
+            "majority": pd.array(majority, dtype="string"),
             "tied": ((counts == top[:, None]).sum(axis=1) > 1) & has,
             "top_share": np.where(has, top / np.where(has, n, 1), np.nan),
             "pairwise_agreement": np.where(n >= 2, per_item, np.nan),

@@ -7,8 +7,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._checks import check_ci_prob
+
+if TYPE_CHECKING:  # the command imports lazily, to start fast
+    import pandas as pd
+
+    from .agreement import AgreementReport
+    from .compare import SubtypeComparison
+    from .data import Annotations
+    from .fit import Fit
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 1
@@ -25,7 +34,7 @@ SIMULATE_EXAMPLE = """example:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + message; we print one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + message; we print one line
         self.exit(EXIT_BAD_INPUT, f"bayeslabels: error: {message} (see {self.prog} --help)\n")
 
 
@@ -139,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_subtype_parsers(sub) -> None:
+def _add_subtype_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> None:
     compare = sub.add_parser(
         "compare",
         help="reliability by subtype of a saved per-subtype fit, with P(A > B)",
@@ -179,7 +188,7 @@ EVALUATE_EXAMPLE = """examples:
 """
 
 
-def _add_analysis_parsers(sub) -> None:
+def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> None:
     analyze = sub.add_parser(
         "analyze",
         help="agreement report of a label table: Fleiss κ, Krippendorff α, annotators, majority vote vs gold",
@@ -239,7 +248,7 @@ _CLI_FIXES = (
 )
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> Annotations:
     from . import datasets
     from .data import Annotations
     from .errors import DataError
@@ -301,7 +310,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return _export(result, out, args.ci_prob, args.allow_failed_check)
 
 
-def _export(result, out: Path, ci_prob: float, allow_failed_check: bool) -> int:
+def _export(result: Fit, out: Path, ci_prob: float, allow_failed_check: bool) -> int:
     from .fit import ConvergenceError
 
     try:
@@ -401,13 +410,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_records(frame) -> list[dict]:
+def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     from ._resample import records
 
     return records(frame)
 
 
-def _annotator_lines(profiles, ci_prob: float, min_compared: int = 20, show: int = 5) -> str:
+def _annotator_lines(profiles: pd.DataFrame, ci_prob: float, min_compared: int = 20, show: int = 5) -> str:
     scored = profiles[profiles["n_compared"] >= min_compared].sort_values("accuracy")
     if scored.empty:
         return "annotators: none has 20 labels on items others labelled too"
@@ -423,7 +432,9 @@ def _annotator_lines(profiles, ci_prob: float, min_compared: int = 20, show: int
     return "\n".join(lines)
 
 
-def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
+def _write_analysis_plots(
+    ann: Annotations, report: AgreementReport, profiles: pd.DataFrame, directory: Path
+) -> list[Path]:
     from matplotlib.figure import Figure
 
     from . import plots
@@ -456,7 +467,7 @@ def _write_analysis_plots(ann, report, profiles, directory: Path) -> list[Path]:
     return written
 
 
-def _read_gold_file(path: str):
+def _read_gold_file(path: str) -> pd.Series:
     from .ingest import read_gold
 
     return read_gold(path)
@@ -538,7 +549,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_subtype_plots(comparison, directory: Path) -> list[Path]:
+def _write_subtype_plots(comparison: SubtypeComparison, directory: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

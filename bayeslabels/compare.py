@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,9 @@ def _summarise(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     return {"mean": draws.mean(axis=0), "lo": lo, "hi": hi}
 
 
-def _difference_rows(draws: np.ndarray, names: list[str], ci_prob: float, **labels) -> list[dict]:
+def _difference_rows(
+    draws: np.ndarray, names: list[str], ci_prob: float, **labels: str
+) -> list[dict[str, Any]]:
     """draws (draws, n) → one row per pair (a, b): mean, interval, P(a > b) of a − b."""
     rows = []
     for a, b in combinations(range(len(names)), 2):

@@ -129,6 +129,10 @@ def _count(n: int, singular: str, plural: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- Annotations
 
+# Default of `Annotations.subtype`, recognised by identity: ``__post_init__`` replaces it
+# with ``-1`` (unknown) for every item, so the field is always an array once built.
+_NO_SUBTYPE = np.empty(0, dtype=np.int64)
+
 
 @dataclass(frozen=True, eq=False)
 class Annotations:
@@ -169,13 +173,13 @@ class Annotations:
     label: np.ndarray
     gold: np.ndarray
     subtypes: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))
-    subtype: np.ndarray | None = None
+    subtype: np.ndarray = field(default_factory=lambda: _NO_SUBTYPE)
     timestamp: np.ndarray | None = None
     summary: IngestSummary | None = None
 
     def __post_init__(self) -> None:
         n_items = len(self.items)
-        if self.subtype is None:
+        if self.subtype is None or self.subtype is _NO_SUBTYPE:  # None: as before, unknown
             object.__setattr__(self, "subtype", np.full(n_items, -1, dtype=np.int64))
         for name in ("item_idx", "annotator_idx", "label", "gold", "subtype"):
             array = np.ascontiguousarray(getattr(self, name), dtype=np.int64)

@@ -391,7 +391,7 @@ def check_convergence(
     chain alignments, subtype-level switches (`subtype_switches`) and identifiability warnings
     computed by the caller."""
     thresholds = thresholds or Thresholds()
-    posterior = tree["posterior"]
+    posterior = tree.children["posterior"]  # the group as a DataTree (tree[...] may be a variable)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     nan = float("nan")
     if posterior.attrs.get("point_estimate") or chains * draws == 1:
@@ -418,7 +418,8 @@ def check_convergence(
     tail_all = _as_dataset(azs.ess(tree, var_names=var_names, method="tail"))
     rhat, ess_bulk, ess_tail = _max_over(rhat_all), _min_over(bulk_all), _min_over(tail_all)
     worst = worst_scalars(rhat_all, bulk_all, tail_all)
-    divergences, bfmi = 0, ()
+    divergences = 0
+    bfmi: tuple[float, ...] = ()
     if "sample_stats" in tree.children:
         stats = tree["sample_stats"]
         if "diverging" in stats.data_vars:
@@ -475,7 +476,7 @@ def check_convergence(
     )
 
 
-def _as_dataset(result) -> xr.Dataset:
+def _as_dataset(result: xr.Dataset | xr.DataTree) -> xr.Dataset:
     dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
     return dataset.drop_vars([c for c in dataset.coords if c not in dataset.dims])
 
@@ -514,18 +515,18 @@ def _variational_report(
     )
 
 
-def _values(result) -> np.ndarray:
+def _values(result: xr.Dataset | xr.DataTree) -> np.ndarray:
     dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
     arrays = [np.asarray(v.values, dtype=float).ravel() for v in dataset.data_vars.values()]
     values = np.concatenate(arrays) if arrays else np.array([np.nan])
     return values[np.isfinite(values)] if np.isfinite(values).any() else np.array([np.nan])
 
 
-def _max_over(result) -> float:
+def _max_over(result: xr.Dataset | xr.DataTree) -> float:
     return float(np.max(_values(result)))
 
 
-def _min_over(result) -> float:
+def _min_over(result: xr.Dataset | xr.DataTree) -> float:
     return float(np.min(_values(result)))
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,7 @@ def _name_task(exc: BaseException, name: Hashable) -> None:
 
 
 @contextmanager
-def _connected(client: Any):
+def _connected(client: Any) -> Iterator[Any]:
     """A distributed Client: the one given, or a new one connected to an address (closed after)."""
     if isinstance(client, str):
         from distributed import Client

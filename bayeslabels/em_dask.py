@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,10 @@ from .errors import DataError
 from .models._likelihood import annotation_counts, gold_log_mask
 from .priors import DawidSkenePriors
 from .soft_labels import SoftLabels
+
+if TYPE_CHECKING:  # Dask is imported when used
+    import dask.dataframe as dd
+    from dask.delayed import Delayed
 
 __all__ = ["DaskEMResult", "EncodedTable", "dawid_skene_em_dask", "encode_table"]
 
@@ -281,7 +285,7 @@ def _with_label(frame: pd.DataFrame, columns: list[str], classes: list[str]) -> 
     return pd.concat([out, frame[columns]], axis=1)
 
 
-def _tree_sum(parts: list, fanin: int = 8):
+def _tree_sum(parts: list[Delayed], fanin: int = 8) -> Delayed:
     import dask
 
     while len(parts) > 1:
@@ -384,7 +388,7 @@ class DaskEMResult:
         """
         return self.to_em_result().soft_labels()
 
-    def soft_label_partitions(self):
+    def soft_label_partitions(self) -> dd.DataFrame:
         """The soft labels left on the cluster, partition by partition.
 
         Returns

@@ -23,7 +23,7 @@ counts as wrong.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,7 +267,7 @@ def _points(s: _Scored) -> dict[str, float]:
     }
 
 
-def _scored(targets: Any, gold: Any, positive: Any, n_bins: int) -> tuple[_Scored, Targets]:
+def _scored(targets: Any, gold: Any, positive: Hashable | None, n_bins: int) -> tuple[_Scored, Targets]:
     t = _targets(targets)
     codes = _gold_codes(gold, t)
     known = codes >= 0
@@ -464,7 +464,7 @@ def evaluate(
     gold: Any,
     ci_prob: float = 0.95,
     *,
-    positive: str | None = None,
+    positive: Hashable | None = None,
     n_boot: int = 2000,
     n_bins: int = 10,
     seed: int | None = 0,
@@ -640,7 +640,7 @@ def compare_targets(
     ci_prob: float = 0.95,
     *,
     baseline: str | None = None,
-    positive: str | None = None,
+    positive: Hashable | None = None,
     n_boot: int = 2000,
     n_bins: int = 10,
     seed: int | None = 0,
@@ -781,7 +781,7 @@ def compare_targets(
 
 
 def calibration_table(
-    targets: Any, gold: Any, *, n_bins: int = 10, ci_prob: float = 0.95, positive: str | None = None
+    targets: Any, gold: Any, *, n_bins: int = 10, ci_prob: float = 0.95, positive: Hashable | None = None
 ) -> pd.DataFrame:
     """Top-label reliability per confidence bin (the reliability diagram's numbers).
 

@@ -26,6 +26,7 @@ from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .data import Annotations
 from .diagnostics import (
+    ChainAlignment,
     ConvergenceReport,
     Thresholds,
     align_chains,
@@ -35,10 +36,10 @@ from .diagnostics import (
 )
 from .errors import DataError
 from .models import Family, confusion_reliability
-from .models._family import labels_per_cell
+from .models._family import ItemBlocks, labels_per_cell
 from .persist import read_fit, save_fit
 from .soft_labels import SoftLabels, export_kind
-from .spec import ModelSpec, SamplingInfo
+from .spec import Method, ModelSpec, SamplingInfo
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Fit:
     posterior: xr.DataTree
     annotations: Annotations
     spec: ModelSpec
-    method: str
+    method: Method
     em: EMResult | None = None
     sampling: SamplingInfo | None = None
     used_gold: bool = True
@@ -159,11 +160,11 @@ class Fit:
             raise KeyError(
                 f"model {self.spec.model!r} has no variable {name!r}; it has {sorted(posterior.data_vars)}"
             )
-        values = posterior[name].values
+        values = np.asarray(posterior[name])
         return values.reshape(-1, *values.shape[2:])
 
     def _stored_draws(self, name: str) -> np.ndarray:
-        values = self.posterior["posterior"][name].values
+        values = np.asarray(self.posterior["posterior"][name])
         return values.reshape(-1, *values.shape[2:])
 
     @cached_property
@@ -208,7 +209,8 @@ class Fit:
     def _check(self, thresholds: Thresholds) -> ConvergenceReport:
         ann = self.annotations
         summary = self._posterior_pass(ci_prob=0.5, windows=4)
-        alignments, subtype_switched = (), ()
+        alignments: tuple[ChainAlignment, ...] = ()
+        subtype_switched: tuple[str, ...] = ()
         if not self.is_point_estimate:
             reference = self.reference_posterior()
             alignments = align_chains(summary.chain_means, summary.window_means, reference)
@@ -317,7 +319,7 @@ class Fit:
         """The model family of this fit (`bayeslabels.models.family`)."""
         return self.spec.family
 
-    def _item_probability_blocks(self):
+    def _item_probability_blocks(self) -> ItemBlocks:
         """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``,
         as the family defines them (`Family.item_probability_blocks`)."""
         return self.family.item_probability_blocks(
@@ -325,7 +327,11 @@ class Fit:
         )
 
     def _posterior_pass(
-        self, ci_prob: float, windows: int = 1, ann: Annotations | None = None, blocks=None
+        self,
+        ci_prob: float,
+        windows: int = 1,
+        ann: Annotations | None = None,
+        blocks: ItemBlocks | None = None,
     ) -> _ItemPosteriors:
         """One pass over items: mean and equal-tailed interval of P(z_i = k) over all draws,
         and the mean per chain and per window of each chain (for label-switching checks).
@@ -494,10 +500,11 @@ class Fit:
     def _labels_table(
         self, ann: Annotations, summary: _ItemPosteriors, ci_prob: float, used_gold: bool
     ) -> SoftLabels:
-        subtype = None
+        subtype: np.ndarray | None = None
         if ann.has_subtypes:
             subtypes = np.asarray(ann.subtypes, dtype=object)
-            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)
+            # numpy's stubs take where(c, x, None) for the one-argument form (a tuple of indices)
+            subtype = np.where(ann.subtype >= 0, subtypes[np.maximum(ann.subtype, 0)], None)  # type: ignore[assignment]
         return SoftLabels(
             items=np.asarray(ann.items, dtype=object),
             classes=tuple(ann.classes),

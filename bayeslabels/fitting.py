@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -19,10 +18,7 @@ from .data import Annotations
 from .errors import DataError
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
-from .spec import ModelSpec, resolve_spec
-
-Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
-Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+from .spec import Method, ModelSpec, Sampler, SamplingInfo, resolve_spec
 
 
 def fit(
@@ -127,7 +123,7 @@ def fit(
     em = dawid_skene_em(data, variant=family.em_variant, priors=spec.em_priors)
     method = spec.inference.method
 
-    def fitted(tree: xr.DataTree, sampling=None) -> Fit:
+    def fitted(tree: xr.DataTree, sampling: SamplingInfo | None = None) -> Fit:
         return Fit(tree, annotations, spec, method, em=em, sampling=sampling, used_gold=use_gold)
 
     if method == "em":

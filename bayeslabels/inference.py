@@ -14,9 +14,10 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 import numpy as np
 import nutpie
@@ -29,6 +30,9 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 
 from .errors import SpecError
 from .spec import InferenceSettings, SamplingInfo
+
+if TYPE_CHECKING:
+    from nutpie.compile_pymc import CompiledPyMCModel
 
 # Same seed, same draws: with LLVM's fast-math flags (PyTensor's default) the same graph gives
 # different floating-point results when compiled fresh and when loaded from PyTensor's numba
@@ -50,17 +54,17 @@ class CompiledModels:
 
     def __init__(self, max_entries: int = 8):
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, object] = OrderedDict()
+        self._entries: OrderedDict[tuple, CompiledPyMCModel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple):
+    def get(self, key: tuple) -> CompiledPyMCModel | None:
         with self._lock:
             compiled = self._entries.get(key)
             if compiled is not None:
                 self._entries.move_to_end(key)
             return compiled
 
-    def put(self, key: tuple, compiled) -> None:
+    def put(self, key: tuple, compiled: CompiledPyMCModel) -> None:
         with self._lock:
             self._entries[key] = compiled
             self._entries.move_to_end(key)
@@ -78,7 +82,9 @@ class CompiledModels:
 COMPILED_MODELS = CompiledModels()
 
 
-def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
+def _flat_start(
+    model: pm.Model, compiled: CompiledPyMCModel, initvals: dict[str, np.ndarray]
+) -> Callable[[int | None], np.ndarray]:
     """nutpie's start function (seed → flat unconstrained vector) for ``model``'s free
     variables in the compiled order, jittered by U(−1, 1) as nutpie's own."""
     point_fn = make_initial_point_fn(
@@ -87,7 +93,7 @@ def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     lock = threading.Lock()
 
-    def flat(seed=None) -> np.ndarray:
+    def flat(seed: int | None = None) -> np.ndarray:
         with lock:
             point = point_fn(seed)
         return np.concatenate([np.asarray(point[name], dtype="float64").ravel() for name in names])
@@ -98,7 +104,9 @@ def _flat_start(model: pm.Model, compiled, initvals: dict[str, np.ndarray]):
     return flat
 
 
-def _nutpie_model(model: pm.Model, initvals, reuse: tuple | None):
+def _nutpie_model(
+    model: pm.Model, initvals: dict[str, np.ndarray], reuse: tuple[dict[str, np.ndarray], tuple] | None
+) -> tuple[CompiledPyMCModel, bool]:
     """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
     coords and start when ``reuse`` (data by name, structure key) finds one, else compiled."""
     if reuse is not None:
@@ -124,7 +132,7 @@ def show_progress(quiet: bool) -> bool:
 
 
 @contextmanager
-def _pymc_logging(quiet: bool):
+def _pymc_logging(quiet: bool) -> Iterator[None]:
     """Silence PyMC's informational log lines (e.g. ADVI's "Finished [100%]") when quiet."""
     logger = logging.getLogger("pymc")
     level = logger.level
@@ -265,7 +273,7 @@ class LossPlateau:
     def __init__(self, window: int = 1000, tolerance: float = 1e-3):
         self.window, self.tolerance = window, tolerance
 
-    def __call__(self, approx, losses, i) -> None:
+    def __call__(self, approx: pm.Approximation, losses: np.ndarray, i: int) -> None:
         if i % self.window or len(losses) < 2 * self.window:
             return
         recent = np.mean(losses[-self.window :])

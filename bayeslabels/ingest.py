@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -226,7 +226,6 @@ def _decoded_text(path: Path) -> str:
 
 
 def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
-    import re
     from io import StringIO
 
     text = _decoded_text(path)
@@ -234,13 +233,13 @@ def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
         raise DataError(
             f"{path}: the file is empty: it needs a header line (item,annotator,label) and one line per label"
         )
-    leading = text[: re.match(r"\s*", text).end()].count("\n")  # blank lines before the header
+    leading = text[: len(text) - len(text.lstrip())].count("\n")  # blank lines before the header
     if sep is None:
-        header = text.lstrip().split("\n", 1)[0]
+        first_line = text.lstrip().split("\n", 1)[0]
         sep = (
             "\t"
-            if ".tsv" in [s.lower() for s in path.suffixes] or "\t" in header
-            else (";" if header.count(";") > header.count(",") else ",")
+            if ".tsv" in [s.lower() for s in path.suffixes] or "\t" in first_line
+            else (";" if first_line.count(";") > first_line.count(",") else ",")
         )
     frame = pd.read_csv(
         StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False, header=leading
@@ -529,6 +528,8 @@ def _gold_source(
     whether it is a column of the label table."""
     column = gold_column(gold, frame.columns) if frame is not None else None
     if column is not None:
+        if frame is None or item_ids is None:
+            raise TypeError(f"read_gold: gold={column!r} is a column; pass frame= and item_ids=")
         table = pd.DataFrame(
             {"item": item_ids.to_numpy(), "gold": frame[column].to_numpy()}, index=frame.index
         )
@@ -554,6 +555,18 @@ def _gold_source(
     )
 
 
+@overload
+def read_gold(
+    gold: None, *, frame: pd.DataFrame | None = ..., item_ids: pd.Series | None = ..., row_name: str = ...
+) -> None: ...
+@overload
+def read_gold(
+    gold: str | Path | pd.DataFrame | pd.Series | Mapping[Any, Any],
+    *,
+    frame: pd.DataFrame | None = ...,
+    item_ids: pd.Series | None = ...,
+    row_name: str = ...,
+) -> pd.Series: ...
 def read_gold(
     gold: Any,
     *,

@@ -15,6 +15,7 @@ of a ``matplotlib.figure.Figure`` (Agg canvas), as ``bayeslabels analyze --plots
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from .evaluate import _scored, _w_pr_curve, calibration_table, expected_calibrat
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from .compare import SubtypeComparison
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.0, 4.5)) -> Axes:
@@ -165,7 +168,7 @@ def plot_pr_curve(
     gold: Any,
     ax: Axes | None = None,
     *,
-    positive: str | None = None,
+    positive: Hashable | None = None,
     ci_prob: float = 0.95,
     n_boot: int = 300,
     seed: int | None = 0,
@@ -211,7 +214,9 @@ def plot_pr_curve(
 # --------------------------------------------------------------------------- subtypes and routing
 
 
-def plot_subtype_forest(comparison, metric: str = "accuracy", ax=None):
+def plot_subtype_forest(
+    comparison: SubtypeComparison, metric: str = "accuracy", ax: Axes | None = None
+) -> Axes:
     """Population reliability per subtype: posterior mean and credible interval (forest plot)."""
     ax = _axes(ax, (7.0, 4.5))
     rows = comparison.population[comparison.population["metric"] == metric].reset_index(drop=True)
@@ -233,7 +238,9 @@ def plot_subtype_forest(comparison, metric: str = "accuracy", ax=None):
     return ax
 
 
-def plot_annotator_subtype_heatmap(comparison, metric: str = "accuracy", ax=None, max_annotators: int = 30):
+def plot_annotator_subtype_heatmap(
+    comparison: SubtypeComparison, metric: str = "accuracy", ax: Axes | None = None, max_annotators: int = 30
+) -> Axes:
     """Annotator × subtype posterior mean, each cell annotated with its number of labels.
     The annotators with the most labels are shown (``max_annotators``)."""
     ax = _axes(ax, (7.0, 4.5))
@@ -265,7 +272,9 @@ def plot_annotator_subtype_heatmap(comparison, metric: str = "accuracy", ax=None
     return ax
 
 
-def plot_confusion_matrices(comparison, axes=None):
+def plot_confusion_matrices(
+    comparison: SubtypeComparison, axes: Axes | Sequence[Axes] | np.ndarray | None = None
+) -> np.ndarray:
     """Small multiples: the population confusion matrix of each subtype (posterior mean)."""
     import matplotlib.pyplot as plt
 
@@ -299,7 +308,9 @@ def plot_confusion_matrices(comparison, axes=None):
     return axes
 
 
-def plot_soft_label_intervals(soft_labels: Any, cls: str | None = None, ax=None, max_items: int = 200):
+def plot_soft_label_intervals(
+    soft_labels: Any, cls: str | None = None, ax: Axes | None = None, max_items: int = 200
+) -> Axes:
     """P(class) with its credible interval per item, items sorted by interval width (most
     uncertain first); the ``max_items`` most uncertain are shown.
 
@@ -340,7 +351,7 @@ def plot_soft_label_intervals(soft_labels: Any, cls: str | None = None, ax=None,
     return ax
 
 
-def plot_routing_plan(plan: pd.DataFrame, ax=None, top: int = 15):
+def plot_routing_plan(plan: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     """Labels requested per assignee, stacked by the reason the items were chosen."""
     ax = _axes(ax, (7.0, 4.5))
     counts = plan.groupby(["assign_to", "reason"]).size().unstack(fill_value=0)

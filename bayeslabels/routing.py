@@ -49,7 +49,7 @@ def expected_information_gain(p: np.ndarray, confusion: np.ndarray) -> np.ndarra
     return _entropy(p)[:, None] - remaining
 
 
-def _severity(severity, items: pd.Index) -> np.ndarray:
+def _severity(severity: pd.Series | Mapping | None, items: pd.Index) -> np.ndarray:
     if severity is None:
         return np.ones(len(items))
     series = pd.Series(severity) if isinstance(severity, Mapping) else severity
@@ -213,7 +213,8 @@ def route(
     annotators = np.asarray(ann.annotators, dtype=object)
     expert_ids = list(experts or [])
     is_expert = (plan["kind"] == "expert").to_numpy()
-    assign = np.where(
+    # numpy's stubs take where(c, None, x) for the one-argument form (a tuple of indices)
+    assign: np.ndarray = np.where(  # type: ignore[assignment]
         is_expert, None, annotators[np.maximum(plan["annotator_code"].to_numpy(dtype=np.int64), 0)]
     )
     assign[is_expert] = [expert_ids[i % len(expert_ids)] for i in range(int(is_expert.sum()))]

@@ -690,7 +690,7 @@ def as_soft_labels(source: Any, ci_prob: float = 0.9) -> SoftLabels:
     if isinstance(source, pd.DataFrame):
         return SoftLabels.from_frame(source)
     if isinstance(source, str | os.PathLike):
-        return SoftLabels.read(source)
+        return SoftLabels.read(Path(source))
     method = getattr(source, "soft_labels", None)
     if callable(method):
         try:

@@ -29,14 +29,16 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import SpecError
 from .models import Family, family
 from .priors import DawidSkenePriors, Priors
 
-METHODS = ("nuts", "advi", "fullrank-advi", "map", "em")
-SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
+Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
+SAMPLERS: tuple[Sampler, ...] = ("nutpie", "pymc", "numpyro", "blackjax")
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,11 @@ class InferenceSettings:
     ...
     bayeslabels.errors.SpecError: inference.method='gibbs': use one of ['nuts', 'advi', ...]
     """
-    method: str = "nuts"
+    method: Method = "nuts"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
-    sampler: str = "nutpie"
+    sampler: Sampler = "nutpie"
     target_accept: float = 0.8
     seed: int = 0
     advi_iterations: int = 20000
@@ -127,6 +129,11 @@ class SamplingInfo:
         object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
 
 
+# Default of `ModelSpec.priors`, recognised by identity: ``__post_init__`` replaces it with
+# the family's own priors, so the field is always a priors object once built.
+_FAMILY_PRIORS = DawidSkenePriors()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Model family + priors + inference defaults; round-trips through TOML.
@@ -161,14 +168,14 @@ class ModelSpec:
     """
 
     model: str = "dawid-skene"
-    priors: Priors | None = None
+    priors: Priors = field(default_factory=lambda: _FAMILY_PRIORS)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     em: DawidSkenePriors = field(default_factory=DawidSkenePriors.em_smoothing)
     source: str = ""
 
     def __post_init__(self) -> None:
         kind = self.family.priors
-        if self.priors is None:
+        if self.priors is None or self.priors is _FAMILY_PRIORS:  # None: as before, the default
             object.__setattr__(self, "priors", kind())
         elif not isinstance(self.priors, kind):
             raise SpecError(f"model {self.model!r} takes {kind.__name__}, not {type(self.priors).__name__}")
@@ -360,7 +367,7 @@ class ModelSpec:
         return cls.from_dict(data, source=str(path))
 
 
-def _build(kind: type, values: Any, table: str, where: str):
+def _build(kind: type, values: Any, table: str, where: str) -> Any:
     if not isinstance(values, dict):
         raise SpecError(f"{where}[{table}] must be a table")
     allowed = {f.name for f in fields(kind)}

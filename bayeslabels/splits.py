@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -42,6 +43,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from .data import Annotations
 from .errors import DataError
 from .fitting import fit
+from .spec import Method, ModelSpec
 
 SplitBy = Literal["item", "annotator", "time"]
 
@@ -315,8 +317,8 @@ class FoldTargets:
 def fit_per_fold(
     ann: Annotations,
     splits: Split | Sequence[Split],
-    model: Any = "dawid-skene",
-    method: str | None = "em",
+    model: str | Path | ModelSpec = "dawid-skene",
+    method: Method | None = "em",
     *,
     ci_prob: float = 0.9,
     **fit_kwargs: Any,

@@ -28,6 +28,7 @@ Every function here works on NumPy arrays and on PyTensor variables alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,8 @@ import scipy.sparse as sp
 from scipy.special import logsumexp, softmax
 
 if TYPE_CHECKING:
+    from pytensor.tensor import TensorVariable
+
     from ..data import Annotations
 
 NEG_INF = -np.inf
@@ -96,7 +99,13 @@ def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np
     }
 
 
-def label_potential(ann: Annotations, log_pi, log_rho, per_subtype: bool = False, minibatch_items: int = 0):
+def label_potential(
+    ann: Annotations,
+    log_pi: TensorVariable,
+    log_rho: TensorVariable,
+    per_subtype: bool = False,
+    minibatch_items: int = 0,
+) -> TensorVariable:
     """Add the marginal likelihood of every label to the current PyMC model, as a Potential.
 
     ``log_pi``: (cells, K, K) log confusion (annotators, or the `observed_cells`); ``log_rho``: (K,).
@@ -191,11 +200,13 @@ def gold_log_mask(gold: np.ndarray, n_classes: int) -> np.ndarray | None:
     return mask
 
 
-def _is_symbolic(x) -> bool:
+def _is_symbolic(x: object) -> bool:
     return not isinstance(x, np.ndarray | np.generic | float | int)
 
 
-def item_class_loglik(counts: sp.spmatrix, log_pi):
+def item_class_loglik(
+    counts: sp.spmatrix, log_pi: np.ndarray | TensorVariable
+) -> np.ndarray | TensorVariable:
     """``L[i, k] = Σ_{c,l} C[i, cK+l] log π[c, k, l]`` (items × K), NumPy or PyTensor.
 
     ``log_pi`` has shape (cells, K, K); for many posterior draws at once see
@@ -214,7 +225,12 @@ def item_class_loglik(counts: sp.spmatrix, log_pi):
     return np.asarray(counts @ log_pi.transpose(0, 2, 1).reshape(n_cells * k_label, k_true))
 
 
-def joint_class_logp(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None):
+def joint_class_logp(
+    counts: sp.spmatrix,
+    log_pi: np.ndarray | TensorVariable,
+    log_rho: np.ndarray | TensorVariable,
+    mask: np.ndarray | None,
+) -> np.ndarray | TensorVariable:
     """``log ρ_k + L_ik + m_ik``: unnormalised log posterior of each item's true class."""
     joint = item_class_loglik(counts, log_pi) + log_rho[None, :]
     if mask is not None:
@@ -222,7 +238,12 @@ def joint_class_logp(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | No
     return joint
 
 
-def marginal_loglik(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None = None):
+def marginal_loglik(
+    counts: sp.spmatrix,
+    log_pi: np.ndarray | TensorVariable,
+    log_rho: np.ndarray | TensorVariable,
+    mask: np.ndarray | None = None,
+) -> float | TensorVariable:
     """``Σ_i logsumexp_k(log ρ_k + L_ik + m_ik)``: z marginalised out (scalar)."""
     joint = joint_class_logp(counts, log_pi, log_rho, mask)
     if _is_symbolic(joint):
@@ -232,7 +253,12 @@ def marginal_loglik(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | Non
     return logsumexp(joint, axis=-1).sum()
 
 
-def class_posterior(counts: sp.spmatrix, log_pi, log_rho, mask: np.ndarray | None = None):
+def class_posterior(
+    counts: sp.spmatrix,
+    log_pi: np.ndarray | TensorVariable,
+    log_rho: np.ndarray | TensorVariable,
+    mask: np.ndarray | None = None,
+) -> np.ndarray | TensorVariable:
     """``P(z_i = k | π, ρ, y)``: softmax over classes of the joint (items × K, per draw)."""
     joint = joint_class_logp(counts, log_pi, log_rho, mask)
     if _is_symbolic(joint):
@@ -248,7 +274,7 @@ def class_posterior_blocks(
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
     max_values: int = 20_000_000,
-):
+) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)``, items in blocks.
 
     ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K). Blocks keep

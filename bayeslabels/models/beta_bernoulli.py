@@ -20,6 +20,8 @@ likelihood (there is no latent class to fix); they are kept for evaluation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -28,8 +30,11 @@ from pytensor.tensor.special import betaln
 from ..data import Annotations
 from ..priors import BetaBernoulliPriors
 from . import register
-from ._family import Draws, Family
+from ._family import Draws, Family, ItemBlocks
 from .dawid_skene import prevalence_start
+
+if TYPE_CHECKING:
+    from ..aggregate import EMResult
 
 SOFT_LABEL_MEANING = "P(a new label on the item is the positive class), item rate θ_i (Beta–Bernoulli)"
 
@@ -72,7 +77,9 @@ def beta_bernoulli(
     return model
 
 
-def beta_bernoulli_start(em, ann: Annotations, priors: BetaBernoulliPriors) -> dict[str, np.ndarray]:
+def beta_bernoulli_start(
+    em: EMResult, ann: Annotations, priors: BetaBernoulliPriors
+) -> dict[str, np.ndarray]:
     """Start at the EM positive prevalence and the prior mean concentration."""
     mean = float(np.clip(prevalence_start(em)["prevalence"][1], 0.02, 0.98))
     return {
@@ -83,7 +90,7 @@ def beta_bernoulli_start(em, ann: Annotations, priors: BetaBernoulliPriors) -> d
 
 def item_rate_blocks(
     k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, seed: int, max_values: int = 20_000_000
-):
+) -> ItemBlocks:
     """Yield ``(items_slice, P)`` with ``P[s, i] = (1 − θ, θ)``, ``θ ~ Beta(α_s + k_i, β_s + n_i − k_i)``."""
     rng = np.random.default_rng(seed)
     draws = len(alpha)
@@ -94,7 +101,7 @@ def item_rate_blocks(
         yield rows, np.stack([1 - theta, theta], axis=-1)
 
 
-def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int):
+def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
     k, n = positive_counts(ann)
     return item_rate_blocks(k, n, draws("alpha"), draws("beta"), seed)
 

@@ -14,6 +14,8 @@ class-conditional prior, so EM's one-coin estimate is this model's mode.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -23,6 +25,11 @@ from ..priors import DawidSkenePriors
 from . import register
 from ._family import Family
 from ._likelihood import label_potential
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ..aggregate import EMResult
 
 
 def coords(ann: Annotations) -> dict[str, list[str]]:
@@ -72,24 +79,24 @@ def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None, minibatch
     return model
 
 
-def prevalence_start(em) -> dict[str, np.ndarray]:
+def prevalence_start(em: EMResult) -> dict[str, np.ndarray]:
     """EM prevalence, kept off the simplex boundary."""
     prevalence = np.clip(em.prevalence, 1e-6, None)
     return {"prevalence": prevalence / prevalence.sum()}
 
 
-def dawid_skene_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
+def dawid_skene_start(em: EMResult, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
     """Sampler start at the EM solution (interior of the simplex)."""
     confusion = np.clip(em.confusion, 1e-6, None)
     return {**prevalence_start(em), "confusion": confusion / confusion.sum(axis=-1, keepdims=True)}
 
 
-def one_coin_start(em, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
+def one_coin_start(em: EMResult, ann: Annotations, priors: DawidSkenePriors) -> dict[str, np.ndarray]:
     accuracy = np.einsum("jkk->j", em.confusion) / em.confusion.shape[1]
     return {**prevalence_start(em), "accuracy": np.clip(accuracy, 1e-4, 1 - 1e-4)}
 
 
-def _one_coin_accuracy(chain):
+def _one_coin_accuracy(chain: xr.Dataset) -> xr.Dataset:
     """After relabelling: the one-coin accuracy is the permuted confusion's mean diagonal."""
     k = chain.sizes["true_class"]
     diagonal = np.einsum("cdjkk->cdj", chain["confusion"].values) / k

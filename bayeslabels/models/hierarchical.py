@@ -28,6 +28,8 @@ with the labels, not with annotators × subtypes (benchmarks/sparse_cells.py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -41,10 +43,15 @@ from ._family import Draws, Family
 from ._likelihood import label_potential, observed_cells
 from .dawid_skene import coords, prevalence_start
 
+if TYPE_CHECKING:
+    from pytensor.tensor import TensorVariable
+
+    from ..aggregate import EMResult
+
 ROW = ("true_class", "label_class")
 
 
-def _population(priors: HierarchicalPriors, k: int):
+def _population(priors: HierarchicalPriors, k: int) -> tuple[TensorVariable, TensorVariable, TensorVariable]:
     prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
     offset = pm.ZeroSumNormal("mu_offset", sigma=priors.logit_sd, dims=ROW)
     mu = pm.Deterministic("mu", priors.diag_logit * np.eye(k) + offset, dims=ROW)
@@ -52,7 +59,7 @@ def _population(priors: HierarchicalPriors, k: int):
     return prevalence, mu, sigma
 
 
-def _annotator_offsets(ann: Annotations, priors: HierarchicalPriors, sigma):
+def _annotator_offsets(ann: Annotations, priors: HierarchicalPriors, sigma: TensorVariable) -> TensorVariable:
     """Annotator offsets ``σ_k η_jk`` on the logit scale, summing to zero over annotators and
     over labels, with dims (annotator, true_class, label_class).
 
@@ -131,7 +138,7 @@ def hierarchical_subtype(
     return model
 
 
-def _centre_within(values, group, n_groups: int):
+def _centre_within(values: TensorVariable, group: TensorVariable, n_groups: int) -> TensorVariable:
     """``values`` (cells, ...) minus the mean of the cells of its group (scatter-add, no loop)."""
     totals = pt.inc_subtensor(pt.zeros((n_groups, *values.shape[1:]))[group], values)
     sizes = pt.inc_subtensor(pt.zeros(n_groups)[group], 1.0)
@@ -159,7 +166,7 @@ def _centred_logits(confusion: np.ndarray) -> np.ndarray:
     return logits - logits.mean(axis=-1, keepdims=True)
 
 
-def hierarchical_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
+def hierarchical_start(em: EMResult, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
     """Start at the EM confusion: μ its annotator mean on the logit scale, the annotator
     offsets (σ η) its deviations."""
     logits = _centred_logits(em.confusion)
@@ -178,7 +185,9 @@ def hierarchical_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict
     return {**prevalence_start(em), "mu_offset": offset, "sigma": spread, **annotator}
 
 
-def hierarchical_subtype_start(em, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
+def hierarchical_subtype_start(
+    em: EMResult, ann: Annotations, priors: HierarchicalPriors
+) -> dict[str, np.ndarray]:
     start = hierarchical_start(em, ann, priors)
     s, k = len(ann.subtypes), ann.n_classes
     n_cells = len(observed_cells(ann)[1])
