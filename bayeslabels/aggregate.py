@@ -89,16 +89,8 @@ class VoteResult:
         names = np.asarray(self.classes, dtype=object)
         # numpy's stubs take where(c, x, None) for the one-argument form (a tuple of indices)
         hard: np.ndarray = np.where(self.label >= 0, names[np.maximum(self.label, 0)], None)  # type: ignore[assignment]
-        return SoftLabels(
-            items=np.asarray(self.items, dtype=object),
-            classes=tuple(self.classes),
-            mean=self.probabilities,
-            lower=self.probabilities,
-            upper=self.probabilities,
-            ci_prob=None,
-            n_labels=self.n_labels,
-            meaning=VOTE_SHARE_MEANING,
-            hard=hard,
+        return SoftLabels.point_estimate(
+            self.items, self.classes, self.probabilities, VOTE_SHARE_MEANING, self.n_labels, hard
         )
 
 
@@ -283,16 +275,7 @@ class EMResult:
         >>> list(soft.to_frame().columns[:4])
         ['item', 'label', 'p_false', 'p_false_lo']
         """
-        return SoftLabels(
-            items=np.asarray(self.items, dtype=object),
-            classes=tuple(self.classes),
-            mean=self.posterior,
-            lower=self.posterior,
-            upper=self.posterior,
-            ci_prob=None,
-            n_labels=self.n_labels,
-            meaning=EM_MEANING,
-        )
+        return SoftLabels.point_estimate(self.items, self.classes, self.posterior, EM_MEANING, self.n_labels)
 
     def accuracy(self) -> pd.Series:
         """Per-annotator accuracy ``Σ_k ρ_k π_jkk`` under the estimated prevalence.

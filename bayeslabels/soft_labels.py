@@ -279,6 +279,52 @@ class SoftLabels:
         return pd.DataFrame(columns)
 
     @classmethod
+    def point_estimate(
+        cls,
+        items: Any,
+        classes: Any,
+        probabilities: np.ndarray,
+        meaning: str,
+        n_labels: np.ndarray | None = None,
+        hard: np.ndarray | None = None,
+    ) -> SoftLabels:
+        """Soft labels of a point estimate (a vote, EM): no interval, ``lower = upper = mean``.
+
+        Parameters
+        ----------
+        items, classes
+            Item ids and class names.
+        probabilities : numpy.ndarray
+            Items × K.
+        meaning : str
+            What the probability means.
+        n_labels, hard
+            Labels per item, and the producer's own hard label per item (or None).
+
+        Returns
+        -------
+        SoftLabels
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> soft = SoftLabels.point_estimate(["a"], ["x", "y"], np.array([[0.2, 0.8]]), "a share")
+        >>> soft.is_point_estimate, soft.label.tolist()
+        (True, ['y'])
+        """
+        return cls(
+            items=np.asarray(items, dtype=object),
+            classes=tuple(classes),
+            mean=probabilities,
+            lower=probabilities,
+            upper=probabilities,
+            ci_prob=None,
+            n_labels=n_labels,
+            meaning=meaning,
+            hard=hard,
+        )
+
+    @classmethod
     def from_frame(
         cls, frame: pd.DataFrame, *, ci_prob: float | None = None, meaning: str | None = None
     ) -> SoftLabels:
