@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -203,8 +204,6 @@ def fit_many(
                 _name_task(exc, name)
                 raise
         return results
-
-    import uuid
 
     with _connected(client) as connected:
         run = uuid.uuid4().hex[:8]

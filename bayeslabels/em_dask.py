@@ -19,6 +19,7 @@ Dask is imported only when these functions run (``pip install bayeslabels[dask]`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -512,8 +513,6 @@ def dawid_skene_em_dask(
     >>> big = dd.read_parquet("labels/*.parquet")  # doctest: +SKIP
     >>> result = bl.dawid_skene_em_dask(big, gold="gold", client=client)  # doctest: +SKIP
     """
-    import time
-
     import dask
     import dask.dataframe as dd
 

@@ -17,8 +17,13 @@ and `dawid_skene_em_dask` (one partition at a time) run the same checks and rais
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import json
+import lzma
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from io import StringIO
 from pathlib import Path
 from typing import Any, overload
 
@@ -202,10 +207,6 @@ def read_table(path: str | Path, kind: str, sep: str | None = None) -> pd.DataFr
 
 def _decoded_text(path: Path) -> str:
     """The file's text, decompressed by extension; UTF-8 (with or without BOM), else Latin-1."""
-    import bz2
-    import gzip
-    import lzma
-
     raw = path.read_bytes()
     suffix = path.suffix.lower()
     if suffix == ".zst":
@@ -226,8 +227,6 @@ def _decoded_text(path: Path) -> str:
 
 
 def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
-    from io import StringIO
-
     text = _decoded_text(path)
     if not text.strip():
         raise DataError(
@@ -261,9 +260,6 @@ def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
 
 def _read_jsonl_text(path: Path) -> pd.DataFrame:
     """One JSON object per line; the index holds file line numbers (blank lines are skipped)."""
-    import json
-    from io import StringIO
-
     lines = _decoded_text(path).splitlines()
     numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]
     if not numbers:

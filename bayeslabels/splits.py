@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, KFold
 
 from .data import Annotations
 from .errors import DataError
@@ -506,8 +506,6 @@ def tasks_by_subtype(ann: Annotations, *, missing: str | None = "(no subtype)") 
 def kfold_splits(ann: Annotations, n_folds: int = 5, seed: int | None = 0) -> tuple[Split, ...]:
     """K-fold by item: ``n_folds`` `Split`\\ s whose test sides partition the items (shuffled,
     seeded; scikit-learn's ``KFold``). Each item, with all its labels and gold, is on one side."""
-    from sklearn.model_selection import KFold
-
     if not isinstance(ann, Annotations):
         raise DataError(f"kfold_splits() needs an Annotations, got {type(ann).__name__}")
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or not 2 <= n_folds <= ann.n_items:
