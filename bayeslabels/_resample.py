@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.special import ndtri
 
 WILSON = "wilson"
 BOOTSTRAP = "bootstrap-percentile"
@@ -23,9 +24,12 @@ _CHUNK_CELLS = 10_000_000  # replicates × items per chunk: bounds the memory on
 
 
 def wilson(count: npt.ArrayLike, nobs: npt.ArrayLike, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (statsmodels' ``proportion_confint``); NaN where ``nobs`` is 0."""
-    from statsmodels.stats.proportion import proportion_confint  # heavy: imported on first use
+    """Wilson score interval; NaN where ``nobs`` is 0.
 
+    With ``p̂ = x/n`` and ``z`` the standard normal quantile at ``(1 + ci_prob)/2``:
+    ``(p̂ + z²/2n ± z √(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n)`` — statsmodels'
+    ``proportion_confint(method="wilson")`` to rounding (tests/test_evaluate.py), written out so
+    that the command line does not import scipy.stats through statsmodels (~1 s) for it."""
     count = np.asarray(count, dtype=float)
     nobs = np.asarray(nobs, dtype=float)
     ok = nobs > 0
@@ -33,8 +37,12 @@ def wilson(count: npt.ArrayLike, nobs: npt.ArrayLike, ci_prob: float) -> tuple[n
     hi = lo.copy()
     if ok.any():
         c, n = np.broadcast_arrays(count, nobs)
-        lo[ok], hi[ok] = proportion_confint(c[ok], n[ok], alpha=1 - ci_prob, method="wilson")
-        share = c[ok] / n[ok]  # guard the estimate against rounding at 0 and 1
+        share = c[ok] / n[ok]
+        z2 = ndtri(0.5 + ci_prob / 2) ** 2
+        denominator = 1 + z2 / n[ok]
+        centre = (share + z2 / (2 * n[ok])) / denominator
+        half = np.sqrt(z2 * (share * (1 - share) / n[ok] + z2 / (4 * n[ok] ** 2))) / denominator
+        lo[ok], hi[ok] = centre - half, centre + half  # guard the estimate against rounding at 0 and 1
         lo[ok], hi[ok] = np.minimum(lo[ok], share), np.maximum(hi[ok], share)
     return lo, hi
 

@@ -6,7 +6,7 @@ labels, and
 gives every metric an interval and names how it was made:
 
 * proportions (accuracy, per-class precision and recall) get the **Wilson** score interval
-  (statsmodels' ``proportion_confint``);
+  (the closed form, equal to statsmodels' ``proportion_confint``);
 * everything else (F1, macro-F1, PR-AUC, log-loss, Brier, ECE) a seeded **percentile
   bootstrap over items**. A replicate is a vector of resampling counts, so every metric is
   written as weighted sums and a chunk of replicates is one matrix product; point estimates
@@ -239,32 +239,10 @@ def _w_overall(w: np.ndarray, s: _Scored) -> dict[str, np.ndarray]:
 
 
 def _points(s: _Scored) -> dict[str, float]:
-    """Overall metrics from scikit-learn (ECE and Brier by their definitions above)."""
-    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, log_loss
-
-    y, pred, proba, k = s.y, s.pred, s.proba, s.k
-    present = np.flatnonzero(np.isin(np.arange(k), np.r_[y, pred[pred >= 0]]))
-    if s.positive is not None:
-        pr_auc = (
-            average_precision_score(y == s.positive, proba[:, s.positive])
-            if (y == s.positive).any()
-            else np.nan
-        )
-    else:
-        in_gold = np.flatnonzero(np.bincount(y, minlength=k) > 0)
-        pr_auc = average_precision_score(np.eye(k)[y][:, in_gold], proba[:, in_gold], average="macro")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # rows summing to 1 within 1e-6 only
-        loss = log_loss(y, proba, labels=np.arange(k))
-    ones = np.ones((1, len(y)))
-    return {
-        "accuracy": float(accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
-        "pr_auc": float(pr_auc),
-        "log_loss": float(loss),
-        "brier": float(s.item_brier().mean()),
-        "ece": float(_w_ece(ones, s)[0]),
-    }
+    """Overall metrics at the observed items: the replicate statistics (`_w_overall`) with every
+    weight 1, which equal scikit-learn's metrics (tests/test_evaluate.py checks them against it)."""
+    overall = _w_overall(np.ones((1, len(s.y))), s)
+    return {name: float(values[0]) for name, values in overall.items()}
 
 
 def _scored(targets: Any, gold: Any, positive: Hashable | None, n_bins: int) -> tuple[_Scored, Targets]:
@@ -525,8 +503,6 @@ def evaluate(
     true            0.894 [0.774, 0.954]  0.875 [0.753, 0.941]  0.884 [0.821, 0.950]
     precision, recall: wilson; F1: bootstrap-percentile over items
     """
-    from sklearn.metrics import precision_recall_fscore_support
-
     ci_prob = check_ci_prob(ci_prob)
     s, t = _scored(targets, gold, positive, n_bins)
     n = len(s.y)
@@ -541,9 +517,10 @@ def evaluate(
     replicates = np.concatenate([statistic(w) for w in weight_chunks(n, n_boot, seed)])
     lo, hi = percentile_interval(replicates, ci_prob)
     tp, predicted, actual = (c[0] for c in _w_class_counts(np.ones((1, n)), s))
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        s.y, s.pred, labels=np.arange(s.k), zero_division=np.nan
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where a class is never predicted / seen
+        precision = np.where(predicted > 0, tp / predicted, np.nan)
+        recall = np.where(actual > 0, tp / actual, np.nan)
+        f1 = np.where(predicted + actual > 0, 2 * tp / (predicted + actual), np.nan)
     correct = float(s.correct.sum())
     acc_lo, acc_hi = wilson(correct, n, ci_prob)
     prec_lo, prec_hi = wilson(tp, predicted, ci_prob)
