@@ -20,7 +20,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` is what runs
-    from . import datasets, plots, simulate
+    from . import datasets, models, plots, simulate
     from ._version import __version__
     from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
     from .agreement import (
@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
 # public name → "module:attribute" (or "module" for a submodule), imported on first use
 _EXPORTS: dict[str, str] = {
     "datasets": "datasets",
+    "models": "models",
     "plots": "plots",
     "simulate": "simulate",
     "__version__": "_version:__version__",
@@ -237,6 +238,7 @@ __all__ = [
     "krippendorff_alpha",
     "load",
     "majority_vote",
+    "models",
     "pairwise_cohen_kappa",
     "plots",
     "read_provenance",
