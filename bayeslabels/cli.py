@@ -7,9 +7,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from ._checks import check_ci_prob
+from .choices import Method, shipped_specs
 
 if TYPE_CHECKING:  # the command imports lazily, to start fast
     import pandas as pd
@@ -73,10 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--model",
         default="dawid-skene",
-        help="dawid-skene | one-coin | hierarchical | hierarchical-subtype | beta-bernoulli | my.toml",
+        help=" | ".join([*shipped_specs(), "my.toml"]),
     )
     fit.add_argument(
-        "--method", choices=["nuts", "advi", "fullrank-advi", "map", "em"], help="default: the spec's (nuts)"
+        "--method", choices=list(get_args(Method)), help="default: the spec's (nuts)"
     )
     fit.add_argument("--minibatch-items", type=int, help="ADVI: items per minibatch (default: all)")
     fit.add_argument("--draws", type=int)

@@ -24,6 +24,7 @@ from ._checks import check_ci_prob
 from ._io import json_safe
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
+from .choices import Method
 from .data import Annotations
 from .diagnostics import (
     ChainAlignment,
@@ -39,7 +40,7 @@ from .models import Family, confusion_reliability
 from .models._family import ItemBlocks, labels_per_cell
 from .persist import read_fit, save_fit
 from .soft_labels import SoftLabels, export_kind
-from .spec import Method, ModelSpec, SamplingInfo
+from .spec import ModelSpec, SamplingInfo
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ import numpy as np
 import xarray as xr
 
 from .aggregate import EMResult, dawid_skene_em
+from .choices import Method, Sampler
 from .data import Annotations
 from .errors import DataError
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
-from .spec import Method, ModelSpec, Sampler, SamplingInfo, resolve_spec
+from .spec import ModelSpec, SamplingInfo, resolve_spec
 
 
 def fit(

@@ -29,16 +29,12 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from .choices import METHODS, SAMPLERS, Method, Sampler, shipped_specs
 from .errors import SpecError
 from .models import Family, family
 from .priors import DawidSkenePriors, Priors
-
-Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
-Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
-METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
-SAMPLERS: tuple[Sampler, ...] = ("nutpie", "pymc", "numpyro", "blackjax")
 
 
 @dataclass(frozen=True)
@@ -386,12 +382,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def shipped_specs() -> list[str]:
-    """Names of the configurations shipped in ``bayeslabels/specs``."""
-    folder = resources.files("bayeslabels") / "specs"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def resolve_spec(model: str | Path | ModelSpec) -> ModelSpec:

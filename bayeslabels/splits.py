@@ -40,10 +40,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, KFold
 
+from .choices import Method
 from .data import Annotations
 from .errors import DataError
 from .fitting import fit
-from .spec import Method, ModelSpec
+from .spec import ModelSpec
 
 SplitBy = Literal["item", "annotator", "time"]
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import bayeslabels as bl
+from bayeslabels.choices import shipped_specs
 from bayeslabels.models import family, family_names
-from bayeslabels.spec import shipped_specs
 
 PACKAGE = Path(bl.__file__).parent
 HEAVY = ("pymc", "pytensor", "arviz", "arviz_stats", "matplotlib", "nutpie", "numba")

@@ -1,0 +1,31 @@
+"""The names a user chooses from: inference methods, NUTS samplers, shipped model specs.
+
+Dependency-free, so the command line lists them without importing the models.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Literal
+
+Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
+Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
+SAMPLERS: tuple[Sampler, ...] = ("nutpie", "pymc", "numpyro", "blackjax")
+
+
+def shipped_specs() -> list[str]:
+    """Names of the model configurations shipped in ``bayeslabels/specs``.
+
+    Returns
+    -------
+    list of str
+        Sorted spec names, each usable as ``bl.fit(ann, model=name)``.
+
+    Examples
+    --------
+    >>> "dawid-skene" in shipped_specs()
+    True
+    """
+    folder = resources.files("bayeslabels") / "specs"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
