@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         krippendorff_alpha,
         pairwise_cohen_kappa,
     )
+    from .calibrate import Calibration, calibrate
     from .compare import SubtypeComparison, compare_fits, compare_subtypes
     from .data import Annotations, IngestSummary
     from .diagnostics import ConvergenceReport, Thresholds
@@ -99,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "item_agreement": "agreement:item_agreement",
     "krippendorff_alpha": "agreement:krippendorff_alpha",
     "pairwise_cohen_kappa": "agreement:pairwise_cohen_kappa",
+    "Calibration": "calibrate:Calibration",
+    "calibrate": "calibrate:calibrate",
     "SubtypeComparison": "compare:SubtypeComparison",
     "compare_fits": "compare:compare_fits",
     "compare_subtypes": "compare:compare_subtypes",
@@ -151,7 +154,7 @@ _EXPORTS: dict[str, str] = {
     "to_training_frame": "training:to_training_frame",
 }
 # submodules that share a name with a public function: the attribute stays the function
-_SHADOWED = frozenset({"agreement", "evaluate", "fit"})
+_SHADOWED = frozenset({"agreement", "calibrate", "evaluate", "fit"})
 
 
 def __getattr__(name: str) -> Any:
@@ -170,9 +173,9 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``bayeslabels.fit`` / ``.evaluate`` / ``.agreement`` the public functions when
-    their modules (``bayeslabels/fit.py`` ...) are imported: the import system would otherwise
-    set the package attribute to the module. The modules stay in ``sys.modules``."""
+    """Keeps ``bayeslabels.fit`` / ``.evaluate`` / ``.agreement`` / ``.calibrate`` the public
+    functions when their modules (``bayeslabels/fit.py`` ...) are imported: the import system
+    would otherwise set the package attribute to the module. The modules stay in ``sys.modules``."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _SHADOWED and isinstance(value, types.ModuleType):
@@ -187,6 +190,7 @@ __all__ = [
     "Annotations",
     "AuditSampleSize",
     "BetaBernoulliPriors",
+    "Calibration",
     "Comparison",
     "ConvergenceError",
     "ConvergenceReport",
@@ -217,6 +221,7 @@ __all__ = [
     "audit_sample_size",
     "bootstrap_tasks",
     "bootstrapped_xent",
+    "calibrate",
     "calibration_table",
     "clean_test_set",
     "compare_fits",

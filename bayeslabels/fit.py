@@ -327,6 +327,27 @@ class Fit:
             self.annotations, self._stored_draws, self.used_gold, self.spec.inference.seed
         )
 
+    def item_probability_draws(self) -> ItemBlocks:
+        """Per-draw class posteriors of the items, in blocks: ``(rows, P[draw, item, class])``.
+
+        What `soft_labels` summarises (mean and quantiles over the draw axis), for consumers that
+        transform each draw first (`bayeslabels.calibrate`). Blocks keep memory bounded on large
+        fits; ``rows`` is a slice of the items, chains are stacked on the draw axis.
+
+        Returns
+        -------
+        iterator of (slice, numpy.ndarray)
+            The item rows of each block and their (draws, rows, K) probabilities.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("rte"), method="em", use_gold=False)
+        >>> [(rows, probs.shape) for rows, probs in fit.item_probability_draws()][:1]
+        [(slice(0, 800, None), (1, 800, 2))]
+        """
+        return self._item_probability_blocks()
+
     def _posterior_pass(
         self,
         ci_prob: float,

@@ -31,6 +31,7 @@ CORE_CLASSES = (
     "VoteResult",
     "ConvergenceReport",
     "ModelSpec",
+    "Calibration",
 )
 
 
