@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the command imports lazily, to start fast
     import pandas as pd
 
     from .agreement import AgreementReport
+    from .calibrate import Calibration
     from .compare import SubtypeComparison
     from .data import Annotations
     from .fit import Fit
@@ -27,6 +28,7 @@ FIT_EXAMPLE = """examples:
   bayeslabels fit labels.csv --gold gold.csv --model dawid-skene --out soft_labels.parquet
   bayeslabels fit labels.csv --method em --out soft_labels.csv
   bayeslabels fit --dataset rte --gold-use evaluate --out soft_labels.parquet
+  bayeslabels fit labels.csv --gold gold.csv --gold-use calibrate --method em --out soft_labels.parquet
   bayeslabels fit labels.csv --model hierarchical-subtype --method advi --out soft_labels.parquet
 """
 SIMULATE_EXAMPLE = """example:
@@ -66,10 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
     fit.add_argument(
         "--gold-use",
-        choices=["anchor", "evaluate"],
+        choices=["anchor", "evaluate", "calibrate"],
         default="anchor",
         help="anchor: gold fixes those items' class in the fit (default); "
-        "evaluate: keep gold out of the fit and report accuracy on it",
+        "evaluate: keep gold out of the fit and report accuracy on it; "
+        "calibrate: keep gold out of the fit, calibrate the soft labels on it (cross-fitted) "
+        "and export the calibrated ones",
+    )
+    fit.add_argument(
+        "--calibration-folds", type=int, default=5, help="--gold-use calibrate: cross-fitting folds (5)"
+    )
+    fit.add_argument(
+        "--calibration-method",
+        choices=["temperature", "vector"],
+        default="temperature",
+        help="--gold-use calibrate: one temperature (default) or a scale and bias per class",
     )
     fit.add_argument(
         "--model",
@@ -291,6 +304,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: directory {out.parent} does not exist")
     if ann.summary is not None:
         print(str(ann.summary))
+    if args.gold_use == "calibrate":
+        _check_calibration_gold(ann, args.calibration_folds)
     result = fit(
         ann,
         model=args.model,
@@ -308,10 +323,39 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(result.summary())
     if args.save:
         print(f"saved the fit to {result.save(args.save)}")
-    return _export(result, out, args.ci_prob, args.allow_failed_check)
+    if args.gold_use == "calibrate":
+        from .calibrate import calibrate
+
+        calibration = calibrate(
+            result,
+            ann.gold,
+            method=args.calibration_method,
+            folds=args.calibration_folds,
+            seed=0 if args.seed is None else args.seed,
+        )
+        print(calibration.summary())
+        return _export(calibration, out, args.ci_prob, args.allow_failed_check, ann.n_items)
+    return _export(result, out, args.ci_prob, args.allow_failed_check, ann.n_items)
 
 
-def _export(result: Fit, out: Path, ci_prob: float, allow_failed_check: bool) -> int:
+def _check_calibration_gold(ann: Annotations, folds: int) -> None:
+    """Refuse, before a fit that may take minutes, gold too scarce to calibrate on."""
+    from .calibrate import MIN_GOLD
+
+    if folds < 2:
+        raise CliError(f"--calibration-folds must be at least 2, got {folds}")
+    n_gold = int((ann.gold >= 0).sum())
+    if n_gold < max(MIN_GOLD, folds):
+        raise CliError(
+            f"--gold-use calibrate needs gold for at least {max(MIN_GOLD, folds)} items "
+            f"(--calibration-folds {folds}); {'there is none' if n_gold == 0 else f'there are {n_gold}'}: "
+            "give --gold gold.csv (item, gold) with more gold items"
+        )
+
+
+def _export(
+    result: Fit | Calibration, out: Path, ci_prob: float, allow_failed_check: bool, n_items: int
+) -> int:
     from .fit import ConvergenceError
 
     try:
@@ -319,7 +363,7 @@ def _export(result: Fit, out: Path, ci_prob: float, allow_failed_check: bool) ->
     except ConvergenceError as exc:
         message = str(exc).replace("allow_failed_check=True", "--allow-failed-check")
         raise CliError(message, EXIT_NOT_CONVERGED) from None
-    print(f"wrote {path} ({result.annotations.n_items} items)")
+    print(f"wrote {path} ({n_items} items)")
     return 0
 
 
@@ -334,7 +378,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .fit import load_fit
 
-    return _export(load_fit(args.fit_dir), Path(args.out), args.ci_prob, args.allow_failed_check)
+    result = load_fit(args.fit_dir)
+    return _export(result, Path(args.out), args.ci_prob, args.allow_failed_check, result.annotations.n_items)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
