@@ -710,7 +710,8 @@ def _gold(gold: Any, soft: SoftLabels) -> np.ndarray:
     try:
         return _gold_codes(gold, targets)
     except DataError as exc:
-        raise DataError(f"calibrate: {exc}".replace("evaluate targets", "calibrate soft labels")) from None
+        message = str(exc).replace("evaluate targets and gold", "calibrate soft labels on gold")
+        raise DataError(f"calibrate: {message}".replace("the targets", "the soft labels")) from None
 
 
 def _apply(maps: tuple[CalibrationMap, ...], fold: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
