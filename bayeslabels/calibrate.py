@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,11 +52,9 @@ from ._io import json_safe
 from ._version import __version__
 from .errors import DataError
 from .evaluate import Targets, _gold_codes, _points, _scored
+from .fit import ConvergenceError, Fit
 from .ingest import read_gold
 from .soft_labels import SoftLabels, as_soft_labels, export_kind
-
-if TYPE_CHECKING:
-    from .fit import Fit
 
 CalibrationMethod = Literal["temperature", "vector"]
 METHODS: tuple[str, ...] = ("temperature", "vector")
@@ -507,8 +504,6 @@ class Calibration:
         ci_prob = check_ci_prob(ci_prob)
         fit = _as_fit(self.source)
         if fit is not None:
-            from .fit import ConvergenceError
-
             report = fit.check()
             if not report.ok and not allow_failed_check:
                 raise ConvergenceError(
@@ -693,10 +688,8 @@ def calibrate(
 
 
 def _as_fit(source: Any) -> Fit | None:
-    """``source`` if it is a `Fit` (without importing the fit module, and so PyMC, otherwise:
-    a Fit exists only once its module is loaded)."""
-    module = sys.modules.get("bayeslabels.fit")
-    return source if module is not None and isinstance(source, module.Fit) else None
+    """``source`` if it is a `Fit`, else None."""
+    return source if isinstance(source, Fit) else None
 
 
 def _gold(gold: Any, soft: SoftLabels) -> np.ndarray:
