@@ -23,6 +23,7 @@ ORDER = [
     "models_real",
     "convergence",
     "sparse_cells",
+    "calibration",
     "label_switching",
     "subtypes_demo",
 ]
