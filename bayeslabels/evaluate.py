@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from ._checks import check_ci_prob
 from ._resample import (
@@ -1101,7 +1102,7 @@ def tune_threshold(scores: Any, truth: Any, objective: str | Mapping[str, float]
 
 @dataclass(frozen=True)
 class AuditSampleSize:
-    """Items to audit so a proportion near ``p`` is estimated within ±``margin`` with confidence ``conf``.
+    """Items to audit so a proportion near ``p`` is estimated within ±``margin`` with confidence ``ci_prob``.
 
     ``n₀ = z² p(1 − p)/ε²`` and, for a finite population N, ``n = n₀ / (1 + (n₀ − 1)/N)``,
     rounded up. ``int(size)`` is ``n``.
@@ -1113,8 +1114,8 @@ class AuditSampleSize:
     n_infinite : float
         ``n₀``, before the finite-population correction and rounding.
     z : float
-        The normal quantile for ``conf``.
-    p, margin, conf : float
+        The normal quantile for ``ci_prob``.
+    p, margin, ci_prob : float
         The inputs.
     population : int or None
         The pool size, if corrected for.
@@ -1132,7 +1133,7 @@ class AuditSampleSize:
     z: float
     p: float
     margin: float
-    conf: float
+    ci_prob: float
     population: int | None
 
     def __int__(self) -> int:
@@ -1141,15 +1142,16 @@ class AuditSampleSize:
     def __str__(self) -> str:
         fpc = f", finite-population corrected for {self.population:,} items" if self.population else ""
         return (
-            f"audit {self.n} items: z = {self.z:.3f} for {self.conf:.0%}, n0 = z² p(1-p)/margin² = "
+            f"audit {self.n} items: z = {self.z:.3f} for {self.ci_prob:.0%}, n0 = z² p(1-p)/margin² = "
             f"{self.n_infinite:.1f} with p = {self.p:g}, margin = ±{self.margin:g}{fpc}"
         )
 
 
 def audit_sample_size(
-    p: float = 0.5, margin: float = 0.05, conf: float = 0.95, population: int | None = None
+    p: float = 0.5, margin: float = 0.05, ci_prob: float = 0.95, population: int | None = None
 ) -> AuditSampleSize:
-    """How many items to audit to estimate a rate within ±``margin`` at confidence ``conf``.
+    """How many items to audit to estimate a rate within ±``margin`` with probability ``ci_prob``
+    (the interval's coverage, as ``ci_prob`` everywhere in the package).
 
     Normal approximation, two-sided, with the finite-population correction when the pool
     holds ``population`` items.
@@ -1160,8 +1162,8 @@ def audit_sample_size(
         The expected rate (e.g. label accuracy); 0.5 is the worst case.
     margin : float, default 0.05
         Half-width of the interval.
-    conf : float, default 0.95
-        Confidence.
+    ci_prob : float, default 0.95
+        Coverage of the interval (confidence).
     population : int, optional
         Items in the pool.
 
@@ -1183,21 +1185,19 @@ def audit_sample_size(
     >>> bl.audit_sample_size(p=0.9, margin=0.03, population=2000).n
     323
     """
-    from scipy.stats import norm
-
     if not 0 < p < 1:
         raise ValueError(f"p must lie strictly between 0 and 1, got {p!r}")
     if not 0 < margin < 1:
         raise ValueError(f"margin must lie strictly between 0 and 1, got {margin!r}")
-    conf = check_ci_prob(conf)
+    ci_prob = check_ci_prob(ci_prob)
     if population is not None and (int(population) != population or population < 1):
         raise ValueError(f"population must be a positive whole number of items, got {population!r}")
-    z = float(norm.ppf(1 - (1 - conf) / 2))
+    z = float(ndtri(1 - (1 - ci_prob) / 2))
     n0 = z**2 * p * (1 - p) / margin**2
     n = n0 if population is None else n0 / (1 + (n0 - 1) / population)
     n = int(np.ceil(n - 1e-9))
     if population is not None:
         n = min(n, int(population))
     return AuditSampleSize(
-        n, float(n0), z, float(p), float(margin), conf, None if population is None else int(population)
+        n, float(n0), z, float(p), float(margin), ci_prob, None if population is None else int(population)
     )

@@ -313,16 +313,16 @@ def test_costly_false_negatives_lower_the_threshold():
 
 
 def test_audit_sample_size_is_the_textbook_formula():
-    plan = bl.audit_sample_size(p=0.9, margin=0.02, conf=0.95)
+    plan = bl.audit_sample_size(p=0.9, margin=0.02, ci_prob=0.95)
     z = 1.959963984540054
     assert plan.n_infinite == pytest.approx(z**2 * 0.9 * 0.1 / 0.02**2)
     assert plan.n == 865 and int(plan) == 865
-    assert bl.audit_sample_size(p=0.5, margin=0.05, conf=0.95).n == 385
-    corrected = bl.audit_sample_size(p=0.5, margin=0.05, conf=0.95, population=1000)
+    assert bl.audit_sample_size(p=0.5, margin=0.05, ci_prob=0.95).n == 385
+    corrected = bl.audit_sample_size(p=0.5, margin=0.05, ci_prob=0.95, population=1000)
     assert corrected.n == int(np.ceil(384.1459 / (1 + 383.1459 / 1000)))  # 278
     assert bl.audit_sample_size(p=0.5, margin=0.01, population=50).n <= 50
     assert "finite-population" in str(corrected)
-    for bad in ({"p": 0}, {"p": 1.2}, {"margin": 0}, {"conf": 1}, {"population": 0}):
+    for bad in ({"p": 0}, {"p": 1.2}, {"margin": 0}, {"ci_prob": 1}, {"population": 0}):
         with pytest.raises(ValueError):
             bl.audit_sample_size(**bad)
 
@@ -330,10 +330,10 @@ def test_audit_sample_size_is_the_textbook_formula():
 @pytest.mark.slow
 def test_audit_sample_size_delivers_its_margin_by_simulation():
     rng = np.random.default_rng(0)
-    plan = bl.audit_sample_size(p=0.9, margin=0.03, conf=0.95)
+    plan = bl.audit_sample_size(p=0.9, margin=0.03, ci_prob=0.95)
     estimates = rng.binomial(plan.n, 0.9, size=40000) / plan.n
     assert np.mean(np.abs(estimates - 0.9) <= 0.03) == pytest.approx(0.95, abs=0.015)
-    finite = bl.audit_sample_size(p=0.8, margin=0.03, conf=0.95, population=2000)
+    finite = bl.audit_sample_size(p=0.8, margin=0.03, ci_prob=0.95, population=2000)
     draws = rng.hypergeometric(1600, 400, finite.n, size=40000) / finite.n  # sampling without replacement
     assert np.mean(np.abs(draws - 0.8) <= 0.03) == pytest.approx(0.95, abs=0.015)
 
