@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 
 from ._checks import check_ci_prob
 from ._io import json_safe
@@ -186,7 +187,6 @@ def fit_map(log_p: np.ndarray, y: np.ndarray, method: str) -> CalibrationMap:
     ``log_p`` (n × K) are the items' log-probabilities, ``y`` (n) their gold class codes.
     L-BFGS-B with analytic gradients; ``T`` is fitted as ``log T`` within `TEMPERATURE_BOUNDS`.
     """
-    from scipy.optimize import minimize
 
     n, k = log_p.shape
     onehot = np.eye(k)[y]

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from ._checks import check_ci_prob
 from .choices import Method, shipped_specs
+from .errors import DataError, SpecError
 
 if TYPE_CHECKING:  # the command imports lazily, to start fast
     import pandas as pd
@@ -265,7 +268,6 @@ _CLI_FIXES = (
 def _load(args: argparse.Namespace) -> Annotations:
     from . import datasets
     from .data import Annotations
-    from .errors import DataError
 
     if args.dataset and args.labels:
         raise CliError("give either a labels file or --dataset, not both")
@@ -416,8 +418,6 @@ def _check_ci_prob(value: float) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import asdict
 
     from .aggregate import majority_vote
     from .agreement import agreement, annotator_profiles
@@ -520,12 +520,9 @@ def _read_gold_file(path: str) -> pd.Series:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-    import sys as _sys
 
     import pandas as pd
 
-    from .errors import DataError
     from .evaluate import evaluate
     from .soft_labels import SoftLabels, read_provenance
 
@@ -547,7 +544,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(
             "bayeslabels: warning: these soft labels were fitted with gold as anchor (gold fixed those "
             "items' class); their score on that gold is not a test. Fit with --gold-use evaluate",
-            file=_sys.stderr,
+            file=sys.stderr,
         )
     result = evaluate(
         soft, gold, args.ci_prob, positive=args.positive, n_boot=args.n_boot, n_bins=args.bins, seed=args.seed
@@ -653,7 +650,6 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import DataError, SpecError
 
     args = _parser().parse_args(argv)
     handlers = {

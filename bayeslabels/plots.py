@@ -26,6 +26,7 @@ from ._resample import weight_chunks
 from .agreement import AgreementReport, annotator_profiles, pairwise_cohen_kappa
 from .data import Annotations
 from .evaluate import _scored, _w_pr_curve, calibration_table, expected_calibration_error
+from .soft_labels import as_soft_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -330,7 +331,6 @@ def plot_soft_label_intervals(
     --------
     >>> plots.plot_soft_label_intervals(fit.soft_labels(ci_prob=0.9))  # doctest: +SKIP
     """
-    from .soft_labels import as_soft_labels
 
     soft = as_soft_labels(soft_labels)
     ax = _axes(ax, (7.0, 4.5))
