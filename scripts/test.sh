@@ -7,5 +7,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check bayeslabels tests benchmarks
 .venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 # Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
-# compiles, which run in parallel. BAYESLABELS_TEST_WORKERS=0 runs everything in this process.
-exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" "$@"
+# compiles, which run in parallel; the tests of each sampled session fixture share one worker
+# (tests/conftest.py). BAYESLABELS_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" --dist loadgroup "$@"

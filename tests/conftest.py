@@ -72,3 +72,16 @@ def subtype_fit(subtype_sim) -> bl.Fit:
         max_draws=0,
         quiet=True,
     )
+
+
+SHARED_FITS = ("nuts_fit", "subtype_fit")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), every test that reads one of the sampled session
+    fixtures runs on the same worker, so each fixture is compiled and sampled once per run, not once
+    per worker."""
+    for item in items:
+        used = [name for name in SHARED_FITS if name in getattr(item, "fixturenames", ())]
+        if used:
+            item.add_marker(pytest.mark.xdist_group(used[0]))
