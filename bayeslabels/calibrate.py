@@ -53,7 +53,7 @@ from ._io import json_safe
 from ._version import __version__
 from .errors import DataError
 from .evaluate import Targets, _gold_codes, _points, _scored
-from .fit import ConvergenceError, Fit
+from .fit import Fit
 from .ingest import read_gold
 from .soft_labels import SoftLabels, as_soft_labels, export_kind
 
@@ -504,13 +504,7 @@ class Calibration:
         ci_prob = check_ci_prob(ci_prob)
         fit = _as_fit(self.source)
         if fit is not None:
-            report = fit.check()
-            if not report.ok and not allow_failed_check:
-                raise ConvergenceError(
-                    "refusing to export: the fit failed its convergence check "
-                    f"({'; '.join(report.reasons)}). Sample longer (more draws / tune / chains) or pass "
-                    "allow_failed_check=True (recorded in the provenance)"
-                )
+            fit.refuse_unconverged(allow_failed_check)
         record = self.provenance(ci_prob, allow_failed_check)
         text = json.dumps(json_safe(record), indent=2, allow_nan=False)
         return self.soft_labels(ci_prob).write(path, provenance=text)

@@ -817,6 +817,34 @@ class Fit:
             "allow_failed_check": allow_failed_check,
         }
 
+    def refuse_unconverged(self, allow_failed_check: bool = False) -> None:
+        """Refuse (`ConvergenceError`) a fit that fails `check`, unless ``allow_failed_check``.
+
+        The gate every export of this fit's soft labels passes (`export`, `Calibration.export`).
+
+        Parameters
+        ----------
+        allow_failed_check : bool, default False
+            Let a fit that fails its check through (the exports record it).
+
+        Raises
+        ------
+        ConvergenceError
+            If the check fails and ``allow_failed_check`` is False.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> bl.fit(bl.datasets.load("rte"), method="em").refuse_unconverged()  # a point estimate passes
+        """
+        report = self.check()
+        if not report.ok and not allow_failed_check:
+            raise ConvergenceError(
+                f"refusing to export: the fit failed its convergence check ({'; '.join(report.reasons)}). "
+                "Sample longer (more draws / tune / chains) or pass allow_failed_check=True "
+                "(recorded in the provenance)"
+            )
+
     def export(self, path: str | Path, ci_prob: float = 0.9, allow_failed_check: bool = False) -> Path:
         """Write `soft_labels` to Parquet, CSV or JSON Lines (by extension), atomically.
 
@@ -851,13 +879,7 @@ class Fit:
         PosixPath('soft_labels.parquet')
         """
         export_kind(path)  # refuse an unknown extension before checking convergence
-        report = self.check()
-        if not report.ok and not allow_failed_check:
-            raise ConvergenceError(
-                f"refusing to export: the fit failed its convergence check ({'; '.join(report.reasons)}). "
-                "Sample longer (more draws / tune / chains) or pass allow_failed_check=True "
-                "(recorded in the provenance)"
-            )
+        self.refuse_unconverged(allow_failed_check)
         provenance = self.provenance(ci_prob, allow_failed_check)
         text = json.dumps(json_safe(provenance), indent=2, allow_nan=False)
         return self.soft_labels(ci_prob).write(path, provenance=text)
