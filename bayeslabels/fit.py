@@ -10,11 +10,12 @@ onto the estimate and the fit says so.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,9 +39,13 @@ from .diagnostics import (
 from .errors import DataError
 from .models import Family, confusion_reliability
 from .models._family import ItemBlocks, labels_per_cell
+from .models._likelihood import label_table, rows_to_table
 from .persist import read_fit, save_fit
 from .soft_labels import SoftLabels, export_kind
 from .spec import ModelSpec, SamplingInfo
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 
 @dataclass(frozen=True)
@@ -347,6 +352,130 @@ class Fit:
         [(slice(0, 800, None), (1, 800, 2))]
         """
         return self._item_probability_blocks()
+
+    # ------------------------------------------------------------------ generative model
+    @cached_property
+    def model(self) -> pm.Model:
+        """The PyMC model this fit samples, rebuilt from its data and spec (gold in the
+        likelihood only where the fit used it). The labels are its observed ``labels``
+        variable: ``pm.model_to_graphviz(fit.model)`` draws the plate diagram,
+        ``pm.sample_posterior_predictive(fit.posterior, model=fit.model)`` runs it forwards.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("anesthesia"), method="em")
+        >>> fit.model["labels"] in fit.model.observed_RVs
+        True
+        """
+        return self.family.build(self._likelihood_data, self.spec.priors)
+
+    @property
+    def _likelihood_data(self) -> Annotations:
+        if self.used_gold:
+            return self.annotations
+        return replace(self.annotations, gold=np.full(self.annotations.n_items, -1))
+
+    LOG_LIKELIHOOD_MAX_VALUES = 50_000_000
+
+    def log_likelihood(self) -> xr.Dataset:
+        """Pointwise log-likelihood, one value per item and draw: ``labels`` (chain, draw, item)
+        = ``log p(y_i | θ^(s))``, every label of item i jointly with its class summed out
+        (what the graph's observed ``labels`` gives per item; computed in NumPy, no compile).
+        The unit is the item because its labels are not independent once the class is
+        marginalised. Fits from `bayeslabels.fit` carry it as the ``log_likelihood`` group of
+        `posterior` (so ``az.loo(fit.posterior)`` works) when chains × draws × items ≤ 50 M.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("anesthesia"), method="em")
+        >>> fit.log_likelihood()["labels"].dims
+        ('chain', 'draw', 'item')
+        """
+        post = self.posterior["posterior"]
+        chains, draws = post.sizes["chain"], post.sizes["draw"]
+        values = np.empty((chains * draws, self.annotations.n_items))
+        blocks = self.family.item_loglik_blocks(self.annotations, self._stored_draws, self.used_gold)
+        for rows, block in blocks:
+            values[:, rows] = block
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+        return xr.Dataset(
+            {"labels": (("chain", "draw", "item"), values.reshape(chains, draws, -1))},
+            coords={**coords, "item": list(self.annotations.items)},
+        )
+
+    def _with_log_likelihood(self) -> Fit:
+        """This fit with the `log_likelihood` group in its posterior (sampled fits small
+        enough; point estimates and very large fits as they are)."""
+        post = self.posterior["posterior"]
+        size = post.sizes["chain"] * post.sizes["draw"] * self.annotations.n_items
+        if self.is_point_estimate or size > self.LOG_LIKELIHOOD_MAX_VALUES:
+            return self
+        groups = {name: node.to_dataset() for name, node in self.posterior.children.items()}
+        groups["log_likelihood"] = self.log_likelihood()
+        return replace(self, posterior=xr.DataTree.from_dict(groups))
+
+    def _draw_subset(self, draws: int, seed: int) -> np.ndarray:
+        total = self.posterior["posterior"].sizes["chain"] * self.posterior["posterior"].sizes["draw"]
+        if draws < 1:
+            raise DataError(f"draws must be at least 1, got {draws}")
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(total, size=draws, replace=draws > total))
+
+    def replicated_labels(self, draws: int = 200, seed: int = 0) -> np.ndarray:
+        """Label tables simulated from the fitted model with the observed design: (draws,
+        rows) class codes, one per label row of `annotations` in its row order. Each replicate
+        takes one posterior draw (chosen at random with ``seed``; a point estimate repeats its
+        one), a fresh true class per item (gold fixes it where the fit used gold), then every
+        row's label through its annotator's confusion — the family's own generative code.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("anesthesia"), method="em")
+        >>> fit.replicated_labels(draws=5).shape
+        (5, 315)
+        """
+        chosen = self._draw_subset(draws, seed)
+
+        def subset(name: str) -> np.ndarray:
+            return self._stored_draws(name)[chosen]
+
+        rng = np.random.default_rng(seed)
+        return self.family.replicated_labels(self.annotations, subset, self.used_gold, rng)
+
+    def _observed_data(self) -> xr.Dataset:
+        labels, _ = label_table(self.annotations, per_subtype=False)
+        return xr.Dataset(
+            {"labels": (("item", "label_slot"), labels)},
+            coords={"item": list(self.annotations.items), "label_slot": np.arange(labels.shape[1])},
+        )
+
+    def posterior_predictive(self, draws: int = 200, seed: int = 0) -> xr.DataTree:
+        """Posterior predictive label tables: a DataTree with ``posterior_predictive``
+        (``labels`` (chain, draw, item, label_slot), −1 past an item's last label, as the
+        model's observed variable) and ``observed_data``. Drawn in NumPy by
+        `replicated_labels` (no compile); ``pm.sample_posterior_predictive(fit.posterior,
+        model=fit.model)`` gives the same distribution through PyMC."""
+        replicated = rows_to_table(self.annotations, self.replicated_labels(draws, seed))
+        observed = self._observed_data()
+        predictive = xr.Dataset(
+            {"labels": (("chain", "draw", "item", "label_slot"), replicated[None])},
+            coords={"chain": [0], "draw": np.arange(draws), **observed.coords},
+        )
+        return xr.DataTree.from_dict({"posterior_predictive": predictive, "observed_data": observed})
+
+    def prior_predictive(self, draws: int = 200, seed: int = 0) -> xr.DataTree:
+        """Label tables simulated from the priors with the real (item, annotator) design, by
+        PyMC from the generative graph (``pm.sample_prior_predictive``): groups ``prior``
+        (parameters), ``prior_predictive`` (``labels`` (chain, draw, item, label_slot), −1 past
+        an item's last label) and ``observed_data``."""
+        import pymc as pm
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return pm.sample_prior_predictive(draws=draws, model=self.model, random_seed=seed)
 
     def _posterior_pass(
         self,
@@ -920,4 +1049,4 @@ def load_fit(directory: str | Path) -> Fit:
     >>> fit.method  # doctest: +SKIP
     'em'
     """
-    return Fit(**read_fit(directory))
+    return Fit(**read_fit(directory))._with_log_likelihood()

@@ -127,6 +127,9 @@ def fit(
     def fitted(tree: xr.DataTree, sampling: SamplingInfo | None = None) -> Fit:
         return Fit(tree, annotations, spec, method, em=em, sampling=sampling, used_gold=use_gold)
 
+    def finished(tree: xr.DataTree, sampling: SamplingInfo | None = None) -> Fit:
+        return fitted(tree, sampling)._with_log_likelihood()
+
     if method == "em":
         coords = {
             "annotator": list(annotations.annotators),
@@ -150,9 +153,9 @@ def fit(
             reuse=reuse,
             needs_more=lambda tree: fitted(tree).check().needs_more_draws,
         )
-        return fitted(tree, info)
+        return finished(tree, info)
     if method == "map":
         return fitted(fit_map(pymc_model, start, quiet))
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
     tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator)
-    return fitted(tree, info)
+    return finished(tree, info)

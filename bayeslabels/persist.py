@@ -115,6 +115,8 @@ def _read_annotations(path: Path) -> Annotations:
 def _tree_for_disk(fit: Fit) -> xr.DataTree:
     groups = {}
     for name, node in fit.posterior.children.items():
+        if name == "log_likelihood":
+            continue  # recomputed from the posterior on load (`Fit.log_likelihood`)
         dataset = node.to_dataset()
         # nutpie's free-text divergence messages (object dtype) do not belong in a numeric file
         dataset = dataset.drop_vars([v for v, a in dataset.data_vars.items() if a.dtype == object])

@@ -12,7 +12,9 @@ What a family may declare beyond the builder:
   ``"annotator-subtype"`` (the observed (annotator, subtype) cells) or ``None`` (no
   confusion matrices: the soft label comes from ``item_probabilities``);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
-  ``confusion``, ``reliability``, ``after_relabel``.
+  ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
+  likelihood its per-item log-likelihood (``item_loglik``) and its forward simulation
+  (``replicate``), the NumPy twins of its graph's observed ``labels``.
 
 Defaults cover a family with one confusion matrix per annotator stored as ``confusion``.
 """
@@ -30,8 +32,10 @@ from ._likelihood import (
     annotation_counts,
     class_posterior_blocks,
     gold_log_mask,
+    item_loglik_blocks,
     likelihood_data,
     observed_cells,
+    sample_label_rows,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 Draws = Callable[[str], np.ndarray]
 ItemBlocks = Iterator[tuple[slice, np.ndarray]]
+Replicate = Callable[["Annotations", Draws, bool, np.random.Generator], np.ndarray]
 
 CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
 
@@ -82,6 +87,8 @@ class Family:
     unseen_annotator: Callable[[Draws], np.ndarray] | None = None
     data: Callable[[Annotations], dict[str, np.ndarray]] | None = None
     shape: Callable[[Annotations], tuple] | None = None
+    item_loglik: Callable[[Annotations, Draws, bool], ItemBlocks] | None = None
+    replicate: Replicate | None = None
 
     # ------------------------------------------------------------------ data side
     @property
@@ -152,12 +159,61 @@ class Family:
             return self.item_probabilities(ann, draws, used_gold, seed)
         counts = annotation_counts(ann, self.per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
-        if cell_confusion is None:
-            cell_confusion = draws("cell_confusion" if self.per_subtype else "confusion")
         with np.errstate(divide="ignore"):
-            log_pi = np.log(cell_confusion)
+            log_pi = self._cell_log_confusion(draws) if cell_confusion is None else np.log(cell_confusion)
             log_rho = np.log(draws("prevalence"))
         return class_posterior_blocks(counts, log_pi, log_rho, mask)
+
+    def _cell_log_confusion(self, draws: Draws) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(draws("cell_confusion" if self.per_subtype else "confusion"))
+
+    def row_cells(self, ann: Annotations) -> np.ndarray:
+        """The likelihood's cell of each label row: its annotator, or its observed
+        (annotator, subtype) cell."""
+        return observed_cells(ann)[0] if self.per_subtype else ann.annotator_idx
+
+    def item_loglik_blocks(self, ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+        """``(rows, ℓ[draw, item])`` in blocks of items: ``log p(y_i | draw)``, every label of
+        item i jointly (class summed out) — what the graph's observed ``labels`` gives per item,
+        computed in NumPy from the draws (no compile)."""
+        if self.item_loglik is not None:
+            return self.item_loglik(ann, draws, used_gold)
+        counts = annotation_counts(ann, self.per_subtype)
+        mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+        with np.errstate(divide="ignore"):
+            log_rho = np.log(draws("prevalence"))
+        return item_loglik_blocks(counts, self._cell_log_confusion(draws), log_rho, mask)
+
+    def replicated_labels(
+        self, ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator
+    ) -> np.ndarray:
+        """(draws, rows) label codes simulated forwards from each draw with the observed
+        design (the same (item, annotator) rows): a fresh true class per item (fixed by gold
+        when the fit used it), then each label through its cell's confusion — the generative
+        code of the graph's ``labels`` (`_likelihood.sample_label_rows`)."""
+        if self.replicate is not None:
+            return self.replicate(ann, draws, used_gold, rng)
+        mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+        confusion = draws("cell_confusion" if self.per_subtype else "confusion")
+        with np.errstate(divide="ignore"):
+            log_rho = np.log(draws("prevalence"))
+        cells = self.row_cells(ann)
+        block = max(1, 20_000_000 // max(1, len(cells) * ann.n_classes))
+        return np.concatenate(
+            [
+                sample_label_rows(
+                    confusion[start : start + block],
+                    log_rho[start : start + block],
+                    ann.item_idx,
+                    cells,
+                    ann.n_items,
+                    mask,
+                    rng,
+                )
+                for start in range(0, len(confusion), block)
+            ]
+        )
 
     def cells_for(self, fitted: Annotations, draws: Draws, new: Annotations) -> np.ndarray | None:
         """Confusion draws (draws, cells of ``new``, K, K) for labels ``new`` coded with the

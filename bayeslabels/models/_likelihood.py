@@ -23,6 +23,11 @@ is unknown): gold items contribute only their gold class. The true class ``z_i``
 marginalised, never sampled; its posterior ``softmax_k(log ρ_k + L_ik + m_ik)`` is the
 Rao–Blackwellised soft label.
 
+In the PyMC graph the labels are an observed random variable (`observe_labels`): its
+log-probability is the sum above, one term per item, read from the label table, and its
+random draw runs the model forwards (true class, then labels through the confusion
+matrices), so prior and posterior predictive checks and LOO work on every family.
+
 Every function here works on NumPy arrays and on PyTensor variables alike.
 """
 
@@ -80,92 +85,200 @@ def annotation_counts(ann: Annotations, per_subtype: bool = False) -> sp.csr_mat
     return cell_count_matrix(ann.item_idx, cells, ann.label, ann.n_items, n_cells, ann.n_classes)
 
 
-LIKELIHOOD_DATA = ("label_counts_data", "label_counts_indices", "label_counts_indptr", "gold_mask")
+def label_positions(item_idx: np.ndarray, n_items: int) -> tuple[np.ndarray, int]:
+    """Each label row's slot in its item's row of the label table (rows of one item in their
+    order: 0, 1, …) and the table's width (the most labels of any item, at least 1)."""
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    order = np.argsort(item_idx, kind="stable")
+    per_item = np.bincount(item_idx, minlength=n_items)
+    first = np.concatenate([[0], np.cumsum(per_item)[:-1]])
+    position = np.empty(len(item_idx), dtype=np.int64)
+    position[order] = np.arange(len(order)) - first[item_idx[order]]
+    return position, max(1, int(per_item.max(initial=0)))
+
+
+def label_table(ann: Annotations, per_subtype: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The observed labels as the model sees them: ``(labels, cells)``, both items × width
+    int64, ``labels[i, w]`` the class of item i's w-th label and ``cells[i, w]`` the cell that
+    gave it (annotator, or observed (annotator, subtype) cell), −1 past an item's last label."""
+    cells = observed_cells(ann)[0] if per_subtype else ann.annotator_idx
+    position, width = label_positions(ann.item_idx, ann.n_items)
+    labels = np.full((ann.n_items, width), -1, dtype=np.int64)
+    table_cells = np.full((ann.n_items, width), -1, dtype=np.int64)
+    labels[ann.item_idx, position] = ann.label
+    table_cells[ann.item_idx, position] = cells
+    return labels, table_cells
+
+
+def rows_to_table(ann: Annotations, values: np.ndarray) -> np.ndarray:
+    """(..., rows) per-row label codes → (..., items, width) label tables, −1 padded."""
+    position, width = label_positions(ann.item_idx, ann.n_items)
+    table = np.full((*values.shape[:-1], ann.n_items, width), -1, dtype=np.int64)
+    table[..., ann.item_idx, position] = values
+    return table
+
+
+LIKELIHOOD_DATA = ("label_table", "label_cells", "gold_mask")
 
 
 def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np.ndarray]:
-    """The data the full-batch likelihood reads, by `pm.Data` name: the CSR arrays of the count
-    matrix ``C`` and the gold mask (zeros where no item has gold, so one graph serves both).
+    """The data the full-batch likelihood reads, by `pm.Data` name: the label table and its
+    cells (`label_table`) and the gold mask (zeros where no item has gold, so one graph serves
+    both).
 
     The graph holds these as inputs, not constants: a compiled model is re-used for new data
-    of the same shape (``nutpie``'s ``with_data``), and PyTensor's disk cache can serve it."""
-    counts = annotation_counts(ann, per_subtype)
+    (``nutpie``'s ``with_data``), and PyTensor's disk cache can serve it."""
+    labels, cells = label_table(ann, per_subtype)
     mask = gold_log_mask(ann.gold, ann.n_classes)
     return {
-        "label_counts_data": counts.data.astype(np.float64),
-        "label_counts_indices": counts.indices.astype(np.int64),
-        "label_counts_indptr": counts.indptr.astype(np.int64),
+        "label_table": labels,
+        "label_cells": cells,
         "gold_mask": np.zeros((ann.n_items, ann.n_classes)) if mask is None else mask,
     }
 
 
-def label_potential(
+def _core(x: TensorVariable, ndim: int) -> TensorVariable:
+    """A parameter without the length-1 batch axes PyMC prepends to an unbatched input."""
+    while x.ndim > ndim:
+        x = x[0]
+    return x
+
+
+def labels_logp(
+    value: TensorVariable,
+    log_pi: TensorVariable,
+    log_rho: TensorVariable,
+    cells: TensorVariable,
+    gold_mask: TensorVariable,
+) -> TensorVariable:
+    """Per-item log-likelihood ``logsumexp_k(log ρ_k + L_ik + m_ik)`` (items,) of the label
+    table ``value`` (items × width, −1 padded) given by ``cells``.
+
+    ``L = C W`` is one sparse product (module docstring): the count matrix ``C`` is built from
+    the table each evaluation — row i holds a 1 in column ``cells[i, w]·K + value[i, w]`` per
+    label — so the labels enter through the value, at the speed of a constant sparse matrix."""
+    import pytensor.tensor as pt
+    from pytensor import sparse as ps
+
+    log_pi, log_rho = _core(log_pi, 3), _core(log_rho, 1)
+    n_cells, k = log_pi.shape[0], log_pi.shape[1]
+    present = pt.ge(cells, 0)
+    where = pt.nonzero(present.ravel())[0]
+    # int32 CSR indices, as SciPy's and PyTensor's compiled sparse kernels read them
+    columns = (cells.ravel()[where] * k + value.ravel()[where]).astype("int32")
+    indptr = pt.concatenate([pt.zeros(1, dtype="int32"), pt.cumsum(present.sum(axis=-1, dtype="int32"))])
+    counts = ps.CSR(
+        pt.ones(where.shape[0], dtype="float64"), columns, indptr, pt.stack([cells.shape[0], n_cells * k])
+    )
+    weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
+    joint = ps.structured_dot(counts, weights) + log_rho[None, :] + gold_mask
+    return pt.logsumexp(joint, axis=-1)
+
+
+def sample_categorical(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of ``probabilities`` (..., K), vectorised (inverse CDF)."""
+    cdf = np.cumsum(probabilities, axis=-1)
+    u = rng.random(cdf.shape[:-1])[..., None] * cdf[..., -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), probabilities.shape[-1] - 1)
+
+
+def sample_label_rows(
+    confusion: np.ndarray,
+    log_rho: np.ndarray,
+    item_idx: np.ndarray,
+    cells: np.ndarray,
+    n_items: int,
+    gold_mask: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The generative model forwards, for draws of its parameters: a true class per item,
+    ``z_i ~ softmax(log ρ + m_i)`` (gold, where the mask holds it, fixes it), then each label
+    row ``y_r ~ Categorical(π[cell_r, z_{item_r}])``.
+
+    ``confusion`` (draws, cells, K, K), ``log_rho`` (draws, K) → labels (draws, rows)."""
+    logits = log_rho[:, None, :] if gold_mask is None else log_rho[:, None, :] + gold_mask[None]
+    prior = softmax(np.broadcast_to(logits, (len(log_rho), n_items, log_rho.shape[-1])), axis=-1)
+    z = sample_categorical(prior, rng)  # draws × items
+    rows = confusion[np.arange(len(confusion))[:, None], cells[None, :], z[:, item_idx]]
+    return sample_categorical(rows, rng)
+
+
+def labels_random(
+    log_pi: np.ndarray,
+    log_rho: np.ndarray,
+    cells: np.ndarray,
+    gold_mask: np.ndarray,
+    rng: np.random.Generator | None = None,
+    size: tuple | None = None,
+) -> np.ndarray:
+    """A label table (items × width, −1 padded like ``cells``) drawn from the model: the
+    `sample_label_rows` of one parameter draw, placed in the table."""
+    rng = rng or np.random.default_rng()
+    log_pi, log_rho = np.asarray(log_pi), np.asarray(log_rho)
+    k = int(log_pi.shape[-1])
+    log_pi = log_pi.reshape((-1, k, k))
+    log_rho = log_rho.reshape(k)
+    cells = np.asarray(cells)
+    items, slots = np.nonzero(cells >= 0)
+    mask = np.broadcast_to(gold_mask, (cells.shape[0], k))
+    labels = sample_label_rows(
+        np.exp(log_pi)[None], log_rho[None], items, cells[items, slots], cells.shape[0], mask, rng
+    )[0]
+    table = np.full(cells.shape, -1, dtype=np.int64)
+    table[items, slots] = labels
+    return table
+
+
+def observe_labels(
     ann: Annotations,
     log_pi: TensorVariable,
     log_rho: TensorVariable,
     per_subtype: bool = False,
     minibatch_items: int = 0,
 ) -> TensorVariable:
-    """Add the marginal likelihood of every label to the current PyMC model, as a Potential.
+    """The labels as an observed random variable of the current PyMC model: ``labels``
+    (items × label_slot), a `pm.CustomDist` whose log-probability is the shared marginal
+    likelihood per item (`labels_logp`) and whose random draw runs the model forwards
+    (`labels_random`): prior and posterior predictive sampling, per-item log-likelihood
+    (``pm.compute_log_likelihood``, LOO) and ``pm.model_to_graphviz`` all see it.
 
     ``log_pi``: (cells, K, K) log confusion (annotators, or the `observed_cells`); ``log_rho``: (K,).
-    The full-batch form reads the counts and gold mask from `pm.Data` (`likelihood_data`).
-    ``minibatch_items > 0`` (for ADVI) evaluates a random batch of whole items per step —
-    every label of an item together, never a subset of its labels — scaled by
-    ``n_items / batch`` so the expected log-likelihood is unchanged.
+    The full-batch form reads the table, cells and gold mask from `pm.Data`
+    (`likelihood_data`). ``minibatch_items > 0`` (for ADVI) observes a random batch of whole
+    items per step — every label of an item together, never a subset of its labels — with
+    ``total_size`` scaling the batch to all items.
     """
     import pymc as pm
-    import pytensor.tensor as pt
 
-    if not 0 < minibatch_items < ann.n_items:
-        from pytensor import sparse as ps
-
-        data = {name: pm.Data(name, value) for name, value in likelihood_data(ann, per_subtype).items()}
-        n_columns = log_pi.shape[0] * log_pi.shape[2]
-        indptr = data["label_counts_indptr"]
-        counts = ps.CSR(
-            data["label_counts_data"],
-            data["label_counts_indices"],
-            indptr,
-            pt.stack([indptr.shape[0] - 1, n_columns]),
-        )
-        joint = item_class_loglik(counts, log_pi) + log_rho[None, :] + data["gold_mask"]
-        return pm.Potential("labels", pt.logsumexp(joint, axis=-1).sum())
-
-    mask = gold_log_mask(ann.gold, ann.n_classes)
-    if per_subtype:
-        cells, cell_annotator, _ = observed_cells(ann)
-        n_cells = len(cell_annotator)
+    model = pm.modelcontext(None)
+    full = not 0 < minibatch_items < ann.n_items
+    if full:
+        data = likelihood_data(ann, per_subtype)
+        if "item" not in model.coords:
+            model.add_coord("item", list(ann.items))
+        model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
+        table, cells, gold = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
+        extra: dict = {"dims": ("item", "label_slot")}
     else:
-        cells, n_cells = label_cells(ann)
-    k = ann.n_classes
-    slots, present = padded_item_slots(ann.item_idx, cells * k + ann.label, ann.n_items)
-    gold = np.zeros((ann.n_items, k)) if mask is None else np.maximum(mask, -1e30)
-    slot_batch, present_batch, gold_batch = pm.Minibatch(
-        slots, present.astype(float), gold, batch_size=int(minibatch_items)
+        labels, cells_np = label_table(ann, per_subtype)
+        mask = gold_log_mask(ann.gold, ann.n_classes)
+        gold_np = np.zeros((ann.n_items, ann.n_classes)) if mask is None else np.maximum(mask, -1e30)
+        table, cells, gold = pm.Minibatch(labels, cells_np, gold_np, batch_size=int(minibatch_items))
+        extra = {"total_size": ann.n_items}
+    return pm.CustomDist(
+        "labels",
+        log_pi,
+        log_rho,
+        cells,
+        gold,
+        logp=labels_logp,
+        random=labels_random,
+        signature="(c,k,l),(k),(w),(k)->(w)",
+        dtype="int64",
+        class_name="ClassMarginalLabels",
+        observed=table,
+        **extra,
     )
-    weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
-    loglik = (weights[slot_batch] * present_batch[..., None]).sum(axis=1)
-    joint = loglik + log_rho[None, :] + gold_batch
-    scale = ann.n_items / minibatch_items
-    return pm.Potential("labels", scale * pt.logsumexp(joint, axis=-1).sum())
-
-
-def padded_item_slots(
-    item_idx: np.ndarray, column: np.ndarray, n_items: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Items × (max labels per item) table of each label's column in the count matrix
-    (``cell · K + label``), 0-padded, with a mask of the real entries."""
-    order = np.argsort(item_idx, kind="stable")
-    per_item = np.bincount(item_idx, minlength=n_items)
-    first = np.concatenate([[0], np.cumsum(per_item)[:-1]])
-    position = np.arange(len(order)) - first[item_idx[order]]
-    width = max(1, int(per_item.max()))
-    slots = np.zeros((n_items, width), dtype=np.int64)
-    present = np.zeros((n_items, width), dtype=bool)
-    slots[item_idx[order], position] = column[order]
-    present[item_idx[order], position] = True
-    return slots, present
 
 
 def cell_count_matrix(
@@ -268,18 +381,17 @@ def class_posterior(
     return softmax(joint, axis=-1)
 
 
-def class_posterior_blocks(
+def joint_class_blocks(
     counts: sp.spmatrix,
     log_pi_draws: np.ndarray,
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
     max_values: int = 20_000_000,
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)``, items in blocks.
+    """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + L_ik + m_ik`` under draw s, items
+    in blocks of under ``max_values`` numbers; the draws × cells weights are stacked once.
 
-    ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K). Blocks keep
-    each ``P`` under ``max_values`` numbers; the draws × cells weights are stacked once.
-    """
+    ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K)."""
     draws, n_cells, k_true, k_label = log_pi_draws.shape
     weights = log_pi_draws.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
     n_items = counts.shape[0]
@@ -290,4 +402,31 @@ def class_posterior_blocks(
         joint = joint + log_rho_draws[:, None, :]
         if mask is not None:
             joint = joint + mask[rows]
+        yield rows, joint
+
+
+def class_posterior_blocks(
+    counts: sp.spmatrix,
+    log_pi_draws: np.ndarray,
+    log_rho_draws: np.ndarray,
+    mask: np.ndarray | None = None,
+    max_values: int = 20_000_000,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)`` (`joint_class_blocks`
+    normalised over classes)."""
+    for rows, joint in joint_class_blocks(counts, log_pi_draws, log_rho_draws, mask, max_values):
         yield rows, softmax(joint, axis=-1)
+
+
+def item_loglik_blocks(
+    counts: sp.spmatrix,
+    log_pi_draws: np.ndarray,
+    log_rho_draws: np.ndarray,
+    mask: np.ndarray | None = None,
+    max_values: int = 20_000_000,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(items_slice, ℓ)`` with ``ℓ[s, i] = log p(y_i | draw s)``, each item's labels
+    jointly with the class summed out — the pointwise log-likelihood LOO needs (the labels of
+    one item are not independent once z is marginalised, so the unit is the item)."""
+    for rows, joint in joint_class_blocks(counts, log_pi_draws, log_rho_draws, mask, max_values):
+        yield rows, logsumexp(joint, axis=-1)

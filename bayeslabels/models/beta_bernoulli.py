@@ -26,14 +26,18 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import betaln
+from scipy.special import betaln as sp_betaln
 
 from ..data import Annotations
 from ..priors import BetaBernoulliPriors
 from . import register
 from ._family import Draws, Family, ItemBlocks
+from ._likelihood import label_table
 from .dawid_skene import prevalence_start
 
 if TYPE_CHECKING:
+    from pytensor.tensor import TensorVariable
+
     from ..aggregate import EMResult
 
 SOFT_LABEL_MEANING = "P(a new label on the item is the positive class), item rate θ_i (Beta–Bernoulli)"
@@ -47,25 +51,59 @@ def positive_counts(ann: Annotations) -> tuple[np.ndarray, np.ndarray]:
 
 
 def item_count_data(ann: Annotations) -> dict[str, np.ndarray]:
-    """The data the model reads, by `pm.Data` name (a compiled model is re-used on new data)."""
-    k, n = positive_counts(ann)
-    return {"positive_labels": k, "labels_per_item": n}
+    """The data the model reads, by `pm.Data` name (a compiled model is re-used on new data):
+    the label table and which of its slots hold a label (`_likelihood.label_table`)."""
+    labels, cells = label_table(ann)
+    return {"label_table": labels, "label_cells": cells}
+
+
+def beta_binomial_logp(
+    value: TensorVariable, alpha: TensorVariable, beta: TensorVariable, cells: TensorVariable
+) -> TensorVariable:
+    """Per-item ``log B(α + k_i, β + n_i − k_i) − log B(α, β)`` of the label table ``value``:
+    k_i positives among the n_i slots that hold a label (``cells ≥ 0``)."""
+    present = pt.ge(cells, 0)
+    n = present.sum(axis=-1)
+    k = (pt.eq(value, 1) & present).sum(axis=-1)
+    alpha, beta = alpha.squeeze(), beta.squeeze()
+    return betaln(alpha + k, beta + n - k) - betaln(alpha, beta)
+
+
+def beta_bernoulli_random(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    cells: np.ndarray,
+    rng: np.random.Generator | None = None,
+    size: tuple | None = None,
+) -> np.ndarray:
+    """The model forwards: ``θ_i ~ Beta(α, β)``, then a Bernoulli(θ_i) label in every slot of
+    item i that holds one (−1 elsewhere)."""
+    rng = rng or np.random.default_rng()
+    cells = np.asarray(cells)
+    theta = np.asarray(rng.beta(float(np.ravel(alpha)[0]), float(np.ravel(beta)[0]), size=cells.shape[0]))
+    labels = (rng.random(cells.shape) < theta[:, None]).astype(np.int64)
+    return np.where(cells >= 0, labels, -1)
 
 
 def beta_bernoulli(
     ann: Annotations, priors: BetaBernoulliPriors | None = None, minibatch_items: int = 0
 ) -> pm.Model:
-    """Item rates θ_i ~ Beta(α, β) integrated out; (α, β) from mean and concentration.
-    ``minibatch_items`` (ADVI): a random batch of items per step, scaled up."""
+    """Item rates θ_i ~ Beta(α, β) integrated out; (α, β) from mean and concentration. The
+    labels are an observed `pm.CustomDist` (beta-binomial per item, `beta_bernoulli_random`
+    forwards). ``minibatch_items`` (ADVI): a random batch of items per step, scaled up."""
     priors = priors or BetaBernoulliPriors()
-    k, n = positive_counts(ann)
-    scale = 1.0
-    with pm.Model(coords={"true_class": list(ann.classes)}) as model:
+    coords = {"true_class": list(ann.classes), "item": list(ann.items)}
+    with pm.Model(coords=coords) as model:
+        data = item_count_data(ann)
         if 0 < minibatch_items < ann.n_items:
-            k, n = pm.Minibatch(k, n, batch_size=int(minibatch_items))
-            scale = ann.n_items / minibatch_items
+            table, cells = pm.Minibatch(
+                data["label_table"], data["label_cells"], batch_size=int(minibatch_items)
+            )
+            extra: dict = {"total_size": ann.n_items}
         else:
-            k, n = (pm.Data(name, value) for name, value in item_count_data(ann).items())
+            model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
+            table, cells = (pm.Data(name, value) for name, value in data.items())
+            extra = {"dims": ("item", "label_slot")}
         mean = pm.Beta("mean", alpha=priors.mean_a, beta=priors.mean_b)
         concentration = pm.Gamma(
             "concentration", alpha=priors.concentration_shape, beta=priors.concentration_rate
@@ -73,7 +111,19 @@ def beta_bernoulli(
         alpha = pm.Deterministic("alpha", mean * concentration)
         beta = pm.Deterministic("beta", (1 - mean) * concentration)
         pm.Deterministic("prevalence", pt.stack([1 - mean, mean]), dims="true_class")
-        pm.Potential("labels", scale * (betaln(alpha + k, beta + n - k) - betaln(alpha, beta)).sum())
+        pm.CustomDist(
+            "labels",
+            alpha,
+            beta,
+            cells,
+            logp=beta_binomial_logp,
+            random=beta_bernoulli_random,
+            signature="(),(),(w)->(w)",
+            dtype="int64",
+            class_name="BetaBinomialLabels",
+            observed=table,
+            **extra,
+        )
     return model
 
 
@@ -106,6 +156,24 @@ def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> I
     return item_rate_blocks(k, n, draws("alpha"), draws("beta"), seed)
 
 
+def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+    """Per-item beta-binomial log-likelihood per draw (NumPy twin of `beta_binomial_logp`)."""
+    k, n = positive_counts(ann)
+    alpha, beta = draws("alpha")[:, None], draws("beta")[:, None]
+    block = max(1, 20_000_000 // len(alpha))
+    for start in range(0, len(k), block):
+        rows = slice(start, min(start + block, len(k)))
+        yield rows, sp_betaln(alpha + k[rows], beta + (n - k)[rows]) - sp_betaln(alpha, beta)
+
+
+def _replicate(ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator) -> np.ndarray:
+    """(draws, rows): a fresh θ_i ~ Beta(α, β) per item and draw, then every label row of
+    item i ~ Bernoulli(θ_i) (`beta_bernoulli_random`, vectorised over draws)."""
+    alpha, beta = draws("alpha"), draws("beta")
+    theta = rng.beta(alpha[:, None], beta[:, None], size=(len(alpha), ann.n_items))
+    return (rng.random((len(alpha), len(ann.item_idx))) < theta[:, ann.item_idx]).astype(np.int64)
+
+
 def agreement_draws(ann: Annotations, draws: Draws) -> dict[str, np.ndarray]:
     """Draws × annotators ``agreement``: mean over an annotator's labels of P(a new label on the
     item agrees), with the item rate's posterior mean ``(α + k_i)/(α + β + n_i)`` per draw."""
@@ -133,6 +201,8 @@ BETA_BERNOULLI = register(
         item_probabilities=_item_rates,
         annotator_reliability=agreement_draws,
         data=item_count_data,
+        item_loglik=_item_loglik,
+        replicate=_replicate,
         shape=lambda ann: (ann.n_classes,),
     )
 )

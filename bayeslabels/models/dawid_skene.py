@@ -24,7 +24,7 @@ from ..data import Annotations
 from ..priors import DawidSkenePriors
 from . import register
 from ._family import Family
-from ._likelihood import label_potential
+from ._likelihood import observe_labels
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -51,7 +51,7 @@ def dawid_skene(
     with pm.Model(coords=coords(ann)) as model:
         prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
         confusion = pm.Dirichlet("confusion", a=alpha, dims=("annotator", "true_class", "label_class"))
-        label_potential(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
+        observe_labels(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
     return model
 
 
@@ -75,7 +75,7 @@ def one_coin(ann: Annotations, priors: DawidSkenePriors | None = None, minibatch
             accuracy[:, None, None] * eye + error * (1 - eye),
             dims=("annotator", "true_class", "label_class"),
         )
-        label_potential(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
+        observe_labels(ann, pt.log(confusion), pt.log(prevalence), minibatch_items=minibatch_items)
     return model
 
 

@@ -20,7 +20,7 @@ subtype, each level with its own scale)::
     μ_sk = μ_k + τ_k · δ_sk,   δ ~ ZeroSumNormal(1)        population per subtype
     π_jsk = softmax(μ_sk + σ_k · η_jk + υ_k · ε_jsk)     annotator + annotator × subtype
 
-Both sit on the shared marginal likelihood (`_likelihood.label_potential`), the subtype
+Both sit on the shared marginal likelihood (`_likelihood.observe_labels`), the subtype
 model with one confusion matrix per *observed* (annotator, subtype) cell: a cell without
 labels gets no ε of its own and follows ``softmax(μ_s + σ η_j)``, so the parameters grow
 with the labels, not with annotators × subtypes (benchmarks/sparse_cells.py).
@@ -40,7 +40,7 @@ from ..data import Annotations
 from ..priors import HierarchicalPriors
 from . import register
 from ._family import Draws, Family
-from ._likelihood import label_potential, observed_cells
+from ._likelihood import observe_labels, observed_cells
 from .dawid_skene import coords, prevalence_start
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def hierarchical(
         logits = mu[None] + _annotator_offsets(ann, priors, sigma)
         pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
         pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
-        label_potential(
+        observe_labels(
             ann, log_softmax(logits, axis=-1), pt.log(prevalence), minibatch_items=minibatch_items
         )
     return model
@@ -128,7 +128,7 @@ def hierarchical_subtype(
         logits = mu_subtype[subtype] + offsets[annotator] + upsilon[None, :, None] * epsilon
         pm.Deterministic("cell_confusion", softmax(logits, axis=-1), dims=("cell", *ROW))
         pm.Deterministic("population_confusion", softmax(mu_subtype, axis=-1), dims=("subtype", *ROW))
-        label_potential(
+        observe_labels(
             ann,
             log_softmax(logits, axis=-1),
             pt.log(prevalence),
