@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
+    from .predictive import PredictiveCheck, predictive_check
     from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
     from .routing import route
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
@@ -132,6 +133,8 @@ _EXPORTS: dict[str, str] = {
     "Fit": "fit:Fit",
     "load": "fit:load_fit",
     "fit": "fitting:fit",
+    "PredictiveCheck": "predictive:PredictiveCheck",
+    "predictive_check": "predictive:predictive_check",
     "route": "routing:route",
     "SoftLabels": "soft_labels:SoftLabels",
     "as_soft_labels": "soft_labels:as_soft_labels",
@@ -205,6 +208,7 @@ __all__ = [
     "InferenceSettings",
     "IngestSummary",
     "ModelSpec",
+    "PredictiveCheck",
     "SoftLabels",
     "SpecError",
     "Split",
@@ -246,6 +250,7 @@ __all__ = [
     "models",
     "pairwise_cohen_kappa",
     "plots",
+    "predictive_check",
     "read_provenance",
     "resolve_spec",
     "route",
