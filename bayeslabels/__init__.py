@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .predictive import PredictiveCheck, predictive_check
     from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
     from .routing import route
+    from .selection import ModelComparison, compare_models
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
     from .spec import InferenceSettings, ModelSpec, resolve_spec
     from .splits import (
@@ -106,6 +107,8 @@ _EXPORTS: dict[str, str] = {
     "SubtypeComparison": "compare:SubtypeComparison",
     "compare_fits": "compare:compare_fits",
     "compare_subtypes": "compare:compare_subtypes",
+    "ModelComparison": "selection:ModelComparison",
+    "compare_models": "selection:compare_models",
     "Annotations": "data:Annotations",
     "IngestSummary": "data:IngestSummary",
     "ConvergenceReport": "diagnostics:ConvergenceReport",
@@ -207,6 +210,7 @@ __all__ = [
     "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
+    "ModelComparison",
     "ModelSpec",
     "PredictiveCheck",
     "SoftLabels",
@@ -229,6 +233,7 @@ __all__ = [
     "calibration_table",
     "clean_test_set",
     "compare_fits",
+    "compare_models",
     "compare_subtypes",
     "compare_targets",
     "datasets",

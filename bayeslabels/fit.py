@@ -47,6 +47,8 @@ from .spec import ModelSpec, SamplingInfo
 if TYPE_CHECKING:
     import pymc as pm
 
+    from .predictive import PredictiveCheck
+
 
 @dataclass(frozen=True)
 class _ItemPosteriors:
@@ -181,8 +183,10 @@ class Fit:
         """Convergence check of the fit.
 
         Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
-        reference (gold where there is gold, else EM) and identifiability warnings. A point
-        estimate has no sampling to check.
+        reference (gold where there is gold, else EM), identifiability warnings, and the
+        misfits of a posterior predictive check (`bayeslabels.predictive_check`, 200
+        replicated label tables) as warnings naming the family to try. A point estimate has no
+        sampling to check (its predictive check still runs).
 
         Parameters
         ----------
@@ -212,7 +216,14 @@ class Fit:
     def _default_report(self) -> ConvergenceReport:
         return self._check(Thresholds())
 
-    def _check(self, thresholds: Thresholds) -> ConvergenceReport:
+    @cached_property
+    def _predictive(self) -> PredictiveCheck:
+        """The posterior predictive check `check` reports (200 replicates, the fit's seed)."""
+        from .predictive import predictive_check
+
+        return predictive_check(self, draws=200, seed=self.spec.inference.seed)
+
+    def _check(self, thresholds: Thresholds, predictive: bool = True) -> ConvergenceReport:
         ann = self.annotations
         summary = self._posterior_pass(ci_prob=0.5, windows=4)
         alignments: tuple[ChainAlignment, ...] = ()
@@ -235,6 +246,8 @@ class Fit:
             em_disagreement=em_disagreement,
             thresholds=thresholds,
         )
+        if predictive:  # misfit in the posterior predictive check: named, with its numbers
+            warnings = (*warnings, *(f"predictive check: {w}" for w in self._predictive.warnings))
         variables = list(self.posterior["posterior"].data_vars)
         return check_convergence(
             self.posterior,

@@ -16,6 +16,7 @@ import xarray as xr
 from .aggregate import EMResult, dawid_skene_em
 from .choices import Method, Sampler
 from .data import Annotations
+from .diagnostics import Thresholds
 from .errors import DataError
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
@@ -151,7 +152,7 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: fitted(tree).check().needs_more_draws,
+            needs_more=lambda tree: fitted(tree)._check(Thresholds(), predictive=False).needs_more_draws,
         )
         return finished(tree, info)
     if method == "map":

@@ -737,8 +737,5 @@ def predictive_check(fit: Fit, draws: int = 200, seed: int = 0, ci_prob: float =
     >>> print(check)  # doctest: +SKIP
     >>> check.ok, check.warnings  # doctest: +SKIP
     """
-    replicate = getattr(fit, "replicated_labels", None)
-    if replicate is None:
-        raise TypeError(f"predictive_check needs a fit with replicated_labels(); got {type(fit).__name__}")
-    replicated = replicate(draws=draws, seed=seed)
+    replicated = fit.replicated_labels(draws=draws, seed=seed)
     return predictive_check_from(fit.annotations, replicated, ci_prob=ci_prob, model=str(fit.spec.model))

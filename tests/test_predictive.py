@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from types import SimpleNamespace
 
 import matplotlib
 import numpy as np
@@ -272,23 +271,16 @@ def test_a_bad_ci_prob_and_a_table_without_repeated_items_are_refused(ds_sim):
 # --------------------------------------------------------------------------- from a fit, and output
 
 
-def test_predictive_check_draws_replicates_from_the_fit(ds_sim):
-    ann = ds_sim.annotations
-    asked = {}
-
-    def replicated_labels(draws: int = 200, seed: int = 0) -> np.ndarray:
-        asked.update(draws=draws, seed=seed)
-        return replicate_dawid_skene(ann, ds_sim.confusion, ds_sim.prevalence, n=draws, seed=seed)
-
-    fit = SimpleNamespace(
-        annotations=ann, spec=SimpleNamespace(model="one-coin"), replicated_labels=replicated_labels
-    )
+def test_predictive_check_replicates_from_the_fit_itself(ds_sim):
+    fit = bl.fit(ds_sim.annotations, method="em")
     check = bl.predictive_check(fit, draws=40, seed=9, ci_prob=0.8)
-    assert asked == {"draws": 40, "seed": 9}
-    assert check.replicates == 40 and check.model == "one-coin" and check.ci_prob == 0.8
+    assert check.replicates == 40 and check.model == "dawid-skene" and check.ci_prob == 0.8
+    # data simulated from Dawid–Skene, replicated from its own EM fit: the item-level statistics fit
+    item_level = check.table.set_index("statistic").loc[
+        ["mean_disagreement", "var_disagreement", "fleiss_kappa"]
+    ]
+    assert item_level["p_value"].between(0.01, 0.99).all()
     assert bl.predictive_check is predictive_check and bl.PredictiveCheck is PredictiveCheck
-    with pytest.raises(TypeError, match="replicated_labels"):
-        predictive_check(SimpleNamespace(annotations=ann, spec=SimpleNamespace(model="x")))
 
 
 def test_plot_has_one_panel_per_statistic(ds_check):

@@ -1,0 +1,262 @@
+r"""Choosing a model family: LOO, predictive checks and held-out gold, side by side.
+
+`compare_models` puts fits of the same labels next to each other on three kinds of evidence:
+
+* **PSIS-LOO** (ArviZ's ``az.compare`` on each fit's per-item log-likelihood): the expected
+  log predictive density of an item's labels, :math:`\widehat{\mathrm{elpd}}_{loo} =
+  \sum_i \log p(y_i \mid y_{-i})`, with its standard error, the difference to the best model
+  and its SE, and the Pareto-k diagnostics (items with k > 0.7 make the estimate unreliable:
+  the table counts them, it does not hide them). The unit is the item, because an item's
+  labels are dependent once its class is summed out.
+* **Posterior predictive misfit** (`bayeslabels.predictive_check`): how many of its statistics
+  (per-item disagreement, Fleiss' κ, per-annotator agreement, class use) sit in the tail of
+  the replicated tables.
+* **Gold held out of the fit** (where there is gold and the fit did not use it): accuracy,
+  ECE and log-loss with intervals (`bayeslabels.evaluate`).
+
+The recommendation: among the models whose elpd is within two standard errors of the best
+(``elpd_diff ≤ 2·dse``), the one with the fewest predictive misfits, then the best elpd. Gold
+is reported, never used to choose (so a choice can be scored on the same gold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._checks import check_ci_prob
+from .errors import DataError
+from .fit import Fit
+
+PARETO_K_BAD = 0.7
+"""Items with a Pareto k above this make PSIS-LOO unreliable (Vehtari et al. 2024)."""
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """Fits of the same labels compared, from `compare_models`.
+
+    ``print(comparison)`` shows the table and the recommendation.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, best elpd first: ``model`` (the name given), ``family``,
+        ``method``, ``elpd_loo``, ``se``, ``elpd_diff``, ``dse``, ``p_loo``, ``loo_weight``
+        (stacking), ``pareto_k_bad`` (items with k > 0.7), ``misfits`` (predictive-check
+        statistics in the tail) and ``misfit_statistics``, and where gold was held out
+        ``gold_accuracy``, ``gold_ece``, ``gold_log_loss`` with ``_lo`` / ``_hi`` intervals.
+    recommended : str
+        The model chosen by the rule in the module docstring.
+    reason : str
+        Why, in one sentence with the numbers.
+    checks : dict of str to PredictiveCheck
+        The predictive check of each model.
+    """
+
+    table: pd.DataFrame
+    recommended: str
+    reason: str
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        columns = [
+            c
+            for c in (
+                "model",
+                "elpd_loo",
+                "se",
+                "elpd_diff",
+                "dse",
+                "p_loo",
+                "pareto_k_bad",
+                "misfits",
+                "gold_accuracy",
+                "gold_ece",
+                "gold_log_loss",
+            )
+            if c in self.table
+        ]
+        shown = self.table[columns].round(3).to_string(index=False)
+        return f"{shown}\nrecommended: {self.recommended} — {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the table as records, the recommendation and its reason (for provenance)."""
+        records = self.table.drop(columns=["misfit_statistics"], errors="ignore")
+        rows = [
+            {
+                key: (None if isinstance(v, float) and not np.isfinite(v) else _plain(v))
+                for key, v in row.items()
+            }
+            for row in records.to_dict(orient="records")
+        ]
+        return {"models": rows, "recommended": self.recommended, "reason": self.reason}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: NumPy scalars as Python ones, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
+    """az.compare over the fits that carry a log-likelihood; NaN rows for the others."""
+    import arviz as az
+
+    with_loglik = {
+        name: fit.posterior for name, fit in fits.items() if "log_likelihood" in fit.posterior.children
+    }
+    rows = pd.DataFrame(index=pd.Index(list(fits), name="model"))
+    for column in ("elpd_loo", "se", "elpd_diff", "dse", "p_loo", "loo_weight", "pareto_k_bad"):
+        rows[column] = np.nan
+    if not with_loglik:
+        return rows
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(with_loglik) > 1:
+            compared = az.compare(with_loglik, round_to="none")
+            for name in compared.index:
+                rows.loc[name, ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "loo_weight"]] = [
+                    compared.loc[name, c] for c in ("elpd", "se", "elpd_diff", "dse", "p", "weight")
+                ]
+        for name, tree in with_loglik.items():
+            loo = az.loo(tree, pointwise=True)
+            k = np.asarray(loo.pareto_k)
+            rows.loc[name, "pareto_k_bad"] = int((k > PARETO_K_BAD).sum())
+            if len(with_loglik) == 1:
+                rows.loc[name, ["elpd_loo", "se", "elpd_diff", "dse", "p_loo", "loo_weight"]] = [
+                    loo.elpd,
+                    loo.se,
+                    0.0,
+                    0.0,
+                    loo.p,
+                    1.0,
+                ]
+    return rows
+
+
+def _gold_columns(fit: Fit, ci_prob: float, seed: int) -> dict[str, float]:
+    """Accuracy, ECE and log-loss on gold the fit did not use (empty when there is none)."""
+    ann = fit.annotations
+    if fit.used_gold or not ann.has_gold:
+        return {}
+    from .evaluate import evaluate
+
+    evaluation = evaluate(fit.soft_labels(), ann.gold, ci_prob=ci_prob, n_boot=500, seed=seed)
+    metrics = evaluation.metrics.set_index("metric")
+    columns = {}
+    for metric, name in (("accuracy", "gold_accuracy"), ("ece", "gold_ece"), ("log_loss", "gold_log_loss")):
+        if metric in metrics.index:
+            row = metrics.loc[metric]
+            row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+            columns[name] = float(row["estimate"])
+            columns[f"{name}_lo"] = float(row["lo"])
+            columns[f"{name}_hi"] = float(row["hi"])
+    return columns
+
+
+def compare_models(
+    fits: Mapping[str, Fit], *, ci_prob: float = 0.9, predictive_draws: int = 200, seed: int = 0
+) -> ModelComparison:
+    """Compare fits of the same labels by LOO, predictive checks and held-out gold.
+
+    Parameters
+    ----------
+    fits : mapping of str to Fit
+        Name → fit, at least one, all of the same labels (same items, annotators, classes).
+        Point estimates (EM, MAP) have no LOO (NaN) and are compared on the rest.
+    ci_prob : float, default 0.9
+        Probability of the gold metrics' intervals and the predictive checks' intervals.
+    predictive_draws : int, default 200
+        Replicated label tables per predictive check.
+    seed : int, default 0
+        Seed of the replication and of the gold bootstrap.
+
+    Returns
+    -------
+    ModelComparison
+        The table, the recommended model and the reason (module docstring).
+
+    Raises
+    ------
+    DataError
+        If ``fits`` is empty, holds something other than a `Fit`, or fits of other labels.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("rte")
+    >>> fits = {m: bl.fit(ann, model=m, draws=300, tune=300, use_gold=False)  # doctest: +SKIP
+    ...         for m in ("dawid-skene", "ambiguity")}
+    >>> print(bl.compare_models(fits))  # doctest: +SKIP
+    """
+    check_ci_prob(ci_prob)
+    if not fits:
+        raise DataError("compare_models needs at least one fit, e.g. {'ds': bl.fit(ann)}")
+    for name, fit in fits.items():
+        if not isinstance(fit, Fit):
+            raise DataError(f"compare_models: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit")
+    first = next(iter(fits.values())).annotations
+    for name, fit in fits.items():
+        ann = fit.annotations
+        same = (
+            list(ann.items) == list(first.items)
+            and list(ann.annotators) == list(first.annotators)
+            and list(ann.classes) == list(first.classes)
+            and len(ann.label) == len(first.label)
+        )
+        if not same:
+            raise DataError(
+                f"compare_models: {name!r} was fitted to other labels than the first fit; "
+                "compare fits of the same Annotations"
+            )
+    from .predictive import predictive_check
+
+    table = _loo_table(fits)
+    checks = {}
+    extra: dict[str, dict[str, Any]] = {}
+    for name, fit in fits.items():
+        check = predictive_check(fit, draws=predictive_draws, seed=seed, ci_prob=ci_prob)
+        checks[name] = check
+        misfit = check.table.loc[check.table["misfit"], "statistic"].tolist()
+        extra[name] = {
+            "family": fit.spec.model,
+            "method": fit.method,
+            "misfits": len(misfit),
+            "misfit_statistics": ", ".join(misfit),
+            **_gold_columns(fit, ci_prob, seed),
+        }
+    table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
+    table = table.sort_values("elpd_loo", ascending=False, na_position="last").reset_index()
+    recommended, reason = _recommend(table)
+    return ModelComparison(table=table, recommended=recommended, reason=reason, checks=checks)
+
+
+def _recommend(table: pd.DataFrame) -> tuple[str, str]:
+    """The rule of the module docstring."""
+    has_loo = table["elpd_loo"].notna()
+    if has_loo.any():
+        near = table[has_loo & (table["elpd_diff"].fillna(0) <= 2 * table["dse"].fillna(0) + 1e-12)]
+        best_elpd = table.loc[has_loo, "elpd_loo"].max()
+        chosen = near.sort_values(["misfits", "elpd_loo"], ascending=[True, False]).iloc[0]
+        others = len(near) - 1
+        reason = (
+            f"elpd_loo {chosen['elpd_loo']:.1f} (best {best_elpd:.1f}; "
+            f"{others} other model(s) within 2 SE) and {int(chosen['misfits'])} predictive misfit(s)"
+        )
+        if chosen["pareto_k_bad"] > 0:
+            reason += f"; {int(chosen['pareto_k_bad'])} items with Pareto k > {PARETO_K_BAD}"
+        return str(chosen["model"]), reason
+    chosen = table.sort_values("misfits").iloc[0]
+    return str(
+        chosen["model"]
+    ), f"no LOO (point estimates); fewest predictive misfits ({int(chosen['misfits'])})"

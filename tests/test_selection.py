@@ -1,0 +1,66 @@
+"""compare_models: fits of the same labels side by side on PSIS-LOO (Pareto k shown), the
+posterior predictive check and held-out gold, with a recommendation that follows its rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayeslabels as bl
+from bayeslabels.selection import _recommend
+
+
+def test_a_sampled_fit_is_compared_by_loo_and_a_point_estimate_without_it(nuts_fit, em_fit):
+    comparison = bl.compare_models({"ds-nuts": nuts_fit, "ds-em": em_fit})
+    table = comparison.table.set_index("model")
+    assert list(comparison.table["model"]) == ["ds-nuts", "ds-em"]  # best elpd first, NaN last
+    assert np.isfinite(table.loc["ds-nuts", ["elpd_loo", "se", "p_loo"]].astype(float)).all()
+    assert np.isnan(table.loc["ds-em", "elpd_loo"])
+    assert table.loc["ds-nuts", "pareto_k_bad"] >= 0
+    assert comparison.recommended == "ds-nuts" and "elpd_loo" in comparison.reason
+    assert set(comparison.checks) == {"ds-nuts", "ds-em"}
+    assert "recommended: ds-nuts" in str(comparison)
+    json.dumps(comparison.to_dict())
+
+
+def test_gold_held_out_of_the_fit_is_scored_with_intervals():
+    ann = bl.datasets.load("bluebirds")
+    comparison = bl.compare_models(
+        {"held-out": bl.fit(ann, method="em", use_gold=False), "anchored": bl.fit(ann, method="em")}
+    )
+    table = comparison.table.set_index("model")
+    row = table.loc["held-out"]
+    assert row["gold_accuracy_lo"] <= row["gold_accuracy"] <= row["gold_accuracy_hi"]
+    assert 0 <= row["gold_ece"] <= 1 and row["gold_log_loss"] > 0
+    assert np.isnan(table.loc["anchored", "gold_accuracy"])  # gold it was fitted on is not a test
+
+
+def test_the_recommendation_prefers_fewer_misfits_among_models_within_two_standard_errors():
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b", "c"],
+            "elpd_loo": [-100.0, -103.0, -140.0],
+            "elpd_diff": [0.0, 3.0, 40.0],
+            "dse": [0.0, 2.0, 5.0],
+            "misfits": [3, 0, 0],
+            "pareto_k_bad": [0, 2, 0],
+        }
+    )
+    chosen, reason = _recommend(table)
+    assert chosen == "b"  # within 2·dse of the best, and fits the predictive check
+    assert "2 items with Pareto k" in reason
+    table.loc[1, "dse"] = 1.0  # now b is 3 SE behind: the best elpd wins despite its misfits
+    assert _recommend(table)[0] == "a"
+
+
+def test_fits_of_other_labels_are_refused(em_fit):
+    other = bl.fit(bl.datasets.load("anesthesia"), method="em")
+    with pytest.raises(bl.DataError, match="other labels"):
+        bl.compare_models({"a": em_fit, "b": other})
+    with pytest.raises(bl.DataError, match="at least one fit"):
+        bl.compare_models({})
+    with pytest.raises(bl.DataError, match="not a Fit"):
+        bl.compare_models({"a": "dawid-skene"})
