@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--model",
         default="dawid-skene",
-        help=" | ".join([*shipped_specs(), "my.toml"]),
+        help=" | ".join([*shipped_specs(), "auto", "my.toml"])
+        + " (auto: screen the candidate families, keep the one LOO and the predictive checks choose)",
     )
     fit.add_argument(
         "--method", choices=list(get_args(Method)), help="default: the spec's (nuts)"
@@ -322,6 +323,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         use_gold=args.gold_use == "anchor",
         quiet=args.quiet,
     )
+    if result.model_selection:
+        print(_selection_text(result.model_selection))
     print(result.summary())
     if args.save:
         print(f"saved the fit to {result.save(args.save)}")
@@ -338,6 +341,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(calibration.summary())
         return _export(calibration, out, args.ci_prob, args.allow_failed_check, ann.n_items)
     return _export(result, out, args.ci_prob, args.allow_failed_check, ann.n_items)
+
+
+def _selection_text(selection: dict) -> str:
+    """The --model auto comparison, one line per candidate."""
+    lines = ["model auto: candidates screened by NUTS (2 chains × 300 draws)"]
+    for row in selection["models"]:
+        elpd = "n/a" if row.get("elpd_loo") is None else f"{row['elpd_loo']:.1f} ± {row['se']:.1f}"
+        lines.append(
+            f"  {row['model']:<22} elpd_loo {elpd:<16} Pareto k > 0.7: {row.get('pareto_k_bad')}  "
+            f"predictive misfits: {row['misfits']}"
+        )
+    lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
+    return "\n".join(lines)
 
 
 def _check_calibration_gold(ann: Annotations, folds: int) -> None:

@@ -100,6 +100,9 @@ class Fit:
         Settings as run, timings; None for MAP and EM.
     used_gold : bool
         Whether gold labels anchored the fit.
+    model_selection : dict or None
+        For a fit chosen by `bayeslabels.selection.auto_fit` (``model="auto"``): the
+        comparison of the candidates (`ModelComparison.to_dict`), kept in the provenance.
 
     Examples
     --------
@@ -119,6 +122,7 @@ class Fit:
     em: EMResult | None = None
     sampling: SamplingInfo | None = None
     used_gold: bool = True
+    model_selection: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -932,7 +936,8 @@ class Fit:
             ``bayeslabels_version``, ``created_at``, ``model`` (the spec), ``spec_hash``,
             ``method``, ``soft_label_meaning``, ``used_gold``, ``data_hash``, ``n_items``,
             ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` and
-            ``allow_failed_check``.
+            ``allow_failed_check``; for a fit chosen by `bayeslabels.selection.auto_fit`,
+            ``model_selection`` (the comparison table and the reason).
 
         Examples
         --------
@@ -957,6 +962,7 @@ class Fit:
             "convergence": self.check().to_dict(),
             "ci_prob": ci_prob,
             "allow_failed_check": allow_failed_check,
+            **({"model_selection": self.model_selection} if self.model_selection else {}),
         }
 
     def refuse_unconverged(self, allow_failed_check: bool = False) -> None:

@@ -50,7 +50,9 @@ def fit(
     model
         A shipped spec name (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
         ``"hierarchical-subtype"``, ``"beta-bernoulli"``; `bayeslabels.models.family_names`),
-        a path to a TOML spec, or a `ModelSpec`.
+        a path to a TOML spec, or a `ModelSpec`. ``"auto"``: screen the candidate families
+        and fit the one `compare_models` recommends (`bayeslabels.selection.auto_fit`; the
+        comparison is in ``fit.model_selection`` and the export's provenance).
     method
         ``"nuts"`` (the shipped default), ``"advi"`` / ``"fullrank-advi"`` (draws from the
         fitted approximation), ``"map"`` (posterior mode, a one-draw posterior) or ``"em"``
@@ -106,6 +108,21 @@ def fit(
             "fit() needs an Annotations (e.g. bl.Annotations.from_csv(...)), "
             f"got {type(annotations).__name__}"
         )
+    if isinstance(model, str) and model == "auto":
+        from .selection import auto_fit
+
+        asked = {
+            "method": method,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": sampler,
+            "target_accept": target_accept,
+            "minibatch_items": minibatch_items,
+            "max_draws": max_draws,
+        }
+        final = {name: value for name, value in asked.items() if value is not None}
+        return auto_fit(annotations, use_gold=use_gold, seed=seed, quiet=quiet, final_settings=final)[0]
     if draws is not None and max_draws is None:
         max_draws = 0  # draws asked for explicitly: exactly that many, unless max_draws says more
     spec = resolve_spec(model).with_inference(
