@@ -263,8 +263,9 @@ class ConvergenceReport:
     >>> report = bl.fit(bl.datasets.load("rte"), method="em").check()
     >>> report.ok, report.point_estimate
     (True, True)
-    >>> report
+    >>> report  # doctest: +ELLIPSIS
     convergence: point estimate (no sampling to check)
+      warning: predictive check (200 replicated label tables): ... try model='ambiguity' ...
     """
 
     ok: bool

@@ -101,7 +101,7 @@ class Fit:
     used_gold : bool
         Whether gold labels anchored the fit.
     model_selection : dict or None
-        For a fit chosen by `bayeslabels.selection.auto_fit` (``model="auto"``): the
+        For a fit chosen by `bayeslabels.fitting.auto_fit` (``model="auto"``): the
         comparison of the candidates (`ModelComparison.to_dict`), kept in the provenance.
 
     Examples
@@ -251,7 +251,7 @@ class Fit:
             thresholds=thresholds,
         )
         if predictive:  # misfit in the posterior predictive check: named, with its numbers
-            warnings = (*warnings, *(f"predictive check: {w}" for w in self._predictive.warnings))
+            warnings = (*warnings, *_predictive_warning(self._predictive))
         variables = list(self.posterior["posterior"].data_vars)
         return check_convergence(
             self.posterior,
@@ -403,6 +403,11 @@ class Fit:
         marginalised. Fits from `bayeslabels.fit` carry it as the ``log_likelihood`` group of
         `posterior` (so ``az.loo(fit.posterior)`` works) when chains × draws × items ≤ 50 M.
 
+        Returns
+        -------
+        xarray.Dataset
+            ``labels`` (chain, draw, item).
+
         Examples
         --------
         >>> import bayeslabels as bl
@@ -447,6 +452,23 @@ class Fit:
         one), a fresh true class per item (gold fixes it where the fit used gold), then every
         row's label through its annotator's confusion — the family's own generative code.
 
+        Parameters
+        ----------
+        draws : int, default 200
+            Replicated tables.
+        seed : int, default 0
+            Seed of the choice of draws and of the simulation.
+
+        Returns
+        -------
+        numpy.ndarray
+            (draws, rows) int class codes.
+
+        Raises
+        ------
+        DataError
+            If ``draws`` < 1.
+
         Examples
         --------
         >>> import bayeslabels as bl
@@ -474,7 +496,27 @@ class Fit:
         (``labels`` (chain, draw, item, label_slot), −1 past an item's last label, as the
         model's observed variable) and ``observed_data``. Drawn in NumPy by
         `replicated_labels` (no compile); ``pm.sample_posterior_predictive(fit.posterior,
-        model=fit.model)`` gives the same distribution through PyMC."""
+        model=fit.model)`` gives the same distribution through PyMC.
+
+        Parameters
+        ----------
+        draws : int, default 200
+            Replicated tables.
+        seed : int, default 0
+            Seed.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``posterior_predictive`` and ``observed_data``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("anesthesia"), method="em")
+        >>> fit.posterior_predictive(draws=10)["posterior_predictive"]["labels"].shape
+        (1, 10, 45, 7)
+        """
         replicated = rows_to_table(self.annotations, self.replicated_labels(draws, seed))
         observed = self._observed_data()
         predictive = xr.Dataset(
@@ -487,7 +529,27 @@ class Fit:
         """Label tables simulated from the priors with the real (item, annotator) design, by
         PyMC from the generative graph (``pm.sample_prior_predictive``): groups ``prior``
         (parameters), ``prior_predictive`` (``labels`` (chain, draw, item, label_slot), −1 past
-        an item's last label) and ``observed_data``."""
+        an item's last label) and ``observed_data``. Compiles the forward graph (seconds).
+
+        Parameters
+        ----------
+        draws : int, default 200
+            Simulated tables.
+        seed : int, default 0
+            Seed.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior``, ``prior_predictive``, ``observed_data`` and ``constant_data``.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> fit = bl.fit(bl.datasets.load("anesthesia"), method="em")
+        >>> fit.prior_predictive(draws=10)["prior_predictive"]["labels"].shape  # doctest: +SKIP
+        (1, 10, 45, 7)
+        """
         import pymc as pm
 
         with warnings.catch_warnings():
@@ -865,6 +927,7 @@ class Fit:
         8000 labels, 800 items, 164 annotators, classes ['0', '1']
         gold accuracy on 800 held-out gold items: model 0.929, EM 0.929, majority vote 0.897
         convergence: point estimate (no sampling to check)
+          warning: predictive check (200 replicated label tables): ...
         """
         ann = self.annotations
         run = self.sampling
@@ -936,7 +999,7 @@ class Fit:
             ``bayeslabels_version``, ``created_at``, ``model`` (the spec), ``spec_hash``,
             ``method``, ``soft_label_meaning``, ``used_gold``, ``data_hash``, ``n_items``,
             ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` and
-            ``allow_failed_check``; for a fit chosen by `bayeslabels.selection.auto_fit`,
+            ``allow_failed_check``; for a fit chosen by `bayeslabels.fitting.auto_fit`,
             ``model_selection`` (the comparison table and the reason).
 
         Examples
@@ -1031,6 +1094,24 @@ class Fit:
         provenance = self.provenance(ci_prob, allow_failed_check)
         text = json.dumps(json_safe(provenance), indent=2, allow_nan=False)
         return self.soft_labels(ci_prob).write(path, provenance=text)
+
+
+def _predictive_warning(check: PredictiveCheck) -> tuple[str, ...]:
+    """One warning line for the misfits of a predictive check: each statistic with its
+    observed and replicated values, then the distinct advice of its warnings."""
+    misfit = check.table[check.table["misfit"]]
+    if misfit.empty:
+        return ()
+    parts = [
+        f"{row.statistic} {row.observed:.3g} vs {row.replicated_mean:.3g} "
+        f"[{row.replicated_lo:.3g}, {row.replicated_hi:.3g}] (p = {row.p_value:.3f})"
+        for row in misfit.itertuples()
+    ]
+    advice = list(dict.fromkeys(w.rsplit(" — ", 1)[-1] for w in check.warnings if " — " in w))
+    return (
+        f"predictive check ({check.replicates} replicated label tables): {'; '.join(parts)} — "
+        f"{'; '.join(advice)} (detail: bl.predictive_check(fit))",
+    )
 
 
 def _with_intervals(frame: pd.DataFrame, quantities: dict[str, np.ndarray], ci_prob: float) -> pd.DataFrame:

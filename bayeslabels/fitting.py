@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,7 @@ from .diagnostics import Thresholds
 from .errors import DataError
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
+from .selection import ModelComparison, compare_models
 from .spec import ModelSpec, SamplingInfo, resolve_spec
 
 
@@ -51,7 +53,7 @@ def fit(
         A shipped spec name (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
         ``"hierarchical-subtype"``, ``"beta-bernoulli"``; `bayeslabels.models.family_names`),
         a path to a TOML spec, or a `ModelSpec`. ``"auto"``: screen the candidate families
-        and fit the one `compare_models` recommends (`bayeslabels.selection.auto_fit`; the
+        and fit the one `compare_models` recommends (`auto_fit`; the
         comparison is in ``fit.model_selection`` and the export's provenance).
     method
         ``"nuts"`` (the shipped default), ``"advi"`` / ``"fullrank-advi"`` (draws from the
@@ -109,8 +111,6 @@ def fit(
             f"got {type(annotations).__name__}"
         )
     if isinstance(model, str) and model == "auto":
-        from .selection import auto_fit
-
         asked = {
             "method": method,
             "draws": draws,
@@ -177,3 +177,99 @@ def fit(
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
     tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator)
     return finished(tree, info)
+
+
+AUTO_CANDIDATES = ("dawid-skene", "one-coin", "hierarchical", "mace", "item-difficulty", "ambiguity")
+"""The families ``model="auto"`` screens (those registered; ``hierarchical-subtype`` joins when
+the data have subtypes). Beta–Bernoulli is left out: its soft label means something else
+(the rate of a new positive label, binary only) and ``ambiguity`` generalises it."""
+
+SCREEN_SETTINGS: dict[str, Any] = {"draws": 300, "tune": 300, "chains": 2}
+"""The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks)."""
+
+
+def auto_candidates(ann: Annotations) -> list[str]:
+    """The candidate families for these data (`AUTO_CANDIDATES` that are registered and fit them)."""
+    from .models import family, family_names
+
+    names = [name for name in AUTO_CANDIDATES if name in family_names()]
+    if ann.has_subtypes and (ann.subtype >= 0).all():
+        names.append("hierarchical-subtype")
+    fitting = []
+    for name in names:
+        try:
+            family(name).validate(ann)
+        except DataError:
+            continue
+        fitting.append(name)
+    return fitting
+
+
+def auto_fit(
+    annotations: Annotations,
+    *,
+    candidates: list[str] | None = None,
+    use_gold: bool = True,
+    seed: int | None = None,
+    quiet: bool = False,
+    final_settings: dict[str, Any] | None = None,
+) -> tuple[Fit, ModelComparison]:
+    """Fit the candidate families, choose one by `compare_models`, and fit it in full.
+
+    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 300 draws), enough
+    for PSIS-LOO and the predictive check; the recommended family is then fitted with its
+    spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`). Gold is
+    never used to choose. The returned fit carries the comparison in ``model_selection``,
+    which its export writes into the provenance.
+
+    Parameters
+    ----------
+    annotations : Annotations
+        The labels.
+    candidates : list of str, optional
+        Family names to screen (default `auto_candidates`).
+    use_gold : bool, default True
+        Whether gold anchors the fits (as in `bayeslabels.fit`).
+    seed : int, optional
+        Seed of every fit (default: each spec's).
+    quiet : bool, default False
+        No progress bars.
+    final_settings : dict, optional
+        Settings of the final fit (e.g. ``{"draws": 2000}``).
+
+    Returns
+    -------
+    (Fit, ModelComparison)
+        The chosen family's full fit and the comparison of the screen.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> fit, comparison = bl.fitting.auto_fit(bl.datasets.load("rte"))  # doctest: +SKIP
+    >>> print(comparison)  # doctest: +SKIP
+    """
+    names = candidates if candidates is not None else auto_candidates(annotations)
+    if not names:
+        raise DataError("model 'auto' found no candidate family for these data")
+    screens = {
+        name: fit(
+            annotations,
+            model=name,
+            method="nuts",
+            use_gold=use_gold,
+            seed=seed,
+            quiet=quiet,
+            **SCREEN_SETTINGS,
+        )
+        for name in names
+    }
+    comparison = compare_models(screens, seed=0 if seed is None else seed)
+    chosen = fit(
+        annotations,
+        model=comparison.recommended,
+        use_gold=use_gold,
+        seed=seed,
+        quiet=quiet,
+        **(final_settings or {}),
+    )
+    return replace(chosen, model_selection=comparison.to_dict()), comparison
