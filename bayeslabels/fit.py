@@ -221,10 +221,13 @@ class Fit:
         return self._check(Thresholds())
 
     @cached_property
-    def _predictive(self) -> PredictiveCheck:
-        """The posterior predictive check `check` reports (200 replicates, the fit's seed)."""
+    def _predictive(self) -> PredictiveCheck | None:
+        """The posterior predictive check `check` reports (200 replicates, the fit's seed);
+        None where no item has two labels (nothing to compare within an item)."""
         from .predictive import predictive_check
 
+        if not (self.annotations.labels_per_item >= 2).any():
+            return None
         return predictive_check(self, draws=200, seed=self.spec.inference.seed)
 
     def _check(self, thresholds: Thresholds, predictive: bool = True) -> ConvergenceReport:
@@ -1096,9 +1099,11 @@ class Fit:
         return self.soft_labels(ci_prob).write(path, provenance=text)
 
 
-def _predictive_warning(check: PredictiveCheck) -> tuple[str, ...]:
+def _predictive_warning(check: PredictiveCheck | None) -> tuple[str, ...]:
     """One warning line for the misfits of a predictive check: each statistic with its
     observed and replicated values, then the distinct advice of its warnings."""
+    if check is None:
+        return ()
     misfit = check.table[check.table["misfit"]]
     if misfit.empty:
         return ()

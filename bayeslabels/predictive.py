@@ -30,9 +30,9 @@ data. With :math:`n_{ik}` labels of class k on item i and :math:`n_i = \sum_k n_
   computed for the observed table and for each replicate against the same E.
 * ``class_share[<class>]``: share of all labels that are of the class.
 
-A statistic is a misfit when its p-value is below 0.025 or above 0.975 (a fixed two-sided
+A statistic is a misfit when its p-value is below 0.005 or above 0.995 (a fixed two-sided
 cut-off, whatever ``ci_prob``). The two discrepancy statistics, ``annotators_outside`` and
-``class_use_chi2``, are one-sided (misfit only below 0.025): a replicate drawn from a model
+``class_use_chi2``, are one-sided (misfit only below 0.005): a replicate drawn from a model
 fitted to the data is typically *further* from the fit than the data themselves, so their
 p-values drift towards 1 under a good fit and only the upper tail of T means misfit.
 ``ci_prob`` sets the intervals reported (equal-tailed) and the per-annotator cut-off.
@@ -63,8 +63,10 @@ if TYPE_CHECKING:
 
 MIN_REPLICATES = 20
 """Fewest replicated tables `predictive_check_from` accepts (200 or more recommended)."""
-MISFIT_P = 0.025
-"""A statistic is a misfit when p < MISFIT_P or (two-sided statistics) p > 1 − MISFIT_P."""
+MISFIT_P = 0.005
+"""A statistic is a misfit when p < MISFIT_P or (two-sided statistics) p > 1 − MISFIT_P: with
+about ten statistics per check, a stricter cut than 0.05 keeps a correctly specified model
+from a chance warning (p = 0 or 1 means the observed value lies beyond every replicate)."""
 
 _BLOCK_ELEMENTS = 1 << 22  # cells per replicate block array (≈ 32 MB of int64)
 _ITEM_FAMILIES = "try model='ambiguity' (intrinsic item ambiguity) or model='item-difficulty'"
@@ -262,7 +264,7 @@ class PredictiveCheck:
 
     Each scalar statistic T (see `bayeslabels.predictive`) is computed on the observed table
     and on every replicated one; ``p = P(T_rep > T_obs) + ½ P(T_rep = T_obs)``, misfit when
-    p < 0.025 or p > 0.975 (only p < 0.025 for ``annotators_outside`` and ``class_use_chi2``).
+    p < 0.005 or p > 0.995 (only p < 0.005 for ``annotators_outside`` and ``class_use_chi2``).
 
     Attributes
     ----------
@@ -331,7 +333,7 @@ class PredictiveCheck:
         lines = [
             f"Posterior predictive check of {model}: {self.replicates} replicated tables, "
             f"{self.ci_prob:.0%} intervals, misfit when p < {MISFIT_P} or p > {1 - MISFIT_P} "
-            "(annotators_outside, class_use_chi2: p < 0.025 only)",
+            f"(annotators_outside, class_use_chi2: p < {MISFIT_P} only)",
             "",
             self.table.to_string(index=False, float_format=_fmt),
             "",

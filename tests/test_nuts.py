@@ -9,10 +9,11 @@ import bayeslabels as bl
 
 
 def test_nuts_fit_converges_well_inside_the_thresholds(nuts_fit):
-    """The margin is what keeps this test from flipping: R-hat ≤ 1.005 (threshold 1.01) and
+    """The margin is what keeps this test from flipping: R-hat ≤ 1.008 (threshold 1.01; the
+    maximum over ~110 parameters of a well-mixed 4 × 1000 run sits around 1.003–1.006) and
     ESS ≥ 800 (twice the threshold's 400)."""
     report = nuts_fit.check()
-    assert report.max_rhat <= 1.005, report
+    assert report.max_rhat <= 1.008, report
     assert min(report.min_ess_bulk, report.min_ess_tail) >= 2 * report.thresholds.min_ess, report
     assert report.divergences == 0
     assert report.ok, report

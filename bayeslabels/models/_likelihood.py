@@ -118,22 +118,35 @@ def rows_to_table(ann: Annotations, values: np.ndarray) -> np.ndarray:
     return table
 
 
-LIKELIHOOD_DATA = ("label_table", "label_cells", "gold_mask")
+LIKELIHOOD_DATA = (
+    "label_table",
+    "label_cells",
+    "gold_mask",
+    "label_slots",
+    "label_columns",
+    "label_indptr",
+    "label_ones",
+)
 
 
 def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np.ndarray]:
     """The data the full-batch likelihood reads, by `pm.Data` name: the label table and its
-    cells (`label_table`) and the gold mask (zeros where no item has gold, so one graph serves
-    both).
+    cells (`label_table`), the gold mask (zeros where no item has gold, so one graph serves
+    both) and where the labels sit in the table (`label_structure`).
 
     The graph holds these as inputs, not constants: a compiled model is re-used for new data
     (``nutpie``'s ``with_data``), and PyTensor's disk cache can serve it."""
     labels, cells = label_table(ann, per_subtype)
     mask = gold_log_mask(ann.gold, ann.n_classes)
+    slots, columns, indptr, ones = label_structure(cells, ann.n_classes)
     return {
         "label_table": labels,
         "label_cells": cells,
         "gold_mask": np.zeros((ann.n_items, ann.n_classes)) if mask is None else mask,
+        "label_slots": slots,
+        "label_columns": columns,
+        "label_indptr": indptr,
+        "label_ones": ones,
     }
 
 
@@ -144,32 +157,57 @@ def _core(x: TensorVariable, ndim: int) -> TensorVariable:
     return x
 
 
+def label_structure(cells: np.ndarray | TensorVariable, n_classes: int) -> tuple:
+    """Where the labels sit in a label table, from its ``cells`` (−1 padded): ``(slots,
+    columns, indptr, ones)`` — the flat position of each label, its cell's first column of
+    the count matrix (``cell · K``), the CSR row pointer (labels per item, cumulated), int32,
+    and a 1 per label; NumPy or PyTensor alike. The full-batch model holds them as `pm.Data`
+    (nothing about the table's layout is recomputed per gradient); a minibatch computes them
+    from its batch."""
+    if _is_symbolic(cells):
+        import pytensor.tensor as pt
+
+        present = pt.ge(cells, 0)
+        slots = pt.nonzero(present.ravel())[0].astype("int32")
+        per_item = present.sum(axis=-1, dtype="int32")
+        indptr = pt.concatenate([pt.zeros(1, dtype="int32"), pt.cumsum(per_item)])
+        columns = (cells.ravel()[slots] * n_classes).astype("int32")
+        return slots, columns, indptr, pt.ones(slots.shape[0], dtype="float64")
+    cells = np.asarray(cells)
+    present = cells >= 0
+    slots = np.flatnonzero(present.ravel()).astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(present.sum(axis=-1))]).astype(np.int32)
+    columns = (cells.ravel()[slots] * n_classes).astype(np.int32)
+    return slots, columns, indptr, np.ones(len(slots))
+
+
 def labels_logp(
     value: TensorVariable,
     log_pi: TensorVariable,
     log_rho: TensorVariable,
     cells: TensorVariable,
     gold_mask: TensorVariable,
+    slots: TensorVariable,
+    columns: TensorVariable,
+    indptr: TensorVariable,
+    ones: TensorVariable,
 ) -> TensorVariable:
     """Per-item log-likelihood ``logsumexp_k(log ρ_k + L_ik + m_ik)`` (items,) of the label
     table ``value`` (items × width, −1 padded) given by ``cells``.
 
     ``L = C W`` is one sparse product (module docstring): the count matrix ``C`` is built from
-    the table each evaluation — row i holds a 1 in column ``cells[i, w]·K + value[i, w]`` per
-    label — so the labels enter through the value, at the speed of a constant sparse matrix."""
+    the value each evaluation — row i holds a 1 in column ``cell · K + label`` for each of its
+    labels, at the positions `label_structure` gives — so the labels enter through the value,
+    at the speed of a constant sparse matrix."""
     import pytensor.tensor as pt
     from pytensor import sparse as ps
 
     log_pi, log_rho = _core(log_pi, 3), _core(log_rho, 1)
+    slots, columns, indptr, ones = (_core(x, 1) for x in (slots, columns, indptr, ones))
     n_cells, k = log_pi.shape[0], log_pi.shape[1]
-    present = pt.ge(cells, 0)
-    where = pt.nonzero(present.ravel())[0]
     # int32 CSR indices, as SciPy's and PyTensor's compiled sparse kernels read them
-    columns = (cells.ravel()[where] * k + value.ravel()[where]).astype("int32")
-    indptr = pt.concatenate([pt.zeros(1, dtype="int32"), pt.cumsum(present.sum(axis=-1, dtype="int32"))])
-    counts = ps.CSR(
-        pt.ones(where.shape[0], dtype="float64"), columns, indptr, pt.stack([cells.shape[0], n_cells * k])
-    )
+    indices = columns + value.ravel()[slots].astype("int32")
+    counts = ps.CSR(ones, indices, indptr, pt.stack([cells.shape[0], n_cells * k]))
     weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
     joint = ps.structured_dot(counts, weights) + log_rho[None, :] + gold_mask
     return pt.logsumexp(joint, axis=-1)
@@ -208,11 +246,13 @@ def labels_random(
     log_rho: np.ndarray,
     cells: np.ndarray,
     gold_mask: np.ndarray,
+    *structure: np.ndarray,
     rng: np.random.Generator | None = None,
     size: tuple | None = None,
 ) -> np.ndarray:
     """A label table (items × width, −1 padded like ``cells``) drawn from the model: the
-    `sample_label_rows` of one parameter draw, placed in the table."""
+    `sample_label_rows` of one parameter draw, placed in the table (``structure``, the
+    `label_structure` the logp reads, is not needed here)."""
     rng = rng or np.random.default_rng()
     log_pi, log_rho = np.asarray(log_pi), np.asarray(log_rho)
     k = int(log_pi.shape[-1])
@@ -257,13 +297,16 @@ def observe_labels(
         if "item" not in model.coords:
             model.add_coord("item", list(ann.items))
         model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
-        table, cells, gold = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
+        table, cells, gold, *structure = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
         extra: dict = {"dims": ("item", "label_slot")}
     else:
         labels, cells_np = label_table(ann, per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes)
         gold_np = np.zeros((ann.n_items, ann.n_classes)) if mask is None else np.maximum(mask, -1e30)
-        table, cells, gold = pm.Minibatch(labels, cells_np, gold_np, batch_size=int(minibatch_items))
+        table, cells, gold = pm.Minibatch(
+            labels.astype(np.int32), cells_np.astype(np.int32), gold_np, batch_size=int(minibatch_items)
+        )
+        structure = list(label_structure(cells, ann.n_classes))
         extra = {"total_size": ann.n_items}
     return pm.CustomDist(
         "labels",
@@ -271,10 +314,11 @@ def observe_labels(
         log_rho,
         cells,
         gold,
+        *structure,
         logp=labels_logp,
         random=labels_random,
-        signature="(c,k,l),(k),(w),(k)->(w)",
-        dtype="int64",
+        signature="(c,k,l),(k),(w),(k),(n),(n),(m),(n)->(w)",
+        dtype="int32",
         class_name="ClassMarginalLabels",
         observed=table,
         **extra,
