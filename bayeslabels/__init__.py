@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .fit import load_fit as load
     from .fitting import fit
     from .predictive import PredictiveCheck, predictive_check
-    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
+    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors, MacePriors
     from .routing import route
     from .selection import ModelComparison, compare_models
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
@@ -145,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
+    "MacePriors": "priors:MacePriors",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
     "resolve_spec": "spec:resolve_spec",
@@ -210,6 +211,7 @@ __all__ = [
     "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
+    "MacePriors",
     "ModelComparison",
     "ModelSpec",
     "PredictiveCheck",

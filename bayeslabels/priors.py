@@ -227,4 +227,58 @@ class DawidSkenePriors:
         return np.full(n_classes, float(self.prevalence))
 
 
-Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors
+@dataclass(frozen=True)
+class MacePriors:
+    """Priors of MACE (Hovy et al. 2013): per-annotator reliability and spam distribution.
+
+    Annotator j is reliable (labels the true class) with probability ``θ_j ~ Beta(a, b)``,
+    and otherwise labels from its spam distribution ``ξ_j ~ Dirichlet(spam_concentration · 1)``
+    (over K classes, whatever the truth). Prevalence: symmetric ``Dirichlet(prevalence)``.
+
+    The default ``Beta(2, 1)`` (prior mean 2/3, density 0 at θ = 0) favours reliability, which
+    is what breaks the symmetry between the labels' meaning and its permutations: with
+    ``a ≤ b`` an all-spam explanation of the labels is as plausible a priori. Hovy et al.
+    used ``Beta(0.5, 0.5)`` with ``Dirichlet(10)`` in variational Bayes; the flat
+    ``Dirichlet(1)`` here keeps the posterior mode in the interior for every K.
+
+    Parameters
+    ----------
+    reliability_a, reliability_b : float, default 2.0, 1.0
+        The Beta prior of each annotator's reliability θ_j (both > 0).
+    spam_concentration : float, default 1.0
+        Symmetric Dirichlet concentration of each annotator's spam distribution ξ_j (> 0).
+    prevalence : float, default 2.0
+        Symmetric Dirichlet concentration of the prevalence (≥ 1).
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.ModelSpec(model="mace", priors=bl.MacePriors(spam_concentration=10.0))
+    >>> spec.priors
+    MacePriors(reliability_a=2.0, reliability_b=1.0, spam_concentration=10.0, prevalence=2.0)
+    """
+
+    reliability_a: float = 2.0
+    reliability_b: float = 1.0
+    spam_concentration: float = 1.0
+    prevalence: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {"reliability_a": 1e-6, "reliability_b": 1e-6, "spam_concentration": 1e-6, "prevalence": 1.0},
+        )
+
+    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.prevalence))
+
+    def spam_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.spam_concentration))
+
+
+Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors | MacePriors

@@ -4,17 +4,22 @@
 prevalence, each annotator's labels from its confusion matrix, a variable number of
 labels per item, some spammers (labels independent of the truth), optional subtypes and
 a revealed gold subset. It returns the `Annotations` and the truth that made them.
+
+`from_family` simulates any registered family whose truth it can draw (`FAMILY_PARAMETERS`)
+with that family's own forward code (`Family.replicated_labels`, the random draw of the
+graph's observed ``labels``), so the simulator and the model cannot drift apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .data import Annotations
+from .models._likelihood import observed_cells
 
 
 @dataclass(frozen=True)
@@ -235,4 +240,292 @@ def dawid_skene(
             if n_subtypes
             else None
         ),
+    )
+
+
+# --------------------------------------------------------------------------- any family
+
+
+@dataclass(frozen=True)
+class SimulatedFamily:
+    """Labels simulated from a model family, and the truth behind them.
+
+    Attributes
+    ----------
+    annotations : Annotations
+        The simulated labels.
+    parameters : dict of str to numpy.ndarray
+        The true parameters by posterior variable name, coded like ``annotations``
+        (annotator, subtype axes in its code order).
+    true_class : numpy.ndarray or None
+        Int class code per item; None for a family without a latent class (beta-bernoulli).
+    family : str
+        The family simulated.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sim = bl.simulate.from_family("mace", n_items=100, n_annotators=8, seed=0)
+    >>> sorted(sim.parameters), sim.true_class.shape
+    (['confusion', 'prevalence', 'reliability', 'spam'], (100,))
+    """
+
+    annotations: Annotations
+    parameters: dict[str, np.ndarray]
+    true_class: np.ndarray | None
+    family: str
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _zero_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    for axis in axes:
+        x = x - x.mean(axis=axis, keepdims=True)
+    return x
+
+
+# Each family: (free parameters, defaults drawer, derivation of the rest). The drawer gets
+# (rng, annotators J, classes K, subtypes S) and returns every free parameter; the
+# derivation adds the deterministic ones (e.g. ``confusion``) from the free ones.
+_Draw = Callable[[np.random.Generator, int, int, int], dict[str, np.ndarray]]
+_Derive = Callable[[dict[str, np.ndarray], Annotations], dict[str, np.ndarray]]
+
+
+def _prevalence(rng: np.random.Generator, k: int) -> np.ndarray:
+    return rng.dirichlet(np.full(k, 5.0))
+
+
+def _one_coin_confusion(accuracy: np.ndarray, k: int) -> np.ndarray:
+    eye = np.eye(k)
+    return accuracy[:, None, None] * eye + ((1 - accuracy) / (k - 1))[:, None, None] * (1 - eye)
+
+
+def _mace_confusion(reliability: np.ndarray, spam: np.ndarray) -> np.ndarray:
+    k = spam.shape[-1]
+    return reliability[:, None, None] * np.eye(k) + (1 - reliability)[:, None, None] * spam[:, None, :]
+
+
+def _hierarchical(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
+    logits = p["mu"][None] + p["annotator_offset"].transpose(1, 0, 2)
+    return {"confusion": _softmax(logits), "population_confusion": _softmax(p["mu"])}
+
+
+def _hierarchical_subtype(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
+    _, cell_annotator, cell_subtype = observed_cells(ann)
+    offsets = p["annotator_offset"].transpose(1, 0, 2)  # J, K, K
+    logits = p["mu_subtype"][None] + offsets[:, None] + p["interaction"]  # J, S, K, K
+    return {
+        "cell_confusion": _softmax(logits[cell_annotator, cell_subtype]),
+        "population_confusion": _softmax(p["mu_subtype"]),
+    }
+
+
+def _hierarchical_offsets(rng: np.random.Generator, j: int, k: int) -> dict[str, np.ndarray]:
+    sigma = np.full(k, 0.5)
+    eta = _zero_sum(rng.normal(size=(k, j, k)), (1, 2))
+    return {"sigma": sigma, "annotator_offset": sigma[:, None, None] * eta}
+
+
+FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
+    "dawid-skene": (
+        ("prevalence", "confusion"),
+        lambda rng, j, k, s: {
+            "prevalence": _prevalence(rng, k),
+            "confusion": _confusion_matrices(rng, j, k, (0.7, 0.95), np.zeros(j, dtype=bool)),
+        },
+        lambda p, ann: {},
+    ),
+    "one-coin": (
+        ("prevalence", "accuracy"),
+        lambda rng, j, k, s: {"prevalence": _prevalence(rng, k), "accuracy": rng.uniform(0.7, 0.95, j)},
+        lambda p, ann: {"confusion": _one_coin_confusion(p["accuracy"], ann.n_classes)},
+    ),
+    "mace": (
+        ("prevalence", "reliability", "spam"),
+        lambda rng, j, k, s: {
+            "prevalence": _prevalence(rng, k),
+            "reliability": rng.uniform(0.3, 0.95, j),
+            "spam": rng.dirichlet(np.full(k, 2.0), size=j),
+        },
+        lambda p, ann: {"confusion": _mace_confusion(p["reliability"], p["spam"])},
+    ),
+    "hierarchical": (
+        ("prevalence", "mu", "sigma", "annotator_offset"),
+        lambda rng, j, k, s: {
+            "prevalence": _prevalence(rng, k),
+            "mu": 2.5 * np.eye(k),
+            **_hierarchical_offsets(rng, j, k),
+        },
+        _hierarchical,
+    ),
+    "hierarchical-subtype": (
+        ("prevalence", "mu_subtype", "sigma", "annotator_offset", "interaction"),
+        lambda rng, j, k, s: {
+            "prevalence": _prevalence(rng, k),
+            "mu_subtype": 2.5 * np.eye(k) + 0.5 * _zero_sum(rng.normal(size=(s, k, k)), (0, 2)),
+            **_hierarchical_offsets(rng, j, k),
+            "interaction": 0.3 * _zero_sum(rng.normal(size=(j, s, k, k)), (3,)),
+        },
+        _hierarchical_subtype,
+    ),
+    "beta-bernoulli": (
+        ("alpha", "beta"),
+        lambda rng, j, k, s: {"alpha": np.asarray(2.0), "beta": np.asarray(3.0)},
+        lambda p, ann: {
+            "mean": p["alpha"] / (p["alpha"] + p["beta"]),
+            "concentration": p["alpha"] + p["beta"],
+            "prevalence": np.stack([p["beta"], p["alpha"]]) / (p["alpha"] + p["beta"]),
+        },
+    ),
+}
+# which axis of a free parameter runs over annotators / subtypes (recoded like the annotations)
+_ANNOTATOR_AXIS = {
+    "confusion": 0,
+    "accuracy": 0,
+    "reliability": 0,
+    "spam": 0,
+    "annotator_offset": 1,
+    "interaction": 0,
+}
+_SUBTYPE_AXIS = {"mu_subtype": 0, "interaction": 1}
+
+
+def from_family(
+    name: str,
+    *,
+    n_items: int,
+    n_annotators: int,
+    n_classes: int = 2,
+    labels_per_item: int | tuple[int, int] = (3, 6),
+    seed: int | np.random.Generator | None = 0,
+    parameters: Mapping[str, np.ndarray] | None = None,
+    n_subtypes: int = 0,
+) -> SimulatedFamily:
+    """Simulate labels from a registered model family, by the family's own forward code.
+
+    The design (which annotators label which item) is drawn as in `dawid_skene`: a number of
+    labels per item, distinct annotators chosen at random, subtypes uniform over items. The
+    labels are then `Family.replicated_labels` of the true parameters (one draw): a true class
+    per item from the prevalence, each label through its annotator's confusion — the same code
+    as the graph's posterior predictive.
+
+    Default truth (any free parameter can be given instead, see ``parameters``); every family
+    draws the prevalence from a symmetric Dirichlet(5):
+
+    - ``dawid-skene``: ``confusion`` with per-class accuracy ~ U(0.7, 0.95), errors split by a
+      Dirichlet(2) (no spammers);
+    - ``one-coin``: ``accuracy`` ~ U(0.7, 0.95), errors uniform;
+    - ``mace``: ``reliability`` θ_j ~ U(0.3, 0.95), ``spam`` ξ_j ~ Dirichlet(2);
+    - ``hierarchical``: population logits ``mu`` = 2.5·I, ``sigma`` = 0.5 per class,
+      ``annotator_offset`` = σ_k η_jk with η standard normal centred over annotators and labels
+      (stored (true_class, annotator, label_class) like the model); ``confusion`` =
+      softmax(μ_k + σ_k η_jk);
+    - ``hierarchical-subtype`` (needs ``n_subtypes``): ``mu_subtype`` = 2.5·I plus 0.5 ×
+      centred normal noise per subtype, the hierarchical offsets, and an annotator × subtype
+      logit ``interaction`` (J, S, K, K) of sd 0.3; ``cell_confusion`` per observed cell;
+    - ``beta-bernoulli`` (two classes): ``alpha`` = 2, ``beta`` = 3 (no latent class).
+
+    Parameters
+    ----------
+    name : str
+        A family in `FAMILY_PARAMETERS`: dawid-skene, one-coin, mace, hierarchical,
+        hierarchical-subtype, beta-bernoulli.
+    n_items, n_annotators : int
+        Size of the table.
+    n_classes : int, default 2
+        Classes (≥ 2; exactly 2 for beta-bernoulli).
+    labels_per_item : int or (int, int), default (3, 6)
+        A fixed count, or (min, max) drawn uniformly per item.
+    seed : int, numpy.random.Generator or None, default 0
+        Seed of ``np.random.default_rng`` (design, default truth and labels).
+    parameters : mapping of str to numpy.ndarray, optional
+        Free parameters to use instead of the defaults, by posterior variable name, annotators
+        (and subtypes) in the order ann0, ann1, … (s0, s1, …). The deterministic ones
+        (``confusion``, …) are derived from them.
+    n_subtypes : int, default 0
+        Subtypes assigned to items uniformly (a ``subtype`` column of the annotations).
+
+    Returns
+    -------
+    SimulatedFamily
+
+    Raises
+    ------
+    ValueError
+        For a family without a simulator, a parameter it does not take, or sizes that do not
+        fit (``labels_per_item`` above ``n_annotators``, beta-bernoulli with K ≠ 2,
+        hierarchical-subtype without subtypes).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sim = bl.simulate.from_family("one-coin", n_items=300, n_annotators=10, seed=1)
+    >>> sim.annotations.n_items, sim.parameters["confusion"].shape
+    (300, (10, 2, 2))
+    >>> em = bl.dawid_skene_em(sim.annotations)
+    >>> bool((em.label == sim.true_class).mean() > 0.9)
+    True
+    """
+    from .models import family
+
+    if name not in FAMILY_PARAMETERS:
+        raise ValueError(f"no simulator for model {name!r}: use one of {sorted(FAMILY_PARAMETERS)}")
+    model = family(name)
+    free, draw_defaults, derive = FAMILY_PARAMETERS[name]
+    given = dict(parameters or {})
+    unknown = set(given) - set(free)
+    if unknown:
+        raise ValueError(f"model {name!r} takes the parameters {list(free)}, not {sorted(unknown)}")
+    k = n_classes
+    if k < 2 or (model.binary_only and k != 2):
+        raise ValueError(f"model {name!r} cannot simulate {k} classes")
+    if model.per_subtype and n_subtypes < 1:
+        raise ValueError(f"model {name!r} needs n_subtypes ≥ 1")
+    low, high = (labels_per_item, labels_per_item) if isinstance(labels_per_item, int) else labels_per_item
+    if not 1 <= low <= high <= n_annotators:
+        raise ValueError("labels_per_item must lie between 1 and n_annotators")
+    rng = np.random.default_rng(seed)
+
+    # the design, coded by from_frame (items and annotators by first appearance)
+    per_item = rng.integers(low, high + 1, size=n_items)
+    item_idx = np.repeat(np.arange(n_items), per_item)
+    annotator_idx = _distinct_annotators(rng, n_annotators, per_item)
+    item_ids = np.array([f"item{i:0{len(str(n_items))}d}" for i in range(n_items)], dtype=object)
+    annotator_ids = np.array(
+        [f"ann{j:0{len(str(n_annotators))}d}" for j in range(n_annotators)], dtype=object
+    )
+    subtype_ids = np.array([f"s{t:0{len(str(n_subtypes))}d}" for t in range(n_subtypes)], dtype=object)
+    class_names = [str(c) for c in range(k)]
+    frame = pd.DataFrame(
+        {"item": item_ids[item_idx], "annotator": annotator_ids[annotator_idx], "label": class_names[0]}
+    )
+    if n_subtypes:
+        frame["subtype"] = subtype_ids[rng.integers(0, n_subtypes, size=n_items)[item_idx]]
+    design = Annotations.from_frame(frame, classes=class_names)
+
+    # the truth: given or default free parameters, recoded like the design, then derived ones
+    truth = {**draw_defaults(rng, n_annotators, k, n_subtypes), **given}
+    truth = {key: np.asarray(value, dtype=float) for key, value in truth.items()}
+    annotator_order = pd.Index(annotator_ids).get_indexer(design.annotators)
+    subtype_order = pd.Index(subtype_ids).get_indexer(design.subtypes)
+    for key, axis in _ANNOTATOR_AXIS.items():
+        if key in truth:
+            truth[key] = np.take(truth[key], annotator_order, axis=axis)
+    for key, axis in _SUBTYPE_AXIS.items():
+        if key in truth:
+            truth[key] = np.take(truth[key], subtype_order, axis=axis)
+    truth.update(derive(truth, design))
+
+    labels, classes = model.replicated_labels(
+        design, lambda variable: truth[variable][None], False, rng, return_classes=True
+    )
+    frame["label"] = np.asarray(class_names, dtype=object)[labels[0]]
+    return SimulatedFamily(
+        annotations=Annotations.from_frame(frame, classes=class_names),
+        parameters=truth,
+        true_class=None if classes is None else classes[0],
+        family=name,
     )

@@ -138,8 +138,8 @@ class ModelSpec:
     ----------
     model : str, default "dawid-skene"
         A registered model family (``"dawid-skene"``, ``"one-coin"``, ``"hierarchical"``,
-        ``"hierarchical-subtype"``, ``"beta-bernoulli"``).
-    priors : DawidSkenePriors, HierarchicalPriors or BetaBernoulliPriors, optional
+        ``"hierarchical-subtype"``, ``"beta-bernoulli"``, ``"mace"``).
+    priors : DawidSkenePriors, HierarchicalPriors, BetaBernoulliPriors or MacePriors, optional
         Defaults to the family's own priors class (`Family.priors`).
     inference : InferenceSettings, optional
         Default inference settings.

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -185,35 +185,66 @@ class Family:
             log_rho = np.log(draws("prevalence"))
         return item_loglik_blocks(counts, self._cell_log_confusion(draws), log_rho, mask)
 
+    @overload
     def replicated_labels(
-        self, ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator
-    ) -> np.ndarray:
+        self,
+        ann: Annotations,
+        draws: Draws,
+        used_gold: bool,
+        rng: np.random.Generator,
+        return_classes: Literal[False] = False,
+    ) -> np.ndarray: ...
+
+    @overload
+    def replicated_labels(
+        self,
+        ann: Annotations,
+        draws: Draws,
+        used_gold: bool,
+        rng: np.random.Generator,
+        return_classes: Literal[True],
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def replicated_labels(
+        self,
+        ann: Annotations,
+        draws: Draws,
+        used_gold: bool,
+        rng: np.random.Generator,
+        return_classes: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
         """(draws, rows) label codes simulated forwards from each draw with the observed
         design (the same (item, annotator) rows): a fresh true class per item (fixed by gold
         when the fit used it), then each label through its cell's confusion — the generative
-        code of the graph's ``labels`` (`_likelihood.sample_label_rows`)."""
+        code of the graph's ``labels`` (`_likelihood.sample_label_rows`). With
+        ``return_classes`` also the true classes drawn, (draws, items), or None for a family
+        with its own forward simulation (``replicate``: no latent class)."""
         if self.replicate is not None:
-            return self.replicate(ann, draws, used_gold, rng)
+            labels = self.replicate(ann, draws, used_gold, rng)
+            return (labels, None) if return_classes else labels
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
         confusion = draws("cell_confusion" if self.per_subtype else "confusion")
         with np.errstate(divide="ignore"):
             log_rho = np.log(draws("prevalence"))
         cells = self.row_cells(ann)
         block = max(1, 20_000_000 // max(1, len(cells) * ann.n_classes))
-        return np.concatenate(
-            [
-                sample_label_rows(
-                    confusion[start : start + block],
-                    log_rho[start : start + block],
-                    ann.item_idx,
-                    cells,
-                    ann.n_items,
-                    mask,
-                    rng,
-                )
-                for start in range(0, len(confusion), block)
-            ]
-        )
+        pieces = [
+            sample_label_rows(
+                confusion[start : start + block],
+                log_rho[start : start + block],
+                ann.item_idx,
+                cells,
+                ann.n_items,
+                mask,
+                rng,
+                return_classes=True,
+            )
+            for start in range(0, len(confusion), block)
+        ]
+        labels = np.concatenate([piece[0] for piece in pieces])
+        if not return_classes:
+            return labels
+        return labels, np.concatenate([piece[1] for piece in pieces])
 
     def cells_for(self, fitted: Annotations, draws: Draws, new: Annotations) -> np.ndarray | None:
         """Confusion draws (draws, cells of ``new``, K, K) for labels ``new`` coded with the

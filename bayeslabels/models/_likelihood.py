@@ -34,7 +34,7 @@ Every function here works on NumPy arrays and on PyTensor variables alike.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -220,6 +220,7 @@ def sample_categorical(probabilities: np.ndarray, rng: np.random.Generator) -> n
     return np.minimum((cdf <= u).sum(axis=-1), probabilities.shape[-1] - 1)
 
 
+@overload
 def sample_label_rows(
     confusion: np.ndarray,
     log_rho: np.ndarray,
@@ -228,17 +229,45 @@ def sample_label_rows(
     n_items: int,
     gold_mask: np.ndarray | None,
     rng: np.random.Generator,
-) -> np.ndarray:
+    return_classes: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def sample_label_rows(
+    confusion: np.ndarray,
+    log_rho: np.ndarray,
+    item_idx: np.ndarray,
+    cells: np.ndarray,
+    n_items: int,
+    gold_mask: np.ndarray | None,
+    rng: np.random.Generator,
+    return_classes: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def sample_label_rows(
+    confusion: np.ndarray,
+    log_rho: np.ndarray,
+    item_idx: np.ndarray,
+    cells: np.ndarray,
+    n_items: int,
+    gold_mask: np.ndarray | None,
+    rng: np.random.Generator,
+    return_classes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The generative model forwards, for draws of its parameters: a true class per item,
     ``z_i ~ softmax(log ρ + m_i)`` (gold, where the mask holds it, fixes it), then each label
     row ``y_r ~ Categorical(π[cell_r, z_{item_r}])``.
 
-    ``confusion`` (draws, cells, K, K), ``log_rho`` (draws, K) → labels (draws, rows)."""
+    ``confusion`` (draws, cells, K, K), ``log_rho`` (draws, K) → labels (draws, rows), and
+    with ``return_classes`` also the true classes drawn, (draws, items)."""
     logits = log_rho[:, None, :] if gold_mask is None else log_rho[:, None, :] + gold_mask[None]
     prior = softmax(np.broadcast_to(logits, (len(log_rho), n_items, log_rho.shape[-1])), axis=-1)
     z = sample_categorical(prior, rng)  # draws × items
     rows = confusion[np.arange(len(confusion))[:, None], cells[None, :], z[:, item_idx]]
-    return sample_categorical(rows, rng)
+    labels = sample_categorical(rows, rng)
+    return (labels, z) if return_classes else labels
 
 
 def labels_random(
