@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
-    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
+    from .priors import AmbiguityPriors, BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
     from .routing import route
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
     from .spec import InferenceSettings, ModelSpec, resolve_spec
@@ -136,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     "SoftLabels": "soft_labels:SoftLabels",
     "as_soft_labels": "soft_labels:as_soft_labels",
     "read_provenance": "soft_labels:read_provenance",
+    "AmbiguityPriors": "priors:AmbiguityPriors",
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
@@ -187,6 +188,7 @@ sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "AgreementReport",
+    "AmbiguityPriors",
     "Annotations",
     "AuditSampleSize",
     "BetaBernoulliPriors",
