@@ -32,7 +32,7 @@ around softmax(μ), not Dirichlet). Measured first: the centred ``θ_i ~ Dirichl
 PyMC's simplex transform. With mostly clear items the data pull κ m_k far below 1, and a
 Dirichlet near a corner has an exponential tail of rate κ m_k in log-ratio coordinates:
 the chains walked logits out to where θ underflows to 0, and a 2 × 200-draw NUTS run on
-anesthesia (45 items) took 396 s. The logistic normal has Gaussian tails on the logits
+anesthesia (45 items) took 396 s (167 s in this form). The logistic normal has Gaussian tails on the logits
 (no underflow, log θ is a log-softmax in the likelihood), and non-centring removes the
 σ–ζ funnel for items whose few labels say little.
 
