@@ -58,7 +58,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .fit import load_fit as load
     from .fitting import fit
     from .predictive import PredictiveCheck, predictive_check
-    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors, MacePriors
+    from .priors import (
+        AmbiguityPriors,
+        BetaBernoulliPriors,
+        DawidSkenePriors,
+        HierarchicalPriors,
+        MacePriors,
+    )
     from .routing import route
     from .selection import ModelComparison, compare_models
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
@@ -142,6 +148,7 @@ _EXPORTS: dict[str, str] = {
     "SoftLabels": "soft_labels:SoftLabels",
     "as_soft_labels": "soft_labels:as_soft_labels",
     "read_provenance": "soft_labels:read_provenance",
+    "AmbiguityPriors": "priors:AmbiguityPriors",
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
@@ -194,6 +201,7 @@ sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "AgreementReport",
+    "AmbiguityPriors",
     "Annotations",
     "AuditSampleSize",
     "BetaBernoulliPriors",

@@ -32,5 +32,5 @@ class SpecError(ValueError):
     ...     bl.resolve_spec("dawid-skeen")
     ... except bl.SpecError as error:
     ...     print(error)  # doctest: +ELLIPSIS
-    unknown model 'dawid-skeen': use one of ['beta-bernoulli', 'dawid-skene', ...] or a path ...
+    unknown model 'dawid-skeen': use one of [...'dawid-skene', ...] or a path ...
     """

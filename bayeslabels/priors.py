@@ -281,4 +281,67 @@ class MacePriors:
         return np.full(n_classes, float(self.spam_concentration))
 
 
-Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors | MacePriors
+@dataclass(frozen=True)
+class AmbiguityPriors:
+    """Priors of the intrinsic-ambiguity model (any K ≥ 2): a class distribution per item,
+    read through annotator confusion matrices.
+
+    Item class distributions are logistic-normal, non-centred: ``θ_i = softmax(μ + σ ζ_i)``
+    with ``ζ_i ~ ZeroSumNormal(1)`` over classes, population centre logits ``μ ~
+    ZeroSumNormal(centre_sd)`` and spread ``σ ~ HalfNormal(spread_scale)`` (a large σ puts
+    most items near a corner, clear, and leaves room for ambiguous ones between). Confusion
+    rows as `DawidSkenePriors`: ``Dirichlet(α_k·)`` with ``α_kl = confusion_off`` off the
+    diagonal and ``α_kk = confusion_off + confusion_diag_per_class · K``. The diagonal
+    preference is what breaks the joint relabelling of θ and π, and keeps the weakly
+    identified split between item ambiguity and annotator noise near "annotators mostly
+    right".
+
+    Parameters
+    ----------
+    confusion_off : float, default 1.5
+        Off-diagonal concentration of the confusion rows (≥ 1).
+    confusion_diag_per_class : float, default 1.0
+        Extra diagonal concentration per class (≥ 0).
+    centre_sd : float, default 1.5
+        Prior sd of the population centre logits μ.
+    spread_scale : float, default 3.0
+        Scale of the HalfNormal prior of the spread σ of item logits around μ.
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> bl.AmbiguityPriors().confusion_alpha(2)
+    array([[3.5, 1.5],
+           [1.5, 3.5]])
+    >>> spec = bl.ModelSpec(model="ambiguity", priors=bl.AmbiguityPriors(spread_scale=2.0))
+    >>> spec.priors.spread_scale
+    2.0
+    """
+
+    confusion_off: float = 1.5
+    confusion_diag_per_class: float = 1.0
+    centre_sd: float = 1.5
+    spread_scale: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {"confusion_off": 1.0, "confusion_diag_per_class": 0.0, "centre_sd": 1e-6, "spread_scale": 1e-6},
+        )
+
+    @property
+    def symmetric(self) -> bool:
+        """No preference for the diagonal: classes are exchangeable a priori."""
+        return self.confusion_diag_per_class == 0
+
+    def confusion_alpha(self, n_classes: int) -> np.ndarray:
+        """K × K concentration matrix (row = true class), as `DawidSkenePriors.confusion_alpha`."""
+        return DawidSkenePriors(self.confusion_off, self.confusion_diag_per_class).confusion_alpha(n_classes)
+
+
+Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors | MacePriors | AmbiguityPriors
