@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
-    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors
+    from .priors import BetaBernoulliPriors, DawidSkenePriors, HierarchicalPriors, ItemDifficultyPriors
     from .routing import route
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
     from .spec import InferenceSettings, ModelSpec, resolve_spec
@@ -139,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
+    "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
     "resolve_spec": "spec:resolve_spec",
@@ -204,6 +205,7 @@ __all__ = [
     "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
+    "ItemDifficultyPriors",
     "ModelSpec",
     "SoftLabels",
     "SpecError",
