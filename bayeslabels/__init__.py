@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         BetaBernoulliPriors,
         DawidSkenePriors,
         HierarchicalPriors,
+        ItemDifficultyPriors,
         MacePriors,
     )
     from .routing import route
@@ -153,6 +154,7 @@ _EXPORTS: dict[str, str] = {
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
     "MacePriors": "priors:MacePriors",
+    "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
     "resolve_spec": "spec:resolve_spec",
@@ -219,6 +221,7 @@ __all__ = [
     "HierarchicalPriors",
     "InferenceSettings",
     "IngestSummary",
+    "ItemDifficultyPriors",
     "MacePriors",
     "ModelComparison",
     "ModelSpec",

@@ -23,8 +23,36 @@ def _check_numbers(priors: Any, at_least: dict[str, float]) -> None:
             raise SpecError(f"priors.{name} must be ≥ {bound}, got {getattr(priors, name)}")
 
 
+class AnnotatorLogitPriors:
+    """What the logit-scale annotator families share (`HierarchicalPriors`,
+    `ItemDifficultyPriors`): population logits with a diagonal mean, annotator spread,
+    prevalence, and the rule that picks centred or non-centred annotator offsets."""
+
+    diag_logit: float
+    logit_sd: float
+    annotator_scale: float
+    prevalence: float
+    centred_min_labels_per_class: float
+    centred_min_annotators: float
+
+    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.prevalence))
+
+    def centred(self, labels_per_annotator: np.ndarray, n_classes: int) -> bool:
+        """Whether annotator offsets are sampled centred for data with these label counts."""
+        return (
+            float(np.median(labels_per_annotator)) / n_classes >= self.centred_min_labels_per_class
+            and len(labels_per_annotator) >= self.centred_min_annotators
+        )
+
+    @property
+    def symmetric(self) -> bool:
+        """No preference for the diagonal: classes are exchangeable a priori."""
+        return self.diag_logit == 0
+
+
 @dataclass(frozen=True)
-class HierarchicalPriors:
+class HierarchicalPriors(AnnotatorLogitPriors):
     """Priors of hierarchical Dawid–Skene (logit-scale confusion rows with shrinkage).
 
     ``π_jk = softmax(μ_k + σ_k · η_jk)``, ``η ~ N(0, 1)``; population logits
@@ -99,20 +127,68 @@ class HierarchicalPriors:
             },
         )
 
-    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
-        return np.full(n_classes, float(self.prevalence))
 
-    def centred(self, labels_per_annotator: np.ndarray, n_classes: int) -> bool:
-        """Whether annotator offsets are sampled centred for data with these label counts."""
-        return (
-            float(np.median(labels_per_annotator)) / n_classes >= self.centred_min_labels_per_class
-            and len(labels_per_annotator) >= self.centred_min_annotators
+@dataclass(frozen=True)
+class ItemDifficultyPriors(AnnotatorLogitPriors):
+    """Priors of the item-difficulty model (logistic random effects, Paun et al. 2018).
+
+    Annotator logits as `HierarchicalPriors`: ``β_jk = μ_k + σ_k · η_jk`` with population
+    logits ``μ_kl ~ N(diag_logit · [k = l], logit_sd)`` and ``σ_k ~ HalfNormal(annotator_scale)``;
+    item i's effect under true class k is ``χ_k · θ_i``, ``θ_i ~ ZeroSumNormal(1)`` over labels,
+    ``χ_k ~ HalfNormal(difficulty_scale)``. Prevalence: symmetric ``Dirichlet(prevalence)``.
+    The centred / non-centred rule for the annotator offsets is `HierarchicalPriors`'.
+
+    Parameters
+    ----------
+    diag_logit : float, default 2.0
+        Prior mean of the population logits on the diagonal (0 off it): favours the
+        diagonal, which tells the classes apart.
+    logit_sd : float, default 1.5
+        Prior sd of the population logits.
+    annotator_scale : float, default 1.0
+        Scale of the HalfNormal on the annotator spread σ_k.
+    difficulty_scale : float, default 1.0
+        Scale of the HalfNormal on the item-effect spread χ_k.
+    prevalence : float, default 2.0
+        Symmetric Dirichlet concentration of the prevalence (≥ 1).
+    centred_min_labels_per_class : float, default 15.0
+        Median labels per class per annotator from which annotator offsets are sampled centred.
+    centred_min_annotators : float, default 30.0
+        Fewest annotators for centred sampling.
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.ModelSpec(model="item-difficulty", priors=bl.ItemDifficultyPriors(difficulty_scale=0.5))
+    >>> spec.priors.difficulty_scale
+    0.5
+    """
+
+    diag_logit: float = 2.0
+    logit_sd: float = 1.5
+    annotator_scale: float = 1.0
+    difficulty_scale: float = 1.0
+    prevalence: float = 2.0
+    centred_min_labels_per_class: float = 15.0
+    centred_min_annotators: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {
+                "logit_sd": 1e-6,
+                "annotator_scale": 1e-6,
+                "difficulty_scale": 1e-6,
+                "prevalence": 1.0,
+                "centred_min_labels_per_class": 0.0,
+                "centred_min_annotators": 0.0,
+            },
         )
-
-    @property
-    def symmetric(self) -> bool:
-        """No preference for the diagonal: classes are exchangeable a priori."""
-        return self.diag_logit == 0
 
 
 @dataclass(frozen=True)
@@ -344,4 +420,11 @@ class AmbiguityPriors:
         return DawidSkenePriors(self.confusion_off, self.confusion_diag_per_class).confusion_alpha(n_classes)
 
 
-Priors = DawidSkenePriors | HierarchicalPriors | BetaBernoulliPriors | MacePriors | AmbiguityPriors
+Priors = (
+    DawidSkenePriors
+    | HierarchicalPriors
+    | BetaBernoulliPriors
+    | MacePriors
+    | AmbiguityPriors
+    | ItemDifficultyPriors
+)

@@ -154,8 +154,10 @@ class Family:
     ) -> ItemBlocks:
         """``(rows, P[draw, item, class])`` in blocks of items: the class posterior of each item
         given each draw, by the shared likelihood (or the family's own hook). ``cell_confusion``
-        (draws, cells of ``ann``, K, K) replaces the fitted cells' (`cells_for` new labels)."""
-        if self.item_probabilities is not None:
+        (draws, cells of ``ann``, K, K) replaces the fitted cells' (`cells_for` new labels):
+        then a family with confusion matrices scores by them, its own hook (which reads the
+        fitted items' draws) only the fitted items."""
+        if self.item_probabilities is not None and cell_confusion is None:
             return self.item_probabilities(ann, draws, used_gold, seed)
         counts = annotation_counts(ann, self.per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None

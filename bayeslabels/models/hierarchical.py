@@ -37,7 +37,7 @@ from pytensor.tensor.special import log_softmax, softmax
 from scipy.special import softmax as np_softmax
 
 from ..data import Annotations
-from ..priors import HierarchicalPriors
+from ..priors import AnnotatorLogitPriors, HierarchicalPriors
 from . import register
 from ._family import Draws, Family
 from ._likelihood import observe_labels, observed_cells
@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 ROW = ("true_class", "label_class")
 
 
-def _population(priors: HierarchicalPriors, k: int) -> tuple[TensorVariable, TensorVariable, TensorVariable]:
+def _population(
+    priors: AnnotatorLogitPriors, k: int
+) -> tuple[TensorVariable, TensorVariable, TensorVariable]:
     prevalence = pm.Dirichlet("prevalence", a=priors.prevalence_alpha(k), dims="true_class")
     offset = pm.ZeroSumNormal("mu_offset", sigma=priors.logit_sd, dims=ROW)
     mu = pm.Deterministic("mu", priors.diag_logit * np.eye(k) + offset, dims=ROW)
@@ -59,7 +61,9 @@ def _population(priors: HierarchicalPriors, k: int) -> tuple[TensorVariable, Ten
     return prevalence, mu, sigma
 
 
-def _annotator_offsets(ann: Annotations, priors: HierarchicalPriors, sigma: TensorVariable) -> TensorVariable:
+def _annotator_offsets(
+    ann: Annotations, priors: AnnotatorLogitPriors, sigma: TensorVariable
+) -> TensorVariable:
     """Annotator offsets ``σ_k η_jk`` on the logit scale, summing to zero over annotators and
     over labels, with dims (annotator, true_class, label_class).
 
@@ -166,7 +170,7 @@ def _centred_logits(confusion: np.ndarray) -> np.ndarray:
     return logits - logits.mean(axis=-1, keepdims=True)
 
 
-def hierarchical_start(em: EMResult, ann: Annotations, priors: HierarchicalPriors) -> dict[str, np.ndarray]:
+def hierarchical_start(em: EMResult, ann: Annotations, priors: AnnotatorLogitPriors) -> dict[str, np.ndarray]:
     """Start at the EM confusion: μ its annotator mean on the logit scale, the annotator
     offsets (σ η) its deviations."""
     logits = _centred_logits(em.confusion)

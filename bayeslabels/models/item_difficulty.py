@@ -1,0 +1,323 @@
+r"""Item difficulty: logistic random effects (Paun et al. 2018, "Comparing Bayesian models of
+annotation", TACL; numpyro's ``logistic_random_effects``).
+
+Plate diagram (non-centred)::
+
+    ρ ~ Dirichlet(α^ρ)                                 prevalence[true_class]
+    μ_k = d·e_k + ν_k,  ν_k ~ ZeroSumNormal(s)         mu[true_class, label_class]      (ζ)
+    σ_k ~ HalfNormal(a)                                sigma[true_class]                (Ω)
+    β_jk = μ_k + σ_k · η_jk                            annotator logits (as `hierarchical`)
+    χ_k ~ HalfNormal(c)                                difficulty_scale[true_class]
+    θ_i ~ ZeroSumNormal(1) over labels                 difficulty[item, label_class]
+    z_i ~ Categorical(ρ)                               (summed out)
+    y_r ~ Categorical(softmax(β_{j_r z_i} − χ_{z_i} θ_i))   every label r of item i
+
+The item effect ``χ_k θ_i`` pulls every annotator's labels of item i away from its true class
+in the same direction, so the labels of one item are correlated beyond their shared class
+(what Dawid–Skene misses); with χ = 0 the model *is* Dawid–Skene with confusion
+``π_jk = softmax(β_jk)``, stored as ``confusion`` (annotator reliability, the annotator
+tables and predictions for new items read it: the confusion of an item of zero effect).
+
+Logit rows are full K-vectors, summing to zero over labels (softmax ignores a constant per
+row; numpyro fixes the last logit at 0 instead): the diagonal mean ``d`` tells the classes
+apart. The effect's scale depends on the true class, which is summed out, so the effect is
+non-centred as ``θ_i ~ N(0, 1)`` and enters the likelihood under class k as ``χ_k θ_i`` —
+exactly the model with effect ``~ N(0, χ_{z_i})`` (numpyro's LocScaleReparam under the
+enumerated class). Per item, every label jointly:
+
+.. math::
+
+    \ell_i = \operatorname{logsumexp}_k \Big(\log\rho_k + m_{ik}
+        + \sum_{r \in i} \log\operatorname{softmax}(\beta_{j_r k} - \chi_k\theta_i)_{y_r}\Big)
+
+with ``m`` the gold mask (`_likelihood.gold_log_mask`). The soft label is the class
+posterior ``softmax_k`` of the same terms, per draw (θ_i drawn with the rest). A new item
+(`Fit.predict`) has no fitted θ: it is scored at zero effect, through ``confusion``.
+
+Fit it by NUTS (or ADVI). ``method="map"`` runs, but the joint mode over the per-item effects
+is degenerate: χ grows until each item's θ_i explains its own labels (on simulated data with
+χ = 1 the mode put χ near 7 and found the classes worse than Dawid–Skene EM).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pytensor.tensor.special import log_softmax, softmax
+from scipy.special import logsumexp
+from scipy.special import softmax as np_softmax
+
+from ..data import Annotations
+from ..priors import ItemDifficultyPriors
+from . import register
+from ._family import Draws, Family, ItemBlocks
+from ._likelihood import (
+    LIKELIHOOD_DATA,
+    _core,
+    gold_log_mask,
+    label_table,
+    likelihood_data,
+    sample_categorical,
+)
+from .dawid_skene import coords
+from .hierarchical import ROW, _annotator_offsets, _population, hierarchical_start
+
+if TYPE_CHECKING:
+    from pytensor.tensor import TensorVariable
+
+    from ..aggregate import EMResult
+
+START_DIFFICULTY_SCALE = 0.3
+
+
+def difficulty_labels_logp(
+    value: TensorVariable,
+    logits: TensorVariable,
+    log_rho: TensorVariable,
+    scale: TensorVariable,
+    effect: TensorVariable,
+    cells: TensorVariable,
+    gold_mask: TensorVariable,
+) -> TensorVariable:
+    """Per-item ``ℓ_i`` (module docstring) of the label table ``value`` (items × width, −1
+    padded like ``cells``): every slot's log-softmax under every true class, the observed
+    label picked, padding masked, summed per item, then the class summed out.
+
+    ``logits`` (annotators, K, K) β; ``log_rho``, ``scale`` (K,) log ρ and χ; ``effect``
+    (items, K) θ; ``gold_mask`` (items, K)."""
+    logits, log_rho, scale = _core(logits, 3), _core(log_rho, 1), _core(scale, 1)
+    k = logits.shape[-1]
+    present = pt.ge(cells, 0)
+    shifted = logits[pt.maximum(cells, 0)] - scale[:, None] * effect[:, None, None, :]  # I, W, K, L
+    observed = pt.eq(value[..., None, None], pt.arange(k))  # I, W, 1, L (padding: all false)
+    picked = (log_softmax(shifted, axis=-1) * observed).sum(axis=-1)  # I, W, K
+    per_class = pt.switch(present[..., None], picked, 0.0).sum(axis=1)
+    return pt.logsumexp(per_class + log_rho[None, :] + gold_mask, axis=-1)
+
+
+def sample_difficulty_rows(
+    logits: np.ndarray,
+    log_rho: np.ndarray,
+    scale: np.ndarray,
+    effect: np.ndarray,
+    item_idx: np.ndarray,
+    cells: np.ndarray,
+    gold_mask: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The model forwards for draws of its parameters: ``z_i ~ softmax(log ρ + m_i)`` (gold
+    fixes it where the mask holds it), then each label row ``y_r ~ softmax(β[cell_r, z] −
+    χ_z θ_i)`` with ``z = z_{item_r}`` and the item's own θ_i.
+
+    ``logits`` (draws, cells, K, K), ``log_rho`` and ``scale`` (draws, K), ``effect``
+    (draws, items, K) → labels (draws, rows)."""
+    n_draws, n_items, k = effect.shape
+    prior = log_rho[:, None, :] if gold_mask is None else log_rho[:, None, :] + gold_mask[None]
+    z = sample_categorical(np_softmax(np.broadcast_to(prior, (n_draws, n_items, k)), axis=-1), rng)
+    draw = np.arange(n_draws)[:, None]
+    z_row = z[:, item_idx]  # draws × rows
+    row_logits = logits[draw, cells[None, :], z_row] - scale[draw, z_row][..., None] * effect[:, item_idx]
+    return sample_categorical(np_softmax(row_logits, axis=-1), rng)
+
+
+def difficulty_labels_random(
+    logits: np.ndarray,
+    log_rho: np.ndarray,
+    scale: np.ndarray,
+    effect: np.ndarray,
+    cells: np.ndarray,
+    gold_mask: np.ndarray,
+    rng: np.random.Generator | None = None,
+    size: tuple | None = None,
+) -> np.ndarray:
+    """A label table (items × width, −1 padded like ``cells``) drawn from the model: the
+    `sample_difficulty_rows` of one parameter draw, placed in the table."""
+    rng = rng or np.random.default_rng()
+    cells = np.asarray(cells)
+    k = int(np.shape(logits)[-1])
+    n_items = cells.shape[0]
+    items, slots = np.nonzero(cells >= 0)
+    labels = sample_difficulty_rows(
+        np.asarray(logits).reshape(1, -1, k, k),
+        np.asarray(log_rho).reshape(1, k),
+        np.asarray(scale).reshape(1, k),
+        np.broadcast_to(effect, (n_items, k))[None],
+        items,
+        cells[items, slots],
+        np.broadcast_to(gold_mask, (n_items, k)),
+        rng,
+    )[0]
+    table = np.full(cells.shape, -1, dtype=np.int64)
+    table[items, slots] = labels
+    return table
+
+
+def observe_difficulty_labels(
+    ann: Annotations,
+    logits: TensorVariable,
+    log_rho: TensorVariable,
+    scale: TensorVariable,
+    effect: TensorVariable,
+    minibatch_items: int = 0,
+) -> TensorVariable:
+    """The labels as the observed ``labels`` (items × label_slot) of the current model: a
+    `pm.CustomDist` with `difficulty_labels_logp` per item and `difficulty_labels_random`
+    forwards. Full batch: table, cells and gold mask from `pm.Data` (`likelihood_data`, the
+    names of the shared likelihood). ``minibatch_items > 0`` (ADVI): a random batch of whole
+    items per step with their own θ_i, scaled to all items."""
+    model = pm.modelcontext(None)
+    if not 0 < minibatch_items < ann.n_items:
+        data = likelihood_data(ann)
+        model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
+        table, cells, gold = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
+        extra: dict = {"dims": ("item", "label_slot")}
+    else:
+        labels, cells_np = label_table(ann)
+        mask = gold_log_mask(ann.gold, ann.n_classes)
+        gold_np = np.zeros((ann.n_items, ann.n_classes)) if mask is None else np.maximum(mask, -1e30)
+        table, cells, gold, items = pm.Minibatch(
+            labels, cells_np, gold_np, np.arange(ann.n_items), batch_size=int(minibatch_items)
+        )
+        effect = effect[items]
+        extra = {"total_size": ann.n_items}
+    return pm.CustomDist(
+        "labels",
+        logits,
+        log_rho,
+        scale,
+        effect,
+        cells,
+        gold,
+        logp=difficulty_labels_logp,
+        random=difficulty_labels_random,
+        signature="(c,k,l),(k),(k),(l),(w),(k)->(w)",
+        dtype="int64",
+        class_name="ItemDifficultyLabels",
+        observed=table,
+        **extra,
+    )
+
+
+def item_difficulty(
+    ann: Annotations, priors: ItemDifficultyPriors | None = None, minibatch_items: int = 0
+) -> pm.Model:
+    """Annotator logits ``β_jk = μ_k + σ_k η_jk`` (as `hierarchical`) and an item effect
+    ``χ_k θ_i`` subtracted from every label's logits of item i under true class k."""
+    priors = priors or ItemDifficultyPriors()
+    with pm.Model(coords={**coords(ann), "item": list(ann.items)}) as model:
+        prevalence, mu, sigma = _population(priors, ann.n_classes)
+        logits = mu[None] + _annotator_offsets(ann, priors, sigma)
+        pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
+        pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
+        scale = pm.HalfNormal("difficulty_scale", sigma=priors.difficulty_scale, dims="true_class")
+        effect = pm.ZeroSumNormal("difficulty", sigma=1.0, dims=("item", "label_class"))
+        observe_difficulty_labels(ann, logits, pt.log(prevalence), scale, effect, minibatch_items)
+    return model
+
+
+def item_difficulty_start(
+    em: EMResult, ann: Annotations, priors: ItemDifficultyPriors
+) -> dict[str, np.ndarray]:
+    """The annotator logits from the log EM confusion (`hierarchical_start`), every item
+    effect 0 and a small effect scale."""
+    k = ann.n_classes
+    return {
+        **hierarchical_start(em, ann, priors),
+        "difficulty_scale": np.full(k, START_DIFFICULTY_SCALE),
+        "difficulty": np.zeros((ann.n_items, k)),
+    }
+
+
+# ---------------------------------------------------------------------- NumPy twins
+def joint_class_blocks(
+    ann: Annotations, draws: Draws, used_gold: bool, max_values: int = 20_000_000
+) -> ItemBlocks:
+    """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + m_ik + Σ_{r∈i} log
+    softmax(β_{j_r k} − χ_k θ_i)[y_r]`` under draw s — the terms of `difficulty_labels_logp`,
+    from the draws (``log confusion`` is β up to a constant per row, which softmax ignores)."""
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(draws("confusion"))  # draws, J, K, K
+        log_rho = np.log(draws("prevalence"))
+    scale, effect = draws("difficulty_scale"), draws("difficulty")  # (draws, K), (draws, I, K)
+    mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+    n_draws, k = scale.shape
+    order = np.argsort(ann.item_idx, kind="stable")
+    starts = np.searchsorted(ann.item_idx[order], np.arange(ann.n_items + 1))
+    per_item = max(1, int(ann.labels_per_item.max(initial=1)))
+    block = max(1, max_values // (n_draws * k * k * per_item))
+    for first in range(0, ann.n_items, block):
+        items = slice(first, min(first + block, ann.n_items))
+        rows = order[starts[items.start] : starts[items.stop]]
+        item = ann.item_idx[rows]
+        shifted = log_pi[:, ann.annotator_idx[rows]] - scale[:, None, :, None] * effect[:, item, None, :]
+        shifted = shifted - logsumexp(shifted, axis=-1, keepdims=True)  # draws, R, K, L
+        picked = np.take_along_axis(shifted, ann.label[rows][None, :, None, None], axis=-1)[..., 0]
+        n_block = items.stop - items.start
+        incidence = sp.csr_matrix(
+            (np.ones(len(rows)), (item - first, np.arange(len(rows)))), shape=(n_block, len(rows))
+        )
+        summed = np.asarray(incidence @ picked.transpose(1, 0, 2).reshape(len(rows), -1))
+        joint = summed.reshape(n_block, n_draws, k).transpose(1, 0, 2) + log_rho[:, None, :]
+        if mask is not None:
+            joint = joint + mask[items]
+        yield items, joint
+
+
+def _item_probabilities(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
+    """``P(z_i = k | labels of i, draw)``: the class posterior given each draw (θ_i included)."""
+    for items, joint in joint_class_blocks(ann, draws, used_gold):
+        yield items, np_softmax(joint, axis=-1)
+
+
+def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+    """``log p(y_i | draw)``, every label of item i jointly, class summed out (the NumPy twin
+    of `difficulty_labels_logp`)."""
+    for items, joint in joint_class_blocks(ann, draws, used_gold):
+        yield items, logsumexp(joint, axis=-1)
+
+
+def _replicate(ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator) -> np.ndarray:
+    """(draws, rows): the observed design forwards from each draw — a fresh true class per
+    item from ρ (gold fixes it when the fit used gold), each item's own θ_i kept, every label
+    row through ``softmax(β − χ_z θ_i)`` (`sample_difficulty_rows`)."""
+    mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+    with np.errstate(divide="ignore"):
+        logits = np.log(draws("confusion"))
+        log_rho = np.log(draws("prevalence"))
+    scale, effect = draws("difficulty_scale"), draws("difficulty")
+    block = max(1, 20_000_000 // max(1, len(ann.label) * ann.n_classes))
+    return np.concatenate(
+        [
+            sample_difficulty_rows(
+                logits[s : s + block],
+                log_rho[s : s + block],
+                scale[s : s + block],
+                effect[s : s + block],
+                ann.item_idx,
+                ann.annotator_idx,
+                mask,
+                rng,
+            )
+            for s in range(0, len(logits), block)
+        ]
+    )
+
+
+ITEM_DIFFICULTY = register(
+    Family(
+        name="item-difficulty",
+        priors=ItemDifficultyPriors,
+        build=item_difficulty,
+        start=item_difficulty_start,
+        summary="item difficulty (logistic random effects): an item effect shared by all its labels",
+        item_probabilities=_item_probabilities,
+        item_loglik=_item_loglik,
+        replicate=_replicate,
+        unseen_annotator=lambda draws: draws("population_confusion"),
+        shape=lambda ann: (ann.n_annotators, ann.n_classes, ann.n_items),
+    )
+)

@@ -1,0 +1,239 @@
+"""The item-difficulty family (logistic random effects): an item effect χ_k θ_i, shared by every
+label of item i, shifts the annotators' logits under true class k. Its observed ``labels`` give
+per item the class-marginal likelihood (checked against enumeration through the graph that is
+sampled), its NumPy twins agree, it runs forwards with the right frequencies, and with χ = 0 it
+is Dawid–Skene with confusion softmax(β)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import log_softmax, logsumexp, softmax
+from test_generative import _enumerated_item_loglik, _graph_item_logp, _tiny
+
+import bayeslabels as bl
+from bayeslabels.models import family
+from bayeslabels.models._likelihood import gold_log_mask
+from bayeslabels.models.item_difficulty import difficulty_labels_random, sample_difficulty_rows
+
+FAMILY = family("item-difficulty")
+
+
+def _zero_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    for axis in axes:
+        x = x - x.mean(axis=axis, keepdims=True)
+    return x
+
+
+def _parameters(ann: bl.Annotations, seed: int, scale: float = 0.8) -> dict[str, np.ndarray]:
+    """Values of the free variables (non-centred annotator offsets: few labels per annotator)."""
+    rng = np.random.default_rng(seed)
+    k, j, i = ann.n_classes, ann.n_annotators, ann.n_items
+    return {
+        "prevalence": rng.dirichlet(np.ones(k)),
+        "mu_offset": _zero_sum(rng.normal(size=(k, k)), (-1,)),
+        "sigma": np.abs(rng.normal(size=k)) + 0.5,
+        "eta": _zero_sum(rng.normal(size=(k, j, k)), (-1, -2)),
+        "difficulty_scale": np.abs(rng.normal(size=k)) + scale,
+        "difficulty": _zero_sum(rng.normal(size=(i, k)), (-1,)),
+    }
+
+
+def _logits(values: dict[str, np.ndarray]) -> np.ndarray:
+    """β (annotators, K, K) from the free variables, as the graph builds it."""
+    k = len(values["prevalence"])
+    mu = bl.ItemDifficultyPriors().diag_logit * np.eye(k) + values["mu_offset"]
+    return mu[None] + (values["sigma"][:, None, None] * values["eta"]).transpose(1, 0, 2)
+
+
+def _enumerated(ann: bl.Annotations, values: dict[str, np.ndarray]) -> np.ndarray:
+    """log p(y_i) per item, summing over the item's true class explicitly (gold: its class)."""
+    beta, rho = _logits(values), values["prevalence"]
+    scale, effect = values["difficulty_scale"], values["difficulty"]
+    out = np.empty(ann.n_items)
+    for i in range(ann.n_items):
+        rows = np.flatnonzero(ann.item_idx == i)
+        classes = [ann.gold[i]] if ann.gold[i] >= 0 else range(len(rho))
+        terms = []
+        for z in classes:
+            probs = log_softmax(beta[ann.annotator_idx[rows], z] - scale[z] * effect[i], axis=-1)
+            terms.append(np.log(rho[z]) + probs[np.arange(len(rows)), ann.label[rows]].sum())
+        out[i] = logsumexp(terms)
+    return out
+
+
+def _draws(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One posterior draw as the hooks read it (with the stored ``confusion``)."""
+    one = {name: np.asarray(v)[None] for name, v in values.items()}
+    one["confusion"] = softmax(_logits(values), axis=-1)[None]
+    return one
+
+
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_the_per_item_logp_is_the_enumerated_marginal_and_the_numpy_twin_agrees(with_gold):
+    ann = _tiny(3, gold=with_gold)
+    values = _parameters(ann, seed=1)
+    model = FAMILY.build(ann)
+    assert model["labels"] in model.observed_RVs and not model.potentials
+
+    expected = _enumerated(ann, values)
+    np.testing.assert_allclose(_graph_item_logp(model, values), expected, atol=1e-10)
+    draws = _draws(values)
+    [(rows, numpy_value)] = list(FAMILY.item_loglik_blocks(ann, draws.__getitem__, True))
+    np.testing.assert_allclose(numpy_value[0], expected, atol=1e-10)
+    # the soft label is the class posterior of the same terms; gold pins its item
+    [(rows, probabilities)] = list(FAMILY.item_probability_blocks(ann, draws.__getitem__, True, 0))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
+    if with_gold:
+        assert probabilities[0, 0, 2] == pytest.approx(1.0)
+
+
+def test_without_item_effect_the_model_is_dawid_skene_with_confusion_softmax_beta():
+    ann = _tiny(4, n_items=5)
+    values = {**_parameters(ann, seed=2), "difficulty_scale": np.zeros(3)}  # θ ≠ 0, χ = 0
+    graph = _graph_item_logp(FAMILY.build(ann), values)
+    confusion = softmax(_logits(values), axis=-1)
+    dawid_skene = _enumerated_item_loglik(ann, confusion, values["prevalence"])
+    np.testing.assert_allclose(graph, dawid_skene, atol=1e-10)
+    # and a non-zero effect changes it
+    values["difficulty_scale"] = np.ones(3)
+    assert not np.allclose(_enumerated(ann, values), dawid_skene)
+
+
+def test_forward_simulation_draws_labels_with_the_model_frequencies():
+    rng = np.random.default_rng(0)
+    logits = np.array([[[1.5, -1.5], [-1.0, 1.0]], [[0.5, -0.5], [-2.0, 2.0]]])  # 2 annotators
+    prevalence, scale = np.array([0.3, 0.7]), np.array([0.5, 1.5])
+    n_items = 40_000
+    # half the items pushed toward label 1 (θ = (−1, 1)), half toward label 0
+    effect = np.where(np.arange(n_items)[:, None] % 2 == 0, [-1.0, 1.0], [1.0, -1.0])
+    item_idx = np.repeat(np.arange(n_items), 2)
+    cells = np.tile([0, 1], n_items)
+    labels = sample_difficulty_rows(
+        logits[None], np.log(prevalence)[None], scale[None], effect[None], item_idx, cells, None, rng
+    )[0]
+    for j in range(2):
+        for push in (0, 1):
+            # P(label = 1 | annotator j, θ) = Σ_k ρ_k softmax(β_jk − χ_k θ)[1]
+            theta = effect[push]
+            expected = sum(prevalence[k] * softmax(logits[j, k] - scale[k] * theta)[1] for k in range(2))
+            chosen = (cells == j) & (item_idx % 2 == push)
+            assert labels[chosen].mean() == pytest.approx(expected, abs=0.012)
+    # the two labels of an item share its class and its effect
+    first, second = labels[0::2], labels[1::2]
+    both = sum(
+        0.5
+        * prevalence[k]
+        * softmax(logits[0, k] - scale[k] * effect[push])[1]
+        * softmax(logits[1, k] - scale[k] * effect[push])[1]
+        for k in range(2)
+        for push in (0, 1)
+    )
+    assert (first & second).mean() == pytest.approx(both, abs=0.012)
+
+
+def test_the_random_table_has_the_design_of_the_cells_and_gold_fixes_the_class():
+    cells = np.array([[0, 1, -1], [1, -1, -1], [0, 1, 0]])
+    gold = gold_log_mask(np.array([1, 1, 1]), 2)
+    logits = np.array([[[9.0, -9.0], [-9.0, 9.0]], [[9.0, -9.0], [-9.0, 9.0]]])  # near perfect
+    table = difficulty_labels_random(
+        logits, np.log([0.5, 0.5]), np.zeros(2), np.zeros((3, 2)), cells, gold, np.random.default_rng(0)
+    )
+    np.testing.assert_array_equal(table >= 0, cells >= 0)
+    assert (table[cells >= 0] == 1).all()
+
+
+def _simulate(
+    n_items: int, n_annotators: int, k: int, per_item: int, scale: float, seed: int
+) -> tuple[bl.Annotations, np.ndarray]:
+    """Labels drawn from the model (the family's forward code), with the true classes as gold."""
+    rng = np.random.default_rng(seed)
+    logits = _zero_sum(2.0 * np.eye(k) + rng.normal(0, 0.8, (n_annotators, k, k)), (-1,))
+    effect = _zero_sum(rng.normal(size=(n_items, k)), (-1,))
+    truth = rng.choice(k, size=n_items, p=rng.dirichlet(np.full(k, 5.0)))
+    annotators = rng.random((n_items, n_annotators)).argsort(axis=1)[:, :per_item].ravel()
+    item_idx = np.repeat(np.arange(n_items), per_item)
+    labels = sample_difficulty_rows(
+        logits[None],
+        np.zeros((1, k)),
+        np.full((1, k), scale),
+        effect[None],
+        item_idx,
+        annotators,
+        gold_log_mask(truth, k),
+        rng,
+    )[0]
+    items = np.array([f"i{i:04d}" for i in range(n_items)])
+    frame = pd.DataFrame(
+        {"item": items[item_idx], "annotator": [f"a{a:02d}" for a in annotators], "label": labels.astype(str)}
+    )
+    gold = dict(zip(items, truth.astype(str), strict=True))
+    ann = bl.Annotations.from_frame(frame, gold=gold, classes=[str(c) for c in range(k)])
+    order = np.asarray([int(name[1:]) for name in ann.items])
+    return ann, truth[order]
+
+
+@pytest.fixture(scope="module")
+def difficult_sim() -> tuple[bl.Annotations, np.ndarray]:
+    """120 items, 8 annotators, K = 3, 4 labels per item, item effects of scale 1."""
+    return _simulate(120, 8, 3, 4, scale=1.0, seed=11)
+
+
+@pytest.fixture(scope="module")
+def map_fit(difficult_sim) -> bl.Fit:
+    """A MAP fit: the API, not accuracy — the joint mode over the per-item effects overfits
+    (χ grows until every item explains its own labels; see the module docstring)."""
+    ann, _ = difficult_sim
+    return bl.fit(ann, model="item-difficulty", method="map", use_gold=False, seed=0)
+
+
+def without_gold(ann: bl.Annotations) -> bl.Annotations:
+    return replace(ann, gold=np.full(ann.n_items, -1))
+
+
+def test_the_fit_reports_annotators_replicates_and_predicts_new_items(difficult_sim, map_fit):
+    ann, _ = difficult_sim
+    reliability = map_fit.annotators()
+    assert len(reliability) == ann.n_annotators and reliability["accuracy"].between(0, 1).all()
+    replicated = map_fit.replicated_labels(draws=4, seed=1)
+    assert replicated.shape == (4, len(ann.label)) and replicated.max() < ann.n_classes
+    loglik = map_fit.log_likelihood()["labels"]
+    assert loglik.shape == (1, 1, ann.n_items) and np.isfinite(loglik).all()
+    # new items have no fitted effect: they are scored at zero effect through the confusion
+    few = bl.Annotations.from_frame(
+        pd.DataFrame({"item": ["n1", "n1"], "annotator": ["a00", "a01"], "label": ["2", "2"]}),
+        classes=list(ann.classes),
+    )
+    predicted = map_fit.predict(few)
+    assert predicted.mean.shape == (1, 3) and predicted.mean[0].argmax() == 2
+
+
+def test_nuts_smoke_soft_labels_check_and_loo():
+    ann, _ = _simulate(60, 6, 2, 3, scale=1.0, seed=3)
+    fit = bl.fit(
+        ann, model="item-difficulty", draws=200, tune=200, chains=2, seed=1, use_gold=False, quiet=True
+    )
+    soft = fit.soft_labels()
+    assert soft.mean.shape == (60, 2) and np.allclose(soft.mean.sum(axis=1), 1.0)
+    assert (soft.lower <= soft.mean + 1e-12).all() and (soft.mean <= soft.upper + 1e-12).all()
+    report = fit.check()
+    assert report.verdict
+    loo = az.loo(fit.posterior)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == 60
+
+
+@pytest.mark.slow
+def test_nuts_recovers_the_classes_and_the_effect_scale_from_simulated_data():
+    ann, truth = _simulate(400, 12, 2, 5, scale=1.5, seed=21)
+    fit = bl.fit(ann, model="item-difficulty", draws=500, tune=500, chains=2, seed=0, use_gold=False)
+    accuracy = (fit.soft_labels().mean.argmax(axis=1) == truth).mean()
+    em_accuracy = (bl.dawid_skene_em(without_gold(ann)).label == truth).mean()
+    assert fit.check().ok
+    assert accuracy >= em_accuracy and accuracy > 0.85
+    scale = fit.draws("difficulty_scale")  # draws × K; truth 1.5 for both classes
+    low, high = np.quantile(scale, [0.02, 0.98], axis=0)
+    assert (low < 1.5).all() and (1.5 < high).all()
