@@ -118,6 +118,10 @@ def rows_to_table(ann: Annotations, values: np.ndarray) -> np.ndarray:
     return table
 
 
+TABLE_DATA = ("label_table", "label_cells", "gold_mask")
+"""The label table, its cells and the gold mask: the data of a family that reads the table
+its own way (`likelihood_data` minus the layout the shared sparse product needs)."""
+
 LIKELIHOOD_DATA = (
     "label_table",
     "label_cells",
@@ -127,6 +131,12 @@ LIKELIHOOD_DATA = (
     "label_indptr",
     "label_ones",
 )
+
+
+def table_data(ann: Annotations) -> dict[str, np.ndarray]:
+    """`likelihood_data`'s `TABLE_DATA` entries, by `pm.Data` name."""
+    data = likelihood_data(ann)
+    return {name: data[name] for name in TABLE_DATA}
 
 
 def likelihood_data(ann: Annotations, per_subtype: bool = False) -> dict[str, np.ndarray]:

@@ -56,12 +56,12 @@ from ..priors import ItemDifficultyPriors
 from . import register
 from ._family import Draws, Family, ItemBlocks
 from ._likelihood import (
-    LIKELIHOOD_DATA,
+    TABLE_DATA,
     _core,
     gold_log_mask,
     label_table,
-    likelihood_data,
     sample_categorical,
+    table_data,
 )
 from .dawid_skene import coords
 from .hierarchical import ROW, _annotator_offsets, _population, hierarchical_start
@@ -171,9 +171,9 @@ def observe_difficulty_labels(
     items per step with their own θ_i, scaled to all items."""
     model = pm.modelcontext(None)
     if not 0 < minibatch_items < ann.n_items:
-        data = likelihood_data(ann)
+        data = table_data(ann)
         model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
-        table, cells, gold = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
+        table, cells, gold = (pm.Data(name, data[name]) for name in TABLE_DATA)
         extra: dict = {"dims": ("item", "label_slot")}
     else:
         labels, cells_np = label_table(ann)
@@ -319,5 +319,6 @@ ITEM_DIFFICULTY = register(
         replicate=_replicate,
         unseen_annotator=lambda draws: draws("population_confusion"),
         shape=lambda ann: (ann.n_annotators, ann.n_classes, ann.n_items),
+        data=table_data,
     )
 )
