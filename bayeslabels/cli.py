@@ -345,7 +345,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _selection_text(selection: dict) -> str:
     """The --model auto comparison, one line per candidate."""
-    lines = ["model auto: candidates screened by NUTS (2 chains × 300 draws)"]
+    lines = ["model auto: candidates screened by NUTS (2 chains × 500 draws)"]
     for row in selection["models"]:
         elpd = "n/a" if row.get("elpd_loo") is None else f"{row['elpd_loo']:.1f} ± {row['se']:.1f}"
         lines.append(

@@ -184,7 +184,7 @@ AUTO_CANDIDATES = ("dawid-skene", "one-coin", "hierarchical", "mace", "item-diff
 the data have subtypes). Beta–Bernoulli is left out: its soft label means something else
 (the rate of a new positive label, binary only) and ``ambiguity`` generalises it."""
 
-SCREEN_SETTINGS: dict[str, Any] = {"draws": 300, "tune": 300, "chains": 2}
+SCREEN_SETTINGS: dict[str, Any] = {"draws": 500, "tune": 500, "chains": 2}
 """The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks)."""
 
 
@@ -216,7 +216,7 @@ def auto_fit(
 ) -> tuple[Fit, ModelComparison]:
     """Fit the candidate families, choose one by `compare_models`, and fit it in full.
 
-    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 300 draws), enough
+    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws), enough
     for PSIS-LOO and the predictive check; the recommended family is then fitted with its
     spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`). Gold is
     never used to choose. The returned fit carries the comparison in ``model_selection``,
