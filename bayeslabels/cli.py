@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         "--calibration-folds", type=int, default=5, help="--gold-use calibrate: cross-fitting folds (5)"
     )
     fit.add_argument(
+        "--calibration-fraction",
+        type=float,
+        help="--gold-use calibrate: calibrate on this share of the gold items only (e.g. 0.2); "
+        "the others are held out of every map and scored as a check",
+    )
+    fit.add_argument(
         "--calibration-method",
         choices=["temperature", "vector"],
         default="temperature",
@@ -337,6 +343,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             method=args.calibration_method,
             folds=args.calibration_folds,
             seed=0 if args.seed is None else args.seed,
+            fraction=args.calibration_fraction,
         )
         print(calibration.summary())
         return _export(calibration, out, args.ci_prob, args.allow_failed_check, ann.n_items)

@@ -259,6 +259,14 @@ def test_fit_gold_use_calibrate_writes_calibrated_soft_labels(tmp_path, capsys):
     assert record["used_gold"] is False and record["calibration"]["folds"] == 4
     assert len(pd.read_parquet(out)) == 300
 
+    # on a fifth of the gold: the other gold items are held out of every map, and said so
+    partial = tmp_path / "partial.parquet"
+    assert (
+        main([*args, "--gold-use", "calibrate", "--calibration-fraction", "0.2", "--out", str(partial)]) == 0
+    )
+    assert "96 gold items held out (fraction 0.2)" in capsys.readouterr().out
+    assert bl.read_provenance(partial)["calibration"]["fraction"] == 0.2
+
     # too little gold is one line, before any fit
     truth.head(10).to_csv(tmp_path / "few.csv", index=False)
     few = ["fit", str(tmp_path / "labels.csv"), "--gold", str(tmp_path / "few.csv"), "--method", "em"]

@@ -64,3 +64,39 @@ def test_fits_of_other_labels_are_refused(em_fit):
         bl.compare_models({})
     with pytest.raises(bl.DataError, match="not a Fit"):
         bl.compare_models({"a": "dawid-skene"})
+
+
+def test_auto_candidates_are_the_registered_families_that_fit_the_data(small_sim, subtype_sim):
+    from bayeslabels.fitting import auto_candidates
+
+    plain = auto_candidates(small_sim.annotations)
+    assert {"dawid-skene", "one-coin", "hierarchical", "mace", "ambiguity", "item-difficulty"} <= set(plain)
+    assert "beta-bernoulli" not in plain and "hierarchical-subtype" not in plain
+    assert "hierarchical-subtype" in auto_candidates(subtype_sim.annotations)
+
+
+def test_model_auto_screens_the_candidates_and_keeps_the_comparison(nuts_fit, small_sim, tmp_path):
+    """The Dawid–Skene screen and final fit re-use the session's compiled model (nuts_fit's)."""
+    from bayeslabels.fitting import auto_fit
+
+    fit, comparison = auto_fit(
+        small_sim.annotations,
+        candidates=["dawid-skene", "one-coin"],
+        seed=0,
+        quiet=True,
+        final_settings={"draws": 300, "tune": 300, "chains": 2},
+    )
+    assert set(comparison.table["model"]) == {"dawid-skene", "one-coin"}
+    assert comparison.table["elpd_loo"].notna().all()
+    assert fit.spec.model == comparison.recommended
+    assert fit.model_selection == comparison.to_dict()
+    out = fit.export(tmp_path / "soft.parquet", allow_failed_check=True)
+    recorded = bl.read_provenance(out)["model_selection"]
+    assert recorded["recommended"] == comparison.recommended and len(recorded["models"]) == 2
+
+
+@pytest.mark.slow
+def test_on_dawid_skene_data_model_auto_picks_a_dawid_skene_family():
+    sim = bl.simulate.dawid_skene(n_items=400, n_annotators=15, n_classes=3, labels_per_item=(3, 6), seed=11)
+    fit = bl.fit(sim.annotations, model="auto", seed=0, quiet=True)
+    assert fit.spec.model in {"dawid-skene", "one-coin", "hierarchical", "mace"}, fit.model_selection
