@@ -13,7 +13,7 @@ graph's observed ``labels``), so the simulator and the model cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -288,9 +288,9 @@ def _zero_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 
 # Each family: (free parameters, defaults drawer, derivation of the rest). The drawer gets
-# (rng, annotators J, classes K, subtypes S) and returns every free parameter; the
+# (rng, items I, annotators J, classes K, subtypes S) and returns every free parameter; the
 # derivation adds the deterministic ones (e.g. ``confusion``) from the free ones.
-_Draw = Callable[[np.random.Generator, int, int, int], dict[str, np.ndarray]]
+_Draw = Callable[[np.random.Generator, int, int, int, int], dict[str, np.ndarray]]
 _Derive = Callable[[dict[str, np.ndarray], Annotations], dict[str, np.ndarray]]
 
 
@@ -306,6 +306,13 @@ def _one_coin_confusion(accuracy: np.ndarray, k: int) -> np.ndarray:
 def _mace_confusion(reliability: np.ndarray, spam: np.ndarray) -> np.ndarray:
     k = spam.shape[-1]
     return reliability[:, None, None] * np.eye(k) + (1 - reliability)[:, None, None] * spam[:, None, :]
+
+
+def _item_class_distributions(rng: np.random.Generator, n_items: int, k: int) -> np.ndarray:
+    """Half the items clear (θ_i near one-hot), half ambiguous (θ_i ~ Dirichlet(2))."""
+    clear = 0.9 * np.eye(k)[rng.integers(0, k, size=n_items)] + 0.1 / k
+    ambiguous = rng.dirichlet(np.full(k, 2.0), size=n_items)
+    return np.where((rng.random(n_items) < 0.5)[:, None], clear, ambiguous)
 
 
 def _hierarchical(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
@@ -332,7 +339,7 @@ def _hierarchical_offsets(rng: np.random.Generator, j: int, k: int) -> dict[str,
 FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
     "dawid-skene": (
         ("prevalence", "confusion"),
-        lambda rng, j, k, s: {
+        lambda rng, i, j, k, s: {
             "prevalence": _prevalence(rng, k),
             "confusion": _confusion_matrices(rng, j, k, (0.7, 0.95), np.zeros(j, dtype=bool)),
         },
@@ -340,12 +347,12 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
     ),
     "one-coin": (
         ("prevalence", "accuracy"),
-        lambda rng, j, k, s: {"prevalence": _prevalence(rng, k), "accuracy": rng.uniform(0.7, 0.95, j)},
+        lambda rng, i, j, k, s: {"prevalence": _prevalence(rng, k), "accuracy": rng.uniform(0.7, 0.95, j)},
         lambda p, ann: {"confusion": _one_coin_confusion(p["accuracy"], ann.n_classes)},
     ),
     "mace": (
         ("prevalence", "reliability", "spam"),
-        lambda rng, j, k, s: {
+        lambda rng, i, j, k, s: {
             "prevalence": _prevalence(rng, k),
             "reliability": rng.uniform(0.3, 0.95, j),
             "spam": rng.dirichlet(np.full(k, 2.0), size=j),
@@ -354,7 +361,7 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
     ),
     "hierarchical": (
         ("prevalence", "mu", "sigma", "annotator_offset"),
-        lambda rng, j, k, s: {
+        lambda rng, i, j, k, s: {
             "prevalence": _prevalence(rng, k),
             "mu": 2.5 * np.eye(k),
             **_hierarchical_offsets(rng, j, k),
@@ -363,7 +370,7 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
     ),
     "hierarchical-subtype": (
         ("prevalence", "mu_subtype", "sigma", "annotator_offset", "interaction"),
-        lambda rng, j, k, s: {
+        lambda rng, i, j, k, s: {
             "prevalence": _prevalence(rng, k),
             "mu_subtype": 2.5 * np.eye(k) + 0.5 * _zero_sum(rng.normal(size=(s, k, k)), (0, 2)),
             **_hierarchical_offsets(rng, j, k),
@@ -371,9 +378,27 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
         },
         _hierarchical_subtype,
     ),
+    "ambiguity": (
+        ("theta", "confusion"),
+        lambda rng, i, j, k, s: {
+            "theta": _item_class_distributions(rng, i, k),
+            "confusion": _confusion_matrices(rng, j, k, (0.75, 0.95), np.zeros(j, dtype=bool)),
+        },
+        lambda p, ann: {"prevalence": p["theta"].mean(axis=0)},
+    ),
+    "item-difficulty": (
+        ("prevalence", "confusion", "difficulty_scale", "difficulty"),
+        lambda rng, i, j, k, s: {
+            "prevalence": _prevalence(rng, k),
+            "confusion": _confusion_matrices(rng, j, k, (0.75, 0.95), np.zeros(j, dtype=bool)),
+            "difficulty_scale": np.full(k, 1.0),
+            "difficulty": _zero_sum(rng.normal(size=(i, k)), (1,)),
+        },
+        lambda p, ann: {},
+    ),
     "beta-bernoulli": (
         ("alpha", "beta"),
-        lambda rng, j, k, s: {"alpha": np.asarray(2.0), "beta": np.asarray(3.0)},
+        lambda rng, i, j, k, s: {"alpha": np.asarray(2.0), "beta": np.asarray(3.0)},
         lambda p, ann: {
             "mean": p["alpha"] / (p["alpha"] + p["beta"]),
             "concentration": p["alpha"] + p["beta"],
@@ -426,13 +451,18 @@ def from_family(
     - ``hierarchical-subtype`` (needs ``n_subtypes``): ``mu_subtype`` = 2.5·I plus 0.5 ×
       centred normal noise per subtype, the hierarchical offsets, and an annotator × subtype
       logit ``interaction`` (J, S, K, K) of sd 0.3; ``cell_confusion`` per observed cell;
-    - ``beta-bernoulli`` (two classes): ``alpha`` = 2, ``beta`` = 3 (no latent class).
+    - ``beta-bernoulli`` (two classes): ``alpha`` = 2, ``beta`` = 3 (no latent class);
+    - ``ambiguity``: ``theta`` per item (items × K), half the items clear (0.9 on one class)
+      and half ambiguous (Dirichlet(2)), and a Dawid–Skene ``confusion`` (accuracy 0.75–0.95);
+      no latent class (``true_class`` None), the truth is θ;
+    - ``item-difficulty``: a Dawid–Skene ``confusion`` (the annotators at zero item effect),
+      ``difficulty_scale`` χ_k = 1 and ``difficulty`` θ_i standard normal, centred over labels.
 
     Parameters
     ----------
     name : str
         A family in `FAMILY_PARAMETERS`: dawid-skene, one-coin, mace, hierarchical,
-        hierarchical-subtype, beta-bernoulli.
+        hierarchical-subtype, item-difficulty, ambiguity, beta-bernoulli.
     n_items, n_annotators : int
         Size of the table.
     n_classes : int, default 2
@@ -507,7 +537,7 @@ def from_family(
     design = Annotations.from_frame(frame, classes=class_names)
 
     # the truth: given or default free parameters, recoded like the design, then derived ones
-    truth = {**draw_defaults(rng, n_annotators, k, n_subtypes), **given}
+    truth = {**draw_defaults(rng, n_items, n_annotators, k, n_subtypes), **given}
     truth = {key: np.asarray(value, dtype=float) for key, value in truth.items()}
     annotator_order = pd.Index(annotator_ids).get_indexer(design.annotators)
     subtype_order = pd.Index(subtype_ids).get_indexer(design.subtypes)
@@ -519,9 +549,18 @@ def from_family(
             truth[key] = np.take(truth[key], subtype_order, axis=axis)
     truth.update(derive(truth, design))
 
-    labels, classes = model.replicated_labels(
-        design, lambda variable: truth[variable][None], False, rng, return_classes=True
-    )
+    if model.replicate is not None and "prevalence" in free:
+        # a family with its own forward code and a latent class: draw the class here and let
+        # the family's code fix it, as it fixes gold (its replicate draws z internally)
+        true_class = rng.choice(k, size=n_items, p=truth["prevalence"] / truth["prevalence"].sum())
+        labels = model.replicated_labels(
+            replace(design, gold=true_class), lambda variable: truth[variable][None], True, rng
+        )
+        classes: np.ndarray | None = true_class[None]
+    else:
+        labels, classes = model.replicated_labels(
+            design, lambda variable: truth[variable][None], False, rng, return_classes=True
+        )
     frame["label"] = np.asarray(class_names, dtype=object)[labels[0]]
     return SimulatedFamily(
         annotations=Annotations.from_frame(frame, classes=class_names),

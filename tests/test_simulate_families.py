@@ -36,7 +36,7 @@ def test_the_labels_have_the_asked_design(name):
     pairs = ann.item_idx * ann.n_annotators + ann.annotator_idx
     assert len(np.unique(pairs)) == len(pairs)  # distinct annotators per item
     assert ann.has_subtypes == (name == "hierarchical-subtype")
-    assert (sim.true_class is None) == (name == "beta-bernoulli")
+    assert (sim.true_class is None) == (name in ("beta-bernoulli", "ambiguity"))  # no latent class
 
 
 @pytest.mark.parametrize("name", LATENT_CLASS)
@@ -68,6 +68,27 @@ def test_beta_bernoulli_labels_follow_the_item_rates():
     second_moment = mean**2 + alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))
     assert both.mean() == pytest.approx(second_moment, abs=0.03)
     assert sim.parameters["mean"] == pytest.approx(mean)
+
+
+def test_ambiguity_labels_follow_each_items_class_distribution_through_the_confusion():
+    sim = _simulate("ambiguity", n_items=4000, n_classes=3)
+    ann, theta, confusion = sim.annotations, sim.parameters["theta"], sim.parameters["confusion"]
+    # P(label = l | row) = Σ_c θ_ic π_j[c, l]
+    expected = np.einsum("rc,rcl->rl", theta[ann.item_idx], confusion[ann.annotator_idx])
+    observed = np.eye(3)[ann.label]
+    np.testing.assert_allclose(observed.mean(axis=0), expected.mean(axis=0), atol=0.015)
+    ambiguous = theta.max(axis=1) < 0.8
+    per_item_agreement = bl.item_agreement(ann)["pairwise_agreement"].to_numpy()
+    assert per_item_agreement[ambiguous].mean() < per_item_agreement[~ambiguous].mean() - 0.1
+
+
+def test_item_difficulty_labels_carry_the_true_class_the_forward_code_was_given():
+    sim = _simulate("item-difficulty", n_items=3000, n_classes=3, labels_per_item=5)
+    em = bl.dawid_skene_em(sim.annotations)
+    assert not sim.annotations.has_gold  # the class fixed through gold is not left behind
+    assert (em.label == sim.true_class).mean() > 0.75
+    share = np.bincount(sim.true_class, minlength=3) / len(sim.true_class)
+    np.testing.assert_allclose(share, sim.parameters["prevalence"], atol=0.04)
 
 
 def test_given_parameters_are_the_truth_and_derived_ones_follow():
