@@ -397,13 +397,17 @@ class Fit:
         return replace(self.annotations, gold=np.full(self.annotations.n_items, -1))
 
     LOG_LIKELIHOOD_MAX_VALUES = 50_000_000
+    LOO_INTEGRATED_DRAWS = 400
 
     def log_likelihood(self) -> xr.Dataset:
         """Pointwise log-likelihood, one value per item and draw: ``labels`` (chain, draw, item)
         = ``log p(y_i | θ^(s))``, every label of item i jointly with its class summed out
         (what the graph's observed ``labels`` gives per item; computed in NumPy, no compile).
         The unit is the item because its labels are not independent once the class is
-        marginalised. Fits from `bayeslabels.fit` carry it as the ``log_likelihood`` group of
+        marginalised. A family with parameters of each item (``ambiguity``) gives them
+        integrated over their population (`Family.loo_loglik_blocks`, Monte Carlo per draw, on
+        about 400 evenly spaced draws in all): what leaving the item out means. Fits
+        from `bayeslabels.fit` carry it as the ``log_likelihood`` group of
         `posterior` (so ``az.loo(fit.posterior)`` works) when chains × draws × items ≤ 50 M.
 
         Returns
@@ -419,9 +423,17 @@ class Fit:
         ('chain', 'draw', 'item')
         """
         post = self.posterior["posterior"]
+        if self.family.loo_loglik is not None:  # Monte Carlo per draw: about 400 draws in all
+            per_chain = max(1, self.LOO_INTEGRATED_DRAWS // post.sizes["chain"])
+            post = post.isel(draw=slice(None, None, -(-post.sizes["draw"] // per_chain)))
         chains, draws = post.sizes["chain"], post.sizes["draw"]
         values = np.empty((chains * draws, self.annotations.n_items))
-        blocks = self.family.item_loglik_blocks(self.annotations, self._stored_draws, self.used_gold)
+
+        def stored(name: str) -> np.ndarray:
+            array = np.asarray(post[name])
+            return array.reshape(-1, *array.shape[2:])
+
+        blocks = self.family.loo_loglik_blocks(self.annotations, stored, self.used_gold)
         for rows, block in blocks:
             values[:, rows] = block
         coords = {"chain": post["chain"].values, "draw": post["draw"].values}

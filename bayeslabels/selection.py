@@ -15,7 +15,7 @@ r"""Choosing a model family: LOO, predictive checks and held-out gold, side by s
   ECE and log-loss with intervals (`bayeslabels.evaluate`).
 
 The recommendation: among the models whose elpd is within two standard errors of the best
-(``elpd_diff ≤ 2·dse``), the one with the fewest predictive misfits, then the best elpd. Gold
+(``|elpd_diff| ≤ 2·dse``), the one with the fewest predictive misfits, then the best elpd. Gold
 is reported, never used to choose (so a choice can be scored on the same gold).
 """
 
@@ -253,7 +253,8 @@ def _recommend(table: pd.DataFrame) -> tuple[str, str]:
     """The rule of the module docstring."""
     has_loo = table["elpd_loo"].notna()
     if has_loo.any():
-        near = table[has_loo & (table["elpd_diff"].fillna(0) <= 2 * table["dse"].fillna(0) + 1e-12)]
+        # ArviZ 1.x reports elpd_diff as signed (≤ 0 for the models behind the best)
+        near = table[has_loo & (table["elpd_diff"].abs().fillna(0) <= 2 * table["dse"].fillna(0) + 1e-12)]
         best_elpd = table.loc[has_loo, "elpd_loo"].max()
         chosen = near.sort_values(["misfits", "elpd_loo"], ascending=[True, False]).iloc[0]
         others = len(near) - 1

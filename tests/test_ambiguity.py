@@ -107,6 +107,38 @@ def test_forward_simulation_draws_a_class_from_theta_per_label_then_the_label_th
         assert both == pytest.approx((theta[kind] @ confusion[0, :, 0]) ** 2, abs=0.02)
 
 
+def test_loo_reads_the_log_likelihood_with_each_items_theta_integrated_over_its_population():
+    from scipy import integrate
+    from scipy.special import expit
+
+    ann = _tiny(5, n_items=4, k=2)
+    rng = np.random.default_rng(2)
+    confusion = rng.dirichlet([4.0, 1.5], size=(ann.n_annotators, 2))
+    confusion[:, 1] = confusion[:, 1, ::-1]  # diagonal-heavy rows
+    centre, spread = np.array([0.4, -0.4]), 1.3
+    draws = {"centre": centre[None], "spread": np.array([spread]), "confusion": confusion[None]}
+    [(_, integrated)] = list(family("ambiguity").loo_loglik_blocks(ann, draws.__getitem__, False))
+
+    # K = 2: θ_1 = expit(Δ + σ(ζ_1 − ζ_0)) with ζ zero-sum of unit normals, ζ_1 − ζ_0 ~ N(0, 2)
+    def likelihood(i: int, x: float) -> float:
+        theta = np.array(
+            [1 - expit(centre[1] - centre[0] + spread * x), expit(centre[1] - centre[0] + spread * x)]
+        )
+        rows = ann.item_idx == i
+        per_label = theta @ confusion[ann.annotator_idx[rows], :, ann.label[rows]].T
+        return float(np.prod(per_label) * np.exp(-(x**2) / 4) / np.sqrt(4 * np.pi))
+
+    exact = [np.log(integrate.quad(lambda x, i=i: likelihood(i, x), -12, 12)[0]) for i in range(ann.n_items)]
+    np.testing.assert_allclose(integrated[0], exact, atol=0.08)  # Monte Carlo over 64 samples
+
+    # no spread: every item is the population, and the integral is the conditional likelihood
+    theta = np.broadcast_to(np.exp(centre) / np.exp(centre).sum(), (ann.n_items, 2))
+    flat = {**draws, "spread": np.array([0.0]), "theta": theta[None]}
+    [(_, no_spread)] = list(family("ambiguity").loo_loglik_blocks(ann, flat.__getitem__, False))
+    [(_, conditional)] = list(family("ambiguity").item_loglik_blocks(ann, flat.__getitem__, False))
+    np.testing.assert_allclose(no_spread, conditional, atol=1e-10)
+
+
 def test_posterior_replicates_keep_each_items_theta_and_the_design():
     ann = _tiny(4, n_items=2, k=2)
     theta = np.array([[1.0, 0.0], [0.0, 1.0]])

@@ -43,7 +43,7 @@ def test_the_recommendation_prefers_fewer_misfits_among_models_within_two_standa
         {
             "model": ["a", "b", "c"],
             "elpd_loo": [-100.0, -103.0, -140.0],
-            "elpd_diff": [0.0, 3.0, 40.0],
+            "elpd_diff": [0.0, -3.0, -40.0],  # signed, as ArviZ 1.x reports it
             "dse": [0.0, 2.0, 5.0],
             "misfits": [3, 0, 0],
             "pareto_k_bad": [0, 2, 0],

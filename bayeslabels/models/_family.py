@@ -88,6 +88,7 @@ class Family:
     data: Callable[[Annotations], dict[str, np.ndarray]] | None = None
     shape: Callable[[Annotations], tuple] | None = None
     item_loglik: Callable[[Annotations, Draws, bool], ItemBlocks] | None = None
+    loo_loglik: Callable[[Annotations, Draws, bool], ItemBlocks] | None = None
     replicate: Replicate | None = None
 
     # ------------------------------------------------------------------ data side
@@ -186,6 +187,14 @@ class Family:
         with np.errstate(divide="ignore"):
             log_rho = np.log(draws("prevalence"))
         return item_loglik_blocks(counts, self._cell_log_confusion(draws), log_rho, mask)
+
+    def loo_loglik_blocks(self, ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+        """The per-item log-likelihood LOO reads: `item_loglik_blocks`, or for a family with
+        parameters of each item (``loo_loglik``) those integrated over their population, so
+        that leaving an item out is what PSIS can estimate ("integrated LOO")."""
+        if self.loo_loglik is not None:
+            return self.loo_loglik(ann, draws, used_gold)
+        return self.item_loglik_blocks(ann, draws, used_gold)
 
     @overload
     def replicated_labels(
