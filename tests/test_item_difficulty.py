@@ -104,6 +104,30 @@ def test_without_item_effect_the_model_is_dawid_skene_with_confusion_softmax_bet
     assert not np.allclose(_enumerated(ann, values), dawid_skene)
 
 
+def test_loo_reads_the_log_likelihood_with_the_item_effect_integrated_over_its_prior():
+    ann = _tiny(4, n_items=5)
+    values = _parameters(ann, seed=2)
+    # no effect scale: nothing to integrate, the integrated log-likelihood is Dawid–Skene's
+    flat = _draws({**values, "difficulty_scale": np.zeros(3)})
+    [(_, integrated)] = list(FAMILY.loo_loglik_blocks(ann, flat.__getitem__, False))
+    dawid_skene = _enumerated_item_loglik(ann, flat["confusion"][0], values["prevalence"])
+    np.testing.assert_allclose(integrated[0], dawid_skene, atol=1e-10)
+    # with a scale: the Monte Carlo mean over effects drawn from the prior, item by item
+    draws = _draws(values)
+    [(_, integrated)] = list(FAMILY.loo_loglik_blocks(ann, draws.__getitem__, False))
+    rng = np.random.default_rng(5)
+    effects = rng.normal(size=(4000, 3))
+    effects -= effects.mean(axis=1, keepdims=True)
+    reference = logsumexp(
+        [
+            _enumerated(ann, {**values, "difficulty": np.broadcast_to(e, values["difficulty"].shape)})
+            for e in effects
+        ],
+        axis=0,
+    ) - np.log(len(effects))
+    np.testing.assert_allclose(integrated[0], reference, atol=0.3)  # 64 Monte Carlo samples
+
+
 def test_forward_simulation_draws_labels_with_the_model_frequencies():
     rng = np.random.default_rng(0)
     logits = np.array([[[1.5, -1.5], [-1.0, 1.0]], [[0.5, -0.5], [-2.0, 2.0]]])  # 2 annotators

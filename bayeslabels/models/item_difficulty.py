@@ -267,6 +267,34 @@ def joint_class_blocks(
         yield items, joint
 
 
+INTEGRATION_SAMPLES = 64
+"""Monte Carlo samples of an item effect per draw in `_integrated_loglik`."""
+
+
+def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+    r"""Per-item log-likelihood with the item's own effect integrated over its prior, per draw:
+    ``ℓ_i = logsumexp_k [log ρ_k + m_ik + log (1/M) Σ_m exp Σ_{r∈i} log softmax(β_{j_r k} −
+    χ_k η_m)[y_r]]``, ``η_m ~ ZeroSumNormal(1)`` (the same M samples for every item, seeded) —
+    what LOO needs, since leaving item i out leaves its effect with nothing but the prior
+    ("integrated LOO", Vehtari et al. 2016; `bayeslabels.models.ambiguity` does the same)."""
+    k = ann.n_classes
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(INTEGRATION_SAMPLES, k))
+    samples -= samples.mean(axis=1, keepdims=True)
+    n_draws = len(draws("difficulty_scale"))
+    total = np.full((n_draws, ann.n_items, k), -np.inf)  # running log Σ_m, draws × items × K
+    for eta in samples:
+        shared = np.broadcast_to(eta, (n_draws, ann.n_items, k))
+
+        def with_effect(name: str, eta_m: np.ndarray = shared) -> np.ndarray:
+            return eta_m if name == "difficulty" else draws(name)
+
+        for items, joint in joint_class_blocks(ann, with_effect, used_gold):
+            total[:, items] = np.logaddexp(total[:, items], joint)
+    with np.errstate(invalid="ignore"):  # classes gold rules out stay −∞
+        yield slice(0, ann.n_items), logsumexp(total - np.log(INTEGRATION_SAMPLES), axis=-1)
+
+
 def _item_probabilities(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
     """``P(z_i = k | labels of i, draw)``: the class posterior given each draw (θ_i included)."""
     for items, joint in joint_class_blocks(ann, draws, used_gold):
@@ -316,6 +344,7 @@ ITEM_DIFFICULTY = register(
         summary="item difficulty (logistic random effects): an item effect shared by all its labels",
         item_probabilities=_item_probabilities,
         item_loglik=_item_loglik,
+        loo_loglik=_integrated_loglik,
         replicate=_replicate,
         unseen_annotator=lambda draws: draws("population_confusion"),
         shape=lambda ann: (ann.n_annotators, ann.n_classes, ann.n_items),
