@@ -8,6 +8,7 @@ import pytest
 
 import bayeslabels as bl
 from bayeslabels.models import family
+from bayeslabels.models._likelihood import LIKELIHOOD_DATA
 
 
 @pytest.fixture(scope="module")
@@ -64,4 +65,4 @@ def test_the_compiled_shape_is_annotators_classes_and_subtypes(small_sim, subtyp
     assert ds.shape_key(fewer) != ds.shape_key(ann)
     # per-subtype: also the number of (annotator, subtype) cells that hold labels (all 45 here)
     assert family("hierarchical-subtype").shape_key(subtype_sim.annotations) == (15, 2, 3, 45)
-    assert set(ds.model_data(ann)) == {"label_table", "label_cells", "gold_mask"}
+    assert set(ds.model_data(ann)) == set(LIKELIHOOD_DATA)  # the table, its layout, the gold mask
