@@ -5,7 +5,6 @@ from ξ_j. Its graph is the shared marginal likelihood under π_j = θ_j I + (1 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
@@ -15,19 +14,7 @@ from scipy.stats import spearmanr
 import bayeslabels as bl
 from bayeslabels.errors import SpecError
 from bayeslabels.models import family
-
-
-def _tiny(seed: int, n_items: int = 5, k: int = 3) -> bl.Annotations:
-    rng = np.random.default_rng(seed)
-    rows = [
-        (f"i{i}", f"a{j}", str(rng.integers(k)))
-        for i in range(n_items)
-        for j in range(3)
-        if rng.random() < 0.8
-    ]
-    rows += [(f"i{i}", "a0", str(rng.integers(k))) for i in range(n_items)]  # one pair labelled twice
-    frame = pd.DataFrame(rows, columns=["item", "annotator", "label"])
-    return bl.Annotations.from_frame(frame, classes=[str(c) for c in range(k)])
+from tests.test_generative import _tiny
 
 
 def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -49,7 +36,7 @@ def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarr
 
 
 def test_the_per_item_log_likelihood_is_the_enumerated_mace_marginal():
-    ann = _tiny(3)
+    ann = _tiny(3, n_items=5)
     rng = np.random.default_rng(0)
     k, j = ann.n_classes, ann.n_annotators
     theta, spam, rho = rng.uniform(0.2, 0.9, j), rng.dirichlet(np.ones(k), j), rng.dirichlet(np.ones(k))
@@ -78,7 +65,7 @@ def test_the_per_item_log_likelihood_is_the_enumerated_mace_marginal():
 
 
 def test_the_confusion_is_reliability_on_the_diagonal_plus_spam():
-    ann = _tiny(1)
+    ann = _tiny(1, n_items=5)
     model = family("mace").build(ann)
     assert {"reliability", "spam", "prevalence"} == {v.name for v in model.free_RVs}
     assert [d.name for d in model.deterministics] == ["confusion"]
@@ -90,7 +77,7 @@ def test_the_confusion_is_reliability_on_the_diagonal_plus_spam():
 
 
 def test_the_start_inverts_the_confusion_of_an_exact_mace_solution():
-    ann = _tiny(2)
+    ann = _tiny(2, n_items=5)
     theta, spam = (
         np.array([0.9, 0.6, 0.3]),
         np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8], [1 / 3, 1 / 3, 1 / 3]]),
