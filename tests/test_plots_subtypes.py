@@ -76,3 +76,57 @@ def test_compare_and_route_from_the_command_line(subtype_fit, tmp_path, capsys):
     assert main(["route", str(saved), "--budget", "30", "--out", str(tmp_path / "plan.csv")]) == 0
     plan = pd.read_csv(tmp_path / "plan.csv", dtype=str)
     assert len(plan) == 30 and "wrote" in capsys.readouterr().out
+
+
+def _comparison(subtypes, annotators, accuracy):
+    """A SubtypeComparison made by hand: population and annotator rows (the figures' data)."""
+    import numpy as np
+    import pandas as pd
+
+    from bayeslabels.compare import SubtypeComparison
+
+    population = pd.DataFrame(
+        {
+            "subtype": subtypes,
+            "metric": "accuracy",
+            "mean": np.linspace(0.8, 0.9, len(subtypes)),
+            "lo": np.linspace(0.75, 0.85, len(subtypes)),
+            "hi": np.linspace(0.85, 0.95, len(subtypes)),
+        }
+    )
+    rows = [(a, s) for a in annotators for s in subtypes]
+    table = pd.DataFrame(
+        {
+            "annotator": [a for a, _ in rows],
+            "subtype": [s for _, s in rows],
+            "accuracy": accuracy,
+            "n_labels": np.arange(len(rows))[::-1] + 1,
+        }
+    )
+    return SubtypeComparison(population, pd.DataFrame(), table, pd.DataFrame(), ci_prob=0.9)
+
+
+def test_subtype_forest_of_two_subtypes_has_no_empty_rows():
+    two = _comparison(["violent", "sexual"], ["a"], [0.8, 0.9])
+    ax = plots.plot_subtype_forest(two)
+    low, high = ax.get_ylim()
+    assert high - low <= 2.3  # two rows, a small margin: no band of empty space
+    assert ax.figure.get_figheight() < 2.5
+    many = _comparison([f"s{i}" for i in range(8)], ["a"], [0.8] * 8)
+    assert plots.plot_subtype_forest(many).figure.get_figheight() > ax.figure.get_figheight()
+    left, right = ax.get_xlim()
+    assert left < 0.75 and right > 0.95 and right - left < 0.3  # fitted to the intervals
+
+
+def test_annotator_subtype_heatmap_scale_fits_the_data_and_ids_are_whole():
+    ids = ["annotator-with-a-very-long-identifier-0001", "b", "c"]
+    accuracy = [0.91, 0.93, 0.95, 0.97, 0.92, float("nan")]
+    comparison = _comparison(["s0", "s1"], ids, accuracy)
+    ax = plots.plot_annotator_subtype_heatmap(comparison)
+    image = ax.get_images()[0]
+    assert image.norm.vmin == pytest.approx(0.91) and image.norm.vmax == pytest.approx(0.97)
+    assert image.cmap.name.startswith("viridis") and len(ax.figure.axes) == 2  # a colour bar
+    assert {t.get_text().replace("\n", "") for t in ax.get_yticklabels()} == set(ids)
+    assert "all 3" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no estimate"]  # the NaN cell
+    assert plots.plot_annotator_subtype_heatmap(comparison, max_annotators=2).get_title().count("2 of 3")
