@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         ItemDifficultyPriors,
         MacePriors,
     )
+    from .report import report
     from .routing import route
     from .selection import ModelComparison, compare_models
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
@@ -149,6 +150,7 @@ _EXPORTS: dict[str, str] = {
     "SoftLabels": "soft_labels:SoftLabels",
     "as_soft_labels": "soft_labels:as_soft_labels",
     "read_provenance": "soft_labels:read_provenance",
+    "report": "report:report",
     "AmbiguityPriors": "priors:AmbiguityPriors",
     "BetaBernoulliPriors": "priors:BetaBernoulliPriors",
     "DawidSkenePriors": "priors:DawidSkenePriors",
@@ -170,7 +172,7 @@ _EXPORTS: dict[str, str] = {
     "to_training_frame": "training:to_training_frame",
 }
 # submodules that share a name with a public function: the attribute stays the function
-_SHADOWED = frozenset({"agreement", "calibrate", "evaluate", "fit"})
+_SHADOWED = frozenset({"agreement", "calibrate", "evaluate", "fit", "report"})
 
 
 def __getattr__(name: str) -> Any:
@@ -189,8 +191,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``bayeslabels.fit`` / ``.evaluate`` / ``.agreement`` / ``.calibrate`` the public
-    functions when their modules (``bayeslabels/fit.py`` ...) are imported: the import system
+    """Keeps ``bayeslabels.fit`` / ``.evaluate`` / ``.agreement`` / ``.calibrate`` / ``.report``
+    the public functions when their modules (``bayeslabels/fit.py`` ...) are imported: the import system
     would otherwise set the package attribute to the module. The modules stay in ``sys.modules``."""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -270,6 +272,7 @@ __all__ = [
     "plots",
     "predictive_check",
     "read_provenance",
+    "report",
     "resolve_spec",
     "route",
     "simulate",

@@ -169,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_analysis_parsers(sub)
     sub.add_parser("datasets", help="list the bundled real datasets")
     _add_subtype_parsers(sub)
+    _add_report_parser(sub)
     return parser
 
 
@@ -672,6 +673,55 @@ def _cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- report
+
+
+def _add_report_parser(sub: argparse._SubParsersAction[_OneLineParser]) -> None:
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML report of a saved fit or a labels file",
+        epilog="examples:\n  bayeslabels report runs/fit-01 --out report.html\n"
+        "  bayeslabels report labels.csv --gold gold.csv --out report.html\n"
+        "  bayeslabels report runs/fit-01 --route-budget 200 --out report.html\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("source", help="a saved fit directory, or a labels file (.csv, .parquet, .jsonl)")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--gold", help="gold table (item, gold); for a labels file also a gold column name")
+    report.add_argument("--route-budget", type=float, help="add a routing plan for this many labels (a fit)")
+    report.add_argument("--ci-prob", type=float, default=0.9, help="interval mass (default 0.9)")
+    report.add_argument("--n-boot", type=int, default=500, help="bootstrap replicates (default 500)")
+    report.add_argument("--top-items", type=int, default=25, help="rows of the most-uncertain-items table")
+    report.add_argument("--title", help="page title")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .report import report
+
+    _check_ci_prob(args.ci_prob)
+    source = Path(args.source)
+    if not source.exists():
+        raise CliError(f"{args.source}: no such file or directory (give a fit directory or labels file)")
+    gold = args.gold
+    if gold is not None and source.is_dir():
+        gold = _read_gold_file(gold)
+    written = report(
+        source,
+        args.out,
+        gold=gold,
+        route_budget=args.route_budget,
+        ci_prob=args.ci_prob,
+        n_boot=args.n_boot,
+        top_items=args.top_items,
+        title=args.title,
+    )
+    print(f"wrote {written}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
@@ -685,6 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _cmd_evaluate,
         "compare": _cmd_compare,
         "route": _cmd_route,
+        "report": _cmd_report,
     }
     try:
         return handlers[args.command](args)

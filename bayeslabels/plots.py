@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .compare import SubtypeComparison
 
 ID_WRAP = 20  # characters per line of an id on an axis (ids are wrapped, never cut)
-MISSING_STYLE = {"facecolor": "0.92", "edgecolor": "0.6", "hatch": "////", "linewidth": 0.0}
+MISSING_STYLE: dict[str, Any] = {"facecolor": "0.92", "edgecolor": "0.6", "hatch": "////", "linewidth": 0.0}
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.0, 4.5)) -> Axes:
@@ -481,7 +481,7 @@ def plot_annotator_subtype_heatmap(
     for (i, j), n in np.ndenumerate(counts.to_numpy()):
         if not np.isfinite(n):
             continue
-        dark = np.isfinite(grid[i, j]) and image.norm(grid[i, j]) < 0.55
+        dark = bool(np.isfinite(grid[i, j]) and (grid[i, j] - lo) / (hi - lo) < 0.55)
         ax.text(j, i, str(int(n)), ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(grid.shape[1]), [wrap_id(s) for s in values.columns.astype(str)])
     ax.set_yticks(
@@ -622,5 +622,6 @@ def plot_routing_plan(plan: pd.DataFrame, ax: Axes | None = None, top: int = 15)
     ax.set_title(
         f"Routing plan: {len(plan)} labels, expected gain {plan['expected_information_gain'].sum():.1f} nats"
     )
-    ax.legend(title="reason", fontsize=8)
+    if len(counts):
+        ax.legend(title="reason", fontsize=8)
     return ax
