@@ -478,7 +478,7 @@ def _gold_section(
             f"{n_items} gold items; {ci_prob:.0%} intervals (Wilson or percentile bootstrap)."
         )
         section.tables.append(
-            Table(["labels", "metric", "estimate [interval]", "interval"], rows, sortable=True)
+            Table(["labels", "metric", "estimate [interval]", "interval method"], rows, sortable=True)
         )
 
         def reliability(ax: Axes) -> None:
