@@ -252,11 +252,12 @@ def plot_annotator_profiles(
     named = [i for i in named if np.isfinite(xs[i])]
     finite_x = xs[np.isfinite(xs)]
     middle = float(np.median(finite_x)) if finite_x.size else 0.0
-    placed: dict[tuple[float, float], int] = {}
-    for i in named:  # right of a point left of the middle, else left of it; coinciding ones stacked
-        spot = (round(float(xs[i]), 2), round(float(y[i]), 2))
-        stack = placed.get(spot, 0)
-        placed[spot] = stack + 1
+    span = float(np.ptp(finite_x)) if finite_x.size > 1 else 1.0
+    placed: list[tuple[float, float]] = []
+    for i in named:  # right of a point left of the middle, else left of it; near ones stacked
+        spot = (float(xs[i]) / (span or 1.0), float(y[i]))
+        stack = sum(abs(spot[0] - px) < 0.06 and abs(spot[1] - py) < 0.04 for px, py in placed)
+        placed.append(spot)
         right = xs[i] <= middle
         ax.annotate(
             str(profiles["annotator"].iloc[i]),

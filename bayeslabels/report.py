@@ -215,7 +215,7 @@ def _agreement_section(ann: Annotations, ci_prob: float, n_boot: int, seed: int,
     bins = result.redundancy_bins()
     section.text.append("Items by labels received: " + ", ".join(f"{k}: {v}" for k, v in bins.items()) + ".")
     shown = min(max_heatmap, ann.n_annotators)
-    side = 6.5 + 0.09 * shown
+    side = 5.5 + 0.08 * shown
     section.figures.append(
         _draw(
             lambda ax: plots.plot_agreement(result, ax=ax, max_annotators=max_heatmap),

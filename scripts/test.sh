@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# Headless Chromium for the HTML report's browser test (tests/test_report_browser.py, which
+# skips, saying why, where there is none): from Debian's packages, where apt-get runs as root.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "bayeslabels test: installing chromium with apt-get (log: .venv/chromium.log)" >&2
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } >.venv/chromium.log 2>&1 \
+      || echo "bayeslabels test: apt-get could not install chromium (see .venv/chromium.log): the browser test is skipped" >&2
+  else
+    echo "bayeslabels test: no chromium, and no apt-get as root to install it: the browser test is skipped" >&2
+  fi
+fi
 .venv/bin/ruff check bayeslabels tests benchmarks
 .venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 # Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
