@@ -313,7 +313,8 @@ def plot_reliability(
     ece = expected_calibration_error(targets, gold, n_bins=n_bins)
     k = len(as_soft_labels(targets).classes)
     floor = 1.0 / k
-    ax.plot([floor, 1], [floor, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    if not any(line.get_label() == "perfect calibration" for line in ax.get_lines()):  # one per axes
+        ax.plot([floor, 1], [floor, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
     error = np.vstack([table["accuracy"] - table["accuracy_lo"], table["accuracy_hi"] - table["accuracy"]])
     error = np.clip(error, 0.0, None)
     ax.errorbar(
@@ -340,7 +341,7 @@ def plot_reliability(
     ax.set_ylim(-0.02, 1.04)
     ax.set_xlabel(f"confidence of the predicted class\n(its probability: {floor:.2g} … 1 for {k} classes)")
     ax.set_ylabel(f"accuracy ({ci_prob:.0%} Wilson interval)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.set_title(f"Reliability diagram ({len(table)} non-empty of {n_bins} confidence bins)", fontsize=10)
     return ax
 
