@@ -66,9 +66,16 @@ def wrap_id(name: object, width: int = ID_WRAP) -> str:
     return "\n".join(text[i : i + width] for i in range(0, len(text), width)) or text
 
 
-def _tick_fontsize(n: int) -> float:
-    """Font size (points) of n tick labels: 8 for a few, down to 3 for a couple of hundred."""
-    return float(np.clip(360.0 / max(n, 1), 3.0, 8.0))
+def _tick_fontsize(n: int, ax: Axes | None = None) -> float:
+    """Font size (points) of n tick labels along an axis: 8 for a few, smaller for many, so
+    that they fit the axes' height (when given), never below 2."""
+    size = 360.0 / max(n, 1)
+    if ax is not None:
+        figure = ax.get_figure(root=True)
+        if figure is not None:
+            height = ax.get_position().height * figure.get_figheight() * 72.0  # points
+            size = min(size, 0.9 * height / max(n, 1))
+    return float(np.clip(size, 2.0, 8.0))
 
 
 def _missing_background(ax: Axes, shape: tuple[int, int], label: str) -> Patch:
@@ -122,14 +129,14 @@ def plot_agreement(
     data: Annotations | AgreementReport,
     ax: Axes | None = None,
     *,
-    max_annotators: int | None = None,
+    max_annotators: int | None = 40,
     min_overlap: int = 5,
     order: Literal["cluster", "mean", "volume"] = "cluster",
 ) -> Axes:
     """Cohen's κ between each pair of annotators, on the fixed scale −1…1 (diverging map).
 
-    Every annotator who shares an item with another is shown, or the ``max_annotators`` with
-    most shared items (the title then says how many of how many). Annotators are ordered by
+    The ``max_annotators`` annotators with most shared items are shown (the title says how
+    many of how many; None: every annotator who shares an item with another). Annotators are ordered by
     ``order``: ``"cluster"`` (average-linkage clustering on 1 − κ: groups that agree sit
     together), ``"mean"`` (mean κ with the others, highest first) or ``"volume"`` (most
     shared items first). Pairs sharing fewer than ``min_overlap`` items have no κ: they are
@@ -187,7 +194,7 @@ def plot_agreement(
     ax.imshow(diagonal, cmap=ListedColormap(["0.3"]), interpolation="nearest", zorder=1)
     ax.figure.colorbar(image, ax=ax, label="Cohen's κ (−1 … 1; 0 = chance)", shrink=0.8)
     labels = [wrap_id(a) for a in names]
-    size = _tick_fontsize(n)
+    size = _tick_fontsize(n, ax)
     ax.set_xticks(range(n), labels, rotation=90, fontsize=size)
     ax.set_yticks(range(n), labels, fontsize=size)
     ax.set_xlim(-0.5, n - 0.5)
@@ -200,11 +207,7 @@ def plot_agreement(
         fontsize=7,
         frameon=False,
     )
-    shown = (
-        f"all {n} annotators"
-        if n == total or max_annotators is None
-        else (f"the {n} of {total} annotators with most shared items")
-    )
+    shown = f"all {n} annotators" if n == total else f"the {n} of {total} annotators with most shared items"
     how = {"cluster": "clustered by agreement", "mean": "by mean κ", "volume": "by shared items"}[order]
     ax.set_title(f"Pairwise Cohen's κ: {shown},\n{how}", fontsize=10, pad=16)
     return ax
@@ -487,7 +490,7 @@ def plot_annotator_subtype_heatmap(
         ax.text(j, i, str(int(n)), ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(grid.shape[1]), [wrap_id(s) for s in values.columns.astype(str)])
     ax.set_yticks(
-        range(grid.shape[0]), [wrap_id(a) for a in values.index], fontsize=_tick_fontsize(len(keep))
+        range(grid.shape[0]), [wrap_id(a) for a in values.index], fontsize=_tick_fontsize(len(keep), ax)
     )
     ax.set_xlabel("subtype")
     ax.set_ylabel("annotator (most labels first)")
@@ -618,7 +621,7 @@ def plot_routing_plan(plan: pd.DataFrame, ax: Axes | None = None, top: int = 15)
     for i, reason in enumerate(counts.columns):
         ax.barh(y, counts[reason], left=left, color=f"C{i}", label=reason)
         left += counts[reason].to_numpy()
-    ax.set_yticks(y, [wrap_id(a) for a in counts.index], fontsize=_tick_fontsize(len(counts)))
+    ax.set_yticks(y, [wrap_id(a) for a in counts.index], fontsize=_tick_fontsize(len(counts), ax))
     ax.set_xlabel("labels requested")
     ax.set_ylabel("assigned to" + (f" (top {len(counts)} of {total})" if total > len(counts) else ""))
     ax.set_title(

@@ -54,7 +54,8 @@ def test_agreement_heatmap(rte, tmp_path):
 
 def test_agreement_heatmap_shows_everyone_in_full_and_no_data_apart_from_zero(rte):
     report = bl.agreement(rte, n_boot=20)
-    ax = bl.plots.plot_agreement(report, min_overlap=21)
+    assert "the 40 of 164 annotators" in bl.plots.plot_agreement(report).get_title()  # the default cut
+    ax = bl.plots.plot_agreement(report, min_overlap=21, max_annotators=None)
     names = _tick_ids(ax.get_yticklabels())
     assert len(names) == rte.n_annotators and "all 164 annotators" in ax.get_title()
     assert set(names) == set(rte.annotators) and max(map(len, names)) > 10  # ids never cut

@@ -40,9 +40,19 @@ window.addEventListener("load", function () {
     var image = images[i];
     if (!(image.complete && image.naturalWidth > 0 && image.naturalHeight > 0)) empty.push(image.alt);
   }
+  var table = document.querySelector("table.sortable"), sorted = null;
+  if (table) {  // click the third header: its column's sort keys must then ascend
+    table.tHead.rows[0].cells[2].click();
+    var keys = Array.prototype.map.call(table.tBodies[0].rows, function (row) {
+      return parseFloat(row.cells[2].getAttribute("data-sort"));
+    });
+    sorted = keys.every(function (k, i) { return i === 0 || keys[i - 1] <= k; })
+      && keys[0] < keys[keys.length - 1];
+  }
   var out = document.createElement("pre");
   out.id = "probe";
-  out.textContent = JSON.stringify({images: images.length, empty: empty, problems: window.__problems});
+  out.textContent = JSON.stringify(
+    {images: images.length, empty: empty, problems: window.__problems, sorted: sorted});
   document.body.appendChild(out);
 });
 </script>"""
@@ -82,6 +92,7 @@ def test_the_probe_sees_script_errors_console_messages_and_empty_images(tmp_path
     assert result["empty"] == ["bad"]
     assert any("notDefined" in p for p in result["problems"])
     assert any("boom" in line for line in result["console"])
+    assert result["sorted"] is None  # no sortable table here
 
 
 def test_report_loads_cleanly_in_chromium_and_is_screenshot(tmp_path):
@@ -90,6 +101,7 @@ def test_report_loads_cleanly_in_chromium_and_is_screenshot(tmp_path):
     result = load_in_browser(page)
     assert result["problems"] == [] and result["console"] == []
     assert result["images"] == 6 and result["empty"] == []  # every figure decoded, non-empty
+    assert result["sorted"] is True  # the annotator table sorts on a click
     shot = tmp_path / "report.png"
     run = _chromium(f"--screenshot={shot}", "--window-size=1280,2200", page.as_uri())
     assert shot.exists() and shot.stat().st_size > 50_000, run.stderr[-2000:]
