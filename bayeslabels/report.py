@@ -62,8 +62,12 @@ class Cell:
     """A table cell: the text shown, the key it sorts by, and an optional CSS class."""
 
     text: str
-    sort: str | float = ""
+    sort: str | float | None = None  # None: the text
     css: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sort is None:
+            self.sort = self.text
 
 
 @dataclass
@@ -230,7 +234,9 @@ def _agreement_section(ann: Annotations, ci_prob: float, n_boot: int, seed: int,
     return section
 
 
-def _below_chance(fit: Fit | None, ann: Annotations, ci_prob: float) -> tuple[np.ndarray, str]:
+def _below_chance(
+    fit: Fit | None, ann: Annotations, ci_prob: float, n_compared: np.ndarray
+) -> tuple[np.ndarray, str]:
     """Per annotator: is the trace of the confusion below 1 (a labeller who ignores the item
     has trace 1) over the whole interval? From the fit's confusion draws, else from the
     confusion against the leave-one-out consensus (annotators with ≥ 10 compared labels)."""
@@ -243,14 +249,13 @@ def _below_chance(fit: Fit | None, ann: Annotations, ci_prob: float) -> tuple[np
             trace = np.trace(confusion, axis1=-2, axis2=-1)  # draws × annotators
             upper = np.quantile(trace, 1 - (1 - ci_prob) / 2, axis=0)
             return upper < 1.0, "the model's confusion matrix"
-    from .agreement import annotator_confusion, annotator_profiles
+    from .agreement import annotator_confusion
 
     table = annotator_confusion(ann)
     same = table[table["consensus"] == table["label"]]
     trace = same.groupby("annotator", sort=False)["rate"].sum(min_count=1)
     trace = trace.reindex(pd.Index(ann.annotators, dtype="string")).to_numpy(dtype=float)
-    compared = annotator_profiles(ann)["n_compared"].to_numpy()
-    return (trace < 1.0) & (compared >= 10), "the confusion against the leave-one-out consensus"
+    return (trace < 1.0) & (n_compared >= 10), "the confusion against the leave-one-out consensus"
 
 
 def _annotator_section(
@@ -260,7 +265,7 @@ def _annotator_section(
 
     section = Section("annotators", "Annotators")
     profiles = annotator_profiles(ann, ci_prob=ci_prob, too_fast=TOO_FAST_SECONDS)
-    below, basis = _below_chance(fit, ann, ci_prob)
+    below, basis = _below_chance(fit, ann, ci_prob, profiles["n_compared"].to_numpy())
     model = fit.annotators(ci_prob=ci_prob) if fit is not None else None
     reliability = []
     if model is not None:
@@ -677,11 +682,12 @@ def _provenance(ann: Annotations, fit: Fit | None, source: str, ci_prob: float) 
 def _resolve(source: Any, gold: Any) -> tuple[Annotations, Fit | None, str, Any]:
     """(annotations, fit or None, a name for the source, gold for evaluation or None)."""
     from .fit import Fit, load_fit
+    from .ingest import read_gold
 
     if isinstance(source, Fit):
-        return source.annotations, source, "", gold
+        return source.annotations, source, "", read_gold(gold) if isinstance(gold, str | Path) else gold
     if isinstance(source, Annotations):
-        return source, None, "", gold
+        return source, None, "", read_gold(gold) if isinstance(gold, str | Path) else gold
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():

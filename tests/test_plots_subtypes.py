@@ -130,3 +130,16 @@ def test_annotator_subtype_heatmap_scale_fits_the_data_and_ids_are_whole():
     assert "all 3" in ax.get_title()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no estimate"]  # the NaN cell
     assert plots.plot_annotator_subtype_heatmap(comparison, max_annotators=2).get_title().count("2 of 3")
+
+
+def test_report_of_a_per_subtype_fit_shows_reliability_by_subtype(subtype_fit, tmp_path):
+    text = bl.report(subtype_fit, tmp_path / "report.html", n_boot=20, top_items=5).read_text(
+        encoding="utf-8"
+    )
+    subtypes = text[
+        text.index('<section id="subtypes">') : text.index("</section>", text.index('id="subtypes"'))
+    ]
+    assert 'alt="Subtype forest plot"' in subtypes and 'alt="Annotator by subtype reliability"' in subtypes
+    assert all(f'<td data-sort="s{i}">s{i}</td>' in subtypes for i in range(3))  # one row per subtype
+    convergence = text[text.index('<section id="convergence">') :]
+    assert "chains × 500 draws" in convergence and "R-hat" in convergence  # a sampled fit: the table

@@ -180,3 +180,25 @@ def test_report_refuses_what_it_cannot_do(flipped, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing.csv"), "--out", str(tmp_path / "r.html")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no such file or directory" in error
+
+
+def test_report_flags_drift_and_speed_from_timestamps(tmp_path):
+    """'drifter' agrees with the others for their first half of the items and then gives the
+    other class; 'hasty' labels one item a second, the others one a minute."""
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 80)
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for i, z in enumerate(truth):
+        for a in range(3):
+            rows.append((f"q{i}", f"steady-{a}", z, start + pd.Timedelta(minutes=i)))
+        rows.append((f"q{i}", "drifter", z if i < 40 else 1 - z, start + pd.Timedelta(minutes=i)))
+        rows.append((f"q{i}", "hasty", z, start + pd.Timedelta(seconds=i)))
+    frame = pd.DataFrame(rows, columns=["item", "annotator", "label", "timestamp"])
+    ann = bl.Annotations.from_frame(frame, timestamp="timestamp")
+    page = _Page(bl.report(ann, tmp_path / "r.html", n_boot=20).read_text(encoding="utf-8"))
+    header, *rows_ = page.table("annotators")
+    assert "drift" in header and any(h.startswith("share < 2 s") for h in header)
+    flags = {row[0]: row[-1] for row in rows_}
+    assert "drift" in flags["drifter"] and flags["hasty"] == "too fast"
+    assert all(flags[f"steady-{a}"] == "" for a in range(3))
