@@ -207,7 +207,7 @@ def id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
     """
     if pd.api.types.is_bool_dtype(values.dtype):
         raise DataError(
-            f"{what} ids are booleans (e.g. {values.iloc[0]!r} in {row_name} {values.index[0]}): "
+            f"{what} ids are booleans (e.g. {bool(values.iloc[0])!r} in {row_name} {values.index[0]}): "
             f"ids must be strings or integers; is {what}=... the right column?"
         )
     if pd.api.types.is_float_dtype(values.dtype):
@@ -684,7 +684,8 @@ def class_index(
     wrong column was read as the label. Without declared classes, a label spelled like a
     missing value (``NA``, ``null``, ``None``, ``NaN``, ``n/a`` …, any case) is refused too."""
     labels = list(dict.fromkeys(labels))
-    check_class_count(len(labels) if classes is None else len(list(classes)), labels, max_classes)
+    named = labels if classes is None else [str(c) for c in classes]
+    check_class_count(len(named), named, max_classes)
     if classes is not None:
         declared = [canonical_class(c) for c in classes]
         if len(set(declared)) != len(declared):
@@ -818,8 +819,10 @@ def parse_timestamps(
     numeric = _numeric_cells(values) & ~missing
     if numeric.any():
         rows = list(values.index[numeric])
+        example = np.asarray(values[numeric], dtype=object)[0]
+        example = example.item() if isinstance(example, np.generic) else example
         raise DataError(
-            f"timestamp column {values.name!r} holds numbers (e.g. {values[numeric].iloc[0]!r} in "
+            f"timestamp column {values.name!r} holds numbers (e.g. {example!r} in "
             f"{rows_text(rows, row_name)}), and whether they count seconds, milliseconds or "
             "nanoseconds since 1970 is not guessed: convert the column first, e.g. "
             f"frame[{values.name!r}] = pd.to_datetime(frame[{values.name!r}], unit='s', utc=True), "
