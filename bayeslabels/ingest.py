@@ -22,6 +22,7 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
+import itertools
 import json
 import lzma
 import math
@@ -400,41 +401,88 @@ class _Records:
     width: np.ndarray
 
 
-def _records_by_lines(text: str, sep: str) -> _Records | None:
-    """Records of a text without quote characters: one per physical line (pandas' C parser
-    for the cells). None if pandas cuts it differently (then the csv module decides)."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    width = np.fromiter((line.count(sep) + 1 if line.strip() else 0 for line in lines), np.int64, len(lines))
-    cells = pd.read_csv(
+def _pandas_cells(text: str, sep: str, n_columns: int, quoted: bool) -> pd.DataFrame:
+    """Every record's fields as text (C parser), short records padded with ``""``."""
+    return pd.read_csv(
         StringIO(text),
         sep=sep,
         header=None,
-        names=range(max(int(width.max(initial=0)), 1)),
+        names=range(max(n_columns, 1)),
         dtype=str,
         na_filter=False,
         skip_blank_lines=False,
         index_col=False,
-        quoting=csv.QUOTE_NONE,
+        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
+        doublequote=True,
         engine="c",
     )
-    if len(cells) != len(lines):
+
+
+def _records_by_lines(text: str, sep: str) -> _Records | None:
+    """Records of a text without quote characters: one per physical line (pandas' C parser
+    for the cells). None if pandas cuts it differently (then the csv module decides)."""
+    width = _fields_per_line(text, sep)
+    cells = _pandas_cells(text, sep, int(width.max(initial=0)), quoted=False)
+    if len(cells) != len(width):
         return None
-    return _Records(cells, np.arange(1, len(lines) + 1), width)
+    return _Records(cells, np.arange(1, len(width) + 1), width)
+
+
+def _fields_per_line(text: str, sep: str) -> np.ndarray:
+    """Fields on each physical line of an unquoted text (0 for a blank line), counted over the
+    UTF-8 bytes at once (a one-character separator is one byte when it is ASCII)."""
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    if len(sep.encode("utf-8")) != 1:  # a non-ASCII separator: line by line
+        lines = text.split("\n")[: -1 if text.endswith("\n") else None]
+        return np.asarray([line.count(sep) + 1 if line.strip() else 0 for line in lines], dtype=np.int64)
+    newline = np.flatnonzero(data == ord("\n"))
+    starts = np.concatenate([[0], newline + 1])
+    if len(data) and data[-1] == ord("\n"):
+        starts = starts[:-1]  # no line after the final line end
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    separators = np.add.reduceat(data == ord(sep), starts, dtype=np.int64)
+    ink = np.add.reduceat(~np.isin(data, np.frombuffer(b" \t\n\v\f", dtype=np.uint8)), starts, dtype=np.int64)
+    return np.where(ink > 0, separators + 1, 0)
 
 
 def _records_by_csv(path: Path, text: str, sep: str) -> _Records:
     """Records cut by the csv module (quoted fields may hold the delimiter, quotes and line
-    breaks); a quote never closed, or text after a closing quote, is refused naming the line."""
+    breaks); a quote never closed, or text after a closing quote, is refused naming the line.
+
+    The csv module decides the records and their lines; pandas' C parser reads the cells
+    when it cuts the same number of records (else they come from the csv module)."""
+    try:
+        rows = list(csv.reader(StringIO(text), delimiter=sep, strict=True))
+    except csv.Error:
+        _raise_quoting_error(path, text, sep)
+        raise
+    width = np.fromiter(map(len, rows), np.int64, len(rows))
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    starts = np.arange(1, len(rows) + 1) if len(rows) == n_lines else _record_lines(text, sep)
+    cells = _pandas_cells(text, sep, int(width.max(initial=0)), quoted=True)
+    if len(cells) != len(rows):
+        columns = itertools.zip_longest(*rows, fillvalue="") if rows else iter([("",)])
+        cells = pd.DataFrame({n: pd.array(column, dtype="str") for n, column in enumerate(columns)})
+    return _Records(cells, starts, width)
+
+
+def _record_lines(text: str, sep: str) -> np.ndarray:
+    """The first physical line of every record (a quoted field may span lines)."""
     reader = csv.reader(StringIO(text), delimiter=sep, strict=True)
-    rows: list[list[str]] = []
-    starts: list[int] = []
+    starts, start = [], 1
+    for _ in reader:
+        starts.append(start)
+        start = reader.line_num + 1
+    return np.asarray(starts, dtype=np.int64)
+
+
+def _raise_quoting_error(path: Path, text: str, sep: str) -> None:
+    """The DataError for a text the csv module cannot cut, naming the line."""
+    reader = csv.reader(StringIO(text), delimiter=sep, strict=True)
     start = 1
     try:
-        for record in reader:
-            rows.append(record)
-            starts.append(start)
+        for _ in reader:
             start = reader.line_num + 1
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
@@ -447,11 +495,6 @@ def _records_by_csv(path: Path, text: str, sep: str) -> _Records:
             f"{path}: line {reader.line_num}: {exc}: a quoted field must be quoted whole "
             '(text after the closing quote is not allowed); double a quote that is part of a value ("")'
         ) from None
-    width = np.fromiter(
-        (len(r) if any(f.strip() for f in r) or len(r) > 1 else 0 for r in rows), np.int64, len(rows)
-    )
-    cells = pd.DataFrame(rows, dtype=object).fillna("") if rows else pd.DataFrame([[""]])
-    return _Records(cells.astype(str), np.asarray(starts, dtype=np.int64), width)
 
 
 def _read_csv_text(path: Path, sep: str | None) -> pd.DataFrame:
@@ -875,13 +918,15 @@ def gold_column(gold: Any, columns: Iterable[Hashable]) -> str | None:
     return gold if isinstance(gold, str) and gold in list(columns) else None
 
 
-def gold_names(values: pd.Series, na_values: Iterable[str] | str | None = None) -> pd.Series:
+def gold_names(
+    values: pd.Series, na_values: Iterable[str] | str | None = None, row_name: str = "row"
+) -> pd.Series:
     """Canonical gold class per value, None where unknown.
 
     Gold is sparse by nature, so besides the empty cell and ``na_values``, the usual spellings
     of a missing value (``NA``, ``null``, ``None``, ``NaN``, ``n/a``, any case) mean "no gold
     for this item" here (in ids and labels they do not)."""
-    values = scalar_cells(values, "gold", "class name", "row")
+    values = scalar_cells(values, "gold", "class name", row_name)
     missing = is_missing(values, na_values)
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         spelled = values.astype("string").str.strip().str.casefold().isin(LOOKS_MISSING)
@@ -1003,7 +1048,7 @@ def read_gold(
             "drop those gold rows or fill in the item id"
         )
     ids = id_strings(table["item"], "gold item", gold_rows)
-    return gold_by_item(ids, gold_names(table["gold"], na_values), where, gold_rows)
+    return gold_by_item(ids, gold_names(table["gold"], na_values, gold_rows), where, gold_rows)
 
 
 def gold_codes(gold: pd.Series, classes: pd.Index) -> np.ndarray:
