@@ -26,6 +26,7 @@ import itertools
 import json
 import lzma
 import math
+import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import StringIO
@@ -579,8 +580,26 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
+_KEY_END = re.compile(r'"\s*:')  # ends every key of a JSON object (and maybe some text)
+
+
 class _RepeatedKey(ValueError):
     """A key that occurs twice in one JSON object."""
+
+
+def _json_column(values: list[Any]) -> Any:
+    """A JSON Lines column: text, 64-bit integers or booleans when every value is one of them
+    (and none is missing), else the values as JSON gave them (object)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        return pd.array(values, dtype="str")
+    if kinds == {bool}:
+        return np.asarray(values, dtype=bool)
+    if kinds == {int} and -(2**63) <= min(values) and max(values) < 2**63:
+        return np.asarray(values, dtype=np.int64)
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
 
 
 def _read_jsonl_text(path: Path) -> pd.DataFrame:
@@ -599,8 +618,11 @@ def _read_jsonl_text(path: Path) -> pd.DataFrame:
         )
     records = []
     for n in numbers:
+        line = lines[n - 1]
         try:
-            record = json.loads(lines[n - 1], object_pairs_hook=_no_repeated_keys)
+            record = json.loads(line)
+            if isinstance(record, dict) and len(_KEY_END.findall(line)) > len(record):  # a key twice?
+                json.loads(line, object_pairs_hook=_no_repeated_keys)
         except _RepeatedKey as exc:
             raise DataError(
                 f"{path}: line {n} gives the key {exc.args[0]!r} twice: give each key once per object "
@@ -613,16 +635,12 @@ def _read_jsonl_text(path: Path) -> pd.DataFrame:
             ) from None
         if not isinstance(record, dict):
             raise DataError(
-                f"{path}: line {n} is not a JSON object (it reads {lines[n - 1].strip()[:30]!r}): "
+                f"{path}: line {n} is not a JSON object (it reads {line.strip()[:30]!r}): "
                 'each line must be one object such as {"item": "a", "annotator": "w1", "label": 1}'
             )
         records.append(record)
     keys = list(dict.fromkeys(key for record in records for key in record))
-    columns = {}
-    for key in keys:
-        column = np.empty(len(records), dtype=object)
-        column[:] = [record.get(key) for record in records]
-        columns[key] = column
+    columns = {key: _json_column([record.get(key) for record in records]) for key in keys}
     return pd.DataFrame(columns, index=pd.Index(numbers))
 
 
