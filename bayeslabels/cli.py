@@ -285,6 +285,7 @@ def _add_reading_options(parser: argparse.ArgumentParser) -> None:
 _CLI_FIXES = (
     ("pass max_classes=None (or a larger number)", "pass --max-classes 0 (no limit) or a larger number"),
     ("check label=...", "check --label-col"),
+    ("in na_values", "in --na-values"),
     ("item=..., annotator=..., label=...", "--item-col, --annotator-col, --label-col"),
     ("gold_only='keep'", "--gold-only keep"),
     ("duplicates='keep'", "--duplicates keep"),

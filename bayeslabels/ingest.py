@@ -756,7 +756,8 @@ def class_index(
         if looks_missing:
             raise DataError(
                 f"label(s) {looks_missing[:MAX_LISTED]} in {rows_text(rows_of(looks_missing), row_name)} "
-                "look like a missing value, not a class: drop those rows or fill in the label; if "
+                "look like a missing value, not a class: drop those rows or fill in the label (in a wide "
+                f"table, listing {looks_missing[0]!r} in na_values leaves those cells out); if "
                 f"{looks_missing[0]!r} really is a class, declare every class with classes=[...]"
             )
         declared = sort_classes(labels)
@@ -903,6 +904,11 @@ def parse_timestamps(
             f"unparseable timestamp(s) {list(values[bad].astype(str).iloc[:3])} in "
             f"{rows_text(rows, row_name)}: use ISO 8601 (e.g. 2026-01-31T12:00:00Z) or drop "
             "the timestamp column"
+            + (
+                f" (if {spelled[0]!r} marks a missing time, list it in na_values)"
+                if (spelled := [v for v in values[bad].astype(str) if v.strip().casefold() in LOOKS_MISSING])
+                else ""
+            )
         )
     outside = ((parsed < _FIRST_TIME) | (parsed > _LAST_TIME)).to_numpy(dtype=bool, na_value=False)
     if outside.any():

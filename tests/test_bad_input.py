@@ -360,6 +360,11 @@ BAD = [
         "1677–2262", "fix the year"),
     Bad("jsonl-timestamp-before-1677", "timestamp_before_1677.jsonl", {}, "['1500-06-01 00:00:00+00:00'] in "
         "line 2 are outside the years 1677–2262", "fix the year"),
+    Bad("timestamp-spelled-missing", "timestamp_na_text.csv", {}, "unparseable timestamp(s) ['NA'] in line 2",
+        "list it in na_values", cli_fix="list it in --na-values"),
+    Bad("wide-file-NA-cell", "wide_na_cells.csv", {"item": "item"}, "label(s) ['NA'] in (item, annotator) "
+        "cell ('0001', 'w2') look like a missing value", "listing 'NA' in na_values leaves those cells out",
+        via="wide-file"),
     # an absurd number of classes is refused before anything is sized by it
     Bad("too-many-classes", "many_classes.csv", {}, "1200 classes (e.g. ['c0000', 'c0001', 'c0002']) is more "
         "than max_classes=1000", "pass max_classes=None", cli_fix="pass --max-classes 0 (no limit)"),
@@ -635,6 +640,10 @@ OK = [
     Ok("parquet-binary-labels-decoded", "ok_binary_labels.parquet", classes=["cat", "dog"]),
     Ok("frame-bytes-ids-decoded", _frame([b"a", b"a", "b", "b"], [b"x", "y", "x", "y"]), items=["a", "b"],
        classes=["x", "y"]),
+    # na_values= makes a spelling missing in every column: a time, a wide table's cell
+    Ok("timestamp-NA-with-na-values", "timestamp_na_text.csv", {"na_values": ["NA"]}, n_labels=3),
+    Ok("wide-file-NA-cells-with-na-values", "wide_na_cells.csv", {"item": "item", "na_values": ["NA"]},
+       items=["0001", "0002"], n_labels=3, via="wide-file"),
     # the class limit can be lifted
     Ok("max-classes-lifted", "many_classes.csv", {"max_classes": None}, n_labels=1200),
     Ok("wide-file-leading-zeros", "ok_wide.csv", {"item": "item"}, items=["0001", "0002", "10"],
