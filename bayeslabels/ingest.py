@@ -120,20 +120,31 @@ def scalar_cells(values: pd.Series, column: Hashable, noun: str, row_name: str) 
             f"column {column!r} holds {kinds[odd].iloc[0]} instead of {_a(noun)} in "
             f"{rows_text(rows, row_name)}: give one {noun} per row (one row per label)"
         )
-    is_bytes = (kinds == "bytes").to_numpy()
-    if not is_bytes.any():
+    if not (kinds == "bytes").any():
         return values
-    decoded = values.copy()
-    for position in np.flatnonzero(is_bytes):
-        raw = values.iloc[position]
-        try:
-            decoded.iloc[position] = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            raise DataError(
-                f"column {column!r} holds bytes that are not UTF-8 text ({bytes(raw)[:20]!r}) in "
-                f"{row_name} {values.index[position]}: store it as a text column (decode it first)"
-            ) from None
+    decoded = values.map(_utf8_text)
+    undecodable = decoded.map(lambda v: v is _NOT_UTF8).to_numpy(dtype=bool)
+    if undecodable.any():
+        position = int(np.flatnonzero(undecodable)[0])
+        raise DataError(
+            f"column {column!r} holds bytes that are not UTF-8 text ({bytes(values.iloc[position])[:20]!r}) "
+            f"in {rows_text(list(values.index[undecodable]), row_name)}: store it as a text column "
+            "(decode it first)"
+        )
     return decoded
+
+
+_NOT_UTF8 = object()
+
+
+def _utf8_text(value: Any) -> Any:
+    """Bytes decoded as UTF-8 (`_NOT_UTF8` when they are not); other values as they are."""
+    if not isinstance(value, bytes | bytearray):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return _NOT_UTF8
 
 
 def canonical_class(value: Any) -> str:
@@ -589,7 +600,8 @@ class _RepeatedKey(ValueError):
 
 def _json_column(values: list[Any]) -> Any:
     """A JSON Lines column: text, 64-bit integers or booleans when every value is one of them
-    (and none is missing), else the values as JSON gave them (object)."""
+    (and none is missing), floats (null = NaN) when every value is a float or null, else the
+    values as JSON gave them (object: integers with nulls stay integers, not floats)."""
     kinds = set(map(type, values))
     if kinds == {str}:
         return pd.array(values, dtype="str")
@@ -597,6 +609,8 @@ def _json_column(values: list[Any]) -> Any:
         return np.asarray(values, dtype=bool)
     if kinds == {int} and -(2**63) <= min(values) and max(values) < 2**63:
         return np.asarray(values, dtype=np.int64)
+    if float in kinds and kinds <= {float, type(None)}:  # numbers with a decimal point; null = NaN
+        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     column = np.empty(len(values), dtype=object)
     column[:] = values
     return column
