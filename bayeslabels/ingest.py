@@ -84,6 +84,7 @@ def is_missing(values: pd.Series, na_values: Iterable[str] | str | None = None) 
 
 
 _SCALARS = (str, int, float, np.integer, np.floating, np.bool_, np.str_)
+_MISSING_TYPES = (type(None), type(pd.NA), type(pd.NaT))
 
 
 def _cell_kind(value: Any) -> str:
@@ -112,6 +113,9 @@ def scalar_cells(values: pd.Series, column: Hashable, noun: str, row_name: str) 
     ``"class name"``)."""
     if values.dtype != object:
         return values
+    present = set(map(type, values.to_numpy()))
+    if all(issubclass(kind, _SCALARS) or kind in _MISSING_TYPES for kind in present):
+        return values  # the common case: one pass at C speed
     kinds = values.map(_cell_kind)
     odd = (kinds != "ok") & (kinds != "bytes")
     if odd.any():
@@ -233,19 +237,24 @@ def id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
         ids = values.str.strip()  # stays in the column's string storage (Arrow: no object per id)
         _check_spreadsheet_numbers(ids, what, row_name)
         return ids
-    is_float = values.map(lambda v: isinstance(v, float | np.floating) and not np.isnan(v)).to_numpy()
+    present = set(map(type, values.to_numpy()))
+    is_float = (
+        values.map(lambda v: isinstance(v, float | np.floating) and not np.isnan(v)).to_numpy(dtype=bool)
+        if any(issubclass(kind, float | np.floating) for kind in present)
+        else np.zeros(len(values), dtype=bool)
+    )
     if is_float.any():
         floats = values[is_float]
         bad = list(floats.index[(floats.astype(float) % 1 != 0).to_numpy()])
         raise _float_ids_error(what, floats.iloc[0], floats.index[0], row_name, bad)
-    is_bool = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy()
-    if is_bool.any():
+    if bool in present or np.bool_ in present:
+        is_bool = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
         rows = list(values.index[is_bool])
         raise DataError(
             f"{what} ids include booleans ({values[is_bool].iloc[0]!r} in {rows_text(rows, row_name)}): "
             f"ids must be strings or integers; is {what}=... the right column?"
         )
-    kinds = {type(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
+    kinds = {kind for kind in present if kind not in _MISSING_TYPES and not issubclass(kind, float)}
     if len(kinds) > 1 and any(k is not str for k in kinds) and str in kinds:
         as_text = values.map(lambda v: str(v).strip())
         clash = as_text.groupby(as_text).agg(lambda s: len({type(values[i]) for i in s.index}))
@@ -264,6 +273,8 @@ def id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
 
 def _check_spreadsheet_numbers(ids: pd.Series, what: str, row_name: str) -> None:
     """Refuse ids ``"7"`` and ``"7.0"`` in one column: the same number, written two ways."""
+    if not isinstance(ids.dtype, pd.StringDtype):
+        ids = ids.astype("str")  # Arrow strings: the pattern runs over the column at once
     dotted = ids.str.fullmatch(r"[+-]?\d+\.0+", na=False).to_numpy()
     if not dotted.any():
         return
@@ -739,7 +750,8 @@ def count_stripped(frame: pd.DataFrame, rows: pd.DataFrame, item: str, annotator
         if isinstance(raw.dtype, pd.StringDtype):
             stripped += int((raw != clean).sum())
         elif raw.dtype == object:
-            stripped += int(raw.map(lambda v: isinstance(v, str) and v != v.strip()).sum())
+            is_text = np.fromiter((type(v) is str for v in raw), dtype=bool, count=len(raw))
+            stripped += int((is_text & (raw.astype(str) != clean).to_numpy(dtype=bool)).sum())
     return stripped
 
 
