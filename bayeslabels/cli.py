@@ -122,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--item-col", default="item")
     fit.add_argument("--annotator-col", default="annotator")
     fit.add_argument("--label-col", default="label")
+    _add_reading_options(fit)
     fit.add_argument(
         "--allow-failed-check", action="store_true", help="export even if the convergence check fails"
     )
@@ -242,6 +243,7 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     analyze.add_argument("--item-col", default="item")
     analyze.add_argument("--annotator-col", default="annotator")
     analyze.add_argument("--label-col", default="label")
+    _add_reading_options(analyze)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -263,8 +265,28 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
+def _add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """How a labels file is read: the spellings of a missing value, the class-count limit."""
+    parser.add_argument(
+        "--na-values",
+        metavar="A,B",
+        help="comma-separated texts that mean a missing value, e.g. NA,null "
+        "(default: none; only an empty cell is missing, so an id 'NA' is kept as written)",
+    )
+    parser.add_argument(
+        "--max-classes",
+        type=int,
+        default=1000,
+        help="refuse more distinct labels than this: usually the wrong --label-col "
+        "(default 1000; 0: no limit)",
+    )
+
+
 # Fixes that DataError messages spell as Python arguments, as this command's options.
 _CLI_FIXES = (
+    ("pass max_classes=None (or a larger number)", "pass --max-classes 0 (no limit) or a larger number"),
+    ("check label=...", "check --label-col"),
+    ("in na_values", "in --na-values"),
     ("item=..., annotator=..., label=...", "--item-col, --annotator-col, --label-col"),
     ("gold_only='keep'", "--gold-only keep"),
     ("duplicates='keep'", "--duplicates keep"),
@@ -297,6 +319,8 @@ def _load(args: argparse.Namespace) -> Annotations:
             item=args.item_col,
             annotator=args.annotator_col,
             label=args.label_col,
+            na_values=args.na_values.split(",") if args.na_values else None,
+            max_classes=args.max_classes or None,
         )
     except DataError as exc:
         message = str(exc)

@@ -412,6 +412,8 @@ class Annotations:
         classes: Sequence[Hashable] | None = None,
         duplicates: DuplicatePolicy = "keep",
         gold_only: GoldOnlyPolicy = "error",
+        na_values: Iterable[str] | str | None = None,
+        max_classes: int | None = ingest.MAX_CLASSES,
         row_name: str = "row",
         source: str = "",
     ) -> Annotations:
@@ -437,6 +439,15 @@ class Annotations:
         gold_only : {"error", "keep"}, default "error"
             Gold for items that have no labels: refuse, or keep those items (after the
             labelled ones).
+        na_values : sequence of str or str, optional
+            Texts that mean "missing value" (e.g. ``["NA", "null"]``), matched after stripping
+            whitespace, case-sensitively. Default: none — only an empty cell (or NaN / None)
+            is missing, so ids such as ``"NA"`` or ``"None"`` are kept exactly as written. A
+            label spelled like a missing value is refused unless ``classes`` are declared;
+            in gold those spellings always mean "no gold".
+        max_classes : int or None, default 1000
+            More distinct labels (or declared classes) than this is refused before anything
+            is sized by the class count: usually the wrong column. None: no limit.
         row_name : str, default "row"
             How errors name rows (``"line"`` for files).
         source : str, default ""
@@ -471,16 +482,20 @@ class Annotations:
         if duplicates not in ("keep", "last", "error"):
             raise DataError(f"duplicates={duplicates!r}: use 'keep', 'last' or 'error'")
         ingest.check_table(frame, item, annotator, label, source)
-        rows = ingest.normalise_rows(frame, item, annotator, label, row_name)
-        gold_table = ingest.read_gold(gold, frame=frame, item_ids=rows["item"], row_name=row_name)
-        class_index = ingest.class_index(classes, rows["label"].unique(), _rows_labelled(rows), row_name)
+        rows = ingest.normalise_rows(frame, item, annotator, label, row_name, na_values)
+        gold_table = ingest.read_gold(
+            gold, frame=frame, item_ids=rows["item"], row_name=row_name, na_values=na_values
+        )
+        class_index = ingest.class_index(
+            classes, rows["label"].unique(), _rows_labelled(rows), row_name, max_classes
+        )
         coded = _code_rows(rows, class_index, duplicates, row_name)
         item_index = _item_index(coded, gold_table, gold_only)
-        subtype_index, subtype_code = _subtypes(frame, subtype, coded, item_index, row_name)
+        subtype_index, subtype_code = _subtypes(frame, subtype, coded, item_index, row_name, na_values)
         gold_code = _gold_per_item(gold_table, item_index, class_index)
         timestamps = None
         if timestamp is not None and timestamp in frame.columns:
-            timestamps = ingest.parse_timestamps(frame[timestamp], row_name)[coded.keep]
+            timestamps = ingest.parse_timestamps(frame[timestamp], row_name, na_values)[coded.keep]
         stripped = ingest.count_stripped(frame, rows, item, annotator)
         summary = _summary(coded, item_index, class_index, gold_code, duplicates, stripped, source)
         return cls(
@@ -499,7 +514,13 @@ class Annotations:
 
     @classmethod
     def from_csv(cls, path: str | Path, *, sep: str | None = None, **kwargs: Any) -> Annotations:
-        """Read a CSV (ids and labels kept as strings). Errors name file lines.
+        """Read a CSV (ids and labels kept as strings). Errors name physical file lines.
+
+        Every line must have as many fields as the header (a record whose quoted field holds
+        a line break is named by its first line); a header name given twice is refused. A
+        trailing delimiter (one extra empty field at the end of lines, or an unnamed empty
+        last column) is ignored. Cells are text: ``NA``, ``null`` or ``None`` are values,
+        not missing, unless listed in ``na_values``.
 
         Parameters
         ----------
@@ -510,7 +531,8 @@ class Annotations:
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
             ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
-            ``gold_only``.
+            ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
+            empty cell), ``max_classes``.
 
         Returns
         -------
@@ -542,7 +564,8 @@ class Annotations:
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
             ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
-            ``gold_only``.
+            ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
+            empty cell), ``max_classes``.
 
         Returns
         -------
@@ -573,7 +596,8 @@ class Annotations:
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
             ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
-            ``gold_only``.
+            ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
+            empty cell), ``max_classes``.
 
         Returns
         -------
@@ -607,7 +631,8 @@ class Annotations:
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
             ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
-            ``gold_only``.
+            ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
+            empty cell), ``max_classes``.
 
         Returns
         -------
@@ -687,7 +712,7 @@ class Annotations:
         block.columns = [str(c).strip() for c in block.columns]
         long = block.stack(future_stack=True).rename("label").reset_index()
         long.columns = ["item", "annotator", "label"]
-        long = long[~ingest.is_missing(long["label"])].reset_index(drop=True)
+        long = long[~ingest.is_missing(long["label"], kwargs.get("na_values"))].reset_index(drop=True)
         long.index = [f"({i!r}, {a!r})" for i, a in zip(long["item"], long["annotator"], strict=True)]
         kwargs.setdefault("row_name", "(item, annotator) cell")
         if long.empty:
@@ -756,12 +781,17 @@ def _item_index(coded: _Coded, gold: pd.Series | None, gold_only: str) -> pd.Ind
 
 
 def _subtypes(
-    frame: pd.DataFrame, column: str | None, coded: _Coded, items: pd.Index, row_name: str
+    frame: pd.DataFrame,
+    column: str | None,
+    coded: _Coded,
+    items: pd.Index,
+    row_name: str,
+    na_values: Iterable[str] | str | None,
 ) -> tuple[pd.Index, np.ndarray]:
     """Subtype code book and code per item (all ``-1`` without a subtype column)."""
     if column is None or column not in frame.columns:
         return pd.Index([], dtype=object), np.full(len(items), -1, dtype=np.int64)
-    return ingest.subtype_codes(frame[column], coded.item_code, items, row_name)
+    return ingest.subtype_codes(frame[column], coded.item_code, items, row_name, na_values)
 
 
 def _gold_per_item(gold: pd.Series | None, items: pd.Index, classes: pd.Index) -> np.ndarray:

@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from .choices import METHODS, SAMPLERS, Method, Sampler, shipped_specs
 from .errors import SpecError
@@ -170,6 +170,13 @@ class ModelSpec:
     source: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, str):
+            raise SpecError(
+                f"model must be a model name (text) such as 'dawid-skene', got {_described(self.model)}"
+            )
+        for name, kind_of in (("inference", InferenceSettings), ("em", DawidSkenePriors)):
+            if not isinstance(getattr(self, name), kind_of):
+                raise SpecError(f"{name} must be {kind_of.__name__}, got {_described(getattr(self, name))}")
         kind = self.family.priors
         if self.priors is None or self.priors is _FAMILY_PRIORS:  # None: as before, the default
             object.__setattr__(self, "priors", kind())
@@ -310,12 +317,26 @@ class ModelSpec:
         ('one-coin', 500)
         """
         where = f"{source}: " if source else ""
+        if not isinstance(data, dict):
+            raise SpecError(
+                f"{where}a spec is a table of keys (model, [priors], ...), got {_described(data)}"
+            )
         unknown = set(data) - {"model", "priors", "inference", "em"}
         if unknown:
             raise SpecError(
                 f"{where}unknown key(s) {sorted(unknown)}; allowed: model, [priors], [inference], [em]"
             )
         model = data.get("model", "dawid-skene")
+        if not isinstance(model, str):
+            raise SpecError(
+                f"{where}model must be one model name (text) such as \"dawid-skene\", got {_described(model)}"
+            )
+        for table in ("priors", "inference", "em"):
+            if table in data and not isinstance(data[table], dict):
+                raise SpecError(
+                    f"{where}[{table}] must be a table (a [{table}] section of key = value lines), got "
+                    f"{_described(data[table])}"
+                )
         try:
             kind = family(model).priors
         except SpecError as exc:
@@ -364,16 +385,44 @@ class ModelSpec:
 
 
 def _build(kind: type, values: Any, table: str, where: str) -> Any:
+    """``kind(**values)``: the keys checked against its fields, each value against its field's
+    type (so a list, table or text where a number belongs is a SpecError, not a TypeError)."""
     if not isinstance(values, dict):
-        raise SpecError(f"{where}[{table}] must be a table")
+        raise SpecError(f"{where}[{table}] must be a table, got {_described(values)}")
     allowed = {f.name for f in fields(kind)}
     unknown = set(values) - allowed
     if unknown:
         raise SpecError(f"{where}unknown key(s) {sorted(unknown)} in [{table}]; allowed: {sorted(allowed)}")
+    hints = get_type_hints(kind)
+    for key, value in values.items():
+        expected = _type_problem(hints[key], value)
+        if expected:
+            raise SpecError(f"{where}{table}.{key} must be {expected}, got {_described(value)}")
     try:
         return kind(**values)
     except SpecError as exc:
         raise SpecError(f"{where}{exc}") from None
+
+
+def _type_problem(annotation: Any, value: Any) -> str:
+    """What ``value`` should be for a field annotated ``annotation`` ("" when it is)."""
+    if annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return "" if ok else "a non-negative integer"
+    if annotation is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return "" if ok else "a number"
+    if annotation is str:
+        return "" if isinstance(value, str) else "text"
+    if get_origin(annotation) is Literal:
+        return "" if isinstance(value, str) else f"one of {list(get_args(annotation))}"
+    return ""
+
+
+def _described(value: Any) -> str:
+    """``value`` for a message, with its TOML kind where that is what is wrong."""
+    kind = {dict: "a table", list: "a list", bool: "a boolean"}.get(type(value))
+    return f"{kind} {value!r}" if kind else repr(value)
 
 
 def _toml_value(value: Any) -> str:

@@ -14,7 +14,15 @@ directories with a missing or altered file (made in the test from a tiny EM fit,
 `bayeslabels.load` raises `DataError` naming the file, ``bayeslabels check`` / ``export`` exit 2).
 
 Decisions recorded here: more than 200 classes are accepted (a large taxonomy is legitimate; the
-ingest summary shows the count); a class declared but never used is accepted; booleans are class
+ingest summary shows the count), more than 1000 are refused up front unless ``max_classes=`` (the
+command's ``--max-classes``) lifts the limit; only an empty cell is missing unless ``na_values=``
+(``--na-values``) lists more spellings, so ids ``NA`` / ``null`` / ``None`` are kept as written, a
+label spelled so is refused unless every class is declared, and in gold those spellings mean "no
+gold"; a trailing delimiter (one extra empty field, an unnamed empty last column) is ignored,
+every other line whose field count differs from the header's is refused; bytes are decoded as
+UTF-8 (else refused), lists / dicts / sets in a cell are refused; numeric timestamps are refused
+(the unit is not guessed) and so are times outside 1677–2262; a class declared but never used is
+accepted; booleans are class
 ``true``/``false`` however they are spelled (``True``, ``TRUE``, JSON ``true``), but labels that
 mix booleans with 0/1, or spell one class in different letter cases, are refused unless every
 class is declared; timestamps in any ISO 8601 offset are converted to UTC (no offset = UTC);
@@ -124,7 +132,7 @@ BAD = [
         "use .csv, .tsv, .parquet or .jsonl"),
     Bad("directory", ".", {}, "bad is a directory", "give the path of a .csv, .parquet or .jsonl file"),
     Bad("missing-file", "no_such_file.csv", {}, "no_such_file.csv: no such file", "check the path"),
-    Bad("ragged-row", "ragged_row.csv", {}, "Expected 3 fields in line 3, saw 4",
+    Bad("ragged-row", "ragged_row.csv", {}, "line 3 has 4 fields but the header (line 1) has 3",
         "every line needs as many fields as the header line"),
     Bad("not-gzip", "not_gzip.csv.gz", {}, "not_gzip.csv.gz: not a valid .gz file",
         "remove the .gz extension"),
@@ -140,11 +148,11 @@ BAD = [
     Bad("missing-item-id", "missing_item.csv", {}, "missing item ('item' is empty/NaN) in line 4",
         "every row needs an item id"),
     Bad("missing-annotator-id", "missing_annotator.csv", {}, "in line 3", "every row needs an annotator id"),
-    Bad("label-NaN", "label_nan.csv", {}, "missing label ('label' is empty/NaN) in line 4",
+    Bad("label-NaN", "label_nan.csv", {}, "label(s) ['NaN'] in line 4 look like a missing value",
         "fill in the label"),
     Bad("label-empty", "label_empty.csv", {}, "missing label ('label' is empty/NaN) in line 5",
         "fill in the label"),
-    Bad("label-None", "label_none.csv", {}, "missing label ('label' is empty/NaN) in line 3",
+    Bad("label-None", "label_none.csv", {}, "label(s) ['None'] in line 3 look like a missing value",
         "fill in the label"),
     Bad("blank-line-keeps-line-numbers", "blank_line_then_missing_label.csv", {}, "in line 4",
         "fill in the label"),
@@ -284,11 +292,100 @@ BAD = [
     Bad("spec-draws-not-an-integer", "spec_draws_not_integer.toml", {}, "inference.draws", "must be a "
         "non-negative integer", via="spec"),
     Bad("spec-target-accept-text", "spec_target_accept_text.toml", {}, "spec_target_accept_text.toml: "
-        "inference.target_accept", "must be in (0, 1)", via="spec"),
+        "inference.target_accept", "must be a number, got 'high'", via="spec"),
     Bad("spec-unknown-model", "spec_unknown_model.toml", {}, "unknown model 'dawid-skeen'", "use one of",
         via="spec"),
     Bad("spec-not-toml", "spec_not_toml.toml", {}, "spec_not_toml.toml: not valid TOML",
         "at line 1, column 9", via="spec"),
+    # ---- issue 17: inputs that were read wrongly without a word
+    # CSV structure: every line is checked against the header's field count, and errors name the
+    # physical line (a record whose quoted field spans lines is named by its first line)
+    Bad("extra-field-on-every-row", "extra_field_every_row.csv", {}, "line 2 has 4 fields but the header "
+        "(line 1) has 3 (also lines 3, 4, 5)", "every line needs as many fields as the header line"),
+    Bad("extra-field-on-first-row-only", "extra_field_first_row.csv", {}, "extra_field_first_row.csv: "
+        "line 2 has 4 fields but the header (line 1) has 3:",
+        "a value that contains the delimiter ',' must be quoted"),
+    Bad("field-missing", "missing_field.csv", {}, "line 3 has 2 fields but the header (line 1) has 3",
+        "leave an empty field between delimiters"),
+    Bad("value-after-trailing-delimiter", "extra_value_after_trailing_delimiter.csv", {}, "line 4 has 4 "
+        "fields but the header (line 1) has 3", "every line needs as many fields as the header line"),
+    Bad("header-repeats-a-name", "header_repeated_name.csv", {}, "the column name 'label' occurs more than "
+        "once (columns 3, 4)", "give every column its own name"),
+    Bad("header-repeats-a-name-after-stripping", "header_repeated_after_strip.csv", {}, "the column name "
+        "'label' occurs more than once (columns 2, 4)", "give every column its own name"),
+    Bad("line-number-after-quoted-newline", "quoted_newline_then_missing_label.csv", {}, "missing label "
+        "('label' is empty/NaN) in line 5", "fill in the label"),
+    Bad("unbalanced-quote", "unbalanced_quote.csv", {}, "a quote (\") opened in the record starting on "
+        "line 3 is never closed", "close the quote"),
+    Bad("text-after-closing-quote", "text_after_closing_quote.csv", {}, "text_after_closing_quote.csv: "
+        "line 3:", "a quoted field must be quoted whole"),
+    Bad("tsv-separated-by-commas", "commas_in_tsv.tsv", {}, "named .tsv but its header line has no tab",
+        "rename it .csv"),
+    Bad("frame-repeats-a-column-name", lambda: pd.DataFrame([["a", "w1", "1", "0"], ["b", "w2", "0", "0"]],
+        columns=["item", "annotator", "label", "label"]), {}, "the column name 'label' occurs more than once",
+        "give every column its own name", via="frame"),
+    # ids: kept as written, so only the empty cell (and na_values=) is missing; one value per cell
+    Bad("na-values-make-NA-missing", "ok_ids_spelled_like_missing.csv", {"na_values": ["NA"]},
+        "missing item ('item' is empty/NaN) in lines 2, 6", "every row needs an item id"),
+    Bad("whitespace-only-id", "whitespace_only_id.csv", {}, "missing item ('item' is empty/NaN) in line 3",
+        "every row needs an item id"),
+    Bad("ids-7-and-7.0", "spreadsheet_number_ids.csv", {}, "item ids '7' and '7.0' both occur (lines 2, 3)",
+        "write every item id one way"),
+    Bad("jsonl-dict-id", "dict_ids.jsonl", {}, "column 'item' holds an object (dict) instead of an item id "
+        "in line 2", "give one item id per row"),
+    Bad("jsonl-list-annotator", "list_annotator.jsonl", {}, "column 'annotator' holds a list instead of an "
+        "annotator id in line 1", "give one annotator id per row"),
+    Bad("jsonl-boolean-id", "bool_ids.jsonl", {}, "item ids include booleans (True in line 2)",
+        "ids must be strings or integers"),
+    Bad("jsonl-1-and-1.0-ids", "int_and_float_ids.jsonl", {}, "floating-point numbers (e.g. 1.0 in line 2)",
+        "ids must be strings or integers"),
+    Bad("jsonl-key-given-twice", "repeated_key.jsonl", {}, "line 2 gives the key 'label' twice",
+        "give each key once per object"),
+    Bad("parquet-list-ids", "list_ids.parquet", {}, "column 'item' holds a list instead of an item id in "
+        "rows 0, 1, 2, 3", "give one item id per row"),
+    Bad("parquet-bytes-not-utf8", "bytes_not_utf8.parquet", {}, "column 'label' holds bytes that are not "
+        "UTF-8 text (b'\\xff\\xfe') in row 1", "store it as a text column"),
+    Bad("frame-set-label", _frame(["a", "a", "b", "b"], [{"x"}, "y", "x", "y"]), {}, "column 'label' holds "
+        "a set instead of a class name in row 0", "give one class name per row", via="frame"),
+    Bad("frame-boolean-id-column", _frame([True, True, False, False], [1, 0, 1, 1]), {}, "item ids are "
+        "booleans (e.g. True in row 0)", "is item=... the right column?", via="frame"),
+    # timestamps: numbers are not guessed into times; outside 1677–2262 is one line, not OverflowError
+    Bad("parquet-epoch-seconds", "epoch_seconds.parquet", {}, "holds numbers (e.g. 1700000000 in rows 0, 1, "
+        "2, 3)", "pd.to_datetime(frame['timestamp'], unit='s', utc=True)"),
+    Bad("jsonl-epoch-milliseconds", "epoch_timestamps.jsonl", {}, "holds numbers (e.g. 1700000000000 in "
+        "lines 1, 2)", "or write ISO 8601 text"),
+    Bad("csv-timestamp-after-2262", "timestamp_after_2262.csv", {}, "['2300-01-01 00:00:00+00:00'] in line 3 "
+        "are outside the years 1677–2262", "fix the year"),
+    Bad("parquet-timestamp-after-2262", "timestamp_after_2262.parquet", {}, "in row 1 are outside the years "
+        "1677–2262", "fix the year"),
+    Bad("jsonl-timestamp-before-1677", "timestamp_before_1677.jsonl", {}, "['1500-06-01 00:00:00+00:00'] in "
+        "line 2 are outside the years 1677–2262", "fix the year"),
+    Bad("timestamp-spelled-missing", "timestamp_na_text.csv", {}, "unparseable timestamp(s) ['NA'] in line 2",
+        "list it in na_values", cli_fix="list it in --na-values"),
+    Bad("wide-file-NA-cell", "wide_na_cells.csv", {"item": "item"}, "label(s) ['NA'] in (item, annotator) "
+        "cell ('0001', 'w2') look like a missing value", "listing 'NA' in na_values leaves those cells out",
+        via="wide-file"),
+    # an absurd number of classes is refused before anything is sized by it
+    Bad("too-many-classes", "many_classes.csv", {}, "1200 classes (e.g. ['c0000', 'c0001', 'c0002']) is more "
+        "than max_classes=1000", "pass max_classes=None", cli_fix="pass --max-classes 0 (no limit)"),
+    Bad("declared-classes-beyond-max", "labels_01.csv", {"classes": ["0", "1", "2"], "max_classes": 2},
+        "3 classes (e.g. ['0', '1', '2']) is more than max_classes=2", "check label=...",
+        cli_fix="check --label-col"),
+    # specs: every key's type is checked (SpecError, never TypeError)
+    Bad("spec-model-is-a-list", "spec_model_is_a_list.toml", {}, "spec_model_is_a_list.toml: model must be "
+        "one model name (text)", "got a list ['dawid-skene', 'one-coin']", via="spec"),
+    Bad("spec-em-not-a-table", "spec_em_not_a_table.toml", {}, "spec_em_not_a_table.toml: [em] must be a "
+        "table", "a [em] section of key = value lines", via="spec"),
+    Bad("spec-inference-not-a-table", "spec_inference_not_a_table.toml", {}, "[inference] must be a table",
+        "got 'nuts'", via="spec"),
+    Bad("spec-prior-is-a-list", "spec_prior_is_a_list.toml", {}, "priors.prevalence must be a number",
+        "got a list [1.0, 2.0]", via="spec"),
+    Bad("spec-method-is-a-list", "spec_method_is_a_list.toml", {}, "inference.method must be one of ['nuts'",
+        "got a list ['nuts', 'advi']", via="spec"),
+    Bad("spec-seed-is-a-date", "spec_seed_is_a_date.toml", {}, "inference.seed must be a non-negative "
+        "integer", "got datetime.date(2026, 1, 1)", via="spec"),
+    Bad("spec-em-value-is-a-table", "spec_em_value_is_a_table.toml", {}, "em.prevalence must be a number",
+        "got a table {'value': 1.0}", via="spec"),
     # ---- saved-fit directories, damaged (bayeslabels.load; the command: check DIR, export DIR)
     Bad("fit-missing-manifest", _unlink("manifest.json"), {}, "missing manifest.json",
         "not a saved bayeslabels fit", via="fitdir"),
@@ -523,6 +620,32 @@ OK = [
     # time zones: every offset converted to UTC; a timestamp without offset is taken as UTC
     Ok("mixed-time-zones-csv", "ok_mixed_time_zones.csv", timestamps=["2026-03-01T10:00:00"] * 5),
     Ok("time-zone-aware-parquet", "ok_time_zones.parquet", timestamps=["2026-03-01T11:00:00"] * 4),
+    # issue 17: ids spelled like a missing value are ids (na_values= makes them missing)
+    Ok("ids-spelled-like-missing-are-kept", "ok_ids_spelled_like_missing.csv",
+       items=["NA", "null", "None", "n/a"], annotators=["w1", "w2", "NaN"], n_labels=5),
+    # a label spelled like a missing value is a class once every class is declared
+    Ok("label-None-declared-as-a-class", "label_none.csv", {"classes": ["0", "1", "None"]},
+       classes=["0", "1", "None"], n_labels=4),
+    # in gold, NA / null mean "no gold for this item"
+    Ok("gold-NA-means-no-gold", "labels_01.csv", {"gold": "gold_spelled_missing.csv"}, gold={"a": "1"}),
+    # a trailing delimiter (one extra empty field; an unnamed empty last column) is ignored
+    Ok("trailing-delimiter", "ok_trailing_delimiter.csv", items=["a", "b"], n_labels=4),
+    Ok("trailing-delimiter-in-header-too", "ok_trailing_delimiter_header.csv", items=["a", "b"], n_labels=4),
+    # quoted fields hold the delimiter and line breaks; old Mac line ends (CR only) end lines
+    Ok("quoted-delimiter-and-newline", "ok_quoted_fields.csv", items=["a, b", "multi\nline"], n_labels=4),
+    Ok("cr-line-ends", "ok_cr_line_ends.csv", items=["a", "b"], n_labels=4),
+    # U+2028 inside a JSON string does not end a JSON Lines line
+    Ok("jsonl-line-separator-in-id", "ok_line_separator_in_id.jsonl", items=["a\u2028b", "c"], n_labels=3),
+    # a binary (bytes) column of UTF-8 text is decoded: classes 'cat', never "b'cat'"
+    Ok("parquet-binary-labels-decoded", "ok_binary_labels.parquet", classes=["cat", "dog"]),
+    Ok("frame-bytes-ids-decoded", _frame([b"a", b"a", "b", "b"], [b"x", "y", "x", "y"]), items=["a", "b"],
+       classes=["x", "y"]),
+    # na_values= makes a spelling missing in every column: a time, a wide table's cell
+    Ok("timestamp-NA-with-na-values", "timestamp_na_text.csv", {"na_values": ["NA"]}, n_labels=3),
+    Ok("wide-file-NA-cells-with-na-values", "wide_na_cells.csv", {"item": "item", "na_values": ["NA"]},
+       items=["0001", "0002"], n_labels=3, via="wide-file"),
+    # the class limit can be lifted
+    Ok("max-classes-lifted", "many_classes.csv", {"max_classes": None}, n_labels=1200),
     Ok("wide-file-leading-zeros", "ok_wide.csv", {"item": "item"}, items=["0001", "0002", "10"],
        annotators=["w1", "w2", "w3"], n_labels=6, via="wide-file"),
 ]
@@ -592,6 +715,50 @@ def test_250_classes_are_accepted_and_fitted():
     probabilities = soft[[f"p_{c}" for c in ann.classes]].to_numpy()
     assert len(soft) == 500 and np.allclose(probabilities.sum(axis=1), 1.0)
     assert (soft["label"] == [f"c{i % 250:03d}" for i in range(500)]).all()
+
+
+def test_an_absurd_class_count_is_refused_before_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture):
+    import time
+
+    n = 100_000
+    path = tmp_path / "labels.csv"
+    path.write_text("item,annotator,label\n" + "".join(f"i{r // 2},w{r % 2},c{r}\n" for r in range(n)))
+    start = time.perf_counter()
+    assert cli_main(["fit", str(path), "--method", "em", "--out", str(tmp_path / "o.csv")]) == 2
+    seconds = time.perf_counter() - start
+    captured = capsys.readouterr()
+    assert captured.out == "" and "100000 classes" in captured.err and "--max-classes 0" in captured.err
+    assert seconds < 20  # refused from the labels alone, before anything is sized by 100 000 classes
+
+
+def test_every_row_error_names_the_physical_line_after_multiline_fields(tmp_path: Path):
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        'item,annotator,label,subtype\n"two\nlines",w1,1,news\n"three\n\nlines",w2,0,news\n'
+        "b,w1,1,news\nb,w1,0,sport\n"
+    )
+    with pytest.raises(DataError, match=r"item 'b' has \['news', 'sport'\] .*lines 7, 8"):
+        Annotations.from_csv(path)
+    with pytest.raises(DataError, match=r"item 'b' by annotator 'w1' in lines 7, 8"):
+        Annotations.from_csv(path, subtype=None, duplicates="error")
+    with pytest.raises(DataError, match=r"label\(s\) \['1'\] in lines 2, 7 are not among"):
+        Annotations.from_csv(path, classes=["0", "2"])
+
+
+def test_binary_labels_are_decoded_in_every_output():
+    ann = Annotations.from_file(DATA / "ok_binary_labels.parquet")
+    soft = bayeslabels.fit(ann, method="em").soft_labels().to_frame()
+    assert {"p_cat", "p_dog"} <= set(soft.columns)
+    assert not any("b'" in str(value) for value in [*soft.columns, *soft["label"], *ann.items])
+
+
+def test_a_spec_built_in_python_with_wrong_types_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"model must be a model name \(text\)"):
+        bayeslabels.ModelSpec(model=["dawid-skene"])  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=r"em must be DawidSkenePriors, got a table"):
+        bayeslabels.ModelSpec(em={"prevalence": 1.0})  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=r"a spec is a table of keys"):
+        bayeslabels.ModelSpec.from_dict(["model"])  # type: ignore[arg-type]
 
 
 def test_a_declared_class_nobody_used_gets_a_small_probability():
