@@ -9,9 +9,10 @@ from importlib import resources
 from typing import Literal
 
 Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
-Sampler = Literal["nutpie", "pymc", "numpyro", "blackjax"]
+Sampler = Literal["nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"]
 METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
-SAMPLERS: tuple[Sampler, ...] = ("nutpie", "pymc", "numpyro", "blackjax")
+SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax")
+NUTPIE_SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax")
 
 
 def shipped_specs() -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from ._checks import check_ci_prob
-from .choices import Method, shipped_specs
+from .choices import SAMPLERS, Method, shipped_specs
 from .errors import DataError, SpecError
 
 if TYPE_CHECKING:  # the command imports lazily, to start fast
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--tune", type=int)
     fit.add_argument("--chains", type=int)
     fit.add_argument("--seed", type=int)
-    fit.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro", "blackjax"])
+    fit.add_argument("--sampler", choices=list(SAMPLERS))
     fit.add_argument("--target-accept", type=float, help="NUTS target acceptance, e.g. 0.9 (spec's: 0.8)")
     fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
     fit.add_argument("--out", default="soft_labels.parquet", help="output: .parquet, .csv or .jsonl")

@@ -28,6 +28,7 @@ import xarray as xr
 from pymc.initial_point import make_initial_point_fn
 from pymc.model.transform.optimization import freeze_dims_and_data
 
+from .choices import NUTPIE_SAMPLERS
 from .errors import SpecError
 from .spec import InferenceSettings, SamplingInfo
 
@@ -126,6 +127,41 @@ def _nutpie_model(
     return compiled, False
 
 
+# Labels up to which ``sampler="nutpie"`` compiles through JAX (see `nutpie_backend`).
+JAX_MAX_LABELS = 1_000_000
+
+
+def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) -> str:
+    """nutpie's compile backend for ``sampler``: ``"jax"`` or ``"numba"``.
+
+    ``"nutpie-jax"`` / ``"nutpie-numba"`` name it. ``"nutpie"`` chooses by measurement
+    (benchmarks/first_fit.py): XLA compiles a model in 3-6 s where numba takes 40-180 s, and
+    samples within 10 % of numba's speed on data of up to `JAX_MAX_LABELS` labels; so JAX,
+    unless JAX is not installed, the data are larger, or this process already holds a
+    numba-compiled model of the same ``structure`` (a re-fit then costs no compile at all)."""
+    if sampler == "nutpie-numba":
+        return "numba"
+    if sampler == "nutpie-jax":
+        _require_sampler_packages(sampler)
+        return "jax"
+    if find_spec("jax") is None or n_labels > JAX_MAX_LABELS:
+        return "numba"
+    if structure is not None and COMPILED_MODELS.get(structure) is not None:
+        return "numba"
+    return "jax"
+
+
+def _nutpie_jax_model(model: pm.Model, initvals: dict[str, np.ndarray]) -> CompiledPyMCModel:
+    """nutpie's model compiled through JAX (value and gradient by XLA). The data become
+    constants of the graph (PyTensor's JAX backend builds no sparse matrix from inputs), so a
+    compiled model serves one data set: nothing to re-use, and XLA's compile is seconds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return nutpie.compile_pymc_model(
+            model, initial_points=initvals, backend="jax", gradient_backend="jax"
+        )
+
+
 def show_progress(quiet: bool) -> bool:
     """Progress bars only in an interactive terminal, and never when asked to be quiet."""
     return not quiet and sys.stderr.isatty()
@@ -162,9 +198,14 @@ def sample_nuts(
     progress = show_progress(quiet)
     reused = False
     draws_used = [settings.draws]
-    if settings.sampler == "nutpie":
+    backend = ""
+    if settings.sampler in NUTPIE_SAMPLERS:
+        backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         start = time.perf_counter()
-        compiled, reused = _nutpie_model(model, initvals, reuse)
+        if backend == "jax":
+            compiled = _nutpie_jax_model(model, initvals)
+        else:
+            compiled, reused = _nutpie_model(model, initvals, reuse)
         compiled_at = time.perf_counter()
 
         def run(draws: int) -> xr.DataTree:
@@ -219,11 +260,25 @@ def sample_nuts(
         sampling_seconds=sample_s,
         compiled_reused=reused,
         draws_used=tuple(draws_used) if len(draws_used) > 1 else (),
+        backend=backend,
     )
     return tree, info
 
 
-_SAMPLER_PACKAGES = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax")}
+def _n_labels(model: pm.Model) -> int:
+    """Labels in ``model``'s observed table (its non-padding cells)."""
+    try:
+        table = model["label_table"].get_value()
+    except KeyError:
+        return 0
+    return int(np.count_nonzero(np.asarray(table) >= 0))
+
+
+_SAMPLER_PACKAGES = {
+    "numpyro": ("jax", "numpyro"),
+    "blackjax": ("jax", "blackjax"),
+    "nutpie-jax": ("jax",),
+}
 
 
 def _require_sampler_packages(sampler: str) -> None:

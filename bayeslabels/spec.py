@@ -47,8 +47,9 @@ class InferenceSettings:
         The inference method.
     draws, tune, chains : int, default 1000, 1000, 4
         NUTS draws and tuning steps per chain, and chains (draws, chains ≥ 1).
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax"}, default "nutpie"
-        The NUTS implementation.
+    sampler : {"nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"}, default "nutpie"
+        The NUTS implementation. ``"nutpie"`` picks nutpie's compile backend by the data's size
+        (`bayeslabels.inference.nutpie_backend`); the other two nutpie names fix it.
     target_accept : float, default 0.8
         NUTS target acceptance rate, in (0, 1).
     seed : int, default 0
@@ -120,6 +121,7 @@ class SamplingInfo:
     sampling_seconds: float
     compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
     draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
+    backend: str = ""  # nutpie's compile backend ("jax" or "numba"); "" for the other samplers
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))

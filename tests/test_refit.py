@@ -22,18 +22,31 @@ def new_batch(small_sim) -> bl.simulate.SimulatedData:
 
 
 @pytest.fixture(scope="module")
-def reused_and_fresh(nuts_fit, new_batch) -> tuple[bl.Fit, bl.Fit]:
+def reused_and_fresh(new_batch) -> tuple[bl.Fit, bl.Fit]:
+    """The same numba-compiled fit twice: compiled (and kept in this process), then re-used."""
     settings = dict(model="dawid-skene", draws=150, tune=150, chains=2, seed=5, quiet=True)
-    assert nuts_fit.sampling.sampler == "nutpie"  # the session fixture compiled this shape
-    reused = bl.fit(new_batch.annotations, **settings)
-    fresh = bl.fit(new_batch.annotations, reuse_compiled=False, **settings)
+    fresh = bl.fit(new_batch.annotations, sampler="nutpie-numba", **settings)
+    reused = bl.fit(new_batch.annotations, sampler="nutpie-numba", **settings)
     return reused, fresh
 
 
 def test_second_fit_of_the_same_shape_does_not_compile_again(reused_and_fresh):
     reused, fresh = reused_and_fresh
-    assert reused.sampling.compiled_reused
+    assert reused.sampling.compiled_reused and reused.sampling.backend == "numba"
     assert not fresh.sampling.compiled_reused
+
+
+def test_the_default_sampler_re_uses_a_numba_model_of_the_same_shape_and_else_compiles_by_jax(
+    reused_and_fresh, new_batch, small_sim
+):
+    """``sampler="nutpie"``: JAX compiles in seconds, but a numba model of the same shape already
+    in this process costs no compile at all."""
+    settings = dict(model="dawid-skene", draws=100, tune=100, chains=2, seed=5, quiet=True)
+    again = bl.fit(new_batch.annotations, **settings)
+    assert (again.sampling.backend, again.sampling.compiled_reused) == ("numba", True)
+    other_shape = bl.simulate.dawid_skene(n_items=40, n_annotators=8, n_classes=2, labels_per_item=(2, 4), seed=3).annotations
+    first = bl.fit(other_shape, **settings)
+    assert (first.sampling.backend, first.sampling.compiled_reused) == ("jax", False)
 
 
 def test_reused_model_gives_exactly_the_freshly_compiled_posterior(reused_and_fresh):
