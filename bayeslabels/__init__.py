@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         expected_calibration_error,
         tune_threshold,
     )
+    from .features import ItemFeatures
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         DawidSkenePriors,
         HierarchicalPriors,
         ItemDifficultyPriors,
+        LearningFromCrowdsPriors,
         MacePriors,
     )
     from .routing import route
@@ -155,6 +157,8 @@ _EXPORTS: dict[str, str] = {
     "HierarchicalPriors": "priors:HierarchicalPriors",
     "MacePriors": "priors:MacePriors",
     "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
+    "LearningFromCrowdsPriors": "priors:LearningFromCrowdsPriors",
+    "ItemFeatures": "features:ItemFeatures",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
     "resolve_spec": "spec:resolve_spec",
@@ -222,6 +226,8 @@ __all__ = [
     "InferenceSettings",
     "IngestSummary",
     "ItemDifficultyPriors",
+    "ItemFeatures",
+    "LearningFromCrowdsPriors",
     "MacePriors",
     "ModelComparison",
     "ModelSpec",
