@@ -20,7 +20,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` is what runs
-    from . import datasets, models, plots, simulate
+    from . import datasets, features, models, plots, simulate
     from ._version import __version__
     from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
     from .agreement import (
@@ -93,6 +93,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
 # public name → "module:attribute" (or "module" for a submodule), imported on first use
 _EXPORTS: dict[str, str] = {
     "datasets": "datasets",
+    "features": "features",
     "models": "models",
     "plots": "plots",
     "simulate": "simulate",
@@ -262,6 +263,7 @@ __all__ = [
     "evaluate_soft",
     "expand_soft_targets",
     "expected_calibration_error",
+    "features",
     "fit",
     "fit_many",
     "fit_per_fold",

@@ -123,6 +123,8 @@ def fit(
             f"got {type(annotations).__name__}"
         )
     if isinstance(model, str) and model == "auto":
+        if features is not None:
+            raise DataError("model 'auto' does not screen feature models; fit model='learning-from-crowds'")
         asked = {
             "method": method,
             "draws": draws,
