@@ -11,6 +11,9 @@ What a family may declare beyond the builder:
 - ``cells`` — who owns a confusion matrix in the likelihood: ``"annotator"``,
   ``"annotator-subtype"`` (the observed (annotator, subtype) cells) or ``None`` (no
   confusion matrices: the soft label comes from ``item_probabilities``);
+- ``class_prior`` — the posterior variable holding each draw's class prior: ``prevalence``
+  (K,) shared by the items, or one per item, (items, K) (learning from crowds' classifier);
+  ``takes_features`` whether the builder takes item features (``features=``, an `ItemFeatures`);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
   ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
   likelihood its per-item log-likelihood (``item_loglik``) and its forward simulation
