@@ -227,6 +227,16 @@ def test_predict_items_gives_the_classifier_from_features_alone(lfc_fit, sim):
         lfc_fit.predict_items(new.assign(x0=np.nan))
 
 
+def test_the_graph_runs_forwards_with_each_items_class_prior(lfc_fit, sim):
+    """Prior predictive draws through the observed labels' random draw (per-item prior), with the
+    observed design."""
+    draws = lfc_fit.prior_predictive(draws=4)["prior_predictive"]["labels"]
+    table = np.asarray(draws)[0]
+    observed = np.asarray(lfc_fit.model["label_table"].get_value())
+    assert table.shape == (4, *observed.shape)
+    assert ((table >= 0) == (observed >= 0)).all()
+
+
 def test_prediction_needs_a_fit_with_features(sim):
     fit = bl.fit(sim.annotations, method="em")
     with pytest.raises(DataError, match="needs a fit with item features"):
