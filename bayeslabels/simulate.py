@@ -413,7 +413,7 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
         ("features", "weights", "intercept", "confusion"),
         lambda rng, i, j, k, s: {
             "features": _standardised(rng.normal(size=(i, 3))),
-            "weights": _zero_sum(rng.normal(scale=1.5, size=(3, k)), (1,)),
+            "weights": _zero_sum(rng.normal(scale=1.0, size=(3, k)), (1,)),
             "intercept": _zero_sum(rng.normal(scale=0.3, size=k), (0,)),
             "confusion": _confusion_matrices(rng, j, k, (0.65, 0.9), np.zeros(j, dtype=bool)),
         },
@@ -475,7 +475,7 @@ def from_family(
       centred normal noise per subtype, the hierarchical offsets, and an annotator × subtype
       logit ``interaction`` (J, S, K, K) of sd 0.3; ``cell_confusion`` per observed cell;
     - ``learning-from-crowds``: 3 standard normal ``features`` per item (see
-      `learning_from_crowds` for other sizes), zero-sum ``weights`` of sd 1.5 and ``intercept``
+      `learning_from_crowds` for other sizes), zero-sum ``weights`` of sd 1 and ``intercept``
       of sd 0.3, each item's ``class_prior`` = softmax(x W + b), a Dawid–Skene ``confusion``
       (accuracy 0.65–0.9);
     - ``beta-bernoulli`` (two classes): ``alpha`` = 2, ``beta`` = 3 (no latent class);
@@ -609,7 +609,7 @@ def learning_from_crowds(
     n_features: int = 3,
     n_classes: int = 2,
     labels_per_item: int | tuple[int, int] = (1, 4),
-    weight_sd: float = 1.5,
+    weight_sd: float = 1.0,
     accuracy: tuple[float, float] = (0.65, 0.9),
     seed: int | None = 0,
 ) -> SimulatedFamily:
@@ -631,8 +631,9 @@ def learning_from_crowds(
         Classes.
     labels_per_item : int or (int, int), default (1, 4)
         A fixed count, or (min, max) drawn uniformly per item.
-    weight_sd : float, default 1.5
-        Sd of the true weights (before centring over classes).
+    weight_sd : float, default 1.0
+        Sd of the true weights before centring over classes: the weights are a draw from the
+        model's ``ZeroSumNormal(weight_sd)`` (the default prior's scale is 1).
     accuracy : (float, float), default (0.65, 0.9)
         Range of each annotator's per-class accuracy.
     seed : int or None, default 0

@@ -55,6 +55,7 @@ def simulated(seeds: list[int], nuts: dict, n_boot: int) -> dict:
             n_features=5,
             labels_per_item=(1, 4),
             accuracy=(0.6, 0.85),
+            weight_sd=1.0,
             seed=seed,
         )
         started = time.perf_counter()
@@ -292,8 +293,10 @@ def markdown(result: dict) -> str:
         lines += [
             "## Simulated data (features → class → annotators)",
             "",
-            "500 items, 20 annotators (per-class accuracy 0.6–0.85), 5 standard normal features, 1–4 "
-            "labels per item; NUTS for the joint model and for Dawid–Skene.",
+            "500 items, 20 annotators (per-class accuracy 0.6–0.85), 5 standard normal features, weights "
+            "drawn from the model's default prior (zero-sum normal, sd 1), 1–4 labels per item; NUTS "
+            "for the joint model and for Dawid–Skene. Coverage is of the free coordinate of each "
+            "(zero-sum) weight and of each confusion row (K = 2).",
             "",
             f"- 90 % intervals of W cover the truth for **{s['w_coverage']:.1%}** of {s['w_intervals']} "
             f"weights; of the confusion entries for **{s['confusion_coverage']:.1%}** of "
