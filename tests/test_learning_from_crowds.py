@@ -227,6 +227,7 @@ def test_predict_items_gives_the_classifier_from_features_alone(lfc_fit, sim):
         lfc_fit.predict_items(new.assign(x0=np.nan))
 
 
+@pytest.mark.slow  # compiles PyMC's forward sampler (~35 s on a loaded 2-core machine)
 def test_the_graph_runs_forwards_with_each_items_class_prior(lfc_fit, sim):
     """Prior predictive draws through the observed labels' random draw (per-item prior), with the
     observed design."""
