@@ -678,8 +678,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
 # learning from crowds: `fit --features` and `predict` (a fit's classifier on new items' features)
 
 PREDICT_EXAMPLE = """examples:
-  bayeslabels fit labels.csv --features items.parquet --model learning-from-crowds --save runs/fit \
-      --out soft.parquet
+  bayeslabels fit labels.csv --features items.parquet --model learning-from-crowds --save runs/fit
   bayeslabels predict runs/fit --features new_items.parquet --out predictions.parquet
 """
 
