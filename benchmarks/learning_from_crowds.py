@@ -372,13 +372,18 @@ def main() -> None:
         previous = json.loads(out.read_text())
         result.update({key: previous[key] for key in ("simulated", "rte") if key in previous})
     started = time.perf_counter()
+
+    def write() -> None:  # after each part, so a failure later keeps what was measured
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        out.write_text(json.dumps(result, indent=2, default=str))
+        (RESULTS / "learning_from_crowds.md").write_text(markdown(result))
+
     if args.part in ("sim", "all"):
         result["simulated"] = simulated([0, 1] if args.fast else [0, 1, 2, 3, 4], nuts, n_boot)
+        write()
     if args.part in ("rte", "all"):
         result["rte"] = rte(3, nuts, components=20, c=2.0, n_boot=n_boot)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    out.write_text(json.dumps(result, indent=2, default=str))
-    (RESULTS / "learning_from_crowds.md").write_text(markdown(result))
+        write()
     print(markdown(result))
 
 

@@ -111,5 +111,7 @@ LEARNING_FROM_CROWDS = register(
         "Dawid–Skene annotators",
         class_prior="class_prior",
         takes_features=True,
+        # the per-item class prior fixes the compiled graph to the item count, too
+        shape=lambda ann: (ann.n_annotators, ann.n_classes, 0, ann.n_items),
     )
 )
