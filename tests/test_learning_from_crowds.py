@@ -117,6 +117,15 @@ def test_forward_draws_follow_each_items_own_class_prior():
     assert labels[:, 0].mean() < 0.05 and labels[:, 1].mean() > 0.95
 
 
+def test_a_compiled_model_is_reused_only_for_the_same_item_count():
+    """The per-item class prior is sized by the items: nutpie's compiled graph cannot take data
+    with another item count (unlike Dawid–Skene's, whose parameters do not grow with items)."""
+    ann = _tiny(3, n_items=5)
+    smaller = ann.subset(ann.items[:4]).drop_unlabelled()
+    assert family(LFC).shape_key(ann) != family(LFC).shape_key(smaller)
+    assert family("dawid-skene").shape_key(ann) == family("dawid-skene").shape_key(smaller)
+
+
 # --------------------------------------------------------------------------- features in
 @pytest.fixture(scope="module")
 def sim() -> bl.simulate.SimulatedFamily:
