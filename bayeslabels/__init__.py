@@ -20,7 +20,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` is what runs
-    from . import datasets, models, plots, simulate
+    from . import datasets, features, models, plots, simulate
     from ._version import __version__
     from .aggregate import EMResult, VoteResult, dawid_skene_em, majority_vote, soft_vote
     from .agreement import (
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         expected_calibration_error,
         tune_threshold,
     )
+    from .features import ItemFeatures
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
     from .fitting import fit
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         DawidSkenePriors,
         HierarchicalPriors,
         ItemDifficultyPriors,
+        LearningFromCrowdsPriors,
         MacePriors,
     )
     from .report import report
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
 # public name → "module:attribute" (or "module" for a submodule), imported on first use
 _EXPORTS: dict[str, str] = {
     "datasets": "datasets",
+    "features": "features",
     "models": "models",
     "plots": "plots",
     "simulate": "simulate",
@@ -157,6 +160,8 @@ _EXPORTS: dict[str, str] = {
     "HierarchicalPriors": "priors:HierarchicalPriors",
     "MacePriors": "priors:MacePriors",
     "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
+    "LearningFromCrowdsPriors": "priors:LearningFromCrowdsPriors",
+    "ItemFeatures": "features:ItemFeatures",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
     "resolve_spec": "spec:resolve_spec",
@@ -224,6 +229,8 @@ __all__ = [
     "InferenceSettings",
     "IngestSummary",
     "ItemDifficultyPriors",
+    "ItemFeatures",
+    "LearningFromCrowdsPriors",
     "MacePriors",
     "ModelComparison",
     "ModelSpec",
@@ -258,6 +265,7 @@ __all__ = [
     "evaluate_soft",
     "expand_soft_targets",
     "expected_calibration_error",
+    "features",
     "fit",
     "fit_many",
     "fit_per_fold",

@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--save", metavar="DIR", help="also save the whole fit to DIR (see 'bayeslabels check')")
     fit.add_argument("--quiet", action="store_true", help="no progress bars, summary only")
+    _add_feature_parsers(fit, sub)
 
     check = sub.add_parser(
         "check",
@@ -353,6 +354,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         target_accept=args.target_accept,
         use_gold=args.gold_use == "anchor",
         quiet=args.quiet,
+        features=_read_features(args.features) if args.features else None,
     )
     if result.model_selection:
         print(_selection_text(result.model_selection))
@@ -746,6 +748,82 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- item features
+# learning from crowds: `fit --features` and `predict` (a fit's classifier on new items' features)
+
+PREDICT_EXAMPLE = """examples:
+  bayeslabels fit labels.csv --features items.parquet --model learning-from-crowds --save runs/fit
+  bayeslabels predict runs/fit --features new_items.parquet --out predictions.parquet
+"""
+
+
+def _add_feature_parsers(
+    fit: argparse.ArgumentParser, sub: argparse._SubParsersAction[_OneLineParser]
+) -> None:
+    fit.add_argument(
+        "--features",
+        help="--model learning-from-crowds: item features, .parquet/.csv/.jsonl with an 'item' column "
+        "(or index) and numeric columns, one row per item",
+    )
+    predict = sub.add_parser(
+        "predict",
+        help="class probabilities of new items from their features (a saved learning-from-crowds fit)",
+        epilog=PREDICT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict.add_argument("fit_dir", help="a fit saved with 'fit --save DIR'")
+    predict.add_argument("--features", required=True, help="the new items' features, as for 'fit --features'")
+    predict.add_argument("--out", default="predictions.parquet", help="output: .parquet, .csv or .jsonl")
+    predict.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
+    predict.add_argument(
+        "--allow-failed-check",
+        action="store_true",
+        help="predict even if the fit failed its convergence check",
+    )
+
+
+def _read_features(path: str) -> pd.DataFrame:
+    """A feature table indexed by item id (str): from its ``item`` column, else its index."""
+    import pandas as pd
+
+    from .ingest import check_path, file_kind, read_table
+
+    check_path(path)
+    kind = file_kind(path)
+    frame = read_table(path, kind)
+    if kind != "parquet":  # text formats are read as strings: numbers where every value is one
+        for column in frame.columns.drop("item", errors="ignore"):
+            converted = pd.to_numeric(frame[column], errors="coerce")
+            if converted.notna().sum() == frame[column].notna().sum():
+                frame[column] = converted
+    if "item" in frame.columns:
+        return frame.assign(item=frame["item"].astype(str)).set_index("item")
+    if frame.index.name == "item":
+        return frame.set_axis(pd.Index(frame.index.astype(str), name="item"), axis=0)
+    raise CliError(f"--features {path}: no 'item' column; name the column holding the item ids 'item'")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ._io import json_safe
+    from .fit import ConvergenceError, load_fit
+
+    check_ci_prob(args.ci_prob)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise CliError(f"--out {args.out}: directory {out.parent} does not exist")
+    fit = load_fit(args.fit_dir)
+    try:
+        fit.refuse_unconverged(args.allow_failed_check)
+    except ConvergenceError as exc:
+        message = str(exc).replace("allow_failed_check=True", "--allow-failed-check")
+        raise CliError(message, EXIT_NOT_CONVERGED) from None
+    predictions = fit.predict_items(_read_features(args.features), ci_prob=args.ci_prob)
+    provenance = {**fit.provenance(args.ci_prob, args.allow_failed_check), "predicted_from": "features"}
+    path = predictions.write(out, provenance=json.dumps(json_safe(provenance), indent=2, allow_nan=False))
+    print(f"wrote {path} ({predictions.n_items} items, from their features)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
@@ -760,6 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": _cmd_compare,
         "route": _cmd_route,
         "report": _cmd_report,
+        "predict": _cmd_predict,
     }
     try:
         return handlers[args.command](args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -37,6 +38,7 @@ from .diagnostics import (
     subtype_switches,
 )
 from .errors import DataError
+from .features import FeaturesLike, ItemFeatures
 from .models import Family, confusion_reliability
 from .models._family import ItemBlocks, labels_per_cell
 from .models._likelihood import label_table, rows_to_table
@@ -48,6 +50,11 @@ if TYPE_CHECKING:
     import pymc as pm
 
     from .predictive import PredictiveCheck
+
+
+FEATURE_PREDICTION_MEANING = (
+    "P(true class = c | features), the classifier's prediction without labels (mean over draws)"
+)
 
 
 @dataclass(frozen=True)
@@ -388,7 +395,8 @@ class Fit:
         >>> fit.model["labels"] in fit.model.observed_RVs
         True
         """
-        return self.family.build(self._likelihood_data, self.spec.priors)
+        extra = {"features": self.features} if self.family.takes_features else {}
+        return self.family.build(self._likelihood_data, self.spec.priors, **extra)
 
     @property
     def _likelihood_data(self) -> Annotations:
@@ -694,6 +702,147 @@ class Fit:
         )
         summary = self._posterior_pass(ci_prob, ann=aligned, blocks=blocks)
         return self._labels_table(aligned, summary, ci_prob, used_gold=False)
+
+    # ------------------------------------------------------------------ item features
+    @cached_property
+    def features(self) -> ItemFeatures | None:
+        """The fitted items' standardised features and their scaling (`bayeslabels.features`)
+        for a fit of a family that takes features (``learning-from-crowds``); None otherwise."""
+        if "features" not in self.posterior.children:
+            return None
+        return ItemFeatures.from_dataset(self.posterior["features"].to_dataset())
+
+    def _fitted_features(self, what: str) -> ItemFeatures:
+        if not self.family.takes_features or self.features is None:
+            raise DataError(
+                f"{what} needs a fit with item features; this one is {self.spec.model!r}: fit "
+                "model='learning-from-crowds' with features=..."
+            )
+        return self.features
+
+    def predict_items(
+        self, features: FeaturesLike, items: Sequence[str] | None = None, ci_prob: float = 0.9
+    ) -> SoftLabels:
+        """Class probabilities of items from their features alone: ``softmax(x W + b)`` per
+        posterior draw, the annotators marginalised out (they are only how labels arise).
+
+        For items nobody labelled (their features never entered the fit). The features are put
+        on the fitted scale (`ItemFeatures.transform`); the interval is over the draws of W and b.
+
+        Parameters
+        ----------
+        features : pandas.DataFrame, numpy.ndarray or scipy.sparse matrix
+            One row per item: a DataFrame indexed by item id holding every fitted feature column
+            (matched by name), or an array / sparse matrix with the fitted columns in order.
+        items : sequence of str, optional
+            The item of each row of an array (default ``"0"``, ``"1"``, …).
+        ci_prob : float, default 0.9
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        SoftLabels
+            One row per given item, in their order, with ``n_labels`` 0.
+
+        Raises
+        ------
+        DataError
+            For a fit without features, or features that do not match the fitted columns, with
+            missing values or two rows of one item.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> sim = bl.simulate.learning_from_crowds(n_items=200, n_annotators=8, seed=0)
+        >>> fit = bl.fit(sim.annotations, model="learning-from-crowds", features=sim.features,
+        ...              method="map", quiet=True)  # doctest: +SKIP
+        >>> fit.predict_items(sim.features.head(3)).to_frame()["label"].tolist()  # doctest: +SKIP
+        ['1', '0', '1']
+        """
+        from scipy.special import softmax
+
+        scaling = self._fitted_features("predict_items")
+        ci_prob = check_ci_prob(ci_prob)
+        ids, x = scaling.transform(features, items)
+        intercept = self._stored_draws("intercept")  # draws × K
+        weights = self._stored_draws("weights") if scaling.n_features else None  # draws × F × K
+        k = intercept.shape[-1]
+        mean = np.empty((len(ids), k))
+        lo, hi = np.empty_like(mean), np.empty_like(mean)
+        tail = (1 - ci_prob) / 2
+        block = max(1, 20_000_000 // max(1, len(intercept) * k))
+        for start in range(0, len(ids), block):
+            rows = slice(start, start + block)
+            logits = intercept[:, None, :]
+            if weights is not None:
+                logits = logits + np.einsum("if,sfk->sik", x[rows], weights)
+            probs = softmax(np.broadcast_to(logits, (len(intercept), len(x[rows]), k)), axis=-1)
+            mean[rows] = probs.mean(axis=0)
+            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
+        return SoftLabels(
+            items=np.asarray(ids, dtype=object),
+            classes=tuple(self.classes),
+            mean=mean,
+            lower=np.minimum(lo, mean),
+            upper=np.maximum(hi, mean),
+            ci_prob=None if self.is_point_estimate else ci_prob,
+            n_labels=np.zeros(len(ids), dtype=np.int64),
+            meaning=FEATURE_PREDICTION_MEANING,
+        )
+
+    def coefficients(self, ci_prob: float = 0.9) -> pd.DataFrame:
+        """The classifier's weights with credible intervals, one row per (feature, class).
+
+        ``weight`` is the posterior mean of W[feature, class] per standard deviation of the
+        feature (features are standardised), ``weight_sd`` its posterior sd, ``weight_lo`` /
+        ``weight_hi`` the equal-tailed interval; the intercepts b are the rows of feature
+        ``(intercept)``. W and b sum to zero over classes: only differences between classes
+        matter (for two classes the log-odds of the second per sd is ``2 · weight`` of its row).
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.9
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``feature``, ``class``, ``weight``, ``weight_sd``, ``weight_lo``, ``weight_hi``.
+
+        Raises
+        ------
+        DataError
+            For a fit without features.
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> sim = bl.simulate.learning_from_crowds(n_items=200, n_annotators=8, seed=0)
+        >>> fit = bl.fit(sim.annotations, model="learning-from-crowds", features=sim.features,
+        ...              method="map", quiet=True)  # doctest: +SKIP
+        >>> list(fit.coefficients().columns)  # doctest: +SKIP
+        ['feature', 'class', 'weight', 'weight_sd', 'weight_lo', 'weight_hi']
+        """
+        scaling = self._fitted_features("coefficients")
+        ci_prob = check_ci_prob(ci_prob)
+        draws = self._stored_draws("intercept")[:, None, :]  # draws × 1 × K
+        names = ["(intercept)"]
+        if scaling.n_features:
+            draws = np.concatenate([draws, self._stored_draws("weights")], axis=1)
+            names += list(scaling.names)
+        tail = (1 - ci_prob) / 2
+        lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+        k = draws.shape[-1]
+        return pd.DataFrame(
+            {
+                "feature": np.repeat(names, k),
+                "class": np.tile(self.classes, len(names)),
+                "weight": draws.mean(axis=0).ravel(),
+                "weight_sd": draws.std(axis=0).ravel(),
+                "weight_lo": lo.ravel(),
+                "weight_hi": hi.ravel(),
+            }
+        )
 
     def _aligned(self, new: Annotations, unseen_annotators: str) -> Annotations:
         """``new`` coded with this fit's code books (classes, annotators, subtypes); annotators

@@ -7,6 +7,7 @@ runs the Dawid–Skene EM that every sampler starts from, and hands the graph to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from .choices import Method, Sampler
 from .data import Annotations
 from .diagnostics import Thresholds
 from .errors import DataError
+from .features import FeaturesLike, ItemFeatures, item_features, no_features
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
+from .models import Family
 from .selection import ModelComparison, compare_models
 from .spec import ModelSpec, SamplingInfo, resolve_spec
 
@@ -42,6 +45,8 @@ def fit(
     init: EMResult | None = None,
     quiet: bool = False,
     reuse_compiled: bool = True,
+    features: FeaturesLike | None = None,
+    feature_items: Sequence[str] | None = None,
 ) -> Fit:
     """Fit an annotator model.
 
@@ -72,6 +77,13 @@ def fit(
         An `EMResult` to start from instead of this data's EM solution.
     quiet
         No progress bars or informational log lines.
+    features, feature_items
+        Item features of a family that takes them (``"learning-from-crowds"``): a pandas
+        DataFrame indexed by item id, or a 2-D NumPy array / SciPy sparse matrix whose rows are
+        the items ``feature_items`` names (default: ``annotations.items`` in order). One row per
+        item, numeric, no missing values (`bayeslabels.features.item_features`); standardised
+        with the fitted items' mean and sd, kept in the fit for `Fit.predict_items`. Rows of
+        other items never enter the fit.
     reuse_compiled
         NUTS through nutpie re-uses this process's compiled model of the same family, priors
         and sizes with the new data instead of compiling again; ``fit.sampling.compiled_reused``
@@ -111,6 +123,8 @@ def fit(
             f"got {type(annotations).__name__}"
         )
     if isinstance(model, str) and model == "auto":
+        if features is not None:
+            raise DataError("model 'auto' does not screen feature models; fit model='learning-from-crowds'")
         asked = {
             "method": method,
             "draws": draws,
@@ -138,11 +152,15 @@ def fit(
     )
     family = spec.family
     family.validate(annotations)
+    scaled = _features(family, annotations, features, feature_items)
     data = annotations if use_gold else replace(annotations, gold=np.full(annotations.n_items, -1))
     em = dawid_skene_em(data, variant=family.em_variant, priors=spec.em_priors)
     method = spec.inference.method
 
     def fitted(tree: xr.DataTree, sampling: SamplingInfo | None = None) -> Fit:
+        if scaled is not None:  # the features travel with the posterior (saved, for prediction)
+            groups = {name: node.to_dataset() for name, node in tree.children.items()}
+            tree = xr.DataTree.from_dict({**groups, "features": scaled.to_dataset(annotations.items)})
         return Fit(tree, annotations, spec, method, em=em, sampling=sampling, used_gold=use_gold)
 
     def finished(tree: xr.DataTree, sampling: SamplingInfo | None = None) -> Fit:
@@ -156,13 +174,18 @@ def fit(
         }
         return fitted(point_tree(family.em_tree_values(em), coords))
     minibatch = spec.inference.minibatch_items if method in ("advi", "fullrank-advi") else 0
-    pymc_model = family.build(data, spec.priors, minibatch_items=minibatch)
+    extra = {} if scaled is None else {"features": scaled}
+    pymc_model = family.build(data, spec.priors, minibatch_items=minibatch, **extra)
     start = family.start(em if init is None else init, data, spec.priors)
     if method == "nuts":
         reuse = None
         if reuse_compiled:
-            shape = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
-            reuse = (family.model_data(data), shape)
+            shape: tuple = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
+            model_data = family.model_data(data)
+            if scaled is not None:
+                shape = (*shape, scaled.names)
+                model_data["features"] = scaled.values
+            reuse = (model_data, shape)
         tree, info = sample_nuts(
             pymc_model,
             spec.inference,
@@ -177,6 +200,23 @@ def fit(
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
     tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator)
     return finished(tree, info)
+
+
+def _features(
+    family: Family, ann: Annotations, features: FeaturesLike | None, feature_items: Sequence[str] | None
+) -> ItemFeatures | None:
+    """The validated, standardised features of a family that takes them (none given: zero
+    columns); a DataError for features given to a family that does not."""
+    if not family.takes_features:
+        if features is not None:
+            raise DataError(
+                f"model {family.name!r} does not use item features; fit model='learning-from-crowds' "
+                "to learn a classifier of them with the annotators"
+            )
+        return None
+    if features is None:
+        return no_features(ann.n_items)
+    return item_features(features, ann.items, feature_items)
 
 
 AUTO_CANDIDATES = ("dawid-skene", "one-coin", "hierarchical", "mace", "item-difficulty", "ambiguity")

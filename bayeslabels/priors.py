@@ -420,6 +420,81 @@ class AmbiguityPriors:
         return DawidSkenePriors(self.confusion_off, self.confusion_diag_per_class).confusion_alpha(n_classes)
 
 
+@dataclass(frozen=True)
+class LearningFromCrowdsPriors:
+    """Priors of learning from crowds (Raykar et al. 2010): a Bayesian multinomial logistic
+    regression for each item's class, read through Dawid–Skene confusion matrices.
+
+    Item i's class prior is ``softmax(x_i W + b)`` with standardised features x_i. Weights
+    ``W ~ ZeroSumNormal(s)`` and intercepts ``b ~ ZeroSumNormal(intercept_sd)``, zero-sum over
+    classes (softmax ignores a shift shared by the classes, so the sum-to-zero coordinates are
+    the identified ones; for K = 2 the log-odds weight is ``2 W[:, 1]``). The scale s is
+    ``weight_scale``, or with ``weight_scale_prior > 0`` itself ``s ~ HalfNormal(weight_scale_prior)``
+    (a hierarchical scale shared by all weights: irrelevant features shrink together).
+    Confusion rows as `DawidSkenePriors`: ``Dirichlet(α_k·)``, ``α_kl = confusion_off`` off the
+    diagonal and ``α_kk = confusion_off + confusion_diag_per_class · K``.
+
+    Parameters
+    ----------
+    confusion_off : float, default 1.5
+        Off-diagonal concentration of the confusion rows (≥ 1).
+    confusion_diag_per_class : float, default 1.0
+        Extra diagonal concentration per class (≥ 0).
+    weight_scale : float, default 1.0
+        Prior sd of the weights (per standardised feature), when not hierarchical (> 0).
+    weight_scale_prior : float, default 0.0
+        0: the fixed ``weight_scale``; > 0: the scale of the HalfNormal prior of a shared weight
+        scale.
+    intercept_sd : float, default 2.0
+        Prior sd of the intercepts (> 0).
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> priors = bl.LearningFromCrowdsPriors(weight_scale_prior=1.0)
+    >>> spec = bl.ModelSpec(model="learning-from-crowds", priors=priors)
+    >>> spec.priors.hierarchical
+    True
+    """
+
+    confusion_off: float = 1.5
+    confusion_diag_per_class: float = 1.0
+    weight_scale: float = 1.0
+    weight_scale_prior: float = 0.0
+    intercept_sd: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {
+                "confusion_off": 1.0,
+                "confusion_diag_per_class": 0.0,
+                "weight_scale": 1e-6,
+                "weight_scale_prior": 0.0,
+                "intercept_sd": 1e-6,
+            },
+        )
+
+    @property
+    def hierarchical(self) -> bool:
+        """Whether the weight scale is itself given a prior."""
+        return self.weight_scale_prior > 0
+
+    @property
+    def symmetric(self) -> bool:
+        """No preference for the diagonal: classes are exchangeable a priori."""
+        return self.confusion_diag_per_class == 0
+
+    def confusion_alpha(self, n_classes: int) -> np.ndarray:
+        """K × K concentration matrix (row = true class), as `DawidSkenePriors.confusion_alpha`."""
+        return DawidSkenePriors(self.confusion_off, self.confusion_diag_per_class).confusion_alpha(n_classes)
+
+
 Priors = (
     DawidSkenePriors
     | HierarchicalPriors
@@ -427,4 +502,5 @@ Priors = (
     | MacePriors
     | AmbiguityPriors
     | ItemDifficultyPriors
+    | LearningFromCrowdsPriors
 )

@@ -261,6 +261,8 @@ class SimulatedFamily:
         Int class code per item; None for a family without a latent class (beta-bernoulli).
     family : str
         The family simulated.
+    features : pandas.DataFrame or None
+        For ``learning-from-crowds``: the item features (indexed by item id, columns ``x0``, …).
 
     Examples
     --------
@@ -274,6 +276,7 @@ class SimulatedFamily:
     parameters: dict[str, np.ndarray]
     true_class: np.ndarray | None
     family: str
+    features: pd.DataFrame | None = None
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -313,6 +316,16 @@ def _item_class_distributions(rng: np.random.Generator, n_items: int, k: int) ->
     clear = 0.9 * np.eye(k)[rng.integers(0, k, size=n_items)] + 0.1 / k
     ambiguous = rng.dirichlet(np.full(k, 2.0), size=n_items)
     return np.where((rng.random(n_items) < 0.5)[:, None], clear, ambiguous)
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    """Columns at sample mean 0 and sd 1: what the model's standardisation leaves unchanged."""
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def _classifier_prior(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    class_prior = _softmax(p["features"] @ p["weights"] + p["intercept"])
+    return {"class_prior": class_prior, "prevalence": class_prior.mean(axis=0)}
 
 
 def _hierarchical(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
@@ -396,6 +409,16 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
         },
         lambda p, ann: {},
     ),
+    "learning-from-crowds": (
+        ("features", "weights", "intercept", "confusion"),
+        lambda rng, i, j, k, s: {
+            "features": _standardised(rng.normal(size=(i, 3))),
+            "weights": _zero_sum(rng.normal(scale=1.0, size=(3, k)), (1,)),
+            "intercept": _zero_sum(rng.normal(scale=0.3, size=k), (0,)),
+            "confusion": _confusion_matrices(rng, j, k, (0.65, 0.9), np.zeros(j, dtype=bool)),
+        },
+        lambda p, ann: _classifier_prior(p),
+    ),
     "beta-bernoulli": (
         ("alpha", "beta"),
         lambda rng, i, j, k, s: {"alpha": np.asarray(2.0), "beta": np.asarray(3.0)},
@@ -451,6 +474,10 @@ def from_family(
     - ``hierarchical-subtype`` (needs ``n_subtypes``): ``mu_subtype`` = 2.5·I plus 0.5 ×
       centred normal noise per subtype, the hierarchical offsets, and an annotator × subtype
       logit ``interaction`` (J, S, K, K) of sd 0.3; ``cell_confusion`` per observed cell;
+    - ``learning-from-crowds``: 3 standard normal ``features`` per item (see
+      `learning_from_crowds` for other sizes), zero-sum ``weights`` of sd 1 and ``intercept``
+      of sd 0.3, each item's ``class_prior`` = softmax(x W + b), a Dawid–Skene ``confusion``
+      (accuracy 0.65–0.9);
     - ``beta-bernoulli`` (two classes): ``alpha`` = 2, ``beta`` = 3 (no latent class);
     - ``ambiguity``: ``theta`` per item (items × K), half the items clear (0.9 on one class)
       and half ambiguous (Dirichlet(2)), and a Dawid–Skene ``confusion`` (accuracy 0.75–0.95);
@@ -562,9 +589,83 @@ def from_family(
             design, lambda variable: truth[variable][None], False, rng, return_classes=True
         )
     frame["label"] = np.asarray(class_names, dtype=object)[labels[0]]
+    features = None
+    if "features" in truth:
+        columns = [f"x{c}" for c in range(truth["features"].shape[1])]
+        features = pd.DataFrame(truth["features"], index=pd.Index(design.items, name="item"), columns=columns)
     return SimulatedFamily(
         annotations=Annotations.from_frame(frame, classes=class_names),
         parameters=truth,
         true_class=None if classes is None else classes[0],
         family=name,
+        features=features,
+    )
+
+
+def learning_from_crowds(
+    *,
+    n_items: int,
+    n_annotators: int,
+    n_features: int = 3,
+    n_classes: int = 2,
+    labels_per_item: int | tuple[int, int] = (1, 4),
+    weight_sd: float = 1.0,
+    accuracy: tuple[float, float] = (0.65, 0.9),
+    seed: int | None = 0,
+) -> SimulatedFamily:
+    """Simulate learning from crowds: features → true class → annotators' labels.
+
+    Each item has ``n_features`` standard normal features (standardised in the sample, so the
+    model's standardisation leaves them as they are), its class is drawn from
+    ``softmax(x W + b)`` with zero-sum weights ``W`` (sd ``weight_sd``) and intercepts (sd
+    0.3), and each label through its annotator's Dawid–Skene confusion (per-class accuracy
+    uniform in ``accuracy``), by the family's own forward code (`from_family`).
+
+    Parameters
+    ----------
+    n_items, n_annotators : int
+        Size of the table.
+    n_features : int, default 3
+        Feature columns (``x0``, ``x1``, …).
+    n_classes : int, default 2
+        Classes.
+    labels_per_item : int or (int, int), default (1, 4)
+        A fixed count, or (min, max) drawn uniformly per item.
+    weight_sd : float, default 1.0
+        Sd of the true weights before centring over classes: the weights are a draw from the
+        model's ``ZeroSumNormal(weight_sd)`` (the default prior's scale is 1).
+    accuracy : (float, float), default (0.65, 0.9)
+        Range of each annotator's per-class accuracy.
+    seed : int or None, default 0
+        Seed of ``np.random.default_rng``.
+
+    Returns
+    -------
+    SimulatedFamily
+        With ``features`` (a DataFrame indexed by item) and the true ``weights``,
+        ``intercept``, ``confusion`` and ``class_prior`` in ``parameters``.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> sim = bl.simulate.learning_from_crowds(n_items=100, n_annotators=6, seed=0)
+    >>> sim.features.shape, sim.parameters["weights"].shape, sim.parameters["class_prior"].shape
+    ((100, 3), (3, 2), (100, 2))
+    """
+    rng = np.random.default_rng(seed)
+    k = n_classes
+    parameters = {
+        "features": _standardised(rng.normal(size=(n_items, n_features))),
+        "weights": _zero_sum(rng.normal(scale=weight_sd, size=(n_features, k)), (1,)),
+        "intercept": _zero_sum(rng.normal(scale=0.3, size=k), (0,)),
+        "confusion": _confusion_matrices(rng, n_annotators, k, accuracy, np.zeros(n_annotators, dtype=bool)),
+    }
+    return from_family(
+        "learning-from-crowds",
+        n_items=n_items,
+        n_annotators=n_annotators,
+        n_classes=k,
+        labels_per_item=labels_per_item,
+        seed=rng,
+        parameters=parameters,
     )

@@ -44,7 +44,9 @@ def test_the_default_sampler_re_uses_a_numba_model_of_the_same_shape_and_else_co
     settings = dict(model="dawid-skene", draws=100, tune=100, chains=2, seed=5, quiet=True)
     again = bl.fit(new_batch.annotations, **settings)
     assert (again.sampling.backend, again.sampling.compiled_reused) == ("numba", True)
-    other_shape = bl.simulate.dawid_skene(n_items=40, n_annotators=8, n_classes=2, labels_per_item=(2, 4), seed=3).annotations
+    other_shape = bl.simulate.dawid_skene(
+        n_items=40, n_annotators=8, n_classes=2, labels_per_item=(2, 4), seed=3
+    ).annotations
     first = bl.fit(other_shape, **settings)
     assert (first.sampling.backend, first.sampling.compiled_reused) == ("jax", False)
 

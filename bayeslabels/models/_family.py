@@ -11,6 +11,9 @@ What a family may declare beyond the builder:
 - ``cells`` — who owns a confusion matrix in the likelihood: ``"annotator"``,
   ``"annotator-subtype"`` (the observed (annotator, subtype) cells) or ``None`` (no
   confusion matrices: the soft label comes from ``item_probabilities``);
+- ``class_prior`` — the posterior variable holding each draw's class prior: ``prevalence``
+  (K,) shared by the items, or one per item, (items, K) (learning from crowds' classifier);
+  ``takes_features`` whether the builder takes item features (``features=``, an `ItemFeatures`);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
   ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
   likelihood its per-item log-likelihood (``item_loglik``) and its forward simulation
@@ -90,6 +93,10 @@ class Family:
     item_loglik: Callable[[Annotations, Draws, bool], ItemBlocks] | None = None
     loo_loglik: Callable[[Annotations, Draws, bool], ItemBlocks] | None = None
     replicate: Replicate | None = None
+    # the posterior variable holding each draw's class prior: shared (draws, K) or per item
+    # (draws, items, K); and whether the builder takes item features (``features=``)
+    class_prior: str = "prevalence"
+    takes_features: bool = False
 
     # ------------------------------------------------------------------ data side
     @property
@@ -164,8 +171,15 @@ class Family:
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
         with np.errstate(divide="ignore"):
             log_pi = self._cell_log_confusion(draws) if cell_confusion is None else np.log(cell_confusion)
-            log_rho = np.log(draws("prevalence"))
+            # new items (cell_confusion given) have no fitted per-item prior: the population's
+            log_rho = self.log_class_prior(draws) if cell_confusion is None else np.log(draws("prevalence"))
         return class_posterior_blocks(counts, log_pi, log_rho, mask)
+
+    def log_class_prior(self, draws: Draws) -> np.ndarray:
+        """Log class-prior draws of the fitted items: (draws, K) shared, or (draws, items, K)
+        for a family with a prior per item (``class_prior``)."""
+        with np.errstate(divide="ignore"):
+            return np.log(draws(self.class_prior))
 
     def _cell_log_confusion(self, draws: Draws) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -184,9 +198,7 @@ class Family:
             return self.item_loglik(ann, draws, used_gold)
         counts = annotation_counts(ann, self.per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
-        with np.errstate(divide="ignore"):
-            log_rho = np.log(draws("prevalence"))
-        return item_loglik_blocks(counts, self._cell_log_confusion(draws), log_rho, mask)
+        return item_loglik_blocks(counts, self._cell_log_confusion(draws), self.log_class_prior(draws), mask)
 
     def loo_loglik_blocks(self, ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
         """The per-item log-likelihood LOO reads: `item_loglik_blocks`, or for a family with
@@ -235,8 +247,7 @@ class Family:
             return (labels, None) if return_classes else labels
         mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
         confusion = draws("cell_confusion" if self.per_subtype else "confusion")
-        with np.errstate(divide="ignore"):
-            log_rho = np.log(draws("prevalence"))
+        log_rho = self.log_class_prior(draws)
         cells = self.row_cells(ann)
         block = max(1, 20_000_000 // max(1, len(cells) * ann.n_classes))
         pieces = [

@@ -33,7 +33,7 @@ Every function here works on NumPy arrays and on PyTensor variables alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
@@ -203,7 +203,8 @@ def labels_logp(
     ones: TensorVariable,
 ) -> TensorVariable:
     """Per-item log-likelihood ``logsumexp_k(log ρ_k + L_ik + m_ik)`` (items,) of the label
-    table ``value`` (items × width, −1 padded) given by ``cells``.
+    table ``value`` (items × width, −1 padded) given by ``cells``. The class log-prior
+    ``log_rho`` is shared, (K,), or per item, (items, K) (``log ρ_ik``: learning from crowds).
 
     ``L = C W`` is one sparse product (module docstring): the count matrix ``C`` is built from
     the value each evaluation — row i holds a 1 in column ``cell · K + label`` for each of its
@@ -212,15 +213,22 @@ def labels_logp(
     import pytensor.tensor as pt
     from pytensor import sparse as ps
 
-    log_pi, log_rho = _core(log_pi, 3), _core(log_rho, 1)
+    log_pi, log_rho = _core(log_pi, 3), _core(log_rho, 2)
     slots, columns, indptr, ones = (_core(x, 1) for x in (slots, columns, indptr, ones))
     n_cells, k = log_pi.shape[0], log_pi.shape[1]
     # int32 CSR indices, as SciPy's and PyTensor's compiled sparse kernels read them
     indices = columns + value.ravel()[slots].astype("int32")
     counts = ps.CSR(ones, indices, indptr, pt.stack([cells.shape[0], n_cells * k]))
     weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
-    joint = ps.structured_dot(counts, weights) + log_rho[None, :] + gold_mask
+    joint = ps.structured_dot(counts, weights) + log_rho + gold_mask  # log ρ: (K,) or (items, K)
     return pt.logsumexp(joint, axis=-1)
+
+
+def per_item_log_prior(log_rho_draws: np.ndarray) -> np.ndarray:
+    """Class log-prior draws as (draws, items or 1, K): a shared prior (draws, K) gains an item
+    axis of length 1, a per-item one (draws, items, K) is returned as it is."""
+    log_rho_draws = np.asarray(log_rho_draws)
+    return log_rho_draws if log_rho_draws.ndim == 3 else log_rho_draws[:, None, :]
 
 
 def sample_categorical(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -270,9 +278,11 @@ def sample_label_rows(
     ``z_i ~ softmax(log ρ + m_i)`` (gold, where the mask holds it, fixes it), then each label
     row ``y_r ~ Categorical(π[cell_r, z_{item_r}])``.
 
-    ``confusion`` (draws, cells, K, K), ``log_rho`` (draws, K) → labels (draws, rows), and
-    with ``return_classes`` also the true classes drawn, (draws, items)."""
-    logits = log_rho[:, None, :] if gold_mask is None else log_rho[:, None, :] + gold_mask[None]
+    ``confusion`` (draws, cells, K, K), ``log_rho`` (draws, K) or per item (draws, items, K)
+    → labels (draws, rows), and with ``return_classes`` also the true classes drawn, (draws, items)."""
+    logits = per_item_log_prior(log_rho)
+    if gold_mask is not None:
+        logits = logits + gold_mask[None]
     prior = softmax(np.broadcast_to(logits, (len(log_rho), n_items, log_rho.shape[-1])), axis=-1)
     z = sample_categorical(prior, rng)  # draws × items
     rows = confusion[np.arange(len(confusion))[:, None], cells[None, :], z[:, item_idx]]
@@ -296,7 +306,7 @@ def labels_random(
     log_pi, log_rho = np.asarray(log_pi), np.asarray(log_rho)
     k = int(log_pi.shape[-1])
     log_pi = log_pi.reshape((-1, k, k))
-    log_rho = log_rho.reshape(k)
+    log_rho = log_rho.reshape(k) if log_rho.size == k else log_rho.reshape((-1, k))  # shared or per item
     cells = np.asarray(cells)
     items, slots = np.nonzero(cells >= 0)
     mask = np.broadcast_to(gold_mask, (cells.shape[0], k))
@@ -311,9 +321,10 @@ def labels_random(
 def observe_labels(
     ann: Annotations,
     log_pi: TensorVariable,
-    log_rho: TensorVariable,
+    log_rho: TensorVariable | Callable[[TensorVariable], TensorVariable],
     per_subtype: bool = False,
     minibatch_items: int = 0,
+    item_features: TensorVariable | None = None,
 ) -> TensorVariable:
     """The labels as an observed random variable of the current PyMC model: ``labels``
     (items × label_slot), a `pm.CustomDist` whose log-probability is the shared marginal
@@ -321,7 +332,10 @@ def observe_labels(
     (`labels_random`): prior and posterior predictive sampling, per-item log-likelihood
     (``pm.compute_log_likelihood``, LOO) and ``pm.model_to_graphviz`` all see it.
 
-    ``log_pi``: (cells, K, K) log confusion (annotators, or the `observed_cells`); ``log_rho``: (K,).
+    ``log_pi``: (cells, K, K) log confusion (annotators, or the `observed_cells`); ``log_rho``: (K,),
+    or with ``item_features`` (items × F, a `pm.Data`) a function of the features of the items
+    observed (rows × F) giving each one's class log-prior (rows × K) — the classifier of learning
+    from crowds; in a minibatch the features are batched with their items' labels.
     The full-batch form reads the table, cells and gold mask from `pm.Data`
     (`likelihood_data`). ``minibatch_items > 0`` (for ADVI) observes a random batch of whole
     items per step — every label of an item together, never a subset of its labels — with
@@ -338,15 +352,26 @@ def observe_labels(
         model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
         table, cells, gold, *structure = (pm.Data(name, data[name]) for name in LIKELIHOOD_DATA)
         extra: dict = {"dims": ("item", "label_slot")}
+        batch_features = item_features
     else:
         labels, cells_np = label_table(ann, per_subtype)
         mask = gold_log_mask(ann.gold, ann.n_classes)
         gold_np = np.zeros((ann.n_items, ann.n_classes)) if mask is None else np.maximum(mask, -1e30)
-        table, cells, gold = pm.Minibatch(
-            labels.astype(np.int32), cells_np.astype(np.int32), gold_np, batch_size=int(minibatch_items)
+        extra_inputs = [] if item_features is None else [item_features]
+        table, cells, gold, *batched = pm.Minibatch(
+            labels.astype(np.int32),
+            cells_np.astype(np.int32),
+            gold_np,
+            *extra_inputs,
+            batch_size=int(minibatch_items),
         )
+        batch_features = batched[0] if batched else None
         structure = list(label_structure(cells, ann.n_classes))
         extra = {"total_size": ann.n_items}
+    if callable(log_rho):
+        if batch_features is None:
+            raise ValueError("a class log-prior given as a function needs item_features")
+        log_rho = log_rho(batch_features)
     return pm.CustomDist(
         "labels",
         log_pi,
@@ -428,7 +453,7 @@ def joint_class_logp(
     mask: np.ndarray | None,
 ) -> np.ndarray | TensorVariable:
     """``log ρ_k + L_ik + m_ik``: unnormalised log posterior of each item's true class."""
-    joint = item_class_loglik(counts, log_pi) + log_rho[None, :]
+    joint = item_class_loglik(counts, log_pi) + log_rho  # (K,) or (items, K)
     if mask is not None:
         joint = joint + mask
     return joint
@@ -474,7 +499,8 @@ def joint_class_blocks(
     """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + L_ik + m_ik`` under draw s, items
     in blocks of under ``max_values`` numbers; the draws × cells weights are stacked once.
 
-    ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K)."""
+    ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K), or per item
+    (draws, items, K)."""
     draws, n_cells, k_true, k_label = log_pi_draws.shape
     weights = log_pi_draws.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
     n_items = counts.shape[0]
@@ -482,7 +508,7 @@ def joint_class_blocks(
     for start in range(0, n_items, block):
         rows = slice(start, min(start + block, n_items))
         joint = np.asarray(counts[rows] @ weights).reshape(-1, draws, k_true).transpose(1, 0, 2)
-        joint = joint + log_rho_draws[:, None, :]
+        joint = joint + per_item_log_prior(log_rho_draws)[:, rows if log_rho_draws.ndim == 3 else slice(None)]
         if mask is not None:
             joint = joint + mask[rows]
         yield rows, joint
