@@ -421,7 +421,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         n_subtypes=args.subtypes,
         seed=args.seed,
     )
-    labels = sim.annotations.to_frame()
+    labels = sim.annotations.to_frame(include_gold=sim.annotations.has_gold)  # --gold-fraction: a gold column
     truth = sim.truth_frame()
     atomic_write_many(
         [
@@ -429,7 +429,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             (args.truth, lambda tmp: truth.to_csv(tmp, index=False)),
         ]
     )
-    print(f"wrote {args.out} ({len(labels)} labels) and {args.truth} ({len(truth)} items)")
+    n_gold = int((sim.annotations.gold >= 0).sum())
+    gold = f", gold for {n_gold} items in its 'gold' column (fit with --gold gold)" if n_gold else ""
+    print(f"wrote {args.out} ({len(labels)} labels{gold}) and {args.truth} ({len(truth)} items)")
     return 0
 
 
@@ -668,7 +670,9 @@ def _cmd_route(args: argparse.Namespace) -> int:
     }
     atomic_write(args.out, writers[kind])
     reasons = ", ".join(f"{n} {r}" for r, n in plan["reason"].value_counts().items())
-    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items ({reasons})")
+    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items" + (f" ({reasons})" if reasons else ""))
+    if plan.attrs.get("unspent_reason"):  # why the budget is not spent: one line
+        print(f"bayeslabels: note: {plan.attrs['unspent_reason']}", file=sys.stderr)
     return 0
 
 

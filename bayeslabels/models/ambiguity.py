@@ -294,6 +294,7 @@ AMBIGUITY = register(
         summary="intrinsic ambiguity, any K: soft label = item class distribution θ_i net of annotator noise",
         soft_label_meaning=SOFT_LABEL_MEANING,
         item_probabilities=_item_theta,
+        gold_in_likelihood=False,
         data=item_label_data,
         shape=lambda ann: (ann.n_items, ann.n_annotators, ann.n_classes),
         item_loglik=_item_loglik,

@@ -10,7 +10,11 @@ Plate diagram::
 θ is integrated out analytically: a label sequence with k_i positives out of n_i has
 likelihood ``B(α + k_i, β + n_i − k_i) / B(α, β)`` (beta-binomial, no binomial coefficient
 for an ordered sequence). For fixed (α, β) the item posterior is exactly
-``Beta(α + k_i, β + n_i − k_i)``; per posterior draw of (α, β) we draw θ_i from it.
+``Beta(α + k_i, β + n_i − k_i)``, and the soft label uses it exactly, never a random θ_i:
+its mean is the posterior mean of ``(α + k_i)/(α + β + n_i)`` over draws of (α, β), its
+interval the quantiles of the mixture over draws of those Beta posteriors (for a MAP fit, one
+draw: the Beta quantiles given the fitted α, β, so a MAP fit has intervals too). Items with
+equal counts get equal soft labels.
 
 The soft label of this model is **P(a new label on this item is positive)** = θ_i, not the
 probability of a latent true class: it models intrinsic ambiguity, not annotator noise,
@@ -26,6 +30,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import betaln
+from scipy.special import betainc, betaincinv
 from scipy.special import betaln as sp_betaln
 
 from ..data import Annotations
@@ -139,21 +144,66 @@ def beta_bernoulli_start(
 
 
 def item_rate_blocks(
-    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, seed: int, max_values: int = 20_000_000
+    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, max_values: int = 20_000_000
 ) -> ItemBlocks:
-    """Yield ``(items_slice, P)`` with ``P[s, i] = (1 − θ, θ)``, ``θ ~ Beta(α_s + k_i, β_s + n_i − k_i)``."""
-    rng = np.random.default_rng(seed)
+    """Yield ``(items_slice, P)`` with ``P[s, i] = (1 − m, m)``, ``m = (α_s + k_i) / (α_s + β_s + n_i)``:
+    the mean of item i's rate given draw s (its conjugate posterior ``Beta(α_s + k_i, β_s + n_i −
+    k_i)``), Rao–Blackwellised — no random θ draw, so items with equal counts get equal values."""
     draws = len(alpha)
     block = max(1, max_values // (2 * draws))
     for start in range(0, len(k), block):
         rows = slice(start, min(start + block, len(k)))
-        theta = rng.beta(alpha[:, None] + k[rows], beta[:, None] + (n - k)[rows])
-        yield rows, np.stack([1 - theta, theta], axis=-1)
+        rate = (alpha[:, None] + k[rows]) / (alpha[:, None] + beta[:, None] + n[rows])
+        yield rows, np.stack([1 - rate, rate], axis=-1)
+
+
+def mixture_quantiles(a: np.ndarray, b: np.ndarray, q: float, tol: float = 1e-12) -> np.ndarray:
+    """The ``q`` quantile of the equal-weight mixture of ``Beta(a_s, b_s)`` over draws s, per column
+    of ``a`` and ``b`` (draws × columns). One draw: ``betaincinv`` (= ``scipy.stats.beta.ppf``),
+    exact. More: Newton on the mixture CDF ``F(x) = mean_s I_x(a_s, b_s)``, kept inside the
+    bracket of the components' own quantiles (where the mixture's lies) by bisection."""
+    components = betaincinv(a, b, q)
+    if len(a) == 1:
+        return components[0]
+    low, high = components.min(axis=0), components.max(axis=0)
+    x = np.clip(components.mean(axis=0), low, high)
+    log_norm = sp_betaln(a, b)
+    for _ in range(100):
+        error = betainc(a, b, x).mean(axis=0) - q
+        low, high = np.where(error < 0, x, low), np.where(error > 0, x, high)
+        if np.all((np.abs(error) <= tol) | (high - low <= tol)):
+            break
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            density = np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - log_norm).mean(axis=0)
+            step = x - error / density
+        inside = np.isfinite(step) & (step > low) & (step < high)
+        x = np.where(inside, step, (low + high) / 2)
+    return x
+
+
+def item_rate_interval(
+    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, ci_prob: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed ``ci_prob`` interval of each item's rate θ_i under the posterior: the mixture
+    over draws of ``Beta(α_s + k_i, β_s + n_i − k_i)`` (for a one-draw MAP fit its exact quantiles,
+    given the fitted α, β). Computed once per distinct (k_i, n_i). Returns (lower, upper), items × 2
+    (class 0: 1 − θ)."""
+    pairs, inverse = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
+    a = alpha[:, None] + pairs[:, 0]
+    b = beta[:, None] + pairs[:, 1] - pairs[:, 0]
+    tail = (1 - ci_prob) / 2
+    lo, hi = mixture_quantiles(a, b, tail)[inverse.ravel()], mixture_quantiles(a, b, 1 - tail)[inverse.ravel()]
+    return np.stack([1 - hi, lo], axis=1), np.stack([1 - lo, hi], axis=1)
 
 
 def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
     k, n = positive_counts(ann)
-    return item_rate_blocks(k, n, draws("alpha"), draws("beta"), seed)
+    return item_rate_blocks(k, n, draws("alpha"), draws("beta"))
+
+
+def _item_rate_interval(ann: Annotations, draws: Draws, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    k, n = positive_counts(ann)
+    return item_rate_interval(k, n, draws("alpha"), draws("beta"), ci_prob)
 
 
 def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
@@ -199,6 +249,8 @@ BETA_BERNOULLI = register(
         binary_only=True,
         soft_label_meaning=SOFT_LABEL_MEANING,
         item_probabilities=_item_rates,
+        item_interval=_item_rate_interval,
+        gold_in_likelihood=False,
         annotator_reliability=agreement_draws,
         data=item_count_data,
         item_loglik=_item_loglik,
