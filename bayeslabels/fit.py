@@ -656,7 +656,9 @@ class Fit:
         summary = self._with_exact_interval(self._posterior_pass(ci_prob), self.annotations, ci_prob)
         return self._labels_table(self.annotations, summary, ci_prob, self.used_gold)
 
-    def _with_exact_interval(self, summary: _ItemPosteriors, ann: Annotations, ci_prob: float) -> _ItemPosteriors:
+    def _with_exact_interval(
+        self, summary: _ItemPosteriors, ann: Annotations, ci_prob: float
+    ) -> _ItemPosteriors:
         """``summary`` with the family's exact interval (`Family.exact_interval`) where it has one."""
         exact = self.family.exact_interval(ann, self._stored_draws, ci_prob)
         if exact is None:
@@ -721,7 +723,9 @@ class Fit:
         blocks = self.family.item_probability_blocks(
             aligned, draws, False, self.spec.inference.seed, cell_confusion=cells
         )
-        summary = self._with_exact_interval(self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), aligned, ci_prob)
+        summary = self._with_exact_interval(
+            self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), aligned, ci_prob
+        )
         return self._labels_table(aligned, summary, ci_prob, used_gold=False)
 
     def _aligned(self, new: Annotations, unseen_annotators: str) -> Annotations:
@@ -865,19 +869,30 @@ class Fit:
         k = ann.n_classes
         estimate = np.einsum("sjkk->sj", self.annotator_confusion()) / k
         if not self.is_point_estimate:
-            return _with_intervals(pd.DataFrame(index=range(ann.n_annotators)), {"balanced_accuracy": estimate}, ci_prob)
+            return _with_intervals(
+                pd.DataFrame(index=range(ann.n_annotators)), {"balanced_accuracy": estimate}, ci_prob
+            )
         q = self.soft_labels(ci_prob=0.5).mean[ann.item_idx]  # rows × K: each label's class posterior
         correct = np.stack(
-            [np.bincount(ann.annotator_idx, q[:, c] * (ann.label == c), ann.n_annotators) for c in range(k)], axis=1
+            [np.bincount(ann.annotator_idx, q[:, c] * (ann.label == c), ann.n_annotators) for c in range(k)],
+            axis=1,
         )
-        total = np.stack([np.bincount(ann.annotator_idx, q[:, c], ann.n_annotators) for c in range(k)], axis=1)
+        total = np.stack(
+            [np.bincount(ann.annotator_idx, q[:, c], ann.n_annotators) for c in range(k)], axis=1
+        )
         rng = np.random.default_rng(self.spec.inference.seed)
-        draws = rng.beta(1 + correct, 1 + total - correct, size=(self.PLUG_IN_DRAWS, *correct.shape)).mean(axis=-1)
+        draws = rng.beta(1 + correct, 1 + total - correct, size=(self.PLUG_IN_DRAWS, *correct.shape)).mean(
+            axis=-1
+        )
         tail = (1 - ci_prob) / 2
         lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
         mean = estimate[0]
         return pd.DataFrame(
-            {"balanced_accuracy": mean, "balanced_accuracy_lo": np.minimum(lo, mean), "balanced_accuracy_hi": np.maximum(hi, mean)}
+            {
+                "balanced_accuracy": mean,
+                "balanced_accuracy_lo": np.minimum(lo, mean),
+                "balanced_accuracy_hi": np.maximum(hi, mean),
+            }
         )
 
     def _below_chance_warning(self, ci_prob: float = 0.9) -> tuple[str, ...]:
@@ -1103,7 +1118,8 @@ class Fit:
             ``bayeslabels_version``, ``created_at``, ``model`` (the spec), ``spec_hash``,
             ``method``, ``soft_label_meaning``, ``used_gold``, ``data_hash``, ``n_items``,
             ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` (None
-            for soft labels without intervals: a point estimate) and ``allow_failed_check``; for a fit chosen by `bayeslabels.fitting.auto_fit`,
+            for soft labels without intervals: a point estimate) and ``allow_failed_check``;
+            for a fit chosen by `bayeslabels.fitting.auto_fit`,
             ``model_selection`` (the comparison table and the reason).
 
         Examples

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from .errors import DataError
 from .fit import Fit
 
+
 def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.where(p > 0, p * np.log(p), 0.0).sum(axis=axis)
@@ -344,9 +345,14 @@ class _Limits:
         head = f"spent {self.spent:g} of the budget {self.budget:g}: "
         if self.n_candidates == 0:
             if self.n_gold == self.n_items:
-                where = "anchored the fit" if self.gold_in_fit else "was kept out of the fit, but the classes are known"
+                where = (
+                    "anchored the fit"
+                    if self.gold_in_fit
+                    else "was kept out of the fit, but the classes are known"
+                )
                 return (
-                    head + f"every item has gold (all {self.n_items}; the gold {where}) and items with gold are "
+                    head
+                    + f"every item has gold (all {self.n_items}; the gold {where}) and items with gold are "
                     "never routed; to plan labels for them, route a fit of the labels without their gold"
                 )
             return (
@@ -356,14 +362,14 @@ class _Limits:
         limits = []
         if self.item_capacity < self.budget:
             limits.append(
-                f"only {self.item_capacity} crowd labels are open ({self.n_candidates} items without gold, at most "
-                f"per_item {self.per_item} each, from annotators who have not labelled the item and whose label "
-                "would tell something new)"
+                f"only {self.item_capacity} crowd labels are open ({self.n_candidates} items without gold, "
+                f"at most per_item {self.per_item} each, from annotators who have not labelled the item "
+                "and whose label would tell something new)"
             )
         if self.annotator_capacity < self.budget:
             limits.append(
-                f"the per-annotator cap allows {self.annotator_capacity} ({self.n_annotators} annotators, at most "
-                f"max_per_annotator {self.max_per_annotator} each on the items open to them)"
+                f"the per-annotator cap allows {self.annotator_capacity} ({self.n_annotators} annotators, "
+                f"at most max_per_annotator {self.max_per_annotator} each on the items open to them)"
             )
         if not limits:
             limits.append("the annotators left under their cap have no open item among the candidates")

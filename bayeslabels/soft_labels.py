@@ -435,7 +435,8 @@ class SoftLabels:
 
         ``ci_prob`` and ``meaning`` come from the file's provenance when it has one; a
         provenance whose ``ci_prob`` is null (a point estimate: EM, MAP, a vote) makes the soft
-        labels a point estimate whatever the interval columns hold.
+        labels a point estimate whatever the interval columns hold; its ``used_gold`` marks the
+        items with a ``gold`` value as ``anchored`` (true) or not (false).
 
         Parameters
         ----------
@@ -480,6 +481,9 @@ class SoftLabels:
             # the provenance says a point estimate: interval columns that drifted from the
             # probabilities (rounding, a rewrite) must not pass for credible intervals
             soft = replace(soft, lower=soft.mean, upper=soft.mean, ci_prob=None)
+        used_gold = provenance.get("used_gold")
+        if isinstance(used_gold, bool) and soft.gold is not None:  # the fit's gold anchored those items
+            soft = replace(soft, anchored=pd.notna(soft.gold) & used_gold)
         return soft
 
     def write(self, path: str | Path, provenance: str | None = None) -> Path:

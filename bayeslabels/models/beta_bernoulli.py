@@ -192,7 +192,10 @@ def item_rate_interval(
     a = alpha[:, None] + pairs[:, 0]
     b = beta[:, None] + pairs[:, 1] - pairs[:, 0]
     tail = (1 - ci_prob) / 2
-    lo, hi = mixture_quantiles(a, b, tail)[inverse.ravel()], mixture_quantiles(a, b, 1 - tail)[inverse.ravel()]
+    lo, hi = (
+        mixture_quantiles(a, b, tail)[inverse.ravel()],
+        mixture_quantiles(a, b, 1 - tail)[inverse.ravel()],
+    )
     return np.stack([1 - hi, lo], axis=1), np.stack([1 - lo, hi], axis=1)
 
 
