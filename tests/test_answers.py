@@ -215,6 +215,9 @@ def test_em_at_low_redundancy_warns_with_the_remedy():
     assert np.median(shared) < 10
     warning = [w for w in bl.fit(thin, method="em").check().warnings if "low redundancy" in w]
     assert len(warning) == 1 and "method='map'" in warning[0] and "majority vote" in warning[0]
+    single = bl.simulate.dawid_skene(n_items=100, n_annotators=20, labels_per_item=1, seed=0).annotations
+    (alone,) = [w for w in bl.fit(single, method="em").check().warnings if "low redundancy" in w]
+    assert "has 0 labels" in alone and "Use majority vote" in alone
     rich = bl.simulate.dawid_skene(n_items=500, n_annotators=20, labels_per_item=(1, 2), seed=0).annotations
     assert not any("low redundancy" in w for w in bl.fit(rich, method="em").check().warnings)
 
