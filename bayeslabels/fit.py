@@ -806,9 +806,9 @@ class Fit:
         Per-subtype models: ``by_subtype=True`` gives one row per (annotator, subtype);
         otherwise each annotator's confusion is averaged over subtypes weighted by where their
         labels fell. Families with confusion matrices add ``balanced_accuracy = Σ_k π_jkk / K``
-        (with interval) and ``below_chance``: its upper bound is under 1/K, the score of any
-        uninformative annotator (for a point estimate, the estimate is) — `check` warns about
-        them. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
+        (with interval; a point estimate gets a plug-in interval from each annotator's own
+        labels) and ``below_chance``: its upper bound is under 1/K, the score of any
+        uninformative annotator — `check` warns about them. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
         probability that a new label on the same item matches the annotator's.
 
         Parameters
