@@ -160,42 +160,66 @@ def item_rate_blocks(
 def mixture_quantiles(a: np.ndarray, b: np.ndarray, q: float, tol: float = 1e-12) -> np.ndarray:
     """The ``q`` quantile of the equal-weight mixture of ``Beta(a_s, b_s)`` over draws s, per column
     of ``a`` and ``b`` (draws × columns). One draw: ``betaincinv`` (= ``scipy.stats.beta.ppf``),
-    exact. More: Newton on the mixture CDF ``F(x) = mean_s I_x(a_s, b_s)``, kept inside the
-    bracket of the components' own quantiles (where the mixture's lies) by bisection."""
-    components = betaincinv(a, b, q)
+    exact. More: Newton on the mixture CDF ``F(x) = mean_s I_x(a_s, b_s)`` from the quantile of
+    the mean component, kept by bisection inside the bracket ``[Q(min a, max b), Q(max a, min b)]``
+    (a Beta quantile rises with a and falls with b, so every component's — and the mixture's —
+    quantile lies in it)."""
     if len(a) == 1:
-        return components[0]
-    low, high = components.min(axis=0), components.max(axis=0)
-    x = np.clip(components.mean(axis=0), low, high)
+        return betaincinv(a[0], b[0], q)
+    low, high = betaincinv(a.min(axis=0), b.max(axis=0), q), betaincinv(a.max(axis=0), b.min(axis=0), q)
+    x = np.clip(betaincinv(a.mean(axis=0), b.mean(axis=0), q), low, high)
     log_norm = sp_betaln(a, b)
+    active = np.arange(a.shape[1])  # columns not yet solved
     for _ in range(100):
-        error = betainc(a, b, x).mean(axis=0) - q
-        low, high = np.where(error < 0, x, low), np.where(error > 0, x, high)
-        if np.all((np.abs(error) <= tol) | (high - low <= tol)):
+        ac, bc, xc = a[:, active], b[:, active], x[active]
+        error = betainc(ac, bc, xc).mean(axis=0) - q
+        lo = low[active] = np.where(error < 0, xc, low[active])
+        hi = high[active] = np.where(error > 0, xc, high[active])
+        unsolved = (np.abs(error) > tol) & (hi - lo > tol)
+        if not unsolved.any():
             break
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            density = np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - log_norm).mean(axis=0)
-            step = x - error / density
-        inside = np.isfinite(step) & (step > low) & (step < high)
-        x = np.where(inside, step, (low + high) / 2)
+            density = np.exp((ac - 1) * np.log(xc) + (bc - 1) * np.log1p(-xc) - log_norm[:, active]).mean(
+                axis=0
+            )
+            step = xc - error / density
+        inside = np.isfinite(step) & (step > lo) & (step < hi)
+        x[active] = np.where(unsolved, np.where(inside, step, (lo + hi) / 2), xc)
+        active = active[unsolved]
     return x
 
 
+MIXTURE_DRAWS = 200
+"""Most posterior draws of (α, β) whose Beta posteriors make up an item rate's interval
+(evenly spaced when there are more): the mean uses every draw."""
+
+
 def item_rate_interval(
-    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, ci_prob: float
+    k: np.ndarray,
+    n: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    ci_prob: float,
+    max_values: int = 4_000_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed ``ci_prob`` interval of each item's rate θ_i under the posterior: the mixture
     over draws of ``Beta(α_s + k_i, β_s + n_i − k_i)`` (for a one-draw MAP fit its exact quantiles,
-    given the fitted α, β). Computed once per distinct (k_i, n_i). Returns (lower, upper), items × 2
-    (class 0: 1 − θ)."""
+    given the fitted α, β; over at most `MIXTURE_DRAWS` evenly spaced draws). Computed once per
+    distinct (k_i, n_i), in blocks of at most ``max_values`` draws × pairs. Returns (lower,
+    upper), items × 2 (class 0: 1 − θ)."""
     pairs, inverse = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
-    a = alpha[:, None] + pairs[:, 0]
-    b = beta[:, None] + pairs[:, 1] - pairs[:, 0]
+    if len(alpha) > MIXTURE_DRAWS:
+        chosen = np.linspace(0, len(alpha) - 1, MIXTURE_DRAWS).round().astype(np.int64)
+        alpha, beta = alpha[chosen], beta[chosen]
     tail = (1 - ci_prob) / 2
-    lo, hi = (
-        mixture_quantiles(a, b, tail)[inverse.ravel()],
-        mixture_quantiles(a, b, 1 - tail)[inverse.ravel()],
-    )
+    lo, hi = np.empty(len(pairs)), np.empty(len(pairs))
+    block = max(1, max_values // len(alpha))
+    for start in range(0, len(pairs), block):
+        rows = slice(start, start + block)
+        a = alpha[:, None] + pairs[rows, 0]
+        b = beta[:, None] + pairs[rows, 1] - pairs[rows, 0]
+        lo[rows], hi[rows] = mixture_quantiles(a, b, tail), mixture_quantiles(a, b, 1 - tail)
+    lo, hi = lo[inverse.ravel()], hi[inverse.ravel()]
     return np.stack([1 - hi, lo], axis=1), np.stack([1 - lo, hi], axis=1)
 
 
