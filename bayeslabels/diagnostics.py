@@ -23,7 +23,7 @@ from scipy.optimize import linear_sum_assignment
 class Thresholds:
     """The limits `Fit.check` applies.
 
-    The first four decide whether a fit passes; the last three only trigger identifiability
+    The first four decide whether a fit passes; the last four only trigger identifiability
     warnings (they do not fail the check).
 
     Parameters
