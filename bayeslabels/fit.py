@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 
 from ._checks import check_ci_prob
 from ._io import json_safe
@@ -808,8 +809,9 @@ class Fit:
         labels fell. Families with confusion matrices add ``balanced_accuracy = Σ_k π_jkk / K``
         (with interval; a point estimate gets a plug-in interval from each annotator's own
         labels) and ``below_chance``: its upper bound is under 1/K, the score of any
-        uninformative annotator — `check` warns about them. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
-        probability that a new label on the same item matches the annotator's.
+        uninformative annotator — `check` warns about them. Beta–Bernoulli has no annotator
+        parameters: its ``agreement`` is the probability that a new label on the same item
+        matches the annotator's.
 
         Parameters
         ----------
@@ -856,42 +858,38 @@ class Fit:
             table["below_chance"] = table["balanced_accuracy_hi"] < 1 / ann.n_classes
         return table
 
-    PLUG_IN_DRAWS = 1000
-
     def _balanced_accuracy(self, ci_prob: float) -> pd.DataFrame:
         """``balanced_accuracy`` per annotator, ``Σ_k π_jkk / K``, with its ``ci_prob`` interval.
         Every uninformative annotator (identical confusion rows, e.g. one who always says the same
         class) scores exactly 1/K, so an interval below 1/K is credibly below chance. A point
         estimate (EM, MAP) gets a plug-in interval: with the items' classes at their estimated
-        posteriors, π_jkk ~ Beta(1 + expected correct, 1 + expected wrong) (`PLUG_IN_DRAWS`
-        draws, seeded) — what the annotator's own labels allow, the items' uncertainty left out."""
+        posteriors, π_jkk ~ Beta(1 + expected correct, 1 + expected wrong) independently per class,
+        and the interval is the normal approximation to the mean of those K Betas — what the
+        annotator's own labels allow, the items' uncertainty left out (deterministic, row-order
+        free)."""
         ann = self.annotations
         k = ann.n_classes
         estimate = np.einsum("sjkk->sj", self.annotator_confusion()) / k
         if not self.is_point_estimate:
-            return _with_intervals(
-                pd.DataFrame(index=range(ann.n_annotators)), {"balanced_accuracy": estimate}, ci_prob
-            )
+            frame = pd.DataFrame(index=range(ann.n_annotators))
+            return _with_intervals(frame, {"balanced_accuracy": estimate}, ci_prob)
         q = self.soft_labels(ci_prob=0.5).mean[ann.item_idx]  # rows × K: each label's class posterior
-        correct = np.stack(
+        a = 1 + np.stack(
             [np.bincount(ann.annotator_idx, q[:, c] * (ann.label == c), ann.n_annotators) for c in range(k)],
             axis=1,
         )
-        total = np.stack(
+        total = 2 + np.stack(
             [np.bincount(ann.annotator_idx, q[:, c], ann.n_annotators) for c in range(k)], axis=1
         )
-        rng = np.random.default_rng(self.spec.inference.seed)
-        draws = rng.beta(1 + correct, 1 + total - correct, size=(self.PLUG_IN_DRAWS, *correct.shape)).mean(
-            axis=-1
-        )
-        tail = (1 - ci_prob) / 2
-        lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+        variance = (a * (total - a) / (total**2 * (total + 1))).sum(axis=1) / k**2  # of the mean of K Betas
+        centre = (a / total).mean(axis=1)
+        half = stats.norm.ppf(0.5 + ci_prob / 2) * np.sqrt(variance)
         mean = estimate[0]
         return pd.DataFrame(
             {
                 "balanced_accuracy": mean,
-                "balanced_accuracy_lo": np.minimum(lo, mean),
-                "balanced_accuracy_hi": np.maximum(hi, mean),
+                "balanced_accuracy_lo": np.minimum(np.clip(centre - half, 0, 1), mean),
+                "balanced_accuracy_hi": np.maximum(np.clip(centre + half, 0, 1), mean),
             }
         )
 
