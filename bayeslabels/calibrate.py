@@ -457,7 +457,7 @@ class Calibration:
                 "bayeslabels_version": __version__,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "n_items": self.uncalibrated.n_items,
-                "ci_prob": ci_prob,
+                "ci_prob": None if self.uncalibrated.is_point_estimate else ci_prob,
             }
         record["soft_label_meaning"] = self.meaning
         record["calibration"] = self.to_dict()

@@ -448,7 +448,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         n_subtypes=args.subtypes,
         seed=args.seed,
     )
-    labels = sim.annotations.to_frame()
+    labels = sim.annotations.to_frame(include_gold=sim.annotations.has_gold)  # --gold-fraction: a gold column
     truth = sim.truth_frame()
     atomic_write_many(
         [
@@ -456,7 +456,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             (args.truth, lambda tmp: truth.to_csv(tmp, index=False)),
         ]
     )
-    print(f"wrote {args.out} ({len(labels)} labels) and {args.truth} ({len(truth)} items)")
+    n_gold = int((sim.annotations.gold >= 0).sum())
+    gold = f", gold for {n_gold} items in its 'gold' column (fit with --gold gold)" if n_gold else ""
+    print(f"wrote {args.out} ({len(labels)} labels{gold}) and {args.truth} ({len(truth)} items)")
     return 0
 
 
@@ -571,10 +573,12 @@ def _read_gold_file(path: str) -> pd.Series:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
 
+    import warnings
+
     import pandas as pd
 
     from .evaluate import evaluate
-    from .soft_labels import SoftLabels, read_provenance
+    from .soft_labels import SoftLabels
 
     _check_ci_prob(args.ci_prob)
     if args.n_boot < 1 or args.bins < 1:
@@ -586,19 +590,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         gold = pd.Series(soft.gold, index=soft.items, dtype=object)
     else:
         raise CliError(f"{args.soft} has no 'gold' column: give the gold labels with --gold gold.csv")
-    try:
-        anchored = bool(read_provenance(args.soft).get("used_gold"))
-    except (DataError, ValueError, OSError):
-        anchored = False
-    if anchored:
-        print(
-            "bayeslabels: warning: these soft labels were fitted with gold as anchor (gold fixed those "
-            "items' class); their score on that gold is not a test. Fit with --gold-use evaluate",
-            file=sys.stderr,
+    with warnings.catch_warnings(record=True) as caught:  # the provenance says which items gold anchored
+        warnings.simplefilter("always", UserWarning)
+        result = evaluate(
+            soft,
+            gold,
+            args.ci_prob,
+            positive=args.positive,
+            n_boot=args.n_boot,
+            n_bins=args.bins,
+            seed=args.seed,
         )
-    result = evaluate(
-        soft, gold, args.ci_prob, positive=args.positive, n_boot=args.n_boot, n_bins=args.bins, seed=args.seed
-    )
+    for warning in caught:
+        message = str(warning.message).replace(" (used_gold=True)", "")
+        message = message.replace("use_gold=False", "--gold-use evaluate")
+        print(f"bayeslabels: warning: {message}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
@@ -695,7 +701,10 @@ def _cmd_route(args: argparse.Namespace) -> int:
     }
     atomic_write(args.out, writers[kind])
     reasons = ", ".join(f"{n} {r}" for r, n in plan["reason"].value_counts().items())
-    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items ({reasons})")
+    reasons = f" ({reasons})" if reasons else ""
+    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items{reasons}")
+    if plan.attrs.get("unspent_reason"):  # why the budget is not spent: one line
+        print(f"bayeslabels: note: {plan.attrs['unspent_reason']}", file=sys.stderr)
     return 0
 
 

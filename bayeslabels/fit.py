@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 
 from ._checks import check_ci_prob
 from ._io import json_safe
@@ -35,11 +36,12 @@ from .diagnostics import (
     align_chains,
     check_convergence,
     identifiability_warnings,
+    low_redundancy_warning,
     subtype_switches,
 )
 from .errors import DataError
 from .features import FeaturesLike, ItemFeatures
-from .models import Family, confusion_reliability
+from .models import CLASS_POSTERIOR_MEANING, Family, confusion_reliability
 from .models._family import ItemBlocks, labels_per_cell
 from .models._likelihood import label_table, rows_to_table
 from .persist import read_fit, save_fit
@@ -106,7 +108,9 @@ class Fit:
     sampling : SamplingInfo or None
         Settings as run, timings; None for MAP and EM.
     used_gold : bool
-        Whether gold labels anchored the fit.
+        Whether gold labels anchored the fit: given True, it is kept only when the data have
+        gold and the family puts gold into its likelihood (`Family.gold_in_likelihood`), so it
+        (and the provenance's ``used_gold``) never claims an anchor that was not there.
     model_selection : dict or None
         For a fit chosen by `bayeslabels.fitting.auto_fit` (``model="auto"``): the
         comparison of the candidates (`ModelComparison.to_dict`), kept in the provenance.
@@ -130,6 +134,10 @@ class Fit:
     sampling: SamplingInfo | None = None
     used_gold: bool = True
     model_selection: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        anchored = self.used_gold and self.annotations.has_gold and self.spec.family.gold_in_likelihood
+        object.__setattr__(self, "used_gold", bool(anchored))
 
     # ------------------------------------------------------------------ basics
     @property
@@ -249,17 +257,23 @@ class Fit:
                 subtype_switched = subtype_switches(
                     summary.chain_means, reference, ann.subtype, list(ann.subtypes), alignments
                 )
-        em_disagreement = 0 if self.em is None else int((summary.mean.argmax(axis=1) != self.em.label).sum())
+        em_disagreement = 0
+        if self.em is not None and self.family.soft_label_meaning == CLASS_POSTERIOR_MEANING:
+            em_disagreement = int((summary.mean.argmax(axis=1) != self.em.label).sum())
         warnings = identifiability_warnings(
             labels_per_annotator=ann.labels_per_annotator,
             labels_per_item=ann.labels_per_item,
             classes=self.classes,
             prevalence=self.draws("prevalence").mean(axis=0),
-            anchored_by_gold=self.used_gold and ann.has_gold,
+            anchored_by_gold=self.used_gold,
             symmetric_prior=getattr(self.spec.priors, "symmetric", False),
             em_disagreement=em_disagreement,
             thresholds=thresholds,
+            has_confusion=self.family.has_confusion,
         )
+        if self.method == "em":
+            warnings += low_redundancy_warning(ann.item_idx, ann.annotator_idx, ann.n_annotators, thresholds)
+        warnings += self._below_chance_warning()
         if predictive:  # misfit in the posterior predictive check: named, with its numbers
             warnings = (*warnings, *_predictive_warning(self._predictive))
         variables = list(self.posterior["posterior"].data_vars)
@@ -624,7 +638,9 @@ class Fit:
         SoftLabels
             ``mean`` is the posterior mean of P(z_i = c) (for Beta–Bernoulli, of the item's
             rate), ``lower`` / ``upper`` its interval; a point estimate (EM, MAP) has
-            ``lower = upper = mean`` and ``ci_prob=None``. ``.to_frame()`` is the export
+            ``lower = upper = mean`` and ``ci_prob=None`` — except Beta–Bernoulli, whose item
+            rate has an exact conjugate posterior: its MAP fit's interval is that posterior's
+            quantiles given the fitted (α, β). ``.to_frame()`` is the export
             schema: ``item``, ``label``, ``p_<c>``, ``p_<c>_lo``, ``p_<c>_hi``, ``entropy``,
             ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
 
@@ -646,7 +662,23 @@ class Fit:
         2  961     0  0.021    0.100        10      IR    1
         """
         ci_prob = check_ci_prob(ci_prob)
-        return self._labels_table(self.annotations, self._posterior_pass(ci_prob), ci_prob, self.used_gold)
+        summary = self._with_exact_interval(self._posterior_pass(ci_prob), self.annotations, ci_prob)
+        return self._labels_table(self.annotations, summary, ci_prob, self.used_gold)
+
+    def _with_exact_interval(
+        self, summary: _ItemPosteriors, ann: Annotations, ci_prob: float
+    ) -> _ItemPosteriors:
+        """``summary`` with the family's exact interval (`Family.exact_interval`) where it has one."""
+        exact = self.family.exact_interval(ann, self._stored_draws, ci_prob)
+        if exact is None:
+            return summary
+        lo, hi = exact
+        return replace(summary, lo=np.minimum(lo, summary.mean), hi=np.maximum(hi, summary.mean))
+
+    @property
+    def _has_intervals(self) -> bool:
+        """Whether the soft labels carry intervals: a sampled fit, or a family with exact ones."""
+        return not self.is_point_estimate or self.family.item_interval is not None
 
     def predict(
         self,
@@ -700,7 +732,9 @@ class Fit:
         blocks = self.family.item_probability_blocks(
             aligned, draws, False, self.spec.inference.seed, cell_confusion=cells
         )
-        summary = self._posterior_pass(ci_prob, ann=aligned, blocks=blocks)
+        summary = self._with_exact_interval(
+            self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), aligned, ci_prob
+        )
         return self._labels_table(aligned, summary, ci_prob, used_gold=False)
 
     # ------------------------------------------------------------------ item features
@@ -905,7 +939,7 @@ class Fit:
             mean=summary.mean,
             lower=summary.lo,
             upper=summary.hi,
-            ci_prob=None if self.is_point_estimate else ci_prob,
+            ci_prob=ci_prob if self._has_intervals else None,
             n_labels=ann.labels_per_item,
             meaning=self.family.soft_label_meaning,
             subtype=subtype,
@@ -921,8 +955,12 @@ class Fit:
         two classes ``sensitivity = π_j11`` / ``specificity = π_j00`` (second class positive).
         Per-subtype models: ``by_subtype=True`` gives one row per (annotator, subtype);
         otherwise each annotator's confusion is averaged over subtypes weighted by where their
-        labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
-        probability that a new label on the same item matches the annotator's.
+        labels fell. Families with confusion matrices add ``balanced_accuracy = Σ_k π_jkk / K``
+        (with interval; a point estimate gets a plug-in interval from each annotator's own
+        labels) and ``below_chance``: its upper bound is under 1/K, the score of any
+        uninformative annotator — `check` warns about them. Beta–Bernoulli has no annotator
+        parameters: its ``agreement`` is the probability that a new label on the same item
+        matches the annotator's.
 
         Parameters
         ----------
@@ -963,7 +1001,71 @@ class Fit:
         )
         if by_subtype and self.family.per_subtype:
             return self._annotator_subtype_table(ci_prob)
-        return _with_intervals(frame, self.family.reliability(ann, self.draws), ci_prob)
+        table = _with_intervals(frame, self.family.reliability(ann, self.draws), ci_prob)
+        if self.family.has_confusion:
+            table = pd.concat([table, self._balanced_accuracy(ci_prob)], axis=1)
+            table["below_chance"] = table["balanced_accuracy_hi"] < 1 / ann.n_classes
+        return table
+
+    def _balanced_accuracy(self, ci_prob: float) -> pd.DataFrame:
+        """``balanced_accuracy`` per annotator, ``Σ_k π_jkk / K``, with its ``ci_prob`` interval.
+        Every uninformative annotator (identical confusion rows, e.g. one who always says the same
+        class) scores exactly 1/K, so an interval below 1/K is credibly below chance. A point
+        estimate (EM, MAP) gets a plug-in interval: with the items' classes at their estimated
+        posteriors, π_jkk ~ Beta(1 + expected correct, 1 + expected wrong) independently per class,
+        and the interval is the normal approximation to the mean of those K Betas — what the
+        annotator's own labels allow, the items' uncertainty left out (deterministic, row-order
+        free)."""
+        ann = self.annotations
+        k = ann.n_classes
+        estimate = np.einsum("sjkk->sj", self.annotator_confusion()) / k
+        if not self.is_point_estimate:
+            frame = pd.DataFrame(index=range(ann.n_annotators))
+            return _with_intervals(frame, {"balanced_accuracy": estimate}, ci_prob)
+        q = self.soft_labels(ci_prob=0.5).mean[ann.item_idx]  # rows × K: each label's class posterior
+        a = 1 + np.stack(
+            [np.bincount(ann.annotator_idx, q[:, c] * (ann.label == c), ann.n_annotators) for c in range(k)],
+            axis=1,
+        )
+        total = 2 + np.stack(
+            [np.bincount(ann.annotator_idx, q[:, c], ann.n_annotators) for c in range(k)], axis=1
+        )
+        variance = (a * (total - a) / (total**2 * (total + 1))).sum(axis=1) / k**2  # of the mean of K Betas
+        centre = (a / total).mean(axis=1)
+        half = stats.norm.ppf(0.5 + ci_prob / 2) * np.sqrt(variance)
+        mean = estimate[0]
+        return pd.DataFrame(
+            {
+                "balanced_accuracy": mean,
+                "balanced_accuracy_lo": np.minimum(np.clip(centre - half, 0, 1), mean),
+                "balanced_accuracy_hi": np.maximum(np.clip(centre + half, 0, 1), mean),
+            }
+        )
+
+    def _below_chance_warning(self, ci_prob: float = 0.9) -> tuple[str, ...]:
+        """A warning naming the annotators whose balanced accuracy is credibly below chance (the
+        upper end of its ``ci_prob`` interval under 1/K; `annotators`' ``below_chance``)."""
+        if not self.family.has_confusion:
+            return ()
+        table = self._balanced_accuracy(ci_prob)
+        chance = 1 / self.annotations.n_classes
+        below = np.flatnonzero(table["balanced_accuracy_hi"].to_numpy() < chance)
+        if not len(below):
+            return ()
+        names = np.asarray(self.annotations.annotators, dtype=object)
+        worst = below[np.argsort(table["balanced_accuracy"].to_numpy()[below])][:3]
+        shown = ", ".join(
+            f"{names[j]!r} {table['balanced_accuracy'].iloc[j]:.2f} "
+            f"[{table['balanced_accuracy_lo'].iloc[j]:.2f}, {table['balanced_accuracy_hi'].iloc[j]:.2f}]"
+            for j in worst
+        )
+        kind = "plug-in " if self.is_point_estimate else ""
+        return (
+            f"{len(below)} of {len(names)} annotators label below chance (balanced accuracy's {ci_prob:.0%} "
+            f"{kind}interval under 1/K = {chance:.2f}; e.g. {shown}): their labels are inverted or "
+            "adversarial — check their instructions or class mapping, or drop them "
+            "(fit.annotators()['below_chance'])",
+        )
 
     def annotator_confusion(self) -> np.ndarray:
         """Confusion draws per annotator, (draws, annotators, K, K).
@@ -1162,8 +1264,9 @@ class Fit:
         dict
             ``bayeslabels_version``, ``created_at``, ``model`` (the spec), ``spec_hash``,
             ``method``, ``soft_label_meaning``, ``used_gold``, ``data_hash``, ``n_items``,
-            ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` and
-            ``allow_failed_check``; for a fit chosen by `bayeslabels.fitting.auto_fit`,
+            ``n_labels``, ``sampling``, ``convergence`` (`check` as a dict), ``ci_prob`` (None
+            for soft labels without intervals: a point estimate) and ``allow_failed_check``;
+            for a fit chosen by `bayeslabels.fitting.auto_fit`,
             ``model_selection`` (the comparison table and the reason).
 
         Examples
@@ -1187,7 +1290,7 @@ class Fit:
             "n_labels": self.annotations.n_labels,
             "sampling": asdict(self.sampling) if self.sampling else None,
             "convergence": self.check().to_dict(),
-            "ci_prob": ci_prob,
+            "ci_prob": ci_prob if self._has_intervals else None,  # None: a point estimate, no intervals
             "allow_failed_check": allow_failed_check,
             **({"model_selection": self.model_selection} if self.model_selection else {}),
         }

@@ -167,17 +167,27 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+QUIET_LOGGERS = ("pymc", "pytensor", "jax", "numpyro", "blackjax")
+"""Loggers silenced below ERROR while ``quiet``: PyMC's ("Auto-assigning NUTS sampler…",
+"Sampling 4 chains…", "Only 20 samples per chain…", ADVI's "Finished [100%]"; its JAX samplers
+log under ``pymc.sampling.jax``) and those of the libraries behind the samplers. What matters
+of their warnings (too few draws, divergences) `Fit.check` reports."""
+
+
 @contextmanager
 def _pymc_logging(quiet: bool) -> Iterator[None]:
-    """Silence PyMC's informational log lines (e.g. ADVI's "Finished [100%]") when quiet."""
-    logger = logging.getLogger("pymc")
-    level = logger.level
+    """Silence the informational log lines of PyMC and the sampler libraries when quiet
+    (`QUIET_LOGGERS`); levels are restored afterwards."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
     if quiet:
-        logger.setLevel(logging.WARNING)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def sample_nuts(
@@ -234,7 +244,7 @@ def sample_nuts(
         # PyMC's samplers (and the JAX ones' sparse dot) take the data as constants
         model = freeze_dims_and_data(model)
         start = time.perf_counter()
-        with model, warnings.catch_warnings():
+        with model, warnings.catch_warnings(), _pymc_logging(quiet):
             warnings.simplefilter("ignore", UserWarning)
             tree = pm.sample(
                 draws=settings.draws,
@@ -310,7 +320,7 @@ def point_tree(values: dict[str, tuple[tuple[str, ...], np.ndarray]], coords: di
 
 def fit_map(model: pm.Model, start: dict[str, np.ndarray], quiet: bool = False) -> xr.DataTree:
     """Posterior mode by L-BFGS from the EM start: a one-draw posterior flagged as a point estimate."""
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), _pymc_logging(quiet):
         warnings.simplefilter("ignore", FutureWarning)
         tree = pm.find_MAP(
             initvals=start, jitter=False, progressbar=show_progress(quiet), return_inferencedata=True

@@ -13,13 +13,19 @@ so the expected information gain is ``H(p_i) − E_y H(p(z | y))`` (nats). An ex
 taken as always right: it removes all of ``H(p_i)`` at ``expert_cost`` labels' worth.
 Each candidate label is valued ``gain × severity / cost`` and the budget is spent
 greedily on the most valuable ones — at most ``per_item`` crowd labels per item (each
-valued on its own), never an annotator who already labelled the item, never an item
-with gold.
+valued on its own), at most ``max_per_annotator`` per annotator, never an annotator who
+already labelled the item, never an item with gold (its class is known, whether or not the
+gold went into the fit). When an annotator is at its cap the item goes to its next best
+annotator: each item keeps ``per_item + ⌊budget / max_per_annotator⌋`` candidates, as many as
+can ever be needed (at most that many annotators can be full at once), so the cap spreads the
+labels instead of leaving the budget unspent. A plan that spends less than the budget says
+why in ``plan.attrs["unspent_reason"]`` (the binding limit, with its numbers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,8 +33,6 @@ import scipy.sparse as sp
 
 from .errors import DataError
 from .fit import Fit
-
-_SPARE = 10  # candidates kept per item beyond per_item, for when annotators are at capacity
 
 
 def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -113,8 +117,8 @@ def route(
     Raises
     ------
     DataError
-        If ``budget`` ≤ 0 or ``per_item`` < 1, the model has no confusion matrices, or the
-        severity weights are invalid or name unknown items.
+        If ``budget`` ≤ 0, ``per_item`` or ``max_per_annotator`` < 1, the model has no
+        confusion matrices, or the severity weights are invalid or name unknown items.
 
     Examples
     --------
@@ -133,6 +137,8 @@ def route(
         raise DataError("route needs budget > 0 and per_item ≥ 1")
     if max_per_annotator is None:
         max_per_annotator = max(1, int(np.ceil(2 * budget / fit.annotations.n_annotators)))
+    if max_per_annotator < 1:
+        raise DataError(f"route needs max_per_annotator ≥ 1, got {max_per_annotator}")
     try:
         confusion = fit.draws("confusion").mean(axis=0)  # annotators, [subtypes,] K, K
     except DataError:
@@ -153,13 +159,21 @@ def route(
     labelled = sp.csr_matrix(
         (np.ones(ann.n_labels), (ann.item_idx, ann.annotator_idx)), shape=(ann.n_items, ann.n_annotators)
     )
-    keep = min(per_item + _SPARE, ann.n_annotators)
+    # an item needs its next best annotator only past those it already has and those at their
+    # cap, and at most ⌊budget / cap⌋ annotators can be at their cap: keeping that many more
+    # candidates per item gives the greedy plan it would get from all of them
+    keep = min(per_item + int(budget // max_per_annotator), ann.n_annotators)
     rows = []
+    open_per_item = np.zeros(len(candidates), dtype=np.int64)  # annotators with a positive gain
+    open_per_annotator = np.zeros(ann.n_annotators, dtype=np.int64)
     block = max(1, 4_000_000 // (ann.n_annotators * len(classes) ** 2))
     for start in range(0, len(candidates), block):
         items = candidates[start : start + block]
         gain = expected_information_gain(p[items], fit.family.item_confusion(ann, confusion, items))
         gain[labelled[items].toarray() > 0] = -np.inf
+        useful = np.isfinite(gain) & (gain > 0)
+        open_per_item[start : start + len(items)] = useful.sum(axis=1)
+        open_per_annotator += useful.sum(axis=0)
         best = np.argsort(-gain, axis=1)[:, :keep]
         best_gain = np.take_along_axis(gain, best, axis=1)
         for rank in range(keep):
@@ -249,7 +263,26 @@ def route(
     )
     if ann.has_subtypes:
         result.insert(1, "subtype", np.asarray(ann.subtypes, dtype=object)[np.maximum(ann.subtype[codes], 0)])
-    return result.reset_index(drop=True)
+    result = result.reset_index(drop=True)
+    spent = float(plan["cost"].sum())
+    limits = _Limits(
+        budget=float(budget),
+        spent=spent,
+        n_items=ann.n_items,
+        n_gold=int((ann.gold >= 0).sum()),
+        gold_in_fit=fit.used_gold,
+        n_zero_severity=int(((ann.gold < 0) & (weights == 0)).sum()),
+        n_candidates=len(candidates),
+        per_item=per_item,
+        item_capacity=int(np.minimum(open_per_item, per_item).sum()),
+        max_per_annotator=max_per_annotator,
+        annotator_capacity=int(np.minimum(open_per_annotator, max_per_annotator).sum()),
+        n_annotators=ann.n_annotators,
+        experts=len(expert_ids),
+        expert_cost=float(expert_cost),
+    )
+    result.attrs.update({"budget": float(budget), "spent": spent, "unspent_reason": limits.reason()})
+    return result
 
 
 def _greedy(table: pd.DataFrame, budget: float, per_item: int, max_per_annotator: int | None) -> pd.DataFrame:
@@ -283,3 +316,62 @@ def _greedy(table: pd.DataFrame, budget: float, per_item: int, max_per_annotator
         if spent >= budget - 1e-9:
             break
     return pd.DataFrame(chosen, columns=table.columns)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What bounds a plan, to say why it spends less than its budget."""
+
+    budget: float
+    spent: float
+    n_items: int
+    n_gold: int
+    gold_in_fit: bool
+    n_zero_severity: int
+    n_candidates: int
+    per_item: int
+    item_capacity: int  # crowd labels the per-item cap and the annotators not yet asked allow
+    max_per_annotator: int
+    annotator_capacity: int  # crowd labels the per-annotator cap allows
+    n_annotators: int
+    experts: int
+    expert_cost: float
+
+    def reason(self) -> str | None:
+        """None when the budget is spent to within one label's cost, else why not (one line)."""
+        cheapest = min(1.0, self.expert_cost) if self.experts else 1.0
+        if self.budget - self.spent < cheapest - 1e-9:
+            return None
+        head = f"spent {self.spent:g} of the budget {self.budget:g}: "
+        if self.n_candidates == 0:
+            if self.n_gold == self.n_items:
+                where = (
+                    "anchored the fit"
+                    if self.gold_in_fit
+                    else "was kept out of the fit, but the classes are known"
+                )
+                return (
+                    head
+                    + f"every item has gold (all {self.n_items}; the gold {where}) and items with gold are "
+                    "never routed; to plan labels for them, route a fit of the labels without their gold"
+                )
+            return (
+                head + f"no item to route: of {self.n_items} items {self.n_gold} have gold and "
+                f"{self.n_zero_severity} have severity 0"
+            )
+        limits = []
+        if self.item_capacity < self.budget:
+            limits.append(
+                f"only {self.item_capacity} crowd labels are open ({self.n_candidates} items without gold, "
+                f"at most per_item {self.per_item} each, from annotators who have not labelled the item "
+                "and whose label would tell something new)"
+            )
+        if self.annotator_capacity < self.budget:
+            limits.append(
+                f"the per-annotator cap allows {self.annotator_capacity} ({self.n_annotators} annotators, "
+                f"at most max_per_annotator {self.max_per_annotator} each on the items open to them)"
+            )
+        if not limits:
+            limits.append("the annotators left under their cap have no open item among the candidates")
+        remedy = "raise per_item or max_per_annotator" + ("" if self.experts else ", or add experts")
+        return head + "; ".join(limits) + f" — {remedy}"

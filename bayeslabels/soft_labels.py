@@ -433,7 +433,10 @@ class SoftLabels:
     def read(cls, path: str | Path) -> SoftLabels:
         """Read an exported soft-label file: Parquet, CSV or JSON Lines, by extension.
 
-        ``ci_prob`` and ``meaning`` come from the file's provenance when it has one.
+        ``ci_prob`` and ``meaning`` come from the file's provenance when it has one; a
+        provenance whose ``ci_prob`` is null (a point estimate: EM, MAP, a vote) makes the soft
+        labels a point estimate whatever the interval columns hold; its ``used_gold`` marks the
+        items with a ``gold`` value as ``anchored`` (true) or not (false).
 
         Parameters
         ----------
@@ -467,13 +470,21 @@ class SoftLabels:
             provenance = {}
         ci_prob = provenance.get("ci_prob")
         try:
-            return cls.from_frame(
+            soft = cls.from_frame(
                 frame,
                 ci_prob=float(ci_prob) if isinstance(ci_prob, int | float) else None,
                 meaning=provenance.get("soft_label_meaning"),
             )
         except DataError as exc:
             raise DataError(f"{path}: {exc}") from None
+        if "ci_prob" in provenance and ci_prob is None and not soft.is_point_estimate:
+            # the provenance says a point estimate: interval columns that drifted from the
+            # probabilities (rounding, a rewrite) must not pass for credible intervals
+            soft = replace(soft, lower=soft.mean, upper=soft.mean, ci_prob=None)
+        used_gold = provenance.get("used_gold")
+        if isinstance(used_gold, bool) and soft.gold is not None:  # the fit's gold anchored those items
+            soft = replace(soft, anchored=pd.notna(soft.gold) & used_gold)
+        return soft
 
     def write(self, path: str | Path, provenance: str | None = None) -> Path:
         """Write `to_frame` to Parquet, CSV or JSON Lines (by extension), atomically.

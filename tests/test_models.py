@@ -231,17 +231,19 @@ def test_hierarchical_subtype_recovers_population_reliability_per_subtype(subtyp
 # --------------------------------------------------------------------------- Beta-Bernoulli
 
 
-def test_beta_bernoulli_draws_follow_the_conjugate_posterior_exactly():
-    from bayeslabels.models.beta_bernoulli import item_rate_blocks
+def test_beta_bernoulli_soft_labels_follow_the_conjugate_posterior_exactly():
+    from bayeslabels.models.beta_bernoulli import item_rate_blocks, item_rate_interval
 
-    k, n = np.array([0.0, 3.0, 5.0]), np.array([4.0, 6.0, 5.0])
-    alpha, beta = np.full(40_000, 2.0), np.full(40_000, 3.0)
-    ((_, probs),) = list(item_rate_blocks(k, n, alpha, beta, seed=0))
-    theta = probs[:, :, 1]
-    for i in range(3):
-        exact = stats.beta(2 + k[i], 3 + n[i] - k[i])
-        assert theta[:, i].mean() == pytest.approx(exact.mean(), abs=0.005)
-        np.testing.assert_allclose(np.quantile(theta[:, i], [0.05, 0.95]), exact.ppf([0.05, 0.95]), atol=0.01)
+    k, n = np.array([0.0, 3.0, 5.0, 3.0]), np.array([4.0, 6.0, 5.0, 6.0])
+    alpha, beta = np.array([2.0, 2.0]), np.array([3.0, 3.0])  # two equal draws: the mixture is one Beta
+    ((_, probs),) = list(item_rate_blocks(k, n, alpha, beta))
+    lo, hi = item_rate_interval(k, n, alpha, beta, ci_prob=0.9)
+    exact = stats.beta(2 + k, 3 + n - k)
+    np.testing.assert_allclose(probs[:, :, 1], np.broadcast_to(exact.mean(), (2, 4)), rtol=1e-12)  # no draw
+    np.testing.assert_allclose(lo[:, 1], exact.ppf(0.05), rtol=1e-9)
+    np.testing.assert_allclose(hi[:, 1], exact.ppf(0.95), rtol=1e-9)
+    np.testing.assert_allclose(hi[:, 0], 1 - lo[:, 1])
+    assert lo[1, 1] == lo[3, 1] and hi[1, 1] == hi[3, 1]  # equal counts, equal interval
 
 
 def test_a_truly_ambiguous_item_stays_near_one_half_with_a_wide_interval():

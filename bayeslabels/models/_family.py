@@ -14,8 +14,11 @@ What a family may declare beyond the builder:
 - ``class_prior`` — the posterior variable holding each draw's class prior: ``prevalence``
   (K,) shared by the items, or one per item, (items, K) (learning from crowds' classifier);
   ``takes_features`` whether the builder takes item features (``features=``, an `ItemFeatures`);
+- ``gold_in_likelihood`` — whether gold fixes items' class in the likelihood (False for a
+  family without a latent class: its fits are never anchored by gold);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
-  ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
+  ``item_interval`` (the exact interval of an item quantity with a closed-form conditional
+  posterior), ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
   likelihood its per-item log-likelihood (``item_loglik``) and its forward simulation
   (``replicate``), the NumPy twins of its graph's observed ``labels``.
 
@@ -82,8 +85,10 @@ class Family:
     cells: Literal["annotator", "annotator-subtype"] | None = "annotator"
     binary_only: bool = False
     soft_label_meaning: str = CLASS_POSTERIOR_MEANING
+    gold_in_likelihood: bool = True
     # hooks on posterior draws; None: the confusion-matrix default
     item_probabilities: Callable[[Annotations, Draws, bool, int], ItemBlocks] | None = None
+    item_interval: Callable[[Annotations, Draws, float], tuple[np.ndarray, np.ndarray]] | None = None
     dense_confusion: Callable[[Annotations, Draws], np.ndarray] | None = None
     annotator_reliability: Callable[[Annotations, Draws], dict[str, np.ndarray]] | None = None
     after_relabel: Callable[[xr.Dataset], xr.Dataset] | None = None
@@ -180,6 +185,17 @@ class Family:
         for a family with a prior per item (``class_prior``)."""
         with np.errstate(divide="ignore"):
             return np.log(draws(self.class_prior))
+
+    def exact_interval(
+        self, ann: Annotations, draws: Draws, ci_prob: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lower, upper), items × K: the equal-tailed ``ci_prob`` interval of the item quantity
+        from its closed-form conditional posterior mixed over the draws (``item_interval``), or
+        None for a family whose interval is the spread of `item_probability_blocks` over draws.
+        Such a family's point estimate (MAP) still has an interval."""
+        if self.item_interval is None:
+            return None
+        return self.item_interval(ann, draws, ci_prob)
 
     def _cell_log_confusion(self, draws: Draws) -> np.ndarray:
         with np.errstate(divide="ignore"):

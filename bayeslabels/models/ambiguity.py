@@ -46,8 +46,10 @@ do on the other items. The near-diagonal prior keeps π close to "annotators mos
 loosen it (``confusion_diag_per_class`` → 0) and ambiguity and noise trade freely.
 
 **Gold** does not enter the likelihood: gold names one class, and θ_i is a distribution
-over classes (a gold item may still be ambiguous). Gold is kept for evaluation and for
-aligning chains. Starts: θ_i from the Dawid–Skene EM posterior smoothed off the corners,
+over classes (a gold item may still be ambiguous), so a fit of this family is never
+anchored by gold (``fit.used_gold`` is False) and its gold is held out for evaluation; with
+``use_gold=True`` gold still shapes the Dawid–Skene EM solution that starts the chains and that
+they are aligned to. Starts: θ_i from the Dawid–Skene EM posterior smoothed off the corners,
 μ from the EM prevalence, π from EM. Annotator reliability is the confusion-matrix default
 (`confusion_reliability`: accuracy ``Σ_k m_k π_jkk``, sensitivity / specificity for K = 2).
 Predicting new items is not supported (θ is a parameter of each fitted item).
@@ -294,6 +296,7 @@ AMBIGUITY = register(
         summary="intrinsic ambiguity, any K: soft label = item class distribution θ_i net of annotator noise",
         soft_label_meaning=SOFT_LABEL_MEANING,
         item_probabilities=_item_theta,
+        gold_in_likelihood=False,
         data=item_label_data,
         shape=lambda ann: (ann.n_items, ann.n_annotators, ann.n_classes),
         item_loglik=_item_loglik,

@@ -10,7 +10,11 @@ Plate diagram::
 θ is integrated out analytically: a label sequence with k_i positives out of n_i has
 likelihood ``B(α + k_i, β + n_i − k_i) / B(α, β)`` (beta-binomial, no binomial coefficient
 for an ordered sequence). For fixed (α, β) the item posterior is exactly
-``Beta(α + k_i, β + n_i − k_i)``; per posterior draw of (α, β) we draw θ_i from it.
+``Beta(α + k_i, β + n_i − k_i)``, and the soft label uses it exactly, never a random θ_i:
+its mean is the posterior mean of ``(α + k_i)/(α + β + n_i)`` over draws of (α, β), its
+interval the quantiles of the mixture over draws of those Beta posteriors (for a MAP fit, one
+draw: the Beta quantiles given the fitted α, β, so a MAP fit has intervals too). Items with
+equal counts get equal soft labels.
 
 The soft label of this model is **P(a new label on this item is positive)** = θ_i, not the
 probability of a latent true class: it models intrinsic ambiguity, not annotator noise,
@@ -26,6 +30,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import betaln
+from scipy.special import betainc, betaincinv
 from scipy.special import betaln as sp_betaln
 
 from ..data import Annotations
@@ -139,21 +144,93 @@ def beta_bernoulli_start(
 
 
 def item_rate_blocks(
-    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, seed: int, max_values: int = 20_000_000
+    k: np.ndarray, n: np.ndarray, alpha: np.ndarray, beta: np.ndarray, max_values: int = 20_000_000
 ) -> ItemBlocks:
-    """Yield ``(items_slice, P)`` with ``P[s, i] = (1 − θ, θ)``, ``θ ~ Beta(α_s + k_i, β_s + n_i − k_i)``."""
-    rng = np.random.default_rng(seed)
+    """Yield ``(items_slice, P)`` with ``P[s, i] = (1 − m, m)``, ``m = (α_s + k_i) / (α_s + β_s + n_i)``:
+    the mean of item i's rate given draw s (its conjugate posterior ``Beta(α_s + k_i, β_s + n_i −
+    k_i)``), Rao–Blackwellised — no random θ draw, so items with equal counts get equal values."""
     draws = len(alpha)
     block = max(1, max_values // (2 * draws))
     for start in range(0, len(k), block):
         rows = slice(start, min(start + block, len(k)))
-        theta = rng.beta(alpha[:, None] + k[rows], beta[:, None] + (n - k)[rows])
-        yield rows, np.stack([1 - theta, theta], axis=-1)
+        rate = (alpha[:, None] + k[rows]) / (alpha[:, None] + beta[:, None] + n[rows])
+        yield rows, np.stack([1 - rate, rate], axis=-1)
+
+
+def mixture_quantiles(a: np.ndarray, b: np.ndarray, q: float, tol: float = 1e-12) -> np.ndarray:
+    """The ``q`` quantile of the equal-weight mixture of ``Beta(a_s, b_s)`` over draws s, per column
+    of ``a`` and ``b`` (draws × columns). One draw: ``betaincinv`` (= ``scipy.stats.beta.ppf``),
+    exact. More: Newton on the mixture CDF ``F(x) = mean_s I_x(a_s, b_s)`` from the quantile of
+    the mean component, kept by bisection inside the bracket ``[Q(min a, max b), Q(max a, min b)]``
+    (a Beta quantile rises with a and falls with b, so every component's — and the mixture's —
+    quantile lies in it)."""
+    if len(a) == 1:
+        return betaincinv(a[0], b[0], q)
+    low, high = betaincinv(a.min(axis=0), b.max(axis=0), q), betaincinv(a.max(axis=0), b.min(axis=0), q)
+    x = np.clip(betaincinv(a.mean(axis=0), b.mean(axis=0), q), low, high)
+    log_norm = sp_betaln(a, b)
+    active = np.arange(a.shape[1])  # columns not yet solved
+    for _ in range(100):
+        ac, bc, xc = a[:, active], b[:, active], x[active]
+        error = betainc(ac, bc, xc).mean(axis=0) - q
+        lo = low[active] = np.where(error < 0, xc, low[active])
+        hi = high[active] = np.where(error > 0, xc, high[active])
+        unsolved = (np.abs(error) > tol) & (hi - lo > tol)
+        if not unsolved.any():
+            break
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            density = np.exp((ac - 1) * np.log(xc) + (bc - 1) * np.log1p(-xc) - log_norm[:, active]).mean(
+                axis=0
+            )
+            step = xc - error / density
+        inside = np.isfinite(step) & (step > lo) & (step < hi)
+        x[active] = np.where(unsolved, np.where(inside, step, (lo + hi) / 2), xc)
+        active = active[unsolved]
+    return x
+
+
+MIXTURE_DRAWS = 200
+"""Most posterior draws of (α, β) whose Beta posteriors make up an item rate's interval
+(evenly spaced when there are more): the mean uses every draw."""
+
+
+def item_rate_interval(
+    k: np.ndarray,
+    n: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    ci_prob: float,
+    max_values: int = 4_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed ``ci_prob`` interval of each item's rate θ_i under the posterior: the mixture
+    over draws of ``Beta(α_s + k_i, β_s + n_i − k_i)`` (for a one-draw MAP fit its exact quantiles,
+    given the fitted α, β; over at most `MIXTURE_DRAWS` evenly spaced draws). Computed once per
+    distinct (k_i, n_i), in blocks of at most ``max_values`` draws × pairs. Returns (lower,
+    upper), items × 2 (class 0: 1 − θ)."""
+    pairs, inverse = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
+    if len(alpha) > MIXTURE_DRAWS:
+        chosen = np.linspace(0, len(alpha) - 1, MIXTURE_DRAWS).round().astype(np.int64)
+        alpha, beta = alpha[chosen], beta[chosen]
+    tail = (1 - ci_prob) / 2
+    lo, hi = np.empty(len(pairs)), np.empty(len(pairs))
+    block = max(1, max_values // len(alpha))
+    for start in range(0, len(pairs), block):
+        rows = slice(start, start + block)
+        a = alpha[:, None] + pairs[rows, 0]
+        b = beta[:, None] + pairs[rows, 1] - pairs[rows, 0]
+        lo[rows], hi[rows] = mixture_quantiles(a, b, tail), mixture_quantiles(a, b, 1 - tail)
+    lo, hi = lo[inverse.ravel()], hi[inverse.ravel()]
+    return np.stack([1 - hi, lo], axis=1), np.stack([1 - lo, hi], axis=1)
 
 
 def _item_rates(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
     k, n = positive_counts(ann)
-    return item_rate_blocks(k, n, draws("alpha"), draws("beta"), seed)
+    return item_rate_blocks(k, n, draws("alpha"), draws("beta"))
+
+
+def _item_rate_interval(ann: Annotations, draws: Draws, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    k, n = positive_counts(ann)
+    return item_rate_interval(k, n, draws("alpha"), draws("beta"), ci_prob)
 
 
 def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
@@ -199,6 +276,8 @@ BETA_BERNOULLI = register(
         binary_only=True,
         soft_label_meaning=SOFT_LABEL_MEANING,
         item_probabilities=_item_rates,
+        item_interval=_item_rate_interval,
+        gold_in_likelihood=False,
         annotator_reliability=agreement_draws,
         data=item_count_data,
         item_loglik=_item_loglik,
