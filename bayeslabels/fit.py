@@ -709,7 +709,7 @@ class Fit:
                 f"predict: class(es) {list(unknown)} are not among the fitted classes "
                 f"{list(fitted.classes)}; map them onto the fitted classes or refit with them"
             )
-        self.family.validate(new)
+        self.family.validate(replace(new, ordered=fitted.ordered))  # scored on the fitted scale
         new_annotators = new.annotators.difference(fitted.annotators, sort=False)
         if len(new_annotators) and unseen_annotators == "error":
             raise DataError(
@@ -740,6 +740,7 @@ class Fit:
             subtypes=subtypes,
             subtype=subtype,
             timestamp=new.timestamp,
+            ordered=fitted.ordered,
         )
 
     def _labels_table(
@@ -1036,6 +1037,8 @@ class Fit:
             "data_hash": self.annotations.data_hash,
             "n_items": self.annotations.n_items,
             "n_labels": self.annotations.n_labels,
+            "classes": list(map(str, self.annotations.classes)),
+            "ordered": self.annotations.ordered,
             "sampling": asdict(self.sampling) if self.sampling else None,
             "convergence": self.check().to_dict(),
             "ci_prob": ci_prob,

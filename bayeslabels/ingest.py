@@ -108,6 +108,27 @@ def sort_classes(names: Iterable[str]) -> list[str]:
         return sorted(names)
 
 
+def check_ordered(classes: pd.Index, declared: bool) -> None:
+    """``ordered=True`` needs a meaningful order: the declared ``classes`` (lowest first), or
+    labels that are all numbers (sorted numerically). Numeric classes declared out of numeric
+    order are refused, since that is almost always a typo."""
+    names = [str(c) for c in classes]
+    try:
+        values = [float(c) for c in names]
+    except ValueError:
+        values = None
+    if not declared and values is None:
+        raise DataError(
+            f"ordered=True needs the class order: the labels {names[:MAX_LISTED]} are not all numbers, "
+            "so declare them lowest first with classes=[...] (e.g. classes=['G', 'P', 'R', 'X'])"
+        )
+    if values is not None and values != sorted(values):
+        raise DataError(
+            f"ordered=True with numeric classes {names} declared out of numeric order: list them "
+            "lowest first in classes=[...]"
+        )
+
+
 def id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
     """Ids as stripped strings; floats such as 12.0 (from a column with NaN) are refused."""
     if pd.api.types.is_float_dtype(values.dtype):
