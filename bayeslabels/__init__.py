@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         HierarchicalPriors,
         ItemDifficultyPriors,
         MacePriors,
+        OrdinalPriors,
     )
     from .routing import route
     from .selection import ModelComparison, compare_models
@@ -154,6 +155,7 @@ _EXPORTS: dict[str, str] = {
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
     "MacePriors": "priors:MacePriors",
+    "OrdinalPriors": "priors:OrdinalPriors",
     "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
     "InferenceSettings": "spec:InferenceSettings",
     "ModelSpec": "spec:ModelSpec",
@@ -225,6 +227,7 @@ __all__ = [
     "MacePriors",
     "ModelComparison",
     "ModelSpec",
+    "OrdinalPriors",
     "PredictiveCheck",
     "SoftLabels",
     "SpecError",

@@ -6,7 +6,8 @@ Plate diagram (ordered logit, non-centred)::
     b_j = μ_b + τ_b η_j,          η_j ~ N(0, 1)         bias[annotator]
     log σ_j = μ_σ + τ_σ ζ_j,      ζ_j ~ N(0, 1)         noise[annotator]
     c_1 < … < c_{K−1},  c_l ~ N(l − 0.5, s_c), ordered  cutpoints[cutpoint] (mean re-centred)
-    π_jkl = F((c_{l+1} − k − b_j)/σ_j) − F((c_l − k − b_j)/σ_j)   confusion[annotator, true_class, label_class]
+    π_jkl = F((c_{l+1} − k − b_j)/σ_j) − F((c_l − k − b_j)/σ_j)
+                                                        confusion[annotator, true_class, label_class]
     z_i ~ Categorical(ρ)                                (summed out, `_likelihood`)
     y_r ~ Categorical(π_{j_r, z_{i_r}})                 one per label row r
 
@@ -34,7 +35,7 @@ one matrix per observed cell.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pymc as pm
@@ -43,7 +44,7 @@ from pymc.distributions.transforms import ordered
 
 from ..data import Annotations
 from ..priors import OrdinalPriors
-from . import register
+from . import family, register
 from ._family import Draws, Family, confusion_reliability
 from ._likelihood import _is_symbolic, observe_labels, observed_cells
 from .dawid_skene import coords, prevalence_start
@@ -62,7 +63,19 @@ def _log1mexp(x: np.ndarray) -> np.ndarray:
         return np.where(x < -np.log(2), np.log1p(-np.exp(x)), np.log(-np.expm1(x)))
 
 
-def ordinal_log_confusion(bias: np.ndarray, noise: np.ndarray, cutpoints: np.ndarray, k: int) -> np.ndarray:
+@overload
+def ordinal_log_confusion(
+    bias: np.ndarray, noise: np.ndarray, cutpoints: np.ndarray, k: int
+) -> np.ndarray: ...
+
+
+@overload
+def ordinal_log_confusion(
+    bias: TensorVariable, noise: TensorVariable, cutpoints: TensorVariable, k: int
+) -> TensorVariable: ...
+
+
+def ordinal_log_confusion(bias: Any, noise: Any, cutpoints: Any, k: int) -> Any:
     """``log π[..., k, l]`` of the ordered logit, NumPy or PyTensor: (..., K, K) from bias and
     noise (...,) and cut-points (..., K − 1) broadcastable against them.
 
@@ -104,10 +117,10 @@ def _annotators(ann: Annotations, priors: OrdinalPriors) -> tuple[TensorVariable
     noise_offset = pm.Normal("noise_offset", 0.0, 1.0, dims="annotator")
     noise = pm.Deterministic("noise", pt.exp(mu_log_noise + noise_scale * noise_offset), dims="annotator")
     default = priors.default_cutpoints(k)
-    raw = pm.Normal(
-        "cutpoints_raw", default, priors.cutpoint_sd, dims="cutpoint", transform=ordered, initval=default
-    )
-    cutpoints = pm.Deterministic("cutpoints", raw - raw.mean() + default.mean(), dims="cutpoint")
+    # no initval (graph rewrites refuse one): PyMC starts a Normal at its mean, here ordered
+    raw = pm.Normal("cutpoints_raw", default, priors.cutpoint_sd, dims="cutpoint", transform=ordered)
+    # sorted: the identity on the (ordered) posterior, and ordered forward draws (prior predictive)
+    cutpoints = pm.Deterministic("cutpoints", pt.sort(raw) - raw.mean() + default.mean(), dims="cutpoint")
     pm.Deterministic(
         "population_confusion",
         pt.exp(ordinal_log_confusion(mu_bias, pt.exp(mu_log_noise), cutpoints, k)),
@@ -244,7 +257,7 @@ ORDINAL_SUBTYPE = register(
         ordered_only=True,
         dense_confusion=_dense_subtype_confusion,
         annotator_reliability=lambda ann, draws: bias_noise_draws(
-            ann, draws, ORDINAL_SUBTYPE.annotator_confusion(ann, draws)
+            ann, draws, family("ordinal-subtype").annotator_confusion(ann, draws)
         ),
         unseen_annotator=_population_subtype_confusion,
     )
