@@ -6,8 +6,6 @@ gold metrics know it; fits recover who is harsh, lenient and noisy."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -280,7 +278,9 @@ def test_a_saved_ordinal_fit_keeps_the_order_and_exports_it(ordinal_advi, tmp_pa
 # ------------------------------------------------------------------ command line
 
 
-def test_the_command_line_reads_ordered_classes(tmp_path):
+def test_the_command_line_reads_ordered_classes(tmp_path, capsys):
+    from bayeslabels.cli import main
+
     labels = tmp_path / "ratings.csv"
     frame = pd.DataFrame(
         {
@@ -291,19 +291,13 @@ def test_the_command_line_reads_ordered_classes(tmp_path):
     )
     frame.to_csv(labels, index=False)
     out = tmp_path / "soft.csv"
-    command = [sys.executable, "-m", "bayeslabels.cli", "fit", str(labels), "--classes", "G,P,R,X"]
-    done = subprocess.run(
-        [*command, "--ordered", "--method", "em", "--out", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    command = ["fit", str(labels), "--classes", "G,P,R,X", "--out", str(out), "--quiet"]
+    assert main([*command, "--ordered", "--method", "em"]) == 0
     assert {"expected_score", "median_class"} <= set(pd.read_csv(out).columns)
-    refused = subprocess.run(
-        [*command, "--model", "ordinal", "--method", "map", "--out", str(out)], capture_output=True, text=True
-    )
-    assert refused.returncode == 2
-    assert "needs ordered classes" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert main([*command, "--model", "ordinal", "--method", "map"]) == 2
+    err = capsys.readouterr().err
+    assert "needs ordered classes" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_subtype_variant_shifts_the_scale_per_subtype():
