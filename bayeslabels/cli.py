@@ -236,7 +236,9 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     analyze.add_argument("--json", action="store_true", help="print the report as JSON")
     analyze.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     analyze.add_argument(
-        "--level", choices=["nominal", "ordinal", "interval"], default="nominal", help="Krippendorff α metric"
+        "--level",
+        choices=["nominal", "ordinal", "interval"],
+        help="Krippendorff α metric (default: ordinal with --ordered, else nominal)",
     )
     analyze.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
     analyze.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

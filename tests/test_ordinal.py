@@ -144,6 +144,9 @@ def test_ordered_classes_follow_the_declared_order_or_the_numbers():
     with pytest.raises(DataError, match="out of numeric order"):
         bl.Annotations.from_frame(_frame(["1", "2", "3", "2"]), classes=["1", "3", "2"], ordered=True)
     assert bl.datasets.load("adult_content").ordered and bl.datasets.load("anesthesia").ordered
+    # agreement on ordered classes uses the ordinal α unless told otherwise
+    assert bl.agreement(bl.datasets.load("anesthesia"), n_boot=20).level == "ordinal"
+    assert bl.agreement(ann, n_boot=20, level="nominal").level == "nominal"
 
 
 def test_the_ordinal_model_refuses_unordered_classes_and_em():
