@@ -784,7 +784,9 @@ class Fit:
         Per-subtype models: ``by_subtype=True`` gives one row per (annotator, subtype);
         otherwise each annotator's confusion is averaged over subtypes weighted by where their
         labels fell. Beta–Bernoulli has no annotator parameters: its ``agreement`` is the
-        probability that a new label on the same item matches the annotator's.
+        probability that a new label on the same item matches the annotator's. The ordinal
+        model adds ``bias`` (in classes: < 0 harsh, rating below the truth; > 0 lenient) and
+        ``noise`` (the logistic scale of the annotator's perceived score), with intervals.
 
         Parameters
         ----------
