@@ -438,8 +438,11 @@ class OrdinalPriors:
 
     Parameters
     ----------
-    bias_mean_sd : float, default 0.5
-        Prior sd of the population bias μ_b (in classes).
+    bias_mean_sd : float, default 0.25
+        Prior sd of the population bias μ_b (in classes). Without gold, a shift of every
+        annotator by a whole class together with the truth is told apart only at the ends of
+        the scale: a tight μ_b keeps the population on the scale (harsh and lenient are then
+        relative to the population), and gold, where given, still moves it.
     bias_scale : float, default 0.5
         Scale of the HalfNormal on the spread τ_b of annotator biases.
     log_noise_mean : float, default -0.7
@@ -471,7 +474,7 @@ class OrdinalPriors:
     array([0.5, 1.5, 2.5])
     """
 
-    bias_mean_sd: float = 0.5
+    bias_mean_sd: float = 0.25
     bias_scale: float = 0.5
     log_noise_mean: float = -0.7
     log_noise_sd: float = 1.0

@@ -110,6 +110,11 @@ def _em_reading(ann) -> dict:
     }
 
 
+def _check(fit) -> dict:
+    report = fit.check()
+    return {"ok": report.ok, "reasons": list(report.reasons)}
+
+
 def part_anesthesia() -> dict:
     import bayeslabels as bl
 
@@ -126,7 +131,7 @@ def part_anesthesia() -> dict:
         "accuracy": table["accuracy"].tolist(),
         "cutpoints": ordinal.draws("cutpoints").mean(axis=0).tolist(),
         "dawid_skene_1979": _em_reading(ann),
-        "check": {"ordinal": ordinal.check().ok, "dawid-skene": ds.check().ok},
+        "check": {name: _check(fit) for name, fit in (("ordinal", ordinal), ("dawid-skene", ds))},
         "seconds": {"ordinal": ordinal_s, "dawid-skene": ds_s},
         "comparison": comparison.to_dict(),
         "comparison_text": str(comparison),
@@ -248,7 +253,9 @@ def report() -> str:
         lines += [
             "",
             f"Cut-points (posterior mean): {', '.join(f'{v:.2f}' for v in a['cutpoints'])}. "
-            f"Convergence check ok: {a['check']}. Seconds: "
+            "Convergence check: "
+            + ", ".join(f"{k} {_verdict(v)}" for k, v in a["check"].items())
+            + ". Seconds: "
             + ", ".join(f"{k} {v:.0f}" for k, v in a["seconds"].items()),
             "",
             "LOO (`bl.compare_models`):",
