@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         ItemDifficultyPriors,
         LearningFromCrowdsPriors,
         MacePriors,
+        OrdinalPriors,
     )
     from .report import report
     from .routing import route
@@ -159,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "DawidSkenePriors": "priors:DawidSkenePriors",
     "HierarchicalPriors": "priors:HierarchicalPriors",
     "MacePriors": "priors:MacePriors",
+    "OrdinalPriors": "priors:OrdinalPriors",
     "ItemDifficultyPriors": "priors:ItemDifficultyPriors",
     "LearningFromCrowdsPriors": "priors:LearningFromCrowdsPriors",
     "ItemFeatures": "features:ItemFeatures",
@@ -234,6 +236,7 @@ __all__ = [
     "MacePriors",
     "ModelComparison",
     "ModelSpec",
+    "OrdinalPriors",
     "PredictiveCheck",
     "SoftLabels",
     "SpecError",

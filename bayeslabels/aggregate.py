@@ -140,6 +140,7 @@ def soft_vote(ann: Annotations) -> SoftLabels:
         ci_prob=None,
         n_labels=ann.labels_per_item,
         meaning=VOTE_SHARE_MEANING,
+        ordered=ann.ordered,
     )
 
 

@@ -524,7 +524,7 @@ def _plain_float(value: Any) -> float | None:
 def agreement(
     ann: Annotations,
     *,
-    level: Level = "nominal",
+    level: Level | None = None,
     ci_prob: float = 0.95,
     n_boot: int = 1000,
     seed: int | np.random.Generator | None = 0,
@@ -539,8 +539,9 @@ def agreement(
     ----------
     ann : Annotations
         The label table.
-    level : {"nominal", "ordinal", "interval"}, default "nominal"
-        Level of Krippendorff's α (see `krippendorff_alpha`).
+    level : {"nominal", "ordinal", "interval"}, optional
+        Level of Krippendorff's α (see `krippendorff_alpha`); default ``"ordinal"`` for
+        ordered classes (``ann.ordered``), else ``"nominal"``.
     ci_prob : float, default 0.95
         Probability of the intervals.
     n_boot : int, default 1000
@@ -579,6 +580,7 @@ def agreement(
     counts = ann.label_counts().astype(float)
     counts = counts[counts.sum(axis=1) > 0]  # resample labelled items only
     values = _class_values(ann.classes, None)
+    level = level or ("ordinal" if ann.ordered else "nominal")
     n_pairable = int((counts.sum(axis=1) >= 2).sum())
     if n_pairable == 0:
         raise DataError("no item has two or more labels: agreement needs items labelled more than once")

@@ -372,6 +372,7 @@ class Calibration:
             ci_prob=None if before.ci_prob is None else ci_prob,
             meaning=self.meaning,
             hard=None,
+            score_interval=None,  # the expected score's draws were not recalibrated
         )
 
     @property

@@ -33,6 +33,7 @@ FIT_EXAMPLE = """examples:
   bayeslabels fit --dataset rte --gold-use evaluate --out soft_labels.parquet
   bayeslabels fit labels.csv --gold gold.csv --gold-use calibrate --method em --out soft_labels.parquet
   bayeslabels fit labels.csv --model hierarchical-subtype --method advi --out soft_labels.parquet
+  bayeslabels fit ratings.csv --classes G,P,R,X --ordered --model ordinal --out soft_labels.parquet
 """
 SIMULATE_EXAMPLE = """example:
   bayeslabels simulate --items 1000 --annotators 50 --classes 2 --out labels.csv --truth truth.csv
@@ -119,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
         help="gold for an item with no labels: error (default) or keep it as an item without labels",
     )
     fit.add_argument("--classes", help="comma-separated class names, in order (default: the labels, sorted)")
+    fit.add_argument(
+        "--ordered",
+        action="store_true",
+        help="the classes are ordered, lowest first as --classes lists them (numeric labels: sorted); "
+        "needed by --model ordinal, adds the expected score and median class to the export",
+    )
     fit.add_argument("--item-col", default="item")
     fit.add_argument("--annotator-col", default="annotator")
     fit.add_argument("--label-col", default="label")
@@ -232,7 +239,9 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     analyze.add_argument("--json", action="store_true", help="print the report as JSON")
     analyze.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     analyze.add_argument(
-        "--level", choices=["nominal", "ordinal", "interval"], default="nominal", help="Krippendorff α metric"
+        "--level",
+        choices=["nominal", "ordinal", "interval"],
+        help="Krippendorff α metric (default: ordinal with --ordered, else nominal)",
     )
     analyze.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
     analyze.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -240,6 +249,9 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     analyze.add_argument("--gold-only", choices=["error", "keep"], default="error")
     analyze.add_argument(
         "--classes", help="comma-separated class names, in order (default: the labels, sorted)"
+    )
+    analyze.add_argument(
+        "--ordered", action="store_true", help="the classes are ordered, lowest first as --classes lists them"
     )
     analyze.add_argument("--item-col", default="item")
     analyze.add_argument("--annotator-col", default="annotator")
@@ -293,6 +305,7 @@ _CLI_FIXES = (
     ("duplicates='keep'", "--duplicates keep"),
     ("or 'last'", "or --duplicates last"),
     ("classes=[...]", "--classes A,B,..."),
+    ("ordered=True", "--ordered"),
 )
 
 
@@ -306,6 +319,8 @@ def _load(args: argparse.Namespace) -> Annotations:
         ann = datasets.load(args.dataset, duplicates=args.duplicates)
         if args.gold or args.classes:
             raise CliError("--gold and --classes cannot be combined with --dataset (bundled data is used)")
+        if getattr(args, "ordered", False) and not ann.ordered:
+            raise CliError(f"--ordered: the bundled dataset {args.dataset!r} has unordered classes")
         return ann
     if not args.labels:
         raise CliError("no labels: give a labels file or --dataset NAME")
@@ -317,6 +332,7 @@ def _load(args: argparse.Namespace) -> Annotations:
             duplicates=args.duplicates,
             gold_only=args.gold_only,
             classes=classes,
+            ordered=getattr(args, "ordered", False),
             item=args.item_col,
             annotator=args.annotator_col,
             label=args.label_col,

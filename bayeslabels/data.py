@@ -14,6 +14,8 @@ Conventions:
 * class names are strings; integral numbers are written without a decimal point
   (``1``, ``1.0`` and ``"1.0"`` are all class ``"1"``), booleans as ``"true"``/``"false"``;
 * the class order is the one given, or sorted (numerically when every class is a number);
+  ``ordered=True`` declares that order meaningful (a rating scale: ``G < P < R < X``), which the
+  ordinal model needs and which adds the ordinal metrics and outputs;
 * codes are int arrays; ``-1`` means "unknown" for per-item ``subtype`` and ``gold``.
 """
 
@@ -154,6 +156,8 @@ class Annotations:
         One entry per label row.
     summary : IngestSummary or None
         What ingest did to the table.
+    ordered : bool
+        Whether the classes are ordered (``classes[0] < classes[1] < …``, a rating scale).
 
     Examples
     --------
@@ -176,6 +180,7 @@ class Annotations:
     subtype: np.ndarray = field(default_factory=lambda: _NO_SUBTYPE)
     timestamp: np.ndarray | None = None
     summary: IngestSummary | None = None
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         n_items = len(self.items)
@@ -253,9 +258,10 @@ class Annotations:
 
     def __repr__(self) -> str:
         sub = f", {len(self.subtypes)} subtypes" if self.has_subtypes else ""
+        order = ", ordered" if self.ordered else ""
         return (
             f"Annotations({self.n_labels} labels, {self.n_items} items, {self.n_annotators} "
-            f"annotators, classes={list(self.classes)}, gold for {int((self.gold >= 0).sum())} "
+            f"annotators, classes={list(self.classes)}{order}, gold for {int((self.gold >= 0).sum())} "
             f"items{sub})"
         )
 
@@ -410,6 +416,7 @@ class Annotations:
         timestamp: str | None = "timestamp",
         gold: str | pd.Series | pd.DataFrame | Mapping | str | Path | None = None,
         classes: Sequence[Hashable] | None = None,
+        ordered: bool = False,
         duplicates: DuplicatePolicy = "keep",
         gold_only: GoldOnlyPolicy = "error",
         na_values: Iterable[str] | str | None = None,
@@ -434,6 +441,9 @@ class Annotations:
             ``item`` and ``gold``, a mapping item → class, or a path to such a table.
         classes : sequence, optional
             The classes, in order (default: the distinct labels, sorted).
+        ordered : bool, default False
+            The classes are ordered, lowest first, in the order of ``classes`` (a rating scale);
+            without ``classes`` only numeric labels can be ordered (numerically).
         duplicates : {"keep", "last", "error"}, default "keep"
             Repeated (item, annotator) rows: keep them all, keep the last, or refuse.
         gold_only : {"error", "keep"}, default "error"
@@ -489,6 +499,8 @@ class Annotations:
         class_index = ingest.class_index(
             classes, rows["label"].unique(), _rows_labelled(rows), row_name, max_classes
         )
+        if ordered:
+            ingest.check_ordered(class_index, declared=classes is not None)
         coded = _code_rows(rows, class_index, duplicates, row_name)
         item_index = _item_index(coded, gold_table, gold_only)
         subtype_index, subtype_code = _subtypes(frame, subtype, coded, item_index, row_name, na_values)
@@ -510,6 +522,7 @@ class Annotations:
             subtype=subtype_code,
             timestamp=timestamps,
             summary=summary,
+            ordered=bool(ordered),
         )
 
     @classmethod
@@ -530,7 +543,7 @@ class Annotations:
             The separator (default: sniffed from the file).
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``ordered``, ``duplicates``,
             ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
             empty cell), ``max_classes``.
 
@@ -563,7 +576,7 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``ordered``, ``duplicates``,
             ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
             empty cell), ``max_classes``.
 
@@ -595,7 +608,7 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``ordered``, ``duplicates``,
             ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
             empty cell), ``max_classes``.
 
@@ -630,7 +643,7 @@ class Annotations:
             The file.
         **kwargs
             Passed to `from_frame`: column names (``item``, ``annotator``, ``label``,
-            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``duplicates``,
+            ``subtype``, ``timestamp``), ``gold``, ``classes``, ``ordered``, ``duplicates``,
             ``gold_only``, ``na_values`` (texts that mean "missing"; default: only the
             empty cell), ``max_classes``.
 
@@ -674,7 +687,7 @@ class Annotations:
         annotators : sequence of str, optional
             The columns to read (default: every other column).
         **kwargs
-            Passed to `from_frame` (``gold``, ``classes``, ...).
+            Passed to `from_frame` (``gold``, ``classes``, ``ordered``, ...).
 
         Returns
         -------

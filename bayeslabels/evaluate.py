@@ -18,6 +18,14 @@ scikit-learn's ``brier_score_loss``). ECE is the top-label expected calibration 
 ``n_bins`` equal-width bins of confidence (the probability of the predicted class):
 ``Σ_b (n_b/n) |acc_b − conf_b|``. An item without a prediction (a majority vote of no labels)
 counts as wrong.
+
+Ordered classes (targets from ordered annotations, or ``ordinal=True``) add the metrics that
+know the order, with the classes at positions 0 … K−1: ``mae`` (mean |predicted − gold| in
+classes, bootstrap), ``qwk`` (Cohen's κ of prediction and gold with quadratic weights
+``(a − b)²/(K − 1)²``, bootstrap; scikit-learn's ``cohen_kappa_score(weights="quadratic")``)
+and the confusion by distance, ``off_by`` for d = 1 … K−1: the share of items whose
+prediction is exactly d classes from gold (Wilson). An item without a prediction is scored
+at its median class.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ class Targets:
     probabilities: np.ndarray  # items × K
     label: np.ndarray  # int code per item, -1 = no prediction
     anchored: np.ndarray | None = None  # bool per item: gold fixed this item in the fit
+    ordered: bool = False  # the classes are ordered, lowest first
 
 
 def _targets(source: Any) -> Targets:
@@ -77,6 +86,7 @@ def _targets(source: Any) -> Targets:
         soft.mean,
         soft.label_code,
         soft.anchored,
+        soft.ordered,
     )
 
 
@@ -234,6 +244,40 @@ def _w_overall(w: np.ndarray, s: _Scored) -> dict[str, np.ndarray]:
         "brier": (w @ s.item_brier()) / total,
         "ece": _w_ece(w, s),
     }
+
+
+_ORDINAL = ("mae", "qwk")
+
+
+def _ordinal_prediction(s: _Scored) -> np.ndarray:
+    """Predicted class positions, an item without a prediction at its median class."""
+    median = (np.cumsum(s.proba, axis=1) < 0.5 - 1e-12).sum(axis=1)
+    return np.where(s.pred >= 0, s.pred, np.minimum(median, s.k - 1))
+
+
+def _w_ordinal(w: np.ndarray, s: _Scored) -> dict[str, np.ndarray]:
+    """MAE in classes and quadratic-weighted κ per replicate: κ = 1 − Σ W∘O / Σ W∘E over the
+    weighted gold × prediction table O and its independence table E (NaN where Σ W∘E = 0)."""
+    pred = _ordinal_prediction(s)
+    total = w.sum(axis=1)
+    mae = (w @ np.abs(pred - s.y).astype(float)) / total
+    table = (w @ np.eye(s.k * s.k)[s.y * s.k + pred]).reshape(-1, s.k, s.k)
+    expected = table.sum(axis=2)[:, :, None] * table.sum(axis=1)[:, None, :] / total[:, None, None]
+    positions = np.arange(s.k)
+    weights = (positions[:, None] - positions[None, :]) ** 2 / (s.k - 1) ** 2
+    disagreement = (expected * weights).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        qwk = np.where(disagreement > 0, 1 - (table * weights).sum(axis=(1, 2)) / disagreement, np.nan)
+    return {"mae": mae, "qwk": qwk}
+
+
+def _distance_rows(s: _Scored, ci_prob: float) -> list[tuple]:
+    """``off_by`` d = 1 … K−1: items predicted exactly d classes from gold, Wilson intervals."""
+    distance = np.abs(_ordinal_prediction(s) - s.y)
+    counts = np.bincount(distance, minlength=s.k).astype(float)
+    n = len(s.y)
+    lo, hi = wilson(counts, np.full(s.k, n), ci_prob)
+    return [("off_by", str(d), counts[d] / n, float(lo[d]), float(hi[d]), WILSON, n) for d in range(1, s.k)]
 
 
 # --------------------------------------------------------------------------- point estimates
@@ -447,6 +491,7 @@ def evaluate(
     n_boot: int = 2000,
     n_bins: int = 10,
     seed: int | None = 0,
+    ordinal: bool | None = None,
 ) -> Evaluation:
     """Score targets on gold items, every metric with an interval.
 
@@ -473,6 +518,10 @@ def evaluate(
         Confidence bins of the ECE.
     seed : int or None, default 0
         Seed of the bootstrap.
+    ordinal : bool, optional
+        Add the ordinal metrics (``mae``, ``qwk``, ``off_by``; module docstring), the classes
+        ordered lowest first. Default: when the targets' classes are ordered (a fit or soft
+        vote of ``ordered=True`` annotations).
 
     Returns
     -------
@@ -506,6 +555,7 @@ def evaluate(
     """
     ci_prob = check_ci_prob(ci_prob)
     s, t = _scored(targets, gold, positive, n_bins)
+    ordinal = t.ordered if ordinal is None else bool(ordinal)
     n = len(s.y)
     points = _points(s)
     names = np.asarray(t.classes, dtype=object)
@@ -513,7 +563,8 @@ def evaluate(
     def statistic(w: np.ndarray) -> np.ndarray:
         f1, _ = _w_f1(w, s)
         overall = _w_overall(w, s)
-        return np.column_stack([overall[m] for m in _BOOTSTRAPPED] + [f1])
+        extra = _w_ordinal(w, s) if ordinal else {}
+        return np.column_stack([overall[m] for m in _BOOTSTRAPPED] + [extra[m] for m in extra] + [f1])
 
     replicates = np.concatenate([statistic(w) for w in weight_chunks(n, n_boot, seed)])
     lo, hi = percentile_interval(replicates, ci_prob)
@@ -531,7 +582,13 @@ def evaluate(
     for j, metric in enumerate(_BOOTSTRAPPED):
         cls = binary_class if metric in ("pr_auc",) or (metric == "brier" and s.k == 2) else ""
         rows.append((metric, cls, points[metric], lo[j], hi[j], BOOTSTRAP, n))
-    f1_lo, f1_hi = lo[len(_BOOTSTRAPPED) :], hi[len(_BOOTSTRAPPED) :]
+    extra = _ORDINAL if ordinal else ()
+    if ordinal:
+        ordinal_points = _w_ordinal(np.ones((1, n)), s)
+        for j, metric in enumerate(extra, start=len(_BOOTSTRAPPED)):
+            rows.append((metric, "", float(ordinal_points[metric][0]), lo[j], hi[j], BOOTSTRAP, n))
+        rows += _distance_rows(s, ci_prob)
+    f1_lo, f1_hi = lo[len(_BOOTSTRAPPED) + len(extra) :], hi[len(_BOOTSTRAPPED) + len(extra) :]
     for c in range(s.k):  # loop over classes
         present = (predicted[c] + actual[c]) > 0
         rows += [

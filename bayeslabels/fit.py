@@ -66,6 +66,7 @@ class _ItemPosteriors:
     hi: np.ndarray
     chain_means: np.ndarray  # chains × items × K
     window_means: np.ndarray  # chains × windows × items × K
+    score_interval: np.ndarray | None = None  # items × 2: the expected score's, ordered classes
 
 
 class ConvergenceError(RuntimeError):
@@ -613,17 +614,22 @@ class Fit:
         lo, hi = np.empty_like(mean), np.empty_like(mean)
         chain_means = np.empty((n_chains, ann.n_items, k))
         window_means = np.empty((n_chains, windows, ann.n_items, k))
+        score = np.empty((ann.n_items, 2)) if ann.ordered else None
         tail = (1 - ci_prob) / 2
         for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
             mean[rows] = probs.mean(axis=0)
             lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
+            if score is not None:  # the expected position of the true class, draw by draw
+                score[rows] = np.quantile(probs @ np.arange(k, dtype=float), [tail, 1 - tail], axis=0).T
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
             chain_means[:, rows] = by_chain.mean(axis=1)
             trimmed = by_chain[:, : windows * per_window].reshape(
                 n_chains, windows, per_window, *probs.shape[1:]
             )
             window_means[:, :, rows] = trimmed.mean(axis=2)
-        return _ItemPosteriors(mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means)
+        return _ItemPosteriors(
+            mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means, score
+        )
 
     def soft_labels(self, ci_prob: float = 0.9) -> SoftLabels:
         """Per-item class probabilities with ``ci_prob`` credible intervals, in input order.
@@ -642,7 +648,9 @@ class Fit:
             rate has an exact conjugate posterior: its MAP fit's interval is that posterior's
             quantiles given the fitted (α, β). ``.to_frame()`` is the export
             schema: ``item``, ``label``, ``p_<c>``, ``p_<c>_lo``, ``p_<c>_hi``, ``entropy``,
-            ``n_labels``, and ``subtype`` / ``gold`` when the data have them.
+            ``n_labels``, and ``subtype`` / ``gold`` when the data have them; for ordered
+            classes also ``expected_score`` (position 0 … K−1 of the true class) with its
+            interval over draws and ``median_class``.
 
         Examples
         --------
@@ -892,7 +900,7 @@ class Fit:
                 f"predict: class(es) {list(unknown)} are not among the fitted classes "
                 f"{list(fitted.classes)}; map them onto the fitted classes or refit with them"
             )
-        self.family.validate(new)
+        self.family.validate(replace(new, ordered=fitted.ordered))  # scored on the fitted scale
         new_annotators = new.annotators.difference(fitted.annotators, sort=False)
         if len(new_annotators) and unseen_annotators == "error":
             raise DataError(
@@ -923,6 +931,7 @@ class Fit:
             subtypes=subtypes,
             subtype=subtype,
             timestamp=new.timestamp,
+            ordered=fitted.ordered,
         )
 
     def _labels_table(
@@ -945,6 +954,8 @@ class Fit:
             subtype=subtype,
             gold=ann.gold_series().to_numpy(dtype=object) if ann.has_gold else None,
             anchored=(ann.gold >= 0) if used_gold else np.zeros(ann.n_items, dtype=bool),
+            ordered=ann.ordered,
+            score_interval=None if self.is_point_estimate else summary.score_interval,
         )
 
     # ------------------------------------------------------------------ per annotator
@@ -961,6 +972,9 @@ class Fit:
         uninformative annotator — `check` warns about them. Beta–Bernoulli has no annotator
         parameters: its ``agreement`` is the probability that a new label on the same item
         matches the annotator's.
+        The ordinal model adds ``bias`` (in classes: < 0 harsh, rating below the truth; > 0
+        lenient) and ``noise`` (the logistic scale of the annotator's perceived score), with
+        intervals.
 
         Parameters
         ----------
@@ -1288,6 +1302,8 @@ class Fit:
             "data_hash": self.annotations.data_hash,
             "n_items": self.annotations.n_items,
             "n_labels": self.annotations.n_labels,
+            "classes": list(map(str, self.annotations.classes)),
+            "ordered": self.annotations.ordered,
             "sampling": asdict(self.sampling) if self.sampling else None,
             "convergence": self.check().to_dict(),
             "ci_prob": ci_prob if self._has_intervals else None,  # None: a point estimate, no intervals

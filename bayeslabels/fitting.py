@@ -221,8 +221,9 @@ def _features(
 
 AUTO_CANDIDATES = ("dawid-skene", "one-coin", "hierarchical", "mace", "item-difficulty", "ambiguity")
 """The families ``model="auto"`` screens (those registered; ``hierarchical-subtype`` joins when
-the data have subtypes). Beta–Bernoulli is left out: its soft label means something else
-(the rate of a new positive label, binary only) and ``ambiguity`` generalises it."""
+the data have subtypes, ``ordinal`` when the classes are ordered). Beta–Bernoulli is left out:
+its soft label means something else (the rate of a new positive label, binary only) and
+``ambiguity`` generalises it."""
 
 SCREEN_SETTINGS: dict[str, Any] = {"draws": 500, "tune": 500, "chains": 2}
 """The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks)."""
@@ -235,6 +236,8 @@ def auto_candidates(ann: Annotations) -> list[str]:
     names = [name for name in AUTO_CANDIDATES if name in family_names()]
     if ann.has_subtypes and (ann.subtype >= 0).all():
         names.append("hierarchical-subtype")
+    if ann.ordered:
+        names.append("ordinal")
     fitting = []
     for name in names:
         try:

@@ -214,6 +214,27 @@ def _float_ids_error(what: str, example: float, row: Any, row_name: str, bad: li
     )
 
 
+def check_ordered(classes: pd.Index, declared: bool) -> None:
+    """``ordered=True`` needs a meaningful order: the declared ``classes`` (lowest first), or
+    labels that are all numbers (sorted numerically). Numeric classes declared out of numeric
+    order are refused, since that is almost always a typo."""
+    names = [str(c) for c in classes]
+    try:
+        values = [float(c) for c in names]
+    except ValueError:
+        values = None
+    if not declared and values is None:
+        raise DataError(
+            f"ordered=True needs the class order: the labels {names[:MAX_LISTED]} are not all numbers, "
+            "so declare them lowest first with classes=[...] (e.g. classes=['G', 'P', 'R', 'X'])"
+        )
+    if values is not None and values != sorted(values):
+        raise DataError(
+            f"ordered=True with numeric classes {names} declared out of numeric order: list them "
+            "lowest first in classes=[...]"
+        )
+
+
 def id_strings(values: pd.Series, what: str, row_name: str) -> pd.Series:
     """Ids as stripped strings, exactly as written otherwise.
 

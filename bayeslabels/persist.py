@@ -79,6 +79,7 @@ def _write_annotations(ann: Annotations, path: Path) -> None:
         "items": list(map(str, ann.items)),
         "annotators": list(map(str, ann.annotators)),
         "classes": list(map(str, ann.classes)),
+        "ordered": bool(ann.ordered),
         "subtypes": list(map(str, ann.subtypes)),
         "subtype": ann.subtype.tolist(),
         "gold": ann.gold.tolist(),
@@ -106,6 +107,7 @@ def _read_annotations(path: Path) -> Annotations:
         subtype=np.asarray(codebook["subtype"], dtype=np.int64),
         timestamp=timestamp,
         summary=summary,
+        ordered=bool(codebook.get("ordered", False)),
     )
 
 

@@ -495,6 +495,93 @@ class LearningFromCrowdsPriors:
         return DawidSkenePriors(self.confusion_off, self.confusion_diag_per_class).confusion_alpha(n_classes)
 
 
+
+@dataclass(frozen=True)
+class OrdinalPriors:
+    """Priors of the ordinal model (ordered logit): per-annotator bias and noise on a latent
+    scale cut into the ordered classes by shared cut-points.
+
+    Annotator j perceives an item of true class k (position 0 … K−1) at ``k + b_j + σ_j ε``,
+    ε standard logistic, and says class l when that score falls between the cut-points
+    ``c_l`` and ``c_{l+1}``. Hierarchical, non-centred: ``b_j = μ_b + τ_b η_j`` with
+    ``μ_b ~ N(0, bias_mean_sd)``, ``τ_b ~ HalfNormal(bias_scale)``; ``log σ_j = μ_σ + τ_σ ζ_j``
+    with ``μ_σ ~ N(log_noise_mean, log_noise_sd)``, ``τ_σ ~ HalfNormal(noise_scale)``; η, ζ
+    standard normal. Cut-points (K − 1 of them, the l-th from 0 between classes l and l + 1):
+    ordered, ``c_l ~ N(l + 0.5, cutpoint_sd)``, re-centred so their mean stays at the middle of
+    the scale (the bias carries the location). Per subtype
+    s (model ``ordinal-subtype``): a shift ``δ_s ~ N(0, subtype_scale)`` of the latent score.
+    Prevalence: symmetric ``Dirichlet(prevalence)``.
+
+    Parameters
+    ----------
+    bias_mean_sd : float, default 0.25
+        Prior sd of the population bias μ_b (in classes). Without gold, a shift of every
+        annotator by a whole class together with the truth is told apart only at the ends of
+        the scale: a tight μ_b keeps the population on the scale (harsh and lenient are then
+        relative to the population), and gold, where given, still moves it.
+    bias_scale : float, default 0.5
+        Scale of the HalfNormal on the spread τ_b of annotator biases.
+    log_noise_mean : float, default -0.7
+        Prior mean of μ_σ, the population log noise scale (σ ≈ 0.5: a typical annotator is
+        one class off about one label in ten).
+    log_noise_sd : float, default 1.0
+        Prior sd of μ_σ.
+    noise_scale : float, default 0.5
+        Scale of the HalfNormal on the spread τ_σ of annotator log noise scales.
+    cutpoint_sd : float, default 0.5
+        Prior sd of each cut-point around ``l + 0.5``.
+    subtype_scale : float, default 0.5
+        Prior sd of the per-subtype shifts (model ``ordinal-subtype``).
+    prevalence : float, default 2.0
+        Symmetric Dirichlet concentration of the prevalence (≥ 1).
+
+    Raises
+    ------
+    SpecError
+        If a value is not a finite number or is below its bound.
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> spec = bl.ModelSpec(model="ordinal", priors=bl.OrdinalPriors(bias_scale=0.3))
+    >>> spec.priors.bias_scale
+    0.3
+    >>> bl.OrdinalPriors().default_cutpoints(4)
+    array([0.5, 1.5, 2.5])
+    """
+
+    bias_mean_sd: float = 0.25
+    bias_scale: float = 0.5
+    log_noise_mean: float = -0.7
+    log_noise_sd: float = 1.0
+    noise_scale: float = 0.5
+    cutpoint_sd: float = 0.5
+    subtype_scale: float = 0.5
+    prevalence: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {
+                "bias_mean_sd": 1e-6,
+                "bias_scale": 1e-6,
+                "log_noise_sd": 1e-6,
+                "noise_scale": 1e-6,
+                "cutpoint_sd": 1e-6,
+                "subtype_scale": 1e-6,
+                "prevalence": 1.0,
+            },
+        )
+
+    def prevalence_alpha(self, n_classes: int) -> np.ndarray:
+        return np.full(n_classes, float(self.prevalence))
+
+    @staticmethod
+    def default_cutpoints(n_classes: int) -> np.ndarray:
+        """The cut-points' prior means: halfway between neighbouring classes, ``l + 0.5``."""
+        return np.arange(n_classes - 1) + 0.5
+
+
 Priors = (
     DawidSkenePriors
     | HierarchicalPriors
@@ -503,4 +590,5 @@ Priors = (
     | AmbiguityPriors
     | ItemDifficultyPriors
     | LearningFromCrowdsPriors
+    | OrdinalPriors
 )

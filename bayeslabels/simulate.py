@@ -311,6 +311,29 @@ def _mace_confusion(reliability: np.ndarray, spam: np.ndarray) -> np.ndarray:
     return reliability[:, None, None] * np.eye(k) + (1 - reliability)[:, None, None] * spam[:, None, :]
 
 
+def _ordinal_defaults(rng: np.random.Generator, j: int, k: int) -> dict[str, np.ndarray]:
+    """Biases N(0, 0.4) (harsh < 0 < lenient), noise scales log-normal around 0.5, cut-points
+    halfway between classes."""
+    return {
+        "prevalence": _prevalence(rng, k),
+        "bias": rng.normal(0.0, 0.4, j),
+        "noise": np.exp(rng.normal(np.log(0.5), 0.4, j)),
+        "cutpoints": np.arange(k - 1) + 0.5,
+    }
+
+
+def _ordinal(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
+    from .models.ordinal import ordinal_log_confusion
+
+    confusion = np.exp(ordinal_log_confusion(p["bias"], p["noise"], p["cutpoints"], ann.n_classes))
+    if "subtype_shift" not in p:
+        return {"confusion": confusion}
+    _, cell_annotator, cell_subtype = observed_cells(ann)
+    bias = p["bias"][cell_annotator] + p["subtype_shift"][cell_subtype]
+    cells = ordinal_log_confusion(bias, p["noise"][cell_annotator], p["cutpoints"], ann.n_classes)
+    return {"confusion": confusion, "cell_confusion": np.exp(cells)}
+
+
 def _item_class_distributions(rng: np.random.Generator, n_items: int, k: int) -> np.ndarray:
     """Half the items clear (θ_i near one-hot), half ambiguous (θ_i ~ Dirichlet(2))."""
     clear = 0.9 * np.eye(k)[rng.integers(0, k, size=n_items)] + 0.1 / k
@@ -419,6 +442,19 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
         },
         lambda p, ann: _classifier_prior(p),
     ),
+    "ordinal": (
+        ("prevalence", "bias", "noise", "cutpoints"),
+        lambda rng, i, j, k, s: _ordinal_defaults(rng, j, k),
+        _ordinal,
+    ),
+    "ordinal-subtype": (
+        ("prevalence", "bias", "noise", "cutpoints", "subtype_shift"),
+        lambda rng, i, j, k, s: {
+            **_ordinal_defaults(rng, j, k),
+            "subtype_shift": _zero_sum(rng.normal(0.0, 0.5, s), (0,)),
+        },
+        _ordinal,
+    ),
     "beta-bernoulli": (
         ("alpha", "beta"),
         lambda rng, i, j, k, s: {"alpha": np.asarray(2.0), "beta": np.asarray(3.0)},
@@ -437,8 +473,10 @@ _ANNOTATOR_AXIS = {
     "spam": 0,
     "annotator_offset": 1,
     "interaction": 0,
+    "bias": 0,
+    "noise": 0,
 }
-_SUBTYPE_AXIS = {"mu_subtype": 0, "interaction": 1}
+_SUBTYPE_AXIS = {"mu_subtype": 0, "interaction": 1, "subtype_shift": 0}
 
 
 def from_family(
@@ -483,13 +521,19 @@ def from_family(
       and half ambiguous (Dirichlet(2)), and a Dawid–Skene ``confusion`` (accuracy 0.75–0.95);
       no latent class (``true_class`` None), the truth is θ;
     - ``item-difficulty``: a Dawid–Skene ``confusion`` (the annotators at zero item effect),
-      ``difficulty_scale`` χ_k = 1 and ``difficulty`` θ_i standard normal, centred over labels.
+      ``difficulty_scale`` χ_k = 1 and ``difficulty`` θ_i standard normal, centred over labels;
+    - ``ordinal`` (ordered classes): ``bias`` b_j ~ N(0, 0.4) in classes, ``noise`` σ_j =
+      exp(N(log 0.5, 0.4)), ``cutpoints`` halfway between classes (l + 0.5); ``confusion`` the
+      ordered logit's; ``ordinal-subtype`` (needs ``n_subtypes``) adds ``subtype_shift`` δ_s ~
+      N(0, 0.5), centred, and ``cell_confusion`` per observed cell. Their annotations are
+      ordered.
 
     Parameters
     ----------
     name : str
         A family in `FAMILY_PARAMETERS`: dawid-skene, one-coin, mace, hierarchical,
-        hierarchical-subtype, item-difficulty, ambiguity, beta-bernoulli.
+        hierarchical-subtype, item-difficulty, ambiguity, beta-bernoulli, ordinal,
+        ordinal-subtype.
     n_items, n_annotators : int
         Size of the table.
     n_classes : int, default 2
@@ -561,7 +605,7 @@ def from_family(
     )
     if n_subtypes:
         frame["subtype"] = subtype_ids[rng.integers(0, n_subtypes, size=n_items)[item_idx]]
-    design = Annotations.from_frame(frame, classes=class_names)
+    design = Annotations.from_frame(frame, classes=class_names, ordered=model.ordered_only)
 
     # the truth: given or default free parameters, recoded like the design, then derived ones
     truth = {**draw_defaults(rng, n_items, n_annotators, k, n_subtypes), **given}
@@ -594,7 +638,7 @@ def from_family(
         columns = [f"x{c}" for c in range(truth["features"].shape[1])]
         features = pd.DataFrame(truth["features"], index=pd.Index(design.items, name="item"), columns=columns)
     return SimulatedFamily(
-        annotations=Annotations.from_frame(frame, classes=class_names),
+        annotations=Annotations.from_frame(frame, classes=class_names, ordered=model.ordered_only),
         parameters=truth,
         true_class=None if classes is None else classes[0],
         family=name,

@@ -7,7 +7,10 @@ or the path of an exported file). This module is the only place that writes or p
 ``p_<class>`` columns of the export schema (DESIGN.md, "Outputs"):
 
 ``item``, ``label``, per class ``p_<c>``, ``p_<c>_lo``, ``p_<c>_hi``, ``entropy``,
-``n_labels``, ``subtype`` (if any), ``gold`` (if any).
+``n_labels``, ``subtype`` (if any), ``gold`` (if any); for ordered classes also
+``expected_score``, ``expected_score_lo``, ``expected_score_hi`` (the posterior mean of the
+true class's position 0 … K−1, and its interval) and ``median_class`` (the class where the
+cumulative probability first reaches ½: the hard label that minimises the expected distance).
 
 Which columns are classes (`SoftLabels.from_frame`): every ``p_<name>`` column, in column
 order, except ``p_<c>_lo`` / ``p_<c>_hi`` when ``p_<c>`` is also a column — those hold the
@@ -90,6 +93,12 @@ class SoftLabels:
     hard : object array or None
         Hard labels when they are not simply the argmax of ``mean`` (a majority vote's
         tie-break; None for an item without one). Read it through `label`.
+    ordered : bool
+        The classes are ordered (lowest first): `expected_score` and `median_class` are
+        defined, and the export has their columns.
+    score_interval : items × 2 float array or None
+        The ``ci_prob`` interval (lo, hi) of the expected score over posterior draws; None for
+        a point estimate (the interval is the score itself).
 
     Raises
     ------
@@ -120,6 +129,8 @@ class SoftLabels:
     gold: np.ndarray | None = None
     hard: np.ndarray | None = None
     anchored: np.ndarray | None = None
+    ordered: bool = False
+    score_interval: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         items = np.asarray([str(i) for i in self.items], dtype=object)
@@ -147,6 +158,12 @@ class SoftLabels:
         for name in ("subtype", "gold", "hard"):
             if getattr(self, name) is not None:
                 fields[name] = _text(getattr(self, name))
+        if self.score_interval is not None:
+            interval = np.asarray(self.score_interval, dtype=float)
+            if interval.shape != (len(items), 2):
+                raise ValueError(f"score_interval must be items × 2 ({len(items)}, 2), got {interval.shape}")
+            fields["score_interval"] = interval
+        fields["ordered"] = bool(self.ordered)
         for name, value in fields.items():
             object.__setattr__(self, name, value)
         _check_values(self)
@@ -182,6 +199,19 @@ class SoftLabels:
     @property
     def is_point_estimate(self) -> bool:
         return self.ci_prob is None
+
+    @property
+    def expected_score(self) -> np.ndarray:
+        """``Σ_k k · p_k`` per item: the expected position (0 … K−1) of the true class, for
+        ordered classes (its interval: ``score_interval``)."""
+        return self.mean @ np.arange(self.n_classes, dtype=float)
+
+    @property
+    def median_class(self) -> np.ndarray:
+        """Per item, the first class whose cumulative probability reaches ½ (object array of
+        class names): the label that minimises the expected distance in classes."""
+        position = (np.cumsum(self.mean, axis=1) < 0.5 - 1e-12).sum(axis=1)
+        return np.asarray(self.classes, dtype=object)[np.minimum(position, self.n_classes - 1)]
 
     def __repr__(self) -> str:
         interval = "point estimate" if self.ci_prob is None else f"{self.ci_prob:g} intervals"
@@ -238,6 +268,7 @@ class SoftLabels:
             gold=pick(self.gold),
             hard=pick(self.hard),
             anchored=pick(self.anchored),
+            score_interval=pick(self.score_interval),
         )
 
     # ------------------------------------------------------------------ frames
@@ -270,6 +301,13 @@ class SoftLabels:
             columns[f"p_{name}_lo"] = self.lower[:, k]
             columns[f"p_{name}_hi"] = self.upper[:, k]
         columns["entropy"] = self.entropy
+        if self.ordered:
+            score = self.expected_score
+            interval = self.score_interval if self.score_interval is not None else np.c_[score, score]
+            columns["expected_score"] = score
+            columns["expected_score_lo"] = np.minimum(interval[:, 0], score)
+            columns["expected_score_hi"] = np.maximum(interval[:, 1], score)
+            columns["median_class"] = _string_array(self.median_class)
         if self.n_labels is not None:
             columns["n_labels"] = self.n_labels.astype(np.int64)
         for name in _TEXT_COLUMNS:
@@ -332,9 +370,11 @@ class SoftLabels:
 
         Required: ``item`` and one ``p_<c>`` column per class (≥ 2). Optional: ``label`` (kept
         as the hard label), the interval columns ``p_<c>_lo`` / ``p_<c>_hi`` (for every class or
-        none), ``n_labels``, ``subtype``, ``gold``. Classes are the ``p_<name>`` columns in
-        column order, except ``p_<c>_lo`` / ``p_<c>_hi`` where ``p_<c>`` is also a column. Other
-        columns are ignored (``entropy`` is recomputed).
+        none), ``n_labels``, ``subtype``, ``gold``, ``expected_score`` (its presence marks the
+        classes ordered, in column order; ``expected_score_lo`` / ``_hi`` its interval). Classes
+        are the ``p_<name>`` columns in column order, except ``p_<c>_lo`` / ``p_<c>_hi`` where
+        ``p_<c>`` is also a column. Other columns are ignored (``entropy`` and ``median_class``
+        are recomputed).
 
         Parameters
         ----------
@@ -414,6 +454,10 @@ class SoftLabels:
             hard = _hard_labels(frame["label"], classes, items)
         n_labels = _counts(frame["n_labels"], items) if "n_labels" in names else None
         text = {name: (frame[name] if name in names else None) for name in _TEXT_COLUMNS}
+        ordered = "expected_score" in names
+        score_interval = None
+        if ordered and ci_prob is not None and {"expected_score_lo", "expected_score_hi"} <= set(names):
+            score_interval = _numbers(frame, ["expected_score_lo", "expected_score_hi"], items)
         return cls(
             items=items,
             classes=classes,
@@ -426,6 +470,8 @@ class SoftLabels:
             subtype=None if text["subtype"] is None else text["subtype"].to_numpy(dtype=object),
             gold=None if text["gold"] is None else text["gold"].to_numpy(dtype=object),
             hard=hard,
+            ordered=ordered,
+            score_interval=score_interval,
         )
 
     # ------------------------------------------------------------------ files

@@ -38,7 +38,7 @@ from _common import (
 )
 from _common import write as write_results
 
-from bayeslabels.models import family_names
+from bayeslabels.models import family, family_names
 
 DATA = [
     "sim-heldout",
@@ -76,6 +76,8 @@ def load(name: str):
 def applicable(ann, model: str) -> bool:
     if model == "hierarchical-subtype":
         return ann.has_subtypes
+    if family(model).ordered_only:
+        return ann.ordered and not family(model).per_subtype
     return model != "beta-bernoulli" or ann.n_classes == 2
 
 

@@ -46,7 +46,7 @@ from _common import (
     write,
 )
 
-from bayeslabels.models import family_names
+from bayeslabels.models import family, family_names
 
 DATASETS = ["bluebirds", "rte", "dog", "music_genre", "duchenne", "adult_content"]
 MODELS = family_names()
@@ -57,6 +57,8 @@ LOG = RESULTS / "models_real.jsonl"
 def applicable(dataset: str, model: str, n_classes: int) -> bool:
     if model == "hierarchical-subtype":
         return dataset == "rte"
+    if family(model).ordered_only:  # ordered classes: adult_content only (ordinal-subtype: none)
+        return dataset == "adult_content" and not family(model).per_subtype
     return model != "beta-bernoulli" or n_classes == 2
 
 

@@ -10,12 +10,20 @@ import bayeslabels as bl
 from bayeslabels.models import family
 from bayeslabels.simulate import FAMILY_PARAMETERS, from_family
 
-LATENT_CLASS = ["dawid-skene", "one-coin", "mace", "hierarchical", "hierarchical-subtype"]
+LATENT_CLASS = [
+    "dawid-skene",
+    "one-coin",
+    "mace",
+    "hierarchical",
+    "hierarchical-subtype",
+    "ordinal",
+    "ordinal-subtype",
+]
 
 
 def _simulate(name: str, **kwargs) -> bl.simulate.SimulatedFamily:
     settings = {"n_items": 1500, "n_annotators": 8, "labels_per_item": (2, 5), "seed": 3}
-    settings["n_subtypes"] = 3 if name == "hierarchical-subtype" else 0
+    settings["n_subtypes"] = 3 if family(name).per_subtype else 0
     return from_family(name, **{**settings, **kwargs})
 
 
@@ -35,7 +43,8 @@ def test_the_labels_have_the_asked_design(name):
     assert 2 <= ann.labels_per_item.min() and ann.labels_per_item.max() <= 4
     pairs = ann.item_idx * ann.n_annotators + ann.annotator_idx
     assert len(np.unique(pairs)) == len(pairs)  # distinct annotators per item
-    assert ann.has_subtypes == (name == "hierarchical-subtype")
+    assert ann.has_subtypes == family(name).per_subtype
+    assert ann.ordered == family(name).ordered_only
     assert (sim.true_class is None) == (name in ("beta-bernoulli", "ambiguity"))  # no latent class
 
 

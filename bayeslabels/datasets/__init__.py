@@ -117,7 +117,8 @@ def paths(name: str) -> dict[str, Path]:
 
 
 def load(name: str, *, gold: bool = True, duplicates: DuplicatePolicy = "keep") -> Annotations:
-    """A bundled dataset as `Annotations`, classes in the order of its ``meta.json``.
+    """A bundled dataset as `Annotations`, classes in the order of its ``meta.json`` (and
+    ordered where it says ``"ordered": true``: adult_content G < P < R < X, anesthesia 1–4).
 
     Parameters
     ----------
@@ -151,5 +152,6 @@ def load(name: str, *, gold: bool = True, duplicates: DuplicatePolicy = "keep") 
         files["labels"],
         gold=files.get("gold") if gold else None,
         classes=info(name)["classes"],
+        ordered=bool(info(name).get("ordered", False)),
         duplicates=duplicates,
     )

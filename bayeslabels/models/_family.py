@@ -8,6 +8,7 @@ What a family may declare beyond the builder:
 - ``start`` — sampler start values from the Dawid–Skene EM solution;
 - ``em_variant`` — the EM variant whose solution is the start, and ``em_point_estimate``
   whether ``method="em"`` *is* a fit of this family;
+- ``ordered_only`` — the family needs ordered classes (``Annotations.ordered``, a rating scale);
 - ``cells`` — who owns a confusion matrix in the likelihood: ``"annotator"``,
   ``"annotator-subtype"`` (the observed (annotator, subtype) cells) or ``None`` (no
   confusion matrices: the soft label comes from ``item_probabilities``);
@@ -84,6 +85,7 @@ class Family:
     em_point_estimate: bool = False
     cells: Literal["annotator", "annotator-subtype"] | None = "annotator"
     binary_only: bool = False
+    ordered_only: bool = False
     soft_label_meaning: str = CLASS_POSTERIOR_MEANING
     gold_in_likelihood: bool = True
     # hooks on posterior draws; None: the confusion-matrix default
@@ -150,6 +152,12 @@ class Family:
                     f"model {self.name!r} needs a subtype for every item; {int(missing.sum())} items have "
                     f"none (e.g. {list(ann.items[missing][:3])}): fill them in, or use model='hierarchical'"
                 )
+        if self.ordered_only and not ann.ordered:
+            raise DataError(
+                f"model {self.name!r} needs ordered classes (a rating scale), and these are unordered "
+                f"({list(ann.classes)}): load the labels with ordered=True and classes=[...] lowest first "
+                "(command line: --ordered --classes A,B,...), or use model='dawid-skene'"
+            )
         if self.binary_only and ann.n_classes != 2:
             raise DataError(
                 f"model {self.name!r} needs exactly two classes, the data have {ann.n_classes} "
