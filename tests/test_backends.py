@@ -17,7 +17,7 @@ SHORT = dict(draws=60, tune=60, chains=2, seed=1, max_draws=0, quiet=True)
 def _data(name: str) -> bl.Annotations:
     if name == "learning-from-crowds":
         return bl.simulate.learning_from_crowds(n_items=40, n_annotators=6, seed=2).annotations
-    subtypes = 2 if name == "hierarchical-subtype" else 0
+    subtypes = 2 if name.endswith("-subtype") else 0
     return bl.simulate.from_family(
         name, n_items=40, n_annotators=6, labels_per_item=(2, 4), n_subtypes=subtypes, seed=2
     ).annotations
