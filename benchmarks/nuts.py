@@ -49,10 +49,12 @@ def extreme(result, reduce) -> float:
 
 
 def fit_nuts(bl, ann, args):
-    """The benchmarked call: Dawid–Skene by NUTS with the sampler this worker runs."""
+    """The benchmarked call: the family (``--model``, default Dawid–Skene) by NUTS with the
+    sampler this worker runs (``nutpie`` picks its compile backend; ``nutpie-jax`` /
+    ``nutpie-numba`` name it)."""
     return bl.fit(
         ann,
-        model="dawid-skene",
+        model=args.model,
         method="nuts",
         draws=args.draws,
         tune=args.tune,
@@ -211,6 +213,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="dawid-skene", help="family to fit (simulated Dawid–Skene data)")
     parser.add_argument(
         "--runs",
         nargs="+",
@@ -240,7 +243,9 @@ def main() -> None:
         shutil.rmtree(cache_root, ignore_errors=True)
     settings = {
         key: getattr(args, key)
-        for key in ("items", "annotators", "classes", "labels_per_item", "draws", "tune", "chains", "seed")
+        for key in (
+            "model", "items", "annotators", "classes", "labels_per_item", "draws", "tune", "chains", "seed"
+        )
     }
     settings["cache"] = "user default" if args.default_cache else "fresh per sampler (cold = empty)"
     report = {"machine": machine_info(), "settings": settings, "runs": runs}

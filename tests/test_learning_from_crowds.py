@@ -10,37 +10,18 @@ import time
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
 import scipy.sparse as sp
-import xarray as xr
 from scipy.special import log_softmax, logsumexp, softmax
 
 import bayeslabels as bl
 from bayeslabels.cli import main
 from bayeslabels.errors import DataError
 from bayeslabels.models import family
-from tests.test_generative import _tiny
+from tests.test_generative import _graph_item_logp, _tiny
 
 LFC = "learning-from-crowds"
 
-
-def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarray:
-    """The observed ``labels``' per-item log-probability at ``values``, by PyMC's compiled graph
-    (as in tests/test_generative.py)."""
-    posterior = xr.Dataset(
-        {
-            name: (("chain", "draw", *(f"{name}_{d}" for d in range(np.ndim(v)))), np.asarray(v)[None, None])
-            for name, v in values.items()
-        }
-    )
-    loglik = pm.compute_log_likelihood(
-        xr.DataTree.from_dict({"posterior": posterior}),
-        model=model,
-        progressbar=False,
-        extend_inferencedata=False,
-    )
-    return np.asarray(loglik["labels"])[0, 0]
 
 
 def _zero_sum(x: np.ndarray) -> np.ndarray:

@@ -7,32 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytest
-import xarray as xr
 from scipy.special import logsumexp
 from scipy.stats import spearmanr
 
 import bayeslabels as bl
 from bayeslabels.errors import SpecError
 from bayeslabels.models import family
-from tests.test_generative import _tiny
-
-
-def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarray:
-    """The observed ``labels``' per-item log-probability at ``values``, by PyMC's compiled
-    graph (as in tests/test_generative.py)."""
-    posterior = xr.Dataset(
-        {
-            name: (("chain", "draw", *(f"{name}_{d}" for d in range(np.ndim(v)))), np.asarray(v)[None, None])
-            for name, v in values.items()
-        }
-    )
-    loglik = pm.compute_log_likelihood(
-        xr.DataTree.from_dict({"posterior": posterior}),
-        model=model,
-        progressbar=False,
-        extend_inferencedata=False,
-    )
-    return np.asarray(loglik["labels"])[0, 0]
+from tests.test_generative import _graph_item_logp, _tiny
 
 
 def test_the_per_item_log_likelihood_is_the_enumerated_mace_marginal():

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
-import xarray as xr
 from scipy.special import expit, logsumexp
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
@@ -21,7 +20,7 @@ import bayeslabels as bl
 from bayeslabels.errors import DataError, SpecError
 from bayeslabels.models import family
 from bayeslabels.models.ordinal import ordinal_log_confusion
-from tests.test_generative import _tiny
+from tests.test_generative import _graph_item_logp, _tiny
 
 
 def _brute_confusion(bias: float, noise: float, cutpoints: np.ndarray) -> np.ndarray:
@@ -54,21 +53,6 @@ def test_the_confusion_is_the_ordered_logit_cut_into_classes_and_banded():
     sharp = ordinal_log_confusion(np.array([0.0]), np.array([0.01]), cutpoints, 4)
     assert np.isfinite(sharp).all() and sharp[0, 0, 3] < -100
 
-
-def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarray:
-    posterior = xr.Dataset(
-        {
-            name: (("chain", "draw", *(f"{name}_{d}" for d in range(np.ndim(v)))), np.asarray(v)[None, None])
-            for name, v in values.items()
-        }
-    )
-    loglik = pm.compute_log_likelihood(
-        xr.DataTree.from_dict({"posterior": posterior}),
-        model=model,
-        progressbar=False,
-        extend_inferencedata=False,
-    )
-    return np.asarray(loglik["labels"])[0, 0]
 
 
 def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
