@@ -541,8 +541,10 @@ def identifiability_warnings(
     symmetric_prior: bool,
     em_disagreement: int,
     thresholds: Thresholds,
+    pooled: bool = False,
 ) -> tuple[str, ...]:
-    """Warnings about what the data cannot pin down, each with its numbers and a fallback."""
+    """Warnings about what the data cannot pin down, each with its numbers and a fallback
+    (``pooled``: the model already shrinks annotators toward a population)."""
     warnings = []
     sparse = labels_per_annotator < thresholds.min_labels_per_annotator
     if sparse.any():
@@ -550,7 +552,11 @@ def identifiability_warnings(
             f"{int(sparse.sum())} of {len(sparse)} annotators have fewer than "
             f"{thresholds.min_labels_per_annotator} labels "
             f"(median {np.median(labels_per_annotator[sparse]):.0f}): their confusion matrices are mostly "
-            "prior; pool them (hierarchical model) or collect more labels"
+            + (
+                "prior, shrunk toward the population; collect more labels for them"
+                if pooled
+                else "prior; pool them (model='hierarchical') or collect more labels"
+            )
         )
     single = int((labels_per_item == 1).sum())
     if single:

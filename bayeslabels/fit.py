@@ -10,6 +10,7 @@ onto the estimate and the fit says so.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -252,6 +253,7 @@ class Fit:
             symmetric_prior=getattr(self.spec.priors, "symmetric", False),
             em_disagreement=em_disagreement,
             thresholds=thresholds,
+            pooled=self.family.unseen_annotator is not None,  # hierarchical: a population to shrink to
         )
         if predictive:  # misfit in the posterior predictive check: named, with its numbers
             warnings = (*warnings, *_predictive_warning(self._predictive))
@@ -926,8 +928,13 @@ class Fit:
             result["em"] = float((self.em.label[known] == ann.gold[known]).mean())
         return result
 
-    def summary(self) -> str:
+    def summary(self, data: bool = True) -> str:
         """A readable summary: model, method and sampling, data size, gold accuracy, `check`.
+
+        Parameters
+        ----------
+        data : bool, default True
+            Include the line of data sizes (the command line prints its ingest summary instead).
 
         Returns
         -------
@@ -946,17 +953,21 @@ class Fit:
         """
         ann = self.annotations
         run = self.sampling
-        lines = [
-            f"model {self.spec.model}, method {self.method}"
-            + (
-                f" ({run.sampler}, {run.chains} chains × {run.draws} draws, "
-                f"compile {run.compile_seconds:.1f} s, sampling {run.sampling_seconds:.1f} s)"
-                if run
-                else ""
-            ),
-            f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "
-            f"classes {list(ann.classes)}",
-        ]
+        how = ""
+        if run:
+            timings = [
+                f"{what} {seconds:.1f} s"
+                for what, seconds in (("compile", run.compile_seconds), ("sampling", run.sampling_seconds))
+                # ADVI has no separate compile time (nan; None once saved)
+                if isinstance(seconds, int | float) and math.isfinite(seconds)
+            ]
+            how = f" ({', '.join([f'{run.sampler}, {run.chains} chains × {run.draws} draws', *timings])})"
+        lines = [f"model {self.spec.model}, method {self.method}{how}"]
+        if data:
+            lines.append(
+                f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "
+                f"classes {list(ann.classes)}"
+            )
         gold = self.gold_accuracy()
         if gold is not None:
             parts = [f"model {gold['model']:.3f}", f"majority vote {gold['majority_vote']:.3f}"]
