@@ -100,7 +100,7 @@ def remove_dead_temporaries(parent: str | Path) -> list[Path]:
         if stale.name.startswith(own):  # this process's: alive (and POSIX locks do not exclude it)
             continue
         try:
-            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(stale, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
             continue
         try:

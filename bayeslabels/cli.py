@@ -495,8 +495,9 @@ class _QuietWhenReaderGone:
 
 
 def _say(text: str) -> None:
-    """Print a report to stdout, in the command's terms."""
-    print(cli_terms(text))
+    """Print a report to stdout, in the command's terms, at once (a log shows the ingest summary
+    before a long fit, not after it)."""
+    print(cli_terms(text), flush=True)
 
 
 def _warn(text: str) -> None:

@@ -398,7 +398,7 @@ def _read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
         handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             try:
-                raw = {MANIFEST: _read_at(handle, MANIFEST)}
+                raw = {MANIFEST: _read_at(handle, directory, MANIFEST)}
             except FileNotFoundError:
                 if _swapped(directory, handle):
                     continue
@@ -412,7 +412,7 @@ def _read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
             problem = None
             for name in FILES:
                 try:
-                    raw[name] = _read_at(handle, name)
+                    raw[name] = _read_at(handle, directory, name)
                 except FileNotFoundError:
                     problem = f"missing {name}; the saved fit is incomplete, save it again"
                     break
@@ -433,7 +433,11 @@ def _read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     )
 
 
-def _read_at(handle: int, name: str) -> bytes:
+def _read_at(handle: int, directory: Path, name: str) -> bytes:
+    """A file of the directory open as ``handle`` (by name where ``dir_fd`` is unsupported: the
+    hashes then catch a swap between two reads, and the snapshot is read again)."""
+    if os.open not in os.supports_dir_fd:
+        return (directory / name).read_bytes()
     fd = os.open(name, os.O_RDONLY, dir_fd=handle)
     with os.fdopen(fd, "rb") as stream:
         return stream.read()
