@@ -441,8 +441,9 @@ _PHRASES = (  # whole phrases first: they read better than the word-by-word rewr
     ("bl.load(directory)", "bayeslabels export DIR"),
 )
 _NAMES = "|".join(sorted(_OPTIONS, key=len, reverse=True))
-_ASSIGNMENT = re.compile(rf"\b(?:inference\.)?({_NAMES})=('[^']*'|\"[^\"]*\"|\.\.\.|[^\s,;:()]+)")
-_SUBJECT = re.compile(rf"\b(?:inference\.)?({_NAMES})(?= must\b)")
+# not after a dot: ``inference.draws`` names a key of the user's spec file, which keeps its name
+_ASSIGNMENT = re.compile(rf"(?<![\w.])({_NAMES})=('[^']*'|\"[^\"]*\"|\.\.\.|[^\s,;:()]+)")
+_SUBJECT = re.compile(rf"(?<![\w.])({_NAMES})(?= must\b)")
 
 
 def cli_terms(message: str) -> str:

@@ -194,8 +194,8 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        The provenance record (see `Fit.provenance`); for a text export, with the
-        ``file_sha256`` of the file it belongs to.
+        The provenance record (see `Fit.provenance`), as it was written (a sidecar's
+        ``file_sha256`` is checked, not returned).
 
     Raises
     ------
@@ -235,4 +235,5 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
             )
     if not isinstance(record, dict):
         raise DataError(f"{sidecar}: holds a {type(record).__name__}, not a provenance record")
+    record.pop(SIDECAR_HASH_KEY, None)  # binds the sidecar to its file; not part of the provenance
     return record

@@ -195,7 +195,7 @@ def test_the_ingest_summary_is_printed_once(labels, tmp_path, capsys):
         ("use model='dawid-skene' or 'hierarchical'", "use --model dawid-skene or 'hierarchical'"),
         ("(or name yours with subtype=...)", "(or name yours with --subtype-col ...)"),
         ("ci_prob must lie in (0, 1)", "--ci-prob must lie in (0, 1)"),
-        ("inference.target_accept must be in (0, 1)", "--target-accept must be in (0, 1)"),
+        ("spec.toml: inference.draws must be", "spec.toml: inference.draws must be"),  # the file's key
         ("pass allow_failed_check=True (recorded)", "pass --allow-failed-check (recorded)"),
         (
             "name yours with item=..., annotator=..., label=...",
