@@ -312,7 +312,8 @@ def item_agreement(ann: Annotations) -> pd.DataFrame:
     per_item = _fleiss_parts(counts)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = counts / n[:, None]
-        entropy = -np.where(counts > 0, shares * np.log(np.where(counts > 0, shares, 1)), 0.0).sum(axis=1)
+        terms = np.where(counts > 0, shares * np.log(np.where(counts > 0, shares, 1)), 0.0)
+        entropy = 0.0 - terms.sum(axis=1)  # 0.0 - x: never -0.0
     top = counts.max(axis=1)
     names = np.asarray(ann.classes, dtype=object)
     has = n > 0

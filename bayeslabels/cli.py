@@ -1,19 +1,31 @@
 """The ``bayeslabels`` command. Errors are one line on stderr and a non-zero exit:
-2 for bad input, 1 for a fit that fails its convergence check on export."""
+2 for bad input, 1 for a fit that fails its convergence check on export.
+
+Every option is checked before any work (output extensions, ``--ci-prob``, directories that
+must exist or be creatable), files are written before anything is printed, and a reader that
+goes away (``bayeslabels fit … | head -1``) silences the output, not the command. Messages of
+the library, which spell fixes as Python arguments (``model='hierarchical'``), reach the user
+as this command's options (``--model hierarchical``) through one mapping, `cli_terms`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, get_args
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, get_args
 
 from ._checks import check_ci_prob
+from ._version import __version__
 from .choices import SAMPLERS, Method, shipped_specs
 from .errors import DataError, SpecError
+from .export_io import EXPORT_EXTENSIONS, export_format
 
 if TYPE_CHECKING:  # the command imports lazily, to start fast
     import pandas as pd
@@ -51,12 +63,123 @@ class CliError(Exception):
         self.code = code
 
 
+# --------------------------------------------------------------------------- option types
+
+
+def _whole(minimum: int) -> Any:
+    """An argparse type: a whole number ≥ ``minimum``, with the bound in the message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            bound = "positive" if minimum == 1 else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _number(
+    low: float = -math.inf, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> Any:
+    """An argparse type: a finite number between ``low`` and ``high`` (each bound included unless
+    ``*_open``), with the range in the message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or too_low or too_high:
+            bounds = [
+                f"{'above' if low_open else 'at least'} {low:g}" if math.isfinite(low) else "",
+                f"{'below' if high_open else 'at most'} {high:g}" if math.isfinite(high) else "",
+            ]
+            raise argparse.ArgumentTypeError(f"must be {' and '.join(filter(None, bounds))}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+POSITIVE = _whole(1)
+NON_NEGATIVE = _whole(0)
+FRACTION = _number(0.0, 1.0)
+
+
+def _add_ingest_options(parser: argparse.ArgumentParser) -> None:
+    """The label-table options of every command that reads one (fit, analyze)."""
+    parser.add_argument(
+        "labels", nargs="?", help="label table: .csv/.tsv, .parquet or .jsonl (item, annotator, label)"
+    )
+    parser.add_argument(
+        "--dataset", help="use a bundled dataset instead of a file (see 'bayeslabels datasets')"
+    )
+    parser.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
+    parser.add_argument(
+        "--duplicates",
+        choices=["keep", "last", "error"],
+        default="keep",
+        help="an (item, annotator) pair labelled more than once: keep every label (default), "
+        "keep the last, or refuse",
+    )
+    parser.add_argument(
+        "--gold-only",
+        choices=["error", "keep"],
+        default="error",
+        help="gold for an item with no labels: error (default) or keep it as an item without labels",
+    )
+    parser.add_argument(
+        "--classes", help="comma-separated class names, in order (default: the labels, sorted)"
+    )
+    parser.add_argument("--item-col", default="item", help="column of item ids (default: item)")
+    parser.add_argument(
+        "--annotator-col", default="annotator", help="column of annotator ids (default: annotator)"
+    )
+    parser.add_argument("--label-col", default="label", help="column of labels (default: label)")
+    parser.add_argument(
+        "--subtype-col",
+        help="column of item subtypes (default: a column named 'subtype' if there is one), "
+        "for --model hierarchical-subtype",
+    )
+    parser.add_argument(
+        "--timestamp-col",
+        help="column of label times (default: a column named 'timestamp' if there is one)",
+    )
+    parser.add_argument(
+        "--ordered",
+        action="store_true",
+        help="the classes are ordered, lowest first as --classes lists them (numeric labels: sorted); "
+        "needed by --model ordinal, adds the expected score and median class to the export",
+    )
+    parser.add_argument(
+        "--na-values",
+        metavar="A,B",
+        help="comma-separated texts that mean a missing value, e.g. NA,null "
+        "(default: none; only an empty cell is missing, so an id 'NA' is kept as written)",
+    )
+    parser.add_argument(
+        "--max-classes",
+        type=NON_NEGATIVE,
+        default=1000,
+        help="refuse more distinct labels than this: usually the wrong --label-col "
+        "(default 1000; 0: no limit)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="bayeslabels",
         description="Bayesian annotator models: noisy crowd labels in, "
         "soft labels with credible intervals out.",
     )
+    parser.add_argument("--version", action="version", version=f"bayeslabels {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     fit = sub.add_parser(
@@ -65,11 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=FIT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument(
-        "labels", nargs="?", help="label table: .csv/.tsv, .parquet or .jsonl (item, annotator, label)"
-    )
-    fit.add_argument("--dataset", help="use a bundled dataset instead of a file (see 'bayeslabels datasets')")
-    fit.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
+    _add_ingest_options(fit)
     fit.add_argument(
         "--gold-use",
         choices=["anchor", "evaluate", "calibrate"],
@@ -80,11 +199,14 @@ def _parser() -> argparse.ArgumentParser:
         "and export the calibrated ones",
     )
     fit.add_argument(
-        "--calibration-folds", type=int, default=5, help="--gold-use calibrate: cross-fitting folds (5)"
+        "--calibration-folds",
+        type=_whole(2),
+        default=5,
+        help="--gold-use calibrate: cross-fitting folds (default 5)",
     )
     fit.add_argument(
         "--calibration-fraction",
-        type=float,
+        type=_number(0.0, 1.0, low_open=True),
         help="--gold-use calibrate: calibrate on this share of the gold items only (e.g. 0.2); "
         "the others are held out of every map and scored as a check",
     )
@@ -100,40 +222,39 @@ def _parser() -> argparse.ArgumentParser:
         help=" | ".join([*shipped_specs(), "auto", "my.toml"])
         + " (auto: screen the candidate families, keep the one LOO and the predictive checks choose)",
     )
+    fit.add_argument("--method", choices=list(get_args(Method)), help="default: the spec's (nuts)")
     fit.add_argument(
-        "--method", choices=list(get_args(Method)), help="default: the spec's (nuts)"
+        "--minibatch-items", type=POSITIVE, help="ADVI: items per minibatch (default: all)"
     )
-    fit.add_argument("--minibatch-items", type=int, help="ADVI: items per minibatch (default: all)")
-    fit.add_argument("--draws", type=int)
-    fit.add_argument("--tune", type=int)
-    fit.add_argument("--chains", type=int)
-    fit.add_argument("--seed", type=int)
-    fit.add_argument("--sampler", choices=list(SAMPLERS))
-    fit.add_argument("--target-accept", type=float, help="NUTS target acceptance, e.g. 0.9 (spec's: 0.8)")
+    fit.add_argument(
+        "--draws", type=POSITIVE, help="NUTS: draws per chain; ADVI: draws from the approximation (spec's)"
+    )
+    fit.add_argument("--tune", type=NON_NEGATIVE, help="NUTS: tuning steps per chain (spec's)")
+    fit.add_argument("--chains", type=POSITIVE, help="NUTS: independent chains (spec's: 4)")
+    fit.add_argument("--seed", type=NON_NEGATIVE, help="random seed, for a reproducible fit (spec's)")
+    fit.add_argument(
+        "--sampler",
+        choices=list(SAMPLERS),
+        help="NUTS implementation (default nutpie, compiled through JAX up to 1M labels, else numba; "
+        "nutpie-jax / nutpie-numba name the backend; numpyro and blackjax need bayeslabels[jax])",
+    )
+    fit.add_argument(
+        "--target-accept",
+        type=_number(0.0, 1.0, low_open=True, high_open=True),
+        help="NUTS target acceptance, e.g. 0.9 (spec's: 0.8)",
+    )
     fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
-    fit.add_argument("--out", default="soft_labels.parquet", help="output: .parquet, .csv or .jsonl")
-    fit.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
     fit.add_argument(
-        "--gold-only",
-        choices=["error", "keep"],
-        default="error",
-        help="gold for an item with no labels: error (default) or keep it as an item without labels",
+        "--out", default="soft_labels.parquet", help=f"soft-label file: {EXPORT_EXTENSIONS}"
     )
-    fit.add_argument("--classes", help="comma-separated class names, in order (default: the labels, sorted)")
-    fit.add_argument(
-        "--ordered",
-        action="store_true",
-        help="the classes are ordered, lowest first as --classes lists them (numeric labels: sorted); "
-        "needed by --model ordinal, adds the expected score and median class to the export",
-    )
-    fit.add_argument("--item-col", default="item")
-    fit.add_argument("--annotator-col", default="annotator")
-    fit.add_argument("--label-col", default="label")
-    _add_reading_options(fit)
     fit.add_argument(
         "--allow-failed-check", action="store_true", help="export even if the convergence check fails"
     )
-    fit.add_argument("--save", metavar="DIR", help="also save the whole fit to DIR (see 'bayeslabels check')")
+    fit.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also save the whole fit to DIR, created if missing (see 'bayeslabels check')",
+    )
     fit.add_argument("--quiet", action="store_true", help="no progress bars, summary only")
     _add_feature_parsers(fit, sub)
 
@@ -151,9 +272,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  bayeslabels export runs/fit-01 --out soft.parquet\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    export.add_argument("fit_dir")
-    export.add_argument("--out", required=True, help="output: .parquet, .csv or .jsonl")
-    export.add_argument("--ci-prob", type=float, default=0.9)
+    export.add_argument("fit_dir", help="a directory written by 'bayeslabels fit --save' or Fit.save")
+    export.add_argument("--out", required=True, help=f"soft-label file: {EXPORT_EXTENSIONS}")
+    export.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
     export.add_argument(
         "--allow-failed-check", action="store_true", help="export even if the check fails (recorded)"
     )
@@ -164,16 +285,39 @@ def _parser() -> argparse.ArgumentParser:
         epilog=SIMULATE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate.add_argument("--items", type=int, default=1000)
-    simulate.add_argument("--annotators", type=int, default=50)
-    simulate.add_argument("--classes", type=int, default=2)
-    simulate.add_argument("--labels-per-item", type=int, nargs=2, default=(3, 7), metavar=("MIN", "MAX"))
-    simulate.add_argument("--spammers", type=float, default=0.1, help="fraction of spammer annotators")
-    simulate.add_argument("--gold-fraction", type=float, default=0.0)
-    simulate.add_argument("--subtypes", type=int, default=0)
-    simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--out", default="labels.csv")
-    simulate.add_argument("--truth", default="truth.csv")
+    simulate.add_argument("--items", type=POSITIVE, default=1000, help="items (default 1000)")
+    simulate.add_argument("--annotators", type=POSITIVE, default=50, help="annotators (default 50)")
+    simulate.add_argument("--classes", type=_whole(2), default=2, help="classes (default 2)")
+    simulate.add_argument(
+        "--labels-per-item",
+        type=POSITIVE,
+        nargs=2,
+        default=(3, 7),
+        metavar=("MIN", "MAX"),
+        help="each item gets between MIN and MAX labels (default 3 7)",
+    )
+    simulate.add_argument(
+        "--spammers", type=FRACTION, default=0.1, help="fraction of spammer annotators (default 0.1)"
+    )
+    simulate.add_argument(
+        "--gold-fraction",
+        type=FRACTION,
+        default=0.0,
+        help="fraction of items given gold (their true class) (default 0)",
+    )
+    simulate.add_argument(
+        "--subtypes",
+        type=NON_NEGATIVE,
+        default=0,
+        help="item subtypes, as a 'subtype' column (default 0: none)",
+    )
+    simulate.add_argument("--seed", type=NON_NEGATIVE, default=0, help="random seed (default 0)")
+    simulate.add_argument(
+        "--out", default="labels.csv", help=f"the label table (default labels.csv): {EXPORT_EXTENSIONS}"
+    )
+    simulate.add_argument(
+        "--truth", default="truth.csv", help="the true class of every item (default truth.csv)"
+    )
 
     _add_analysis_parsers(sub)
     sub.add_parser("datasets", help="list the bundled real datasets")
@@ -190,25 +334,41 @@ def _add_subtype_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> Non
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("fit_dir", help="a saved fit of model hierarchical-subtype")
-    compare.add_argument("--ci-prob", type=float, default=0.9)
-    compare.add_argument("--out", help="write the population and annotator tables (CSV; two files)")
-    compare.add_argument("--plots", metavar="DIR", help="write the figures as PNGs into DIR")
+    compare.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
+    compare.add_argument(
+        "--out",
+        help="write the population table to OUT and the annotator table beside it "
+        f"(<name>_annotators<ext>): {EXPORT_EXTENSIONS}",
+    )
+    compare.add_argument("--plots", metavar="DIR", help="write the figures as PNGs into DIR (created)")
     route = sub.add_parser(
         "route",
         help="which items to send for more labels, and to whom",
         epilog="example:\n  bayeslabels route runs/fit-01 --budget 200 --out plan.csv\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    route.add_argument("fit_dir")
+    route.add_argument("fit_dir", help="a directory written by 'bayeslabels fit --save' or Fit.save")
     route.add_argument(
-        "--budget", type=float, required=True, help="labels to buy (an expert costs --expert-cost)"
+        "--budget",
+        type=_number(0.0, low_open=True),
+        required=True,
+        help="labels to buy (a crowd label costs 1, an expert label --expert-cost)",
     )
-    route.add_argument("--per-item", type=int, default=1)
-    route.add_argument("--experts", help="comma-separated expert ids")
-    route.add_argument("--expert-cost", type=float, default=5.0)
-    route.add_argument("--max-per-annotator", type=int)
+    route.add_argument(
+        "--per-item", type=POSITIVE, default=1, help="most new labels one item may get (default 1)"
+    )
+    route.add_argument("--experts", help="comma-separated ids of expert annotators")
+    route.add_argument(
+        "--expert-cost",
+        type=_number(0.0, low_open=True),
+        default=5.0,
+        help="cost of one expert label, in crowd labels (default 5)",
+    )
+    route.add_argument(
+        "--max-per-annotator", type=POSITIVE, help="most new labels one annotator may get (default: no cap)"
+    )
     route.add_argument("--severity", help="CSV with columns item, severity (weights ≥ 0; default 1)")
-    route.add_argument("--out", required=True, help="the plan: .csv, .parquet or .jsonl")
+    route.add_argument("--out", required=True, help=f"the plan: {EXPORT_EXTENSIONS}")
 
 
 ANALYZE_EXAMPLE = """examples:
@@ -229,13 +389,7 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
         epilog=ANALYZE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    analyze.add_argument(
-        "labels", nargs="?", help="label table: .csv/.tsv, .parquet or .jsonl (item, annotator, label)"
-    )
-    analyze.add_argument(
-        "--dataset", help="use a bundled dataset instead of a file (see 'bayeslabels datasets')"
-    )
-    analyze.add_argument("--gold", help="gold table (item, gold) or the name of a gold column in LABELS")
+    _add_ingest_options(analyze)
     analyze.add_argument("--json", action="store_true", help="print the report as JSON")
     analyze.add_argument("--plots", metavar="DIR", help="write the figures (PNG) into DIR")
     analyze.add_argument(
@@ -244,19 +398,7 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
         help="Krippendorff α metric (default: ordinal with --ordered, else nominal)",
     )
     analyze.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
-    analyze.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    analyze.add_argument("--duplicates", choices=["keep", "last", "error"], default="keep")
-    analyze.add_argument("--gold-only", choices=["error", "keep"], default="error")
-    analyze.add_argument(
-        "--classes", help="comma-separated class names, in order (default: the labels, sorted)"
-    )
-    analyze.add_argument(
-        "--ordered", action="store_true", help="the classes are ordered, lowest first as --classes lists them"
-    )
-    analyze.add_argument("--item-col", default="item")
-    analyze.add_argument("--annotator-col", default="annotator")
-    analyze.add_argument("--label-col", default="label")
-    _add_reading_options(analyze)
+    analyze.add_argument("--seed", type=NON_NEGATIVE, default=0, help="bootstrap seed (default 0)")
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -272,41 +414,197 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     )
     evaluate.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
     evaluate.add_argument("--positive", help="positive class of binary metrics (default: the second class)")
-    evaluate.add_argument("--bins", type=int, default=10, help="confidence bins for ECE (default 10)")
-    evaluate.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    evaluate.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    evaluate.add_argument("--bins", type=POSITIVE, default=10, help="confidence bins for ECE (default 10)")
+    evaluate.add_argument(
+        "--n-boot", type=POSITIVE, default=2000, help="bootstrap replicates (default 2000)"
+    )
+    evaluate.add_argument("--seed", type=NON_NEGATIVE, default=0, help="bootstrap seed (default 0)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
-def _add_reading_options(parser: argparse.ArgumentParser) -> None:
-    """How a labels file is read: the spellings of a missing value, the class-count limit."""
-    parser.add_argument(
-        "--na-values",
-        metavar="A,B",
-        help="comma-separated texts that mean a missing value, e.g. NA,null "
-        "(default: none; only an empty cell is missing, so an id 'NA' is kept as written)",
-    )
-    parser.add_argument(
-        "--max-classes",
-        type=int,
-        default=1000,
-        help="refuse more distinct labels than this: usually the wrong --label-col "
-        "(default 1000; 0: no limit)",
-    )
+# --------------------------------------------------------------------------- the user's terms
 
-
-# Fixes that DataError messages spell as Python arguments, as this command's options.
-_CLI_FIXES = (
+# Library parameters and the options that set them. `cli_terms` rewrites ``name='value'``,
+# ``name=...``, ``name=True`` and ``name must`` in any message into ``--option value`` etc.
+_OPTIONS = {
+    "model": "--model",
+    "method": "--method",
+    "sampler": "--sampler",
+    "draws": "--draws",
+    "tune": "--tune",
+    "chains": "--chains",
+    "seed": "--seed",
+    "target_accept": "--target-accept",
+    "minibatch_items": "--minibatch-items",
+    "ci_prob": "--ci-prob",
+    "allow_failed_check": "--allow-failed-check",
+    "item": "--item-col",
+    "annotator": "--annotator-col",
+    "label": "--label-col",
+    "subtype": "--subtype-col",
+    "timestamp": "--timestamp-col",
+    "gold": "--gold",
+    "gold_only": "--gold-only",
+    "duplicates": "--duplicates",
+    "classes": "--classes",
+    "budget": "--budget",
+    "per_item": "--per-item",
+    "max_per_annotator": "--max-per-annotator",
+    "expert_cost": "--expert-cost",
+    "n_boot": "--n-boot",
+    "n_bins": "--bins",
+    "positive": "--positive",
+    "gold_fraction": "--gold-fraction",
+    "na_values": "--na-values",
+    "max_classes": "--max-classes",
+    "ordered": "--ordered",
+}
+_PHRASES = (  # whole phrases first: they read better than the word-by-word rewrite
     ("pass max_classes=None (or a larger number)", "pass --max-classes 0 (no limit) or a larger number"),
     ("check label=...", "check --label-col"),
     ("in na_values", "in --na-values"),
     ("item=..., annotator=..., label=...", "--item-col, --annotator-col, --label-col"),
-    ("gold_only='keep'", "--gold-only keep"),
-    ("duplicates='keep'", "--duplicates keep"),
-    ("or 'last'", "or --duplicates last"),
     ("classes=[...]", "--classes A,B,..."),
     ("ordered=True", "--ordered"),
+    ("use_gold=False", "--gold-use evaluate"),
+    ("or 'last'", "or --duplicates last"),
+    ("gold=...", "--gold gold.csv"),
+    ("bl.load(dir)", "the commands that take a saved fit (bayeslabels check DIR, export DIR, route DIR)"),
+    ("bl.load(directory)", "bayeslabels export DIR"),
 )
+_NAMES = "|".join(sorted(_OPTIONS, key=len, reverse=True))
+# not after a dot: ``inference.draws`` names a key of the user's spec file, which keeps its name
+_ASSIGNMENT = re.compile(rf"(?<![\w.])({_NAMES})=('[^']*'|\"[^\"]*\"|\.\.\.|[^\s,;:()]+)")
+_SUBJECT = re.compile(rf"(?<![\w.])({_NAMES})(?= must\b)")
+
+
+def cli_terms(message: str) -> str:
+    """A library message in this command's terms: ``model='hierarchical'`` → ``--model
+    hierarchical``, ``ci_prob must`` → ``--ci-prob must``, ``allow_failed_check=True`` →
+    ``--allow-failed-check``."""
+    for python, option in _PHRASES:
+        message = message.replace(python, option)
+
+    def assignment(match: re.Match[str]) -> str:
+        option, value = _OPTIONS[match.group(1)], match.group(2).strip("'\"")
+        return option if value == "True" else f"{option} {value}"
+
+    message = _ASSIGNMENT.sub(assignment, message)
+    return _SUBJECT.sub(lambda match: _OPTIONS[match.group(1)], message)
+
+
+# --------------------------------------------------------------------------- output
+
+
+class _QuietWhenReaderGone:
+    """``sys.stdout`` for the command: when its reader has gone (``fit … | head -1``), the rest
+    of the output goes to /dev/null instead of ending the command before its files are written."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _say(text: str) -> None:
+    """Print a report to stdout, in the command's terms, at once (a log shows the ingest summary
+    before a long fit, not after it)."""
+    print(cli_terms(text), flush=True)
+
+
+def _warn(text: str) -> None:
+    print(f"bayeslabels: warning: {cli_terms(text)}", file=sys.stderr)
+
+
+def _end_progress_line(quiet: bool) -> None:
+    """Progress bars (stderr, terminals only) leave the cursor on their last line: start a new
+    one, so the summary on stdout is not printed onto it."""
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- up-front checks
+
+
+def _check_ci_prob(value: float) -> None:
+    try:
+        check_ci_prob(value)
+    except ValueError:
+        raise CliError(f"--ci-prob must lie strictly between 0 and 1, got {value}") from None
+
+
+def _creatable(path: Path, option: str) -> None:
+    """Refuse, before any work, a path whose directory neither exists nor can be created."""
+    for ancestor in path.absolute().parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise CliError(f"{option} {path}: {ancestor} is a file, not a directory")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise CliError(f"{option} {path}: cannot write in {ancestor} (permission denied)")
+            return
+
+
+def _output_file(value: str, option: str = "--out") -> Path:
+    """An output file checked up front: a known extension, not a directory, a creatable parent."""
+    path = Path(value)
+    try:
+        export_format(path)
+    except ValueError as exc:
+        raise CliError(f"{option} {exc}") from None
+    if path.is_dir():
+        raise CliError(f"{option} {path}: is a directory; give a file name")
+    _creatable(path, option)
+    return path
+
+
+def _output_dir(value: str, option: str) -> Path:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{option} {path}: exists and is not a directory")
+    _creatable(path, option)
+    return path
+
+
+def _save_dir(value: str) -> Path:
+    """``--save DIR`` checked before the fit: new, empty, or a previous saved fit."""
+    from .persist import MANIFEST
+
+    path = _output_dir(value, "--save")
+    if path.is_dir() and not (path / MANIFEST).is_file() and any(path.iterdir()):
+        raise CliError(
+            f"--save {path}: exists and is not a saved fit (no {MANIFEST}); choose a new directory"
+        )
+    return path
+
+
+def _made_parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------- commands
 
 
 def _load(args: argparse.Namespace) -> Annotations:
@@ -316,45 +614,41 @@ def _load(args: argparse.Namespace) -> Annotations:
     if args.dataset and args.labels:
         raise CliError("give either a labels file or --dataset, not both")
     if args.dataset:
-        ann = datasets.load(args.dataset, duplicates=args.duplicates)
         if args.gold or args.classes:
             raise CliError("--gold and --classes cannot be combined with --dataset (bundled data is used)")
-        if getattr(args, "ordered", False) and not ann.ordered:
+        ann = datasets.load(args.dataset, duplicates=args.duplicates)
+        if args.ordered and not ann.ordered:
             raise CliError(f"--ordered: the bundled dataset {args.dataset!r} has unordered classes")
         return ann
     if not args.labels:
         raise CliError("no labels: give a labels file or --dataset NAME")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    try:
-        return Annotations.from_file(
-            args.labels,
-            gold=args.gold,
-            duplicates=args.duplicates,
-            gold_only=args.gold_only,
-            classes=classes,
-            ordered=getattr(args, "ordered", False),
-            item=args.item_col,
-            annotator=args.annotator_col,
-            label=args.label_col,
-            na_values=args.na_values.split(",") if args.na_values else None,
-            max_classes=args.max_classes or None,
-        )
-    except DataError as exc:
-        message = str(exc)
-        for python, option in _CLI_FIXES:
-            message = message.replace(python, option)
-        raise CliError(message) from None
+    columns = {"subtype": args.subtype_col, "timestamp": args.timestamp_col}
+    return Annotations.from_file(
+        args.labels,
+        gold=args.gold,
+        duplicates=args.duplicates,
+        gold_only=args.gold_only,
+        classes=classes,
+        ordered=args.ordered,
+        item=args.item_col,
+        annotator=args.annotator_col,
+        label=args.label_col,
+        na_values=args.na_values.split(",") if args.na_values else None,
+        max_classes=args.max_classes or None,
+        **{name: column for name, column in columns.items() if column is not None},
+    )
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .fitting import fit
 
+    _check_ci_prob(args.ci_prob)
+    out = _output_file(args.out)
+    save = _save_dir(args.save) if args.save else None
     ann = _load(args)
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise CliError(f"--out {args.out}: directory {out.parent} does not exist")
     if ann.summary is not None:
-        print(str(ann.summary))
+        _say(str(ann.summary))
     if args.gold_use == "calibrate":
         _check_calibration_gold(ann, args.calibration_folds)
     result = fit(
@@ -372,15 +666,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         features=_read_features(args.features) if args.features else None,
     )
-    if result.model_selection:
-        print(_selection_text(result.model_selection))
-    print(result.summary())
-    if args.save:
-        print(f"saved the fit to {result.save(args.save)}")
+    _end_progress_line(args.quiet)
+    saved = result.save(save) if save is not None else None
+    report = [_selection_text(result.model_selection)] if result.model_selection else []
+    report.append(result.summary(data=ann.summary is None))
+    exported: Fit | Calibration = result
     if args.gold_use == "calibrate":
         from .calibrate import calibrate
 
-        calibration = calibrate(
+        exported = calibrate(
             result,
             ann.gold,
             method=args.calibration_method,
@@ -388,9 +682,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             seed=0 if args.seed is None else args.seed,
             fraction=args.calibration_fraction,
         )
-        print(calibration.summary())
-        return _export(calibration, out, args.ci_prob, args.allow_failed_check, ann.n_items)
-    return _export(result, out, args.ci_prob, args.allow_failed_check, ann.n_items)
+        report.append(exported.summary())
+    try:
+        path = _export(exported, out, args.ci_prob, args.allow_failed_check)
+    except CliError as exc:
+        _say("\n".join(report))
+        if saved is not None and exc.code == EXIT_NOT_CONVERGED:
+            raise CliError(f"{exc}; the fit is saved in {saved}", exc.code) from None
+        raise
+    if saved is not None:
+        report.append(f"saved the fit to {saved}")
+    report.append(f"wrote {path} ({ann.n_items} items)")
+    _say("\n".join(report))
+    return 0
 
 
 def _selection_text(selection: dict) -> str:
@@ -421,44 +725,61 @@ def _check_calibration_gold(ann: Annotations, folds: int) -> None:
         )
 
 
-def _export(
-    result: Fit | Calibration, out: Path, ci_prob: float, allow_failed_check: bool, n_items: int
-) -> int:
+def _export(result: Fit | Calibration, out: Path, ci_prob: float, allow_failed_check: bool) -> Path:
     from .fit import ConvergenceError
 
     try:
-        path = result.export(out, ci_prob=ci_prob, allow_failed_check=allow_failed_check)
+        return result.export(_made_parent(out), ci_prob=ci_prob, allow_failed_check=allow_failed_check)
     except ConvergenceError as exc:
-        message = str(exc).replace("allow_failed_check=True", "--allow-failed-check")
-        raise CliError(message, EXIT_NOT_CONVERGED) from None
-    print(f"wrote {path} ({n_items} items)")
-    return 0
+        raise CliError(str(exc), EXIT_NOT_CONVERGED) from None
+
+
+def _loaded(fit_dir: str, purpose: str | None = None) -> Fit:
+    """A saved fit; with ``purpose``, a one-line caveat on stderr when it fails its check."""
+    from .fit import load_fit
+
+    result = load_fit(fit_dir)
+    if purpose is not None:
+        report = result.check()
+        if not report.ok:
+            _warn(
+                f"the fit in {fit_dir} failed its convergence check ({'; '.join(report.reasons)}): "
+                f"{purpose} rests on an unconverged posterior (details: bayeslabels check {fit_dir})"
+            )
+    return result
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .fit import load_fit
-
-    report = load_fit(args.fit_dir).check()
-    print(report)
+    report = _loaded(args.fit_dir).check()
+    _say(str(report))
     return 0 if report.ok else EXIT_NOT_CONVERGED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .fit import load_fit
-
-    result = load_fit(args.fit_dir)
-    return _export(result, Path(args.out), args.ci_prob, args.allow_failed_check, result.annotations.n_items)
+    _check_ci_prob(args.ci_prob)
+    out = _output_file(args.out)
+    result = _loaded(args.fit_dir)
+    path = _export(result, out, args.ci_prob, args.allow_failed_check)
+    _say(f"wrote {path} ({result.annotations.n_items} items)")
+    return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from ._io import atomic_write_many
+    from .export_io import table_writer
     from .simulate import dawid_skene
 
+    out, truth_out = _output_file(args.out), _output_file(args.truth, "--truth")
+    if out.absolute() == truth_out.absolute():
+        raise CliError(f"--out and --truth are the same file ({out}); give two names")
+    low, high = args.labels_per_item
+    if low > high:
+        raise CliError(f"--labels-per-item MIN MAX: MIN ({low}) is above MAX ({high})")
     sim = dawid_skene(
         n_items=args.items,
         n_annotators=args.annotators,
         n_classes=args.classes,
-        labels_per_item=tuple(args.labels_per_item),
+        labels_per_item=(low, high),
         spammer_fraction=args.spammers,
         gold_fraction=args.gold_fraction,
         n_subtypes=args.subtypes,
@@ -468,21 +789,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     truth = sim.truth_frame()
     atomic_write_many(
         [
-            (args.out, lambda tmp: labels.to_csv(tmp, index=False)),
-            (args.truth, lambda tmp: truth.to_csv(tmp, index=False)),
+            (_made_parent(out), table_writer(labels, out)),
+            (_made_parent(truth_out), table_writer(truth, truth_out)),
         ]
     )
     n_gold = int((sim.annotations.gold >= 0).sum())
     gold = f", gold for {n_gold} items in its 'gold' column (fit with --gold gold)" if n_gold else ""
-    print(f"wrote {args.out} ({len(labels)} labels{gold}) and {args.truth} ({len(truth)} items)")
+    _say(f"wrote {out} ({len(labels)} labels{gold}) and {truth_out} ({len(truth)} items)")
     return 0
-
-
-def _check_ci_prob(value: float) -> None:
-    try:
-        check_ci_prob(value)
-    except ValueError:
-        raise CliError(f"--ci-prob must lie strictly between 0 and 1, got {value}") from None
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -492,10 +806,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     _check_ci_prob(args.ci_prob)
+    plots_dir = _output_dir(args.plots, "--plots") if args.plots else None
     ann = _load(args)
-    plots_dir = Path(args.plots) if args.plots else None
-    if plots_dir is not None and plots_dir.exists() and not plots_dir.is_dir():
-        raise CliError(f"--plots {args.plots}: exists and is not a directory")
     report = agreement(ann, level=args.level, ci_prob=args.ci_prob, seed=args.seed)
     profiles = annotator_profiles(ann, ci_prob=args.ci_prob)
     gold_eval = None
@@ -512,15 +824,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, allow_nan=False, default=str))
         return 0
-    if ann.summary is not None:
-        print(str(ann.summary))
-    print(str(report))
-    print(_annotator_lines(profiles, args.ci_prob))
+    lines = [str(ann.summary)] if ann.summary is not None else []
+    lines += [str(report), _annotator_lines(profiles, args.ci_prob)]
     if gold_eval is not None:
-        print(f"majority vote vs gold ({gold_eval.n_items} gold items):")
-        print(str(gold_eval))
-    for path in written:
-        print(f"wrote {path}")
+        lines += [f"majority vote vs gold ({gold_eval.n_items} gold items):", str(gold_eval)]
+    lines += [f"wrote {path}" for path in written]
+    _say("\n".join(lines))
     return 0
 
 
@@ -575,9 +884,7 @@ def _write_analysis_plots(
     for name, draw in drawings:
         figure = Figure(figsize=(7, 5.5), layout="constrained")
         draw(figure.add_subplot())
-        path = directory / name
-        figure.savefig(path, dpi=110)
-        written.append(path)
+        written.append(_save_png(figure, directory / name, dpi=110))
     return written
 
 
@@ -597,8 +904,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .soft_labels import SoftLabels
 
     _check_ci_prob(args.ci_prob)
-    if args.n_boot < 1 or args.bins < 1:
-        raise CliError("--n-boot and --bins must be at least 1")
     soft = SoftLabels.read(args.soft)
     if args.gold:
         gold = _read_gold_file(args.gold)
@@ -619,12 +924,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         )
     for warning in caught:
         message = str(warning.message).replace(" (used_gold=True)", "")
-        message = message.replace("use_gold=False", "--gold-use evaluate")
-        print(f"bayeslabels: warning: {message}", file=sys.stderr)
+        _warn(message.replace("use_gold=False", "--gold-use evaluate"))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
-        print(str(result))
+        _say(str(result))
     return 0
 
 
@@ -644,24 +948,39 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ._io import atomic_write_many
     from .compare import compare_subtypes
-    from .fit import load_fit
+    from .export_io import table_writer
 
-    comparison = compare_subtypes(load_fit(args.fit_dir), ci_prob=args.ci_prob)
-    print(comparison)
-    if args.out:
-        out = Path(args.out)
-        annotators = out.with_name(out.stem + "_annotators" + out.suffix)
+    _check_ci_prob(args.ci_prob)
+    out = _output_file(args.out) if args.out else None
+    annotators = _beside(out, "_annotators") if out else None
+    plots = _output_dir(args.plots, "--plots") if args.plots else None
+    comparison = compare_subtypes(_loaded(args.fit_dir, "this comparison"), ci_prob=args.ci_prob)
+    lines = [str(comparison)]
+    if out is not None and annotators is not None:
         atomic_write_many(
             [
-                (out, lambda tmp: comparison.population.to_csv(tmp, index=False)),
-                (annotators, lambda tmp: comparison.annotators.to_csv(tmp, index=False)),
+                (_made_parent(out), table_writer(comparison.population, out)),
+                (annotators, table_writer(comparison.annotators, annotators)),
             ]
         )
-        print(f"wrote {out} and {annotators}")
-    if args.plots:
-        for path in _write_subtype_plots(comparison, Path(args.plots)):
-            print(f"wrote {path}")
+        lines.append(f"wrote {out} and {annotators}")
+    if plots is not None:
+        lines += [f"wrote {path}" for path in _write_subtype_plots(comparison, plots)]
+    _say("\n".join(lines))
     return 0
+
+
+def _beside(path: Path, tag: str) -> Path:
+    """``comparison.csv.gz`` → ``comparison_annotators.csv.gz``: ``tag`` before the extension."""
+    extension = "".join(path.suffixes[-(2 if export_format(path).compression else 1) :])
+    return path.with_name(path.name[: -len(extension)] + tag + extension)
+
+
+def _save_png(figure: Any, path: Path, dpi: int) -> Path:
+    """A figure as a PNG, atomically (a killed command leaves no half image)."""
+    from ._io import atomic_write
+
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi))
 
 
 def _write_subtype_plots(comparison: SubtypeComparison, directory: Path) -> list[Path]:
@@ -680,20 +999,18 @@ def _write_subtype_plots(comparison: SubtypeComparison, directory: Path) -> list
     }
     written = []
     for name, figure in figures.items():
-        figure.savefig(directory / name, dpi=120)
+        written.append(_save_png(figure, directory / name, dpi=120))
         plt.close(figure)
-        written.append(directory / name)
     return written
 
 
 def _cmd_route(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ._io import atomic_write
-    from .fit import load_fit
-    from .ingest import file_kind as _file_kind
+    from .export_io import write_table
     from .routing import route
 
+    out = _output_file(args.out)
     severity = None
     if args.severity:
         table = pd.read_csv(args.severity, dtype={"item": str})
@@ -701,7 +1018,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
             raise CliError(f"--severity {args.severity}: needs columns item, severity")
         severity = table.set_index("item")["severity"]
     plan = route(
-        load_fit(args.fit_dir),
+        _loaded(args.fit_dir, "this plan"),
         budget=args.budget,
         per_item=args.per_item,
         experts=args.experts.split(",") if args.experts else None,
@@ -709,16 +1026,10 @@ def _cmd_route(args: argparse.Namespace) -> int:
         severity=severity,
         max_per_annotator=args.max_per_annotator,
     )
-    kind = _file_kind(args.out)
-    writers = {
-        "csv": lambda tmp: plan.to_csv(tmp, index=False),
-        "parquet": lambda tmp: plan.to_parquet(tmp, index=False),
-        "jsonl": lambda tmp: plan.to_json(tmp, orient="records", lines=True, double_precision=15),
-    }
-    atomic_write(args.out, writers[kind])
+    write_table(plan, _made_parent(out))
     reasons = ", ".join(f"{n} {r}" for r, n in plan["reason"].value_counts().items())
     reasons = f" ({reasons})" if reasons else ""
-    print(f"wrote {args.out}: {len(plan)} labels on {plan['item'].nunique()} items{reasons}")
+    _say(f"wrote {out}: {len(plan)} labels on {plan['item'].nunique()} items{reasons}")
     if plan.attrs.get("unspent_reason"):  # why the budget is not spent: one line
         print(f"bayeslabels: note: {plan.attrs['unspent_reason']}", file=sys.stderr)
     return 0
@@ -850,7 +1161,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; the exit code (0, 1 for a failed convergence check, 2 for bad input)."""
+    stdout = sys.stdout
+    sys.stdout = _QuietWhenReaderGone(stdout)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
 
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "fit": _cmd_fit,
@@ -876,7 +1197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    line = " ".join(message.split())
+    line = " ".join(cli_terms(message).split())
     print(f"bayeslabels: error: {line}", file=sys.stderr)
     return code
 

@@ -547,11 +547,13 @@ def identifiability_warnings(
     em_disagreement: int,
     thresholds: Thresholds,
     has_confusion: bool = True,
+    pooled: bool = False,
 ) -> tuple[str, ...]:
     """Warnings about what the data cannot pin down, each with its numbers and a fallback.
     ``has_confusion`` False (a family without annotator confusion matrices, e.g.
     Beta–Bernoulli): nothing is said about annotators' confusion matrices or a confusion prior;
-    ``em_disagreement`` is then passed as 0 by a fit whose soft label is not a class posterior."""
+    ``em_disagreement`` is then passed as 0 by a fit whose soft label is not a class posterior.
+    ``pooled``: the model already shrinks annotators toward a population."""
     warnings = []
     sparse = labels_per_annotator < thresholds.min_labels_per_annotator
     if sparse.any() and has_confusion:
@@ -559,7 +561,11 @@ def identifiability_warnings(
             f"{int(sparse.sum())} of {len(sparse)} annotators have fewer than "
             f"{thresholds.min_labels_per_annotator} labels "
             f"(median {np.median(labels_per_annotator[sparse]):.0f}): their confusion matrices are mostly "
-            "prior; pool them (hierarchical model) or collect more labels"
+            + (
+                "prior, shrunk toward the population; collect more labels for them"
+                if pooled
+                else "prior; pool them (model='hierarchical') or collect more labels"
+            )
         )
     single = int((labels_per_item == 1).sum())
     if single:

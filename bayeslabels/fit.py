@@ -10,6 +10,7 @@ onto the estimate and the fit says so.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -271,6 +272,7 @@ class Fit:
             em_disagreement=em_disagreement,
             thresholds=thresholds,
             has_confusion=self.family.has_confusion,
+            pooled=self.family.unseen_annotator is not None,  # hierarchical: a population to shrink to
         )
         if self.method == "em":
             warnings += low_redundancy_warning(ann.item_idx, ann.annotator_idx, ann.n_annotators, thresholds)
@@ -1191,8 +1193,13 @@ class Fit:
             result["em"] = float((self.em.label[known] == ann.gold[known]).mean())
         return result
 
-    def summary(self) -> str:
+    def summary(self, data: bool = True) -> str:
         """A readable summary: model, method and sampling, data size, gold accuracy, `check`.
+
+        Parameters
+        ----------
+        data : bool, default True
+            Include the line of data sizes (the command line prints its ingest summary instead).
 
         Returns
         -------
@@ -1211,17 +1218,21 @@ class Fit:
         """
         ann = self.annotations
         run = self.sampling
-        lines = [
-            f"model {self.spec.model}, method {self.method}"
-            + (
-                f" ({run.sampler}, {run.chains} chains × {run.draws} draws, "
-                f"compile {run.compile_seconds:.1f} s, sampling {run.sampling_seconds:.1f} s)"
-                if run
-                else ""
-            ),
-            f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "
-            f"classes {list(ann.classes)}",
-        ]
+        how = ""
+        if run:
+            timings = [
+                f"{what} {seconds:.1f} s"
+                for what, seconds in (("compile", run.compile_seconds), ("sampling", run.sampling_seconds))
+                # ADVI has no separate compile time (nan; None once saved)
+                if isinstance(seconds, int | float) and math.isfinite(seconds)
+            ]
+            how = f" ({', '.join([f'{run.sampler}, {run.chains} chains × {run.draws} draws', *timings])})"
+        lines = [f"model {self.spec.model}, method {self.method}{how}"]
+        if data:
+            lines.append(
+                f"{ann.n_labels} labels, {ann.n_items} items, {ann.n_annotators} annotators, "
+                f"classes {list(ann.classes)}"
+            )
         gold = self.gold_accuracy()
         if gold is not None:
             parts = [f"model {gold['model']:.3f}", f"majority vote {gold['majority_vote']:.3f}"]

@@ -6,24 +6,34 @@ Layout::
     posterior.nc         the DataTree (posterior, sample_stats, and the EM start in group "em")
     annotations.parquet  label rows as codes; code books, per-item subtype and gold in its metadata
     diagnostics.json     the check() report at save time
-    manifest.json        package version, method, sampling settings, sha256 of every file above
+    manifest.json        format, package version, method, sampling settings, data hash, sha256 of
+                         every file above, and the sha256 of the manifest itself
 
-The directory is written to a temporary sibling and swapped into place (one atomic exchange on
-Linux, else two renames), so a reader sees the previous directory or the new one, never a
-half-written one; a killed save leaves only hidden ``.<name>.*.tmp`` siblings, which a later
-save removes once they are an hour old. `read_fit` (behind `bayeslabels.load`) recomputes every hash
-and refuses a mismatch (naming the file) or a fit saved by a newer bayeslabels.
+A save serialises every file in memory first (the NetCDF too: h5py, writing to a full disk,
+can crash the process instead of raising), checks the free space against their size, writes
+them with plain `os.write` calls into a claimed temporary sibling (``.bl-<pid>-<hex>``, see
+`bayeslabels._io`) and swaps it into place (one atomic exchange on Linux, else two renames), so a
+reader sees the previous directory or the new one, never a half-written one, and a full disk is
+an `OSError` that leaves the previous fit as it was. A killed save's temporary is removed by the
+next save or load in that directory.
+
+`read_fit` (behind `bayeslabels.load`) reads each file's bytes once through one handle on the
+directory, checks them against the manifest read through the same handle (retrying when a
+concurrent save swapped the directory meanwhile), verifies every manifest field, and parses
+those same bytes: never a fit mixed from two saves.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
 import sys
-import tempfile
+import tomllib
 from dataclasses import MISSING, asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +46,18 @@ import pyarrow.parquet as pq
 import xarray as xr
 from packaging.version import InvalidVersion, Version
 
-from ._io import _unchanged, json_safe, remove_stale_temporaries
+from ._io import (
+    claimed_temporary,
+    directory_lock,
+    fsync_path,
+    json_safe,
+    remove_dead_temporaries,
+    unchanged,
+    write_bytes_durably,
+)
 from ._version import __version__
 from .aggregate import EMResult
+from .choices import METHODS
 from .data import Annotations, IngestSummary
 from .errors import DataError, SpecError
 from .spec import ModelSpec, SamplingInfo
@@ -46,7 +65,7 @@ from .spec import ModelSpec, SamplingInfo
 if TYPE_CHECKING:
     from .fit import Fit
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest records its own sha256
 MANIFEST = "manifest.json"
 FILES = ("spec.toml", "posterior.nc", "annotations.parquet", "diagnostics.json")
 _CODEBOOK_KEY = b"bayeslabels.annotations"
@@ -59,18 +78,14 @@ def _sampling_fields_ok(names: set[str]) -> bool:
     return required <= names <= known
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- annotations
 
 
-def _write_annotations(ann: Annotations, path: Path) -> None:
+def _annotations_bytes(ann: Annotations) -> bytes:
     columns = {"item_idx": ann.item_idx, "annotator_idx": ann.annotator_idx, "label": ann.label}
     if ann.timestamp is not None:
         columns["timestamp"] = ann.timestamp
@@ -86,11 +101,13 @@ def _write_annotations(ann: Annotations, path: Path) -> None:
         "summary": asdict(ann.summary) if ann.summary else None,
     }
     metadata = {_CODEBOOK_KEY: json.dumps(codebook).encode()}
-    pq.write_table(table.replace_schema_metadata(metadata), path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(metadata), sink)
+    return bytes(sink.getvalue().to_pybytes())
 
 
-def _read_annotations(path: Path) -> Annotations:
-    table = pq.read_table(path)
+def _read_annotations(data: bytes) -> Annotations:
+    table = pq.read_table(pa.BufferReader(data))
     codebook = json.loads(table.schema.metadata[_CODEBOOK_KEY])
     frame = table.to_pandas()
     timestamp = frame["timestamp"].to_numpy(dtype="datetime64[ns]") if "timestamp" in frame else None
@@ -164,63 +181,110 @@ def _em_from_tree(tree: xr.DataTree, ann: Annotations, spec: ModelSpec) -> EMRes
     )
 
 
-# --------------------------------------------------------------------------- save / load
+# --------------------------------------------------------------------------- save
+
+
+def _serialise(fit: Fit) -> dict[str, bytes]:
+    """Every file of the saved directory as bytes, the manifest last (it hashes the others)."""
+    files = {
+        "spec.toml": fit.spec.to_toml().encode("utf-8"),
+        # in memory: h5py on a full disk may crash the process rather than raise
+        "posterior.nc": bytes(_tree_for_disk(fit).to_netcdf(None, engine="h5netcdf")),
+        "annotations.parquet": _annotations_bytes(fit.annotations),
+        "diagnostics.json": json.dumps(json_safe(fit.check().to_dict()), indent=2).encode(),
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "bayeslabels_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "method": fit.method,
+        "used_gold": fit.used_gold,
+        "sampling": asdict(fit.sampling) if fit.sampling else None,
+        "data_hash": fit.annotations.data_hash,
+        "files": {name: _sha256(data) for name, data in files.items()},
+    }
+    manifest = json_safe(manifest)
+    manifest[_SELF_HASH] = _manifest_hash(manifest)
+    files[MANIFEST] = json.dumps(manifest, indent=2).encode()
+    return files
+
+
+def _manifest_hash(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's fields other than its own hash, in canonical JSON."""
+    body = {key: value for key, value in manifest.items() if key != _SELF_HASH}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _check_free_space(parent: Path, files: dict[str, bytes], directory: Path) -> None:
+    """ENOSPC before anything is written when the files cannot fit (with a block per file)."""
+    need = sum(len(data) + 4096 for data in files.values()) + 65536
+    free = shutil.disk_usage(parent).free
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: cannot save the fit to {directory} (needs {need / 1e6:.1f} MB, "
+            f"{free / 1e6:.1f} MB free); nothing was written (any previous version is unchanged)",
+        )
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest ancestor of ``path`` that exists."""
+    for ancestor in path.absolute().parents:
+        if ancestor.exists():
+            return ancestor
+    return Path(path.anchor or ".")
 
 
 def save_fit(fit: Fit, directory: str | Path) -> Path:
-    """Write ``fit`` to ``directory`` atomically (temporary sibling, then rename)."""
+    """Write ``fit`` to ``directory`` atomically (claimed temporary sibling, then one swap);
+    missing parent directories are created. On any error the previous fit is unchanged."""
     directory = Path(directory)
-    parent = directory.parent
-    if not parent.is_dir():
-        raise DataError(f"cannot save to {directory}: directory {parent} does not exist")
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"cannot save to {directory}: it is a file; choose a directory name")
     if directory.exists() and not (directory / MANIFEST).is_file() and any(directory.iterdir()):
         raise DataError(
             f"cannot save to {directory}: it exists and is not a saved fit; choose a new directory"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the fit from its readers
+    files = _serialise(fit)
+    parent = directory.parent
+    created: list[Path] = []
     try:
-        (tmp / "spec.toml").write_text(fit.spec.to_toml(), encoding="utf-8")
-        _tree_for_disk(fit).to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
-        _write_annotations(fit.annotations, tmp / "annotations.parquet")
-        report = fit.check()
-        (tmp / "diagnostics.json").write_text(json.dumps(json_safe(report.to_dict()), indent=2))
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "bayeslabels_version": __version__,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "method": fit.method,
-            "used_gold": fit.used_gold,
-            "sampling": asdict(fit.sampling) if fit.sampling else None,
-            "data_hash": fit.annotations.data_hash,
-            "files": {name: _sha256(tmp / name) for name in FILES},
-        }
-        (tmp / MANIFEST).write_text(json.dumps(json_safe(manifest), indent=2))
-        for name in (*FILES, MANIFEST):
-            with open(tmp / name, "rb") as stream:
-                os.fsync(stream.fileno())
-        if directory.exists() and _exchange(tmp, directory):
-            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous fit
-        elif directory.exists():  # two renames: a kill between them leaves the fit in .<name>.*.old
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=parent))
-            os.replace(directory, old / "fit")
-            try:
-                os.replace(tmp, directory)
-            except BaseException:
-                os.replace(old / "fit", directory)  # the previous fit goes back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):  # e.g. a full disk
-            raise _unchanged(exc, f"cannot save the fit to {directory}") from exc
-        raise
-    remove_stale_temporaries(directory, (".tmp", ".old"))
+        _check_free_space(_existing_parent(directory), files, directory)
+        for ancestor in reversed([directory.parent, *directory.parent.parents]):
+            if not ancestor.exists():
+                ancestor.mkdir()
+                created.append(ancestor)
+        remove_dead_temporaries(parent)
+        with claimed_temporary(parent, directory=True) as tmp:
+            for name, data in files.items():
+                write_bytes_durably(tmp / name, data)
+            fsync_path(tmp)
+            _swap_into_place(tmp, directory)
+        fsync_path(parent)
+    except OSError as exc:
+        for made in reversed(created):
+            shutil.rmtree(made, ignore_errors=True)
+        if exc.errno == errno.ENOSPC and "nothing was written" in str(exc):
+            raise
+        raise unchanged(exc, f"cannot save the fit to {directory}") from exc
     return directory
+
+
+def _swap_into_place(tmp: Path, directory: Path) -> None:
+    """Put the written ``tmp`` at ``directory``, the previous fit (if any) going away whole."""
+    with directory_lock(directory.parent):
+        if not directory.exists():
+            os.replace(tmp, directory)
+        elif _exchange(tmp, directory):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous fit
+        else:  # two renames; the previous fit waits in a claimed temporary until the second lands
+            with claimed_temporary(directory.parent, directory=True) as old:
+                os.replace(directory, old / "fit")
+                try:
+                    os.replace(tmp, directory)
+                except BaseException:
+                    os.replace(old / "fit", directory)  # the previous fit goes back
+                    raise
 
 
 def _exchange(new: Path, current: Path) -> bool:
@@ -237,79 +301,192 @@ def _exchange(new: Path, current: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(current), rename_exchange) == 0
 
 
+# --------------------------------------------------------------------------- manifest
+
+# Every field of a manifest, with its type, and a check of its value (None: any value of the type).
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "format_version": (int, "a whole number"),
+    "bayeslabels_version": (str, "a version such as 0.1.0"),
+    "created_at": (str, "an ISO date-time"),
+    "method": (str, f"one of {list(METHODS)}"),
+    "used_gold": (bool, "true or false"),
+    "sampling": ((dict, type(None)), "the sampler settings or null"),
+    "data_hash": (str, "the hash of the annotations"),
+    "files": (dict, "the sha256 of every file"),
+}
+_SELF_HASH = "manifest_sha256"
+
+
+def _field_problem(name: str, raw: Any) -> str | None:
+    """What is wrong with one manifest field's value, or None."""
+    kind, meaning = _FIELDS[name]
+    if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+        return f"field {name!r} is {raw!r}, not {meaning}"
+    value: Any = raw  # of its type now
+    if name == "format_version" and not 1 <= value <= FORMAT_VERSION:
+        return (
+            f"field 'format_version' is {value}: this bayeslabels reads formats 1 to {FORMAT_VERSION}"
+            + ("; upgrade bayeslabels to load it" if value > FORMAT_VERSION else "")
+        )
+    if name == "bayeslabels_version":
+        try:
+            Version(str(value))
+        except InvalidVersion:
+            return f"field 'bayeslabels_version' is {value!r}, not {meaning}"
+    if name == "created_at":
+        try:
+            datetime.fromisoformat(str(value))
+        except ValueError:
+            return f"field 'created_at' is {value!r}, not {meaning}"
+    if name == "method" and value not in METHODS:
+        return f"field 'method' is {value!r}, not {meaning}"
+    if name == "sampling" and value and not _sampling_fields_ok(set(value)):
+        return "field 'sampling' does not hold the sampler settings"
+    if name == "files" and (
+        set(FILES) - set(value)
+        or not all(isinstance(value[f], str) and len(value[f]) == 64 for f in FILES)
+    ):
+        return f"field 'files' does not record the sha256 of every file ({', '.join(FILES)})"
+    return None
+
+
 def _check_manifest(manifest: object, path: Path) -> None:
-    """The fields `read_fit` reads, with the types `save_fit` writes; DataError otherwise."""
+    """Every field `save_fit` writes, each of its type and value, nothing unknown, and (format 2)
+    the manifest's own hash; one-line DataError naming the field otherwise."""
     problem = None
     if not isinstance(manifest, dict):
         problem = f"it holds a {type(manifest).__name__}, not an object"
-    elif not isinstance(manifest.get("files"), dict) or set(FILES) - set(manifest["files"]):
-        problem = f"it does not record the hash of every file ({', '.join(FILES)})"
-    elif not isinstance(manifest.get("method"), str) or not isinstance(manifest.get("used_gold"), bool):
-        problem = "'method' or 'used_gold' is missing"
-    elif not isinstance(manifest.get("sampling"), dict | None) or (
-        manifest["sampling"] and not _sampling_fields_ok(set(manifest["sampling"]))
-    ):
-        problem = "'sampling' does not hold the sampler settings"
     else:
-        try:
-            Version(str(manifest.get("bayeslabels_version", "0")))
-        except InvalidVersion:
-            problem = f"'bayeslabels_version' is {manifest['bayeslabels_version']!r}, not a version"
+        version = manifest.get("bayeslabels_version")
+        if isinstance(version, str) and _newer(version):
+            raise DataError(
+                f"{path.parent} was saved by bayeslabels {version}, newer than the installed "
+                f"{__version__}: upgrade bayeslabels to load it"
+            )
+        required = [*_FIELDS, *([_SELF_HASH] if manifest.get("format_version") != 1 else [])]
+        missing = [name for name in required if name not in manifest]
+        unknown = sorted(set(manifest) - set(_FIELDS) - {_SELF_HASH})
+        if missing:
+            problem = f"field {missing[0]!r} is missing"
+        elif unknown:
+            problem = f"unknown field {unknown[0]!r}"
+        else:
+            problem = next(
+                (p for name in _FIELDS if (p := _field_problem(name, manifest[name]))), None
+            )
+        if problem is None and _SELF_HASH in manifest and manifest[_SELF_HASH] != _manifest_hash(manifest):
+            problem = "its fields do not match the manifest's recorded hash (edited or damaged)"
     if problem:
         raise DataError(f"{path}: {problem}; the saved fit is damaged: refit and save again")
 
 
+def _newer(version: str) -> bool:
+    try:
+        return Version(version) > Version(__version__)
+    except InvalidVersion:
+        return False
+
+
+# --------------------------------------------------------------------------- load
+
+_SNAPSHOT_TRIES = 5
+
+
+def _read_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and the bytes of every file, all read through one handle on the directory and
+    checked against that manifest. A directory swapped by a concurrent save meanwhile is read
+    again; a missing or altered file is a DataError naming it."""
+    for _ in range(_SNAPSHOT_TRIES):
+        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            try:
+                raw = {MANIFEST: _read_at(handle, directory, MANIFEST)}
+            except FileNotFoundError:
+                if _swapped(directory, handle):
+                    continue
+                raise DataError(f"{directory}: missing {MANIFEST}; not a saved bayeslabels fit") from None
+            manifest_path = directory / MANIFEST
+            try:
+                manifest = json.loads(raw[MANIFEST])
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise DataError(f"{manifest_path}: not valid JSON; the saved fit is damaged") from None
+            _check_manifest(manifest, manifest_path)
+            problem = None
+            for name in FILES:
+                try:
+                    raw[name] = _read_at(handle, directory, name)
+                except FileNotFoundError:
+                    problem = f"missing {name}; the saved fit is incomplete, save it again"
+                    break
+                if _sha256(raw[name]) != manifest["files"][name]:
+                    problem = (
+                        f"{name} does not match its recorded hash (altered or damaged); refit and save again"
+                    )
+                    break
+            if problem is None:
+                return manifest, raw
+            if not _swapped(directory, handle):
+                raise DataError(f"{directory}: {problem}")
+        finally:
+            os.close(handle)
+    raise DataError(
+        f"{directory}: was replaced {_SNAPSHOT_TRIES} times while being read (another process keeps "
+        "saving to it); load it again when that save is done"
+    )
+
+
+def _read_at(handle: int, directory: Path, name: str) -> bytes:
+    """A file of the directory open as ``handle`` (by name where ``dir_fd`` is unsupported: the
+    hashes then catch a swap between two reads, and the snapshot is read again)."""
+    if os.open not in os.supports_dir_fd:
+        return (directory / name).read_bytes()
+    fd = os.open(name, os.O_RDONLY, dir_fd=handle)
+    with os.fdopen(fd, "rb") as stream:
+        return stream.read()
+
+
+def _swapped(directory: Path, handle: int) -> bool:
+    """Whether ``directory`` is no longer the directory ``handle`` was opened on."""
+    try:
+        return os.stat(directory).st_ino != os.fstat(handle).st_ino
+    except FileNotFoundError:
+        return True
+
+
 def read_fit(directory: str | Path) -> dict[str, Any]:
     """The parts of a `Fit` from a directory written by `save_fit` (keyword arguments of
-    ``Fit``); refuses a directory whose files do not match their recorded hashes."""
+    ``Fit``); refuses a directory whose files do not match their recorded hashes or whose
+    manifest is incomplete or altered."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is a file, not" if directory.exists() else "no such"
-        raise DataError(f"{directory}: {what} saved-fit directory (written by Fit.save or 'fit --save')")
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
-        raise DataError(f"{directory}: missing {MANIFEST}; not a saved bayeslabels fit")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataError(f"{manifest_path}: not valid JSON; the saved fit is damaged") from None
-    _check_manifest(manifest, manifest_path)
-    saved_version = str(manifest.get("bayeslabels_version", "0"))
-    if Version(saved_version) > Version(__version__):
         raise DataError(
-            f"{directory} was saved by bayeslabels {saved_version}, newer than the installed "
-            f"{__version__}: upgrade bayeslabels to load it"
+            f"{directory}: {what} saved-fit directory (written by Fit.save or 'bayeslabels fit --save')"
         )
-    expected = manifest.get("files", {})
-    for name in FILES:
-        path = directory / name
-        if not path.is_file():
-            raise DataError(f"{directory}: missing {name}; the saved fit is incomplete, save it again")
-        if _sha256(path) != expected.get(name):
-            raise DataError(
-                f"{directory}: {name} does not match its recorded hash (altered or damaged); "
-                "refit and save again"
-            )
+    remove_dead_temporaries(directory.parent)
+    manifest, raw = _read_snapshot(directory)
+    name = "spec.toml"
     try:
-        spec = ModelSpec.from_toml(directory / "spec.toml")
-    except SpecError as exc:
+        spec = ModelSpec.from_dict(tomllib.loads(raw[name].decode("utf-8")), source=str(directory / name))
+    except (SpecError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{directory}: spec.toml: {exc}") from None
-    name = "annotations.parquet"
     try:  # the hashes matched, so only a file re-hashed by hand gets here damaged
-        ann = _read_annotations(directory / name)
+        name = "annotations.parquet"
+        ann = _read_annotations(raw[name])
         name = "posterior.nc"
-        tree = xr.open_datatree(directory / name, engine="h5netcdf").load()
+        tree = xr.open_datatree(io.BytesIO(raw[name]), engine="h5netcdf").load()
         em = _em_from_tree(tree, ann, spec)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
         raise DataError(
             f"{directory}: {name} cannot be read ({type(exc).__name__}); refit and save again"
         ) from None
+    _check_consistency(directory, manifest, ann, tree)
     groups = {name: node.to_dataset() for name, node in tree.children.items() if name != "em"}
     for dataset in groups.values():  # coords come back as fixed-width unicode; make them str
         for coord in ("annotator", "true_class", "label_class"):
             if coord in dataset.coords:
                 dataset.coords[coord] = dataset.coords[coord].values.astype(object)
-    sampling = SamplingInfo(**manifest["sampling"]) if manifest.get("sampling") else None
+    sampling = SamplingInfo(**manifest["sampling"]) if manifest["sampling"] else None
     return {
         "posterior": xr.DataTree.from_dict(groups),
         "annotations": ann,
@@ -317,5 +494,27 @@ def read_fit(directory: str | Path) -> dict[str, Any]:
         "method": manifest["method"],
         "em": em,
         "sampling": sampling,
-        "used_gold": bool(manifest["used_gold"]),
+        "used_gold": manifest["used_gold"],
     }
+
+
+def _check_consistency(
+    directory: Path, manifest: dict[str, Any], ann: Annotations, tree: xr.DataTree
+) -> None:
+    """The manifest's ``data_hash`` and ``method`` against the files themselves."""
+    where = f"{directory / MANIFEST}"
+    if ann.data_hash != manifest["data_hash"]:
+        raise DataError(
+            f"{where}: field 'data_hash' is {manifest['data_hash']!r} but the saved annotations hash "
+            f"to {ann.data_hash!r}; the saved fit is damaged: refit and save again"
+        )
+    if "posterior" not in tree.children:
+        raise DataError(f"{directory}: posterior.nc has no posterior group; refit and save again")
+    posterior = tree["posterior"]
+    sizes = posterior.sizes
+    point = bool(posterior.attrs.get("point_estimate")) or sizes.get("chain", 1) * sizes.get("draw", 1) == 1
+    if point != (manifest["method"] in ("em", "map")):
+        raise DataError(
+            f"{where}: field 'method' is {manifest['method']!r} but posterior.nc holds "
+            f"{'a point estimate' if point else 'draws'}; the saved fit is damaged: refit and save again"
+        )

@@ -21,7 +21,6 @@ interval of class ``c``. Other columns (``entropy``, a training frame's ``weight
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import os
 from dataclasses import dataclass, replace
@@ -31,13 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_write_many
 from .errors import DataError
+from .export_io import consistent_read, export_format, read_provenance, write_table
 from .ingest import canonical_class as _canonical_class
 from .ingest import file_kind as _file_kind
 from .ingest import read_table as _read_table
 
-PROVENANCE_KEY = b"bayeslabels.provenance"
 VOTE_SHARE_MEANING = "share of the item's labels that name class c (a vote count, not a model)"
 EM_MEANING = "P(true class = c | all labels) under the Dawid-Skene EM point estimates"
 UNKNOWN_MEANING = "not recorded (soft labels read from a table)"
@@ -194,7 +192,8 @@ class SoftLabels:
     def entropy(self) -> np.ndarray:
         """Entropy of ``mean`` per item, in nats (``0 log 0 = 0``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.where(self.mean > 0, self.mean * np.log(self.mean), 0.0).sum(axis=1)
+            # 0.0 - x, not -x: a certain item has entropy 0.0, never -0.0 in an output
+            return 0.0 - np.where(self.mean > 0, self.mean * np.log(self.mean), 0.0).sum(axis=1)
 
     @property
     def is_point_estimate(self) -> bool:
@@ -498,7 +497,7 @@ class SoftLabels:
         DataError
             If the file does not exist or its table is not in the export schema.
         ValueError
-            If the extension is not ``.parquet``, ``.csv`` or ``.jsonl``.
+            If the extension is not one of the export formats (see `write`).
 
         Examples
         --------
@@ -509,11 +508,9 @@ class SoftLabels:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: no such soft-label file")
-        frame = _read_table(path, _file_kind(path))
-        try:
-            provenance = read_provenance(path)
-        except (DataError, ValueError, OSError):
-            provenance = {}
+        with consistent_read(path):  # the table and its sidecar from one export
+            frame = _read_table(path, _file_kind(path))
+            provenance = _provenance_if_any(path)
         ci_prob = provenance.get("ci_prob")
         try:
             soft = cls.from_frame(
@@ -538,11 +535,13 @@ class SoftLabels:
         Parameters
         ----------
         path : str or pathlib.Path
-            ``.parquet``, ``.csv`` or ``.jsonl``.
+            ``.parquet``, ``.csv``, ``.tsv`` or ``.jsonl``; the text formats may end in ``.gz``,
+            ``.bz2`` or ``.xz`` (compressed so).
         provenance : str, optional
-            JSON text: stored in the Parquet schema metadata (key ``bayeslabels.provenance``)
-            or, for CSV / JSON Lines, in a sidecar ``<path>.json`` written with the file (an old
-            sidecar is removed when there is none); `read_provenance` reads it back.
+            JSON text of an object: stored in the Parquet schema metadata (key
+            ``bayeslabels.provenance``) or, for the text formats, in a sidecar ``<path>.json``
+            that records the file's sha256 and is renamed with it (an old sidecar is removed
+            when there is none); `read_provenance` reads it back and checks the hash.
 
         Returns
         -------
@@ -552,7 +551,7 @@ class SoftLabels:
         Raises
         ------
         ValueError
-            If the extension is not ``.parquet``, ``.csv`` or ``.jsonl``.
+            If the extension is not one of the export formats (see `write`).
 
         Examples
         --------
@@ -561,22 +560,19 @@ class SoftLabels:
         >>> soft.write("soft_labels.csv", provenance='{"source": "by hand"}')  # doctest: +SKIP
         PosixPath('soft_labels.csv')
         """
-        path = Path(path)
-        kind = export_kind(path)
-        frame = self.to_frame()
-        if kind == "parquet":
-            return atomic_write_many([(path, lambda tmp: _write_parquet(frame, tmp, provenance))])[0]
-        writer = (
-            (lambda tmp: frame.to_csv(tmp, index=False))
-            if kind == "csv"
-            else (lambda tmp: frame.to_json(tmp, orient="records", lines=True, double_precision=15))
-        )
-        sidecar = path.with_name(path.name + ".json")
-        if provenance is None:
-            written = atomic_write_many([(path, writer)])[0]
-            sidecar.unlink(missing_ok=True)
-            return written
-        return atomic_write_many([(path, writer), (sidecar, lambda tmp: tmp.write_text(provenance))])[0]
+        return write_table(self.to_frame(), path, provenance)
+
+
+def _provenance_if_any(path: Path) -> dict[str, Any]:
+    """The file's provenance, {} when it has none; a sidecar of another export is an error."""
+    try:
+        return read_provenance(path)
+    except DataError as exc:
+        if "does not belong to" in str(exc):
+            raise
+        return {}
+    except (ValueError, OSError):
+        return {}
 
 
 # ---------------------------------------------------------------------- parsing helpers
@@ -698,60 +694,8 @@ def _check_values(soft: SoftLabels) -> None:
 
 
 def export_kind(path: str | Path) -> str:
-    """``"parquet"``, ``"csv"`` or ``"jsonl"`` by extension; ValueError for anything else."""
-    try:
-        return _file_kind(path)
-    except DataError as exc:
-        raise ValueError(str(exc).replace("unknown file type", "cannot export to")) from None
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path, provenance: str | None) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if provenance is not None:
-        metadata = dict(table.schema.metadata or {})
-        metadata[PROVENANCE_KEY] = provenance.encode()
-        table = table.replace_schema_metadata(metadata)
-    pq.write_table(table, path)
-
-
-def read_provenance(path: str | Path) -> dict[str, Any]:
-    """The provenance written with a soft-label file (Parquet metadata or the JSON sidecar).
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        A file written by `Fit.export` or `SoftLabels.write` with a provenance.
-
-    Returns
-    -------
-    dict
-        The provenance record (see `Fit.provenance`).
-
-    Raises
-    ------
-    DataError
-        If the file has no bayeslabels provenance (or its sidecar is missing).
-
-    Examples
-    --------
-    >>> import bayeslabels as bl
-    >>> bl.read_provenance("soft_labels.parquet")["data_hash"]  # doctest: +SKIP
-    """
-    path = Path(path)
-    if _file_kind(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        metadata = pq.read_schema(path).metadata or {}
-        if PROVENANCE_KEY not in metadata:
-            raise DataError(f"{path}: no bayeslabels provenance in its metadata")
-        return json.loads(metadata[PROVENANCE_KEY])
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.exists():
-        raise DataError(f"{path}: no provenance sidecar {sidecar.name}")
-    return json.loads(sidecar.read_text())
+    """``"parquet"``, ``"csv"``, ``"tsv"`` or ``"jsonl"`` by extension; ValueError for anything else."""
+    return export_format(path).kind
 
 
 # ---------------------------------------------------------------------- coercion

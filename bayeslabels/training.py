@@ -70,7 +70,7 @@ def agreement_weight(probs: np.ndarray) -> np.ndarray:
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise ValueError(f"probs must be an items × K array with K ≥ 2, got shape {probs.shape}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.where(probs > 0, probs * np.log(probs), 0.0).sum(axis=1)
+        entropy = 0.0 - np.where(probs > 0, probs * np.log(probs), 0.0).sum(axis=1)  # never -0.0
     return np.clip(1.0 - entropy / np.log(probs.shape[1]), 0.0, 1.0)
 
 

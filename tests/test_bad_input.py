@@ -85,22 +85,34 @@ def _truncate(name: str, rehash: bool = False) -> Callable[[Path], None]:
     def damage(fit_dir: Path) -> None:
         path = fit_dir / name
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-        if rehash:
+        if rehash:  # the file's hash and the manifest's own, as a determined hand edit would
+            from bayeslabels.persist import _manifest_hash
+
             manifest = json.loads((fit_dir / "manifest.json").read_text())
             manifest["files"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            manifest["manifest_sha256"] = _manifest_hash(manifest)
             (fit_dir / "manifest.json").write_text(json.dumps(manifest))
 
     return damage
 
 
-def _manifest(change: Callable[[dict], Any]) -> Callable[[Path], None]:
-    """Rewrite manifest.json as ``change(manifest)`` returns it (a str is written as is)."""
+def _manifest(change: Callable[[dict], Any], rehash: bool = False) -> Callable[[Path], None]:
+    """Rewrite manifest.json as ``change(manifest)`` returns it (a str is written as is); with
+    ``rehash``, record the changed manifest's own hash again (the field checks must catch it)."""
 
     def damage(fit_dir: Path) -> None:
+        from bayeslabels.persist import _manifest_hash
+
         new = change(json.loads((fit_dir / "manifest.json").read_text()))
+        if rehash:
+            new["manifest_sha256"] = _manifest_hash(new)
         (fit_dir / "manifest.json").write_text(new if isinstance(new, str) else json.dumps(new))
 
     return damage
+
+
+def _without(manifest: dict, field: str) -> dict:
+    return {key: value for key, value in manifest.items() if key != field}
 
 
 def _replace_by_file(fit_dir: Path) -> None:
@@ -411,10 +423,31 @@ BAD = [
         "the saved fit is damaged", via="fitdir"),
     Bad("fit-manifest-not-an-object", _manifest(lambda m: list(m)), {}, "manifest.json: it holds a list",
         "refit and save again", via="fitdir"),
-    Bad("fit-manifest-without-hashes", _manifest(lambda m: {**m, "files": {}}), {}, "manifest.json: it does "
-        "not record the hash of every file", "refit and save again", via="fitdir"),
+    Bad("fit-manifest-without-hashes", _manifest(lambda m: {**m, "files": {}}, rehash=True), {},
+        "manifest.json: field 'files' does not record the sha256 of every file", "refit and save again",
+        via="fitdir"),
     Bad("fit-manifest-without-method", _manifest(lambda m: {k: v for k, v in m.items() if k != "method"}), {},
-        "manifest.json: 'method' or 'used_gold' is missing", "refit and save again", via="fitdir"),
+        "manifest.json: field 'method' is missing", "refit and save again", via="fitdir"),
+    Bad("fit-manifest-without-data-hash", _manifest(lambda m: _without(m, "data_hash")), {},
+        "manifest.json: field 'data_hash' is missing", "refit and save again", via="fitdir"),
+    Bad("fit-manifest-without-format", _manifest(lambda m: _without(m, "format_version")), {},
+        "manifest.json: field 'format_version' is missing", "refit and save again", via="fitdir"),
+    Bad("fit-manifest-hand-edited", _manifest(lambda m: {**m, "used_gold": not m["used_gold"]}), {},
+        "manifest.json: its fields do not match the manifest's recorded hash", "refit and save again",
+        via="fitdir"),
+    Bad("fit-manifest-other-data-hash", _manifest(lambda m: {**m, "data_hash": "0" * 16}, rehash=True), {},
+        "field 'data_hash' is '0000000000000000' but the saved annotations hash to", "refit and save again",
+        via="fitdir"),
+    Bad("fit-manifest-other-method", _manifest(lambda m: {**m, "method": "nuts"}, rehash=True), {},
+        "field 'method' is 'nuts' but posterior.nc holds a point estimate", "refit and save again",
+        via="fitdir"),
+    Bad("fit-manifest-unknown-method", _manifest(lambda m: {**m, "method": "gibbs"}, rehash=True), {},
+        "field 'method' is 'gibbs', not one of", "refit and save again", via="fitdir"),
+    Bad("fit-manifest-newer-format", _manifest(lambda m: {**m, "format_version": 9}, rehash=True), {},
+        "field 'format_version' is 9: this bayeslabels reads formats 1 to", "upgrade bayeslabels",
+        via="fitdir"),
+    Bad("fit-manifest-unknown-field", _manifest(lambda m: {**m, "comment": "by hand"}, rehash=True), {},
+        "manifest.json: unknown field 'comment'", "refit and save again", via="fitdir"),
     Bad("fit-manifest-bad-version", _manifest(lambda m: {**m, "bayeslabels_version": "banana"}), {},
         "'bayeslabels_version' is 'banana', not a version", "refit and save again", via="fitdir"),
     Bad("fit-saved-by-a-newer-version", _manifest(lambda m: {**m, "bayeslabels_version": "99.0"}), {},

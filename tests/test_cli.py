@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 import bayeslabels as bl
 
@@ -87,6 +88,14 @@ def test_check_and_export_a_saved_fit(nuts_fit, tmp_path, capsys):
     assert bl.read_provenance(tmp_path / "soft.parquet")["allow_failed_check"] is True
     assert main(["export", str(good), "--out", str(tmp_path / "good.csv")]) == 0
 
+    # route on a fit that failed its check runs, with a one-line caveat
+    assert main(["route", str(bad), "--budget", "10", "--out", str(tmp_path / "plan.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayeslabels: warning: the fit in")
+    assert "failed its convergence check" in err and f"bayeslabels check {bad}" in err
+    assert main(["route", str(good), "--budget", "10", "--out", str(tmp_path / "plan.csv")]) == 0
+    assert capsys.readouterr().err == ""
+
 
 def test_check_of_a_directory_that_is_not_a_fit_is_one_line_exit_2(tmp_path, capsys):
     from bayeslabels.cli import main
@@ -131,7 +140,9 @@ def test_fit_takes_the_nuts_target_acceptance_and_refuses_one_outside_0_1(tmp_pa
     sim = bl.simulate.dawid_skene(n_items=60, n_annotators=6, n_classes=2, seed=2)
     sim.annotations.to_frame().to_csv(tmp_path / "labels.csv", index=False)
     common = ["fit", str(tmp_path / "labels.csv"), "--method", "map", "--quiet"]
-    assert main([*common, "--target-accept", "1.5", "--out", str(tmp_path / "a.parquet")]) == 2
-    assert "target_accept must be in (0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # by the option's own check, before anything runs
+        main([*common, "--target-accept", "1.5", "--out", str(tmp_path / "a.parquet")])
+    assert refused.value.code == 2
+    assert "--target-accept: must be above 0 and below 1, got 1.5" in capsys.readouterr().err
     assert main([*common, "--target-accept", "0.9", "--save", str(tmp_path / "fit")]) == 0
     assert bl.load(tmp_path / "fit").spec.inference.target_accept == 0.9

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import replace
 
 import pandas as pd
@@ -84,3 +86,46 @@ def test_exported_files_are_readable_like_any_new_file(em_fit, tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_csv_sidecar_is_bound_to_its_file_by_hash(em_fit, tmp_path):
+    path = em_fit.export(tmp_path / "soft.csv")
+    sidecar = json.loads((tmp_path / "soft.csv.json").read_text())
+    assert sidecar["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_text(path.read_text().replace("\n", "\r\n"))  # the same table, another file
+    for read in (bl.read_provenance, bl.SoftLabels.read):
+        with pytest.raises(bl.DataError, match="soft.csv.json does not belong to"):
+            read(path)
+
+
+def test_a_text_export_without_provenance_removes_the_old_sidecar_with_it(em_fit, tmp_path):
+    path = em_fit.export(tmp_path / "soft.csv")
+    em_fit.soft_labels().write(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["soft.csv"]
+
+
+@pytest.mark.parametrize("extension", [".csv", ".parquet"])
+def test_a_name_of_250_bytes_exports_and_its_temporaries_stay_short(em_fit, tmp_path, extension):
+    name = "s" * (250 - len(extension)) + extension
+    path = em_fit.export(tmp_path / name)
+    assert bl.read_provenance(path)["n_items"] == em_fit.annotations.n_items
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [name, *([name + ".json"] if extension == ".csv" else [])]
+    )
+
+
+@pytest.mark.parametrize(
+    "name, refused",
+    [
+        ("soft.xlsx", ".xlsx"),
+        ("soft.txt", ".txt"),
+        ("soft.parquet.gz", "Parquet compresses itself"),
+        ("soft", "(no extension)"),
+    ],
+)
+def test_an_export_name_that_does_not_say_its_format_is_refused_before_writing(
+    em_fit, tmp_path, name, refused
+):
+    with pytest.raises(ValueError, match=re.escape(refused)):
+        em_fit.export(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []

@@ -68,17 +68,34 @@ def test_a_fit_saved_by_a_newer_version_is_refused(saved, tmp_path):
         bl.load(copy)
 
 
+def _edit_manifest(directory, change, rehash=True):
+    """Apply ``change`` to the manifest; with ``rehash``, record the edited manifest's own hash
+    again, as a forger would (the checks of each field must still catch it)."""
+    from bayeslabels import persist
+
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    if rehash and "manifest_sha256" in manifest:
+        manifest["manifest_sha256"] = persist._manifest_hash(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def _as_format_1(manifest):
+    """What bayeslabels wrote before the manifest recorded its own hash."""
+    manifest["format_version"] = 1
+    del manifest["manifest_sha256"]
+
+
 def test_a_fit_saved_before_compiled_models_were_reused_still_loads(saved, tmp_path):
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(saved, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    del manifest["sampling"]["compiled_reused"]  # the field this version added
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    _edit_manifest(copy, _as_format_1)
+    _edit_manifest(copy, lambda m: m["sampling"].pop("compiled_reused"))  # the field this version added
     assert bl.load(copy).sampling.compiled_reused is False
-    manifest["sampling"]["unknown_setting"] = 1
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    _edit_manifest(copy, lambda m: m["sampling"].update(unknown_setting=1))
     with pytest.raises(bl.DataError, match="sampler settings"):
         bl.load(copy)
 
@@ -103,3 +120,92 @@ def test_em_fits_round_trip_too(em_fit, tmp_path):
     loaded = bl.load(em_fit.save(tmp_path / "em"))
     assert loaded.is_point_estimate and loaded.method == "em"
     pd.testing.assert_frame_equal(loaded.soft_labels().to_frame(), em_fit.soft_labels().to_frame())
+
+
+# --------------------------------------------------------------------------- the manifest, verified
+
+
+@pytest.fixture(scope="module")
+def em_saved(em_fit, tmp_path_factory):
+    return em_fit.save(tmp_path_factory.mktemp("em") / "fit")
+
+
+@pytest.fixture
+def em_copy(em_saved, tmp_path):
+    import shutil
+
+    return shutil.copytree(em_saved, tmp_path / "copy")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "format_version",
+        "bayeslabels_version",
+        "created_at",
+        "method",
+        "used_gold",
+        "sampling",
+        "data_hash",
+        "files",
+        "manifest_sha256",
+    ],
+)
+def test_a_manifest_missing_a_field_is_one_data_error_naming_it(em_copy, field):
+    _edit_manifest(em_copy, lambda m: m.pop(field), rehash=False)
+    with pytest.raises(bl.DataError, match=f"field '{field}' is missing") as caught:
+        bl.load(em_copy)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("data_hash", "0" * 16, "field 'data_hash' is '0000000000000000' but the saved annotations hash to"),
+        ("method", "nuts", "field 'method' is 'nuts' but posterior.nc holds a point estimate"),
+        ("method", "gibbs", "field 'method' is 'gibbs', not one of"),
+        ("format_version", 3, "field 'format_version' is 3: this bayeslabels reads formats 1 to 2; upgrade"),
+        ("format_version", "2", "field 'format_version' is '2', not a whole number"),
+        ("used_gold", "yes", "field 'used_gold' is 'yes', not true or false"),
+        ("created_at", "yesterday", "field 'created_at' is 'yesterday', not an ISO date-time"),
+        ("files", {"spec.toml": "0" * 64}, "field 'files' does not record the sha256 of every file"),
+        ("extra", 1, "unknown field 'extra'"),
+    ],
+)
+def test_a_changed_manifest_field_is_refused_even_with_its_hash_redone(em_copy, field, value, message):
+    _edit_manifest(em_copy, lambda m: m.update({field: value}))
+    with pytest.raises(bl.DataError, match=message):
+        bl.load(em_copy)
+
+
+def test_any_hand_edit_of_the_manifest_is_refused_by_its_own_hash(em_copy):
+    _edit_manifest(em_copy, lambda m: m.update(used_gold=not m["used_gold"]), rehash=False)
+    with pytest.raises(bl.DataError, match="do not match the manifest's recorded hash"):
+        bl.load(em_copy)
+
+
+def test_a_manifest_of_format_1_without_its_own_hash_loads(em_copy, em_fit):
+    _edit_manifest(em_copy, _as_format_1)
+    assert bl.load(em_copy).annotations.data_hash == em_fit.annotations.data_hash
+
+
+# --------------------------------------------------------------------------- where a fit can be saved
+
+
+def test_save_creates_missing_parent_directories(em_fit, tmp_path):
+    target = em_fit.save(tmp_path / "runs" / "2026" / "fit-01")
+    assert bl.load(target).method == "em"
+
+
+def test_a_name_of_255_bytes_saves_and_loads(em_fit, tmp_path):
+    target = tmp_path / ("f" * 255)
+    em_fit.save(target)
+    em_fit.save(target)  # and over itself: the temporary's name is short, whatever the target's
+    assert bl.load(target).method == "em"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_saving_onto_a_file_is_refused(em_fit, tmp_path):
+    (tmp_path / "fit").write_text("not a directory")
+    with pytest.raises(bl.DataError, match="it is a file"):
+        em_fit.save(tmp_path / "fit")
