@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--sampler",
         choices=list(SAMPLERS),
-        help="NUTS implementation (default nutpie, compiled through JAX up to 1M labels, else numba; "
+        help="NUTS implementation (default nutpie, compiled through JAX up to 50k labels, else numba; "
         "nutpie-jax / nutpie-numba name the backend; numpyro and blackjax need bayeslabels[jax])",
     )
     fit.add_argument(

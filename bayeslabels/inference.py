@@ -127,17 +127,21 @@ def _nutpie_model(
     return compiled, False
 
 
-# Labels up to which ``sampler="nutpie"`` compiles through JAX (see `nutpie_backend`).
-JAX_MAX_LABELS = 1_000_000
+# Labels up to which ``sampler="nutpie"`` compiles through JAX (see `nutpie_backend`): there
+# numba's compile (40-360 s cold on this 2-core machine) outweighs JAX's slower sampling
+# (8k labels, 1 chain × 600 steps, loaded: numba 364 s + 9 s, JAX 21 s + 57 s; 32k labels:
+# numba 187 s + 21 s, JAX 7 s + 80 s); on adult_content's 92k labels JAX sampled for over
+# 25 minutes, numba in minutes. Measured by benchmarks/nuts.py --runs nutpie-jax:cold ...
+JAX_MAX_LABELS = 50_000
 
 
 def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) -> str:
     """nutpie's compile backend for ``sampler``: ``"jax"`` or ``"numba"``.
 
-    ``"nutpie-jax"`` / ``"nutpie-numba"`` name it. ``"nutpie"`` chooses by measurement
-    (benchmarks/first_fit.py): XLA compiles a model in 3-6 s where numba takes 40-180 s, and
-    samples within 10 % of numba's speed on data of up to `JAX_MAX_LABELS` labels; so JAX,
-    unless JAX is not installed, the data are larger, or this process already holds a
+    ``"nutpie-jax"`` / ``"nutpie-numba"`` name it. ``"nutpie"`` chooses by measurement: XLA
+    compiles a model in 3-20 s where numba takes 40-360 s cold, but each gradient costs more,
+    so the first fit in a process finishes sooner through JAX up to `JAX_MAX_LABELS` labels.
+    So JAX, unless JAX is not installed, the data are larger, or this process already holds a
     numba-compiled model of the same ``structure`` (a re-fit then costs no compile at all)."""
     if sampler == "nutpie-numba":
         return "numba"

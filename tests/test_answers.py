@@ -7,6 +7,7 @@ budget or says why, quiet samplers, EM at low redundancy and annotators below ch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
@@ -19,6 +20,7 @@ from scipy.special import betainc
 import bayeslabels as bl
 from bayeslabels.cli import main
 from bayeslabels.diagnostics import overlap_per_annotator
+from bayeslabels.export_io import SIDECAR_HASH_KEY
 from bayeslabels.inference import QUIET_LOGGERS, _pymc_logging
 from bayeslabels.models.beta_bernoulli import mixture_quantiles, positive_counts
 
@@ -111,6 +113,10 @@ def test_interval_weight_of_a_point_estimate_export_is_refused_like_the_fit(tmp_
     for column in [c for c in frame if c.endswith(("_lo", "_hi"))]:  # a rewrite that drifted
         frame[column] = (frame[column] + (1e-9 if column.endswith("_hi") else -1e-9)).clip(0, 1)
     frame.to_csv(path, index=False)
+    sidecar = path.with_name(path.name + ".json")  # rewritten with its provenance, which claims no interval
+    record = json.loads(sidecar.read_text())
+    record[SIDECAR_HASH_KEY] = hashlib.sha256(path.read_bytes()).hexdigest()
+    sidecar.write_text(json.dumps(record))
     with pytest.raises(bl.DataError, match="point estimate") as from_fit:
         bl.to_training_frame(fit, weight="interval")
     with pytest.raises(bl.DataError, match="point estimate") as from_file:
