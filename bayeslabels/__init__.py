@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .report import report
     from .routing import route
     from .selection import ModelComparison, compare_models
+    from .self_calibration import SelfCalibration, self_calibrate
     from .soft_labels import SoftLabels, as_soft_labels, read_provenance
     from .spec import InferenceSettings, ModelSpec, resolve_spec
     from .splits import (
@@ -115,6 +116,8 @@ _EXPORTS: dict[str, str] = {
     "krippendorff_alpha": "agreement:krippendorff_alpha",
     "pairwise_cohen_kappa": "agreement:pairwise_cohen_kappa",
     "Calibration": "calibrate:Calibration",
+    "SelfCalibration": "self_calibration:SelfCalibration",
+    "self_calibrate": "self_calibration:self_calibrate",
     "calibrate": "calibrate:calibrate",
     "SubtypeComparison": "compare:SubtypeComparison",
     "compare_fits": "compare:compare_fits",
@@ -238,6 +241,7 @@ __all__ = [
     "ModelSpec",
     "OrdinalPriors",
     "PredictiveCheck",
+    "SelfCalibration",
     "SoftLabels",
     "SpecError",
     "Split",
@@ -286,6 +290,7 @@ __all__ = [
     "report",
     "resolve_spec",
     "route",
+    "self_calibrate",
     "simulate",
     "soft_target_xent",
     "soft_vote",

@@ -26,6 +26,7 @@ from scipy import stats
 
 from ._checks import check_ci_prob
 from ._io import json_safe
+from ._tempering import record_of, tempered_blocks
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .choices import Method
@@ -372,9 +373,26 @@ class Fit:
     def _item_probability_blocks(self) -> ItemBlocks:
         """Per-draw item probabilities in blocks of items, ``(rows, P[draw, item, class])``,
         as the family defines them (`Family.item_probability_blocks`)."""
-        return self.family.item_probability_blocks(
+        blocks = self.family.item_probability_blocks(
             self.annotations, self._stored_draws, self.used_gold, self.spec.inference.seed
         )
+        record = self.self_calibration
+        if record is None:
+            return blocks
+        return tempered_blocks(blocks, self.annotations.labels_per_item, record["correlation"])
+
+    @property
+    def _soft_label_meaning(self) -> str:
+        meaning = self.family.soft_label_meaning
+        if self.self_calibration is None:
+            return meaning
+        return f"{meaning}, tempered by label count (self-calibrated on held-out labels)"
+
+    @property
+    def self_calibration(self) -> dict[str, Any] | None:
+        """The label-count temperature this fit's soft labels are tempered by
+        (`bayeslabels.self_calibrate`; kept in the posterior's attributes), or None."""
+        return record_of(self.posterior)
 
     def item_probability_draws(self) -> ItemBlocks:
         """Per-draw class posteriors of the items, in blocks: ``(rows, P[draw, item, class])``.
@@ -680,7 +698,7 @@ class Fit:
     ) -> _ItemPosteriors:
         """``summary`` with the family's exact interval (`Family.exact_interval`) where it has one."""
         exact = self.family.exact_interval(ann, self._stored_draws, ci_prob)
-        if exact is None:
+        if exact is None or self.self_calibration is not None:  # tempered: the draws' spread
             return summary
         lo, hi = exact
         return replace(summary, lo=np.minimum(lo, summary.mean), hi=np.maximum(hi, summary.mean))
@@ -952,7 +970,7 @@ class Fit:
             upper=summary.hi,
             ci_prob=ci_prob if self._has_intervals else None,
             n_labels=ann.labels_per_item,
-            meaning=self.family.soft_label_meaning,
+            meaning=self._soft_label_meaning,
             subtype=subtype,
             gold=ann.gold_series().to_numpy(dtype=object) if ann.has_gold else None,
             anchored=(ann.gold >= 0) if used_gold else np.zeros(ann.n_items, dtype=bool),
@@ -1308,7 +1326,7 @@ class Fit:
             "model": self.spec.to_dict(),
             "spec_hash": self.spec.hash,
             "method": self.method,
-            "soft_label_meaning": self.family.soft_label_meaning,
+            "soft_label_meaning": self._soft_label_meaning,
             "used_gold": self.used_gold,
             "data_hash": self.annotations.data_hash,
             "n_items": self.annotations.n_items,
@@ -1320,6 +1338,7 @@ class Fit:
             "ci_prob": ci_prob if self._has_intervals else None,  # None: a point estimate, no intervals
             "allow_failed_check": allow_failed_check,
             **({"model_selection": self.model_selection} if self.model_selection else {}),
+            **({"self_calibration": self.self_calibration} if self.self_calibration else {}),
         }
 
     def refuse_unconverged(self, allow_failed_check: bool = False) -> None:
