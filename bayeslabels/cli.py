@@ -222,6 +222,18 @@ def _parser() -> argparse.ArgumentParser:
         help=" | ".join([*shipped_specs(), "auto", "my.toml"])
         + " (auto: screen the candidate families, keep the one LOO and the predictive checks choose)",
     )
+    fit.add_argument(
+        "--no-self-calibration",
+        action="store_true",
+        help="--model auto: export the chosen fit as fitted, without tempering its soft labels by "
+        "label count on held-out labels (the default self-calibration; it uses no gold)",
+    )
+    fit.add_argument(
+        "--self-calibrate",
+        action="store_true",
+        help="any other --model: temper the soft labels by label count, fitted on held-out labels "
+        "(no gold; what --model auto does by default)",
+    )
     fit.add_argument("--method", choices=list(get_args(Method)), help="default: the spec's (nuts)")
     fit.add_argument(
         "--minibatch-items", type=POSITIVE, help="ADVI: items per minibatch (default: all)"
@@ -644,6 +656,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .fitting import fit
 
     _check_ci_prob(args.ci_prob)
+    if args.self_calibrate and args.no_self_calibration:
+        raise CliError("--self-calibrate and --no-self-calibration contradict each other: give one")
     out = _output_file(args.out)
     save = _save_dir(args.save) if args.save else None
     ann = _load(args)
@@ -665,8 +679,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         use_gold=args.gold_use == "anchor",
         quiet=args.quiet,
         features=_read_features(args.features) if args.features else None,
+        self_calibration=not args.no_self_calibration,
     )
     _end_progress_line(args.quiet)
+    if args.self_calibrate and result.self_calibration is None:
+        from .self_calibration import self_calibrate
+
+        calibrated = self_calibrate(result, seed=0 if args.seed is None else args.seed)
+        result = calibrated.fit
+        _say(calibrated.summary())
     saved = result.save(save) if save is not None else None
     report = [_selection_text(result.model_selection)] if result.model_selection else []
     report.append(result.summary(data=ann.summary is None))
@@ -707,6 +728,14 @@ def _selection_text(selection: dict) -> str:
             f"predictive misfits: {row['misfits']}"
         )
     lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
+    calibrated = selection.get("self_calibration")
+    if calibrated:
+        lines.append(
+            f"self-calibrated on {calibrated['n_held_out_labels']} held-out labels: intra-item correlation "
+            f"r = {calibrated['correlation']:.3f}, temperature T(n) = 1 + (n - 1) r"
+        )
+    else:
+        lines.append("not self-calibrated (--no-self-calibration)")
     return "\n".join(lines)
 
 

@@ -47,6 +47,7 @@ def fit(
     reuse_compiled: bool = True,
     features: FeaturesLike | None = None,
     feature_items: Sequence[str] | None = None,
+    self_calibration: bool = True,
 ) -> Fit:
     """Fit an annotator model.
 
@@ -59,7 +60,8 @@ def fit(
         ``"hierarchical-subtype"``, ``"beta-bernoulli"``; `bayeslabels.models.family_names`),
         a path to a TOML spec, or a `ModelSpec`. ``"auto"``: screen the candidate families
         and fit the one `compare_models` recommends (`auto_fit`; the
-        comparison is in ``fit.model_selection`` and the export's provenance).
+        comparison is in ``fit.model_selection`` and the export's provenance), self-calibrated
+        unless ``self_calibration=False``.
     method
         ``"nuts"`` (the shipped default), ``"advi"`` / ``"fullrank-advi"`` (draws from the
         fitted approximation), ``"map"`` (posterior mode, a one-draw posterior) or ``"em"``
@@ -84,6 +86,10 @@ def fit(
         item, numeric, no missing values (`bayeslabels.features.item_features`); standardised
         with the fitted items' mean and sd, kept in the fit for `Fit.predict_items`. Rows of
         other items never enter the fit.
+    self_calibration
+        ``model="auto"`` only: temper the chosen fit's soft labels by label count, fitted on
+        held-out labels without gold (`bayeslabels.self_calibrate`; ``fit.self_calibration``).
+        Other models: call `bayeslabels.self_calibrate` on the fit.
     reuse_compiled
         NUTS through nutpie re-uses this process's compiled model of the same family, priors
         and sizes with the new data instead of compiling again; ``fit.sampling.compiled_reused``
@@ -136,7 +142,14 @@ def fit(
             "max_draws": max_draws,
         }
         final = {name: value for name, value in asked.items() if value is not None}
-        return auto_fit(annotations, use_gold=use_gold, seed=seed, quiet=quiet, final_settings=final)[0]
+        return auto_fit(
+            annotations,
+            use_gold=use_gold,
+            seed=seed,
+            quiet=quiet,
+            final_settings=final,
+            self_calibration=self_calibration,
+        )[0]
     if draws is not None and max_draws is None:
         max_draws = 0  # draws asked for explicitly: exactly that many, unless max_draws says more
     spec = resolve_spec(model).with_inference(
@@ -256,14 +269,17 @@ def auto_fit(
     seed: int | None = None,
     quiet: bool = False,
     final_settings: dict[str, Any] | None = None,
+    self_calibration: bool = True,
 ) -> tuple[Fit, ModelComparison]:
     """Fit the candidate families, choose one by `compare_models`, and fit it in full.
 
     Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws), enough
     for PSIS-LOO and the predictive check; the recommended family is then fitted with its
-    spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`). Gold is
-    never used to choose. The returned fit carries the comparison in ``model_selection``,
-    which its export writes into the provenance.
+    spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`) and, unless
+    ``self_calibration`` is False, self-calibrated (`bayeslabels.self_calibrate`: its soft labels
+    tempered by label count, fitted on held-out labels). Gold is never used to choose or to
+    calibrate. The returned fit carries the comparison (with the self-calibration) in
+    ``model_selection``, which its export writes into the provenance.
 
     Parameters
     ----------
@@ -279,6 +295,8 @@ def auto_fit(
         No progress bars.
     final_settings : dict, optional
         Settings of the final fit (e.g. ``{"draws": 2000}``).
+    self_calibration : bool, default True
+        Self-calibrate the chosen fit.
 
     Returns
     -------
@@ -315,4 +333,13 @@ def auto_fit(
         quiet=quiet,
         **(final_settings or {}),
     )
-    return replace(chosen, model_selection=comparison.to_dict()), comparison
+    selection = comparison.to_dict()
+    if self_calibration:
+        from .self_calibration import self_calibrate
+
+        calibrated = self_calibrate(chosen, seed=0 if seed is None else seed)
+        chosen = calibrated.fit
+        selection["self_calibration"] = calibrated.to_dict()
+    else:
+        selection["self_calibration"] = None
+    return replace(chosen, model_selection=selection), comparison

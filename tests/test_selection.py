@@ -89,10 +89,15 @@ def test_model_auto_screens_the_candidates_and_keeps_the_comparison(nuts_fit, sm
     assert set(comparison.table["model"]) == {"dawid-skene", "one-coin"}
     assert comparison.table["elpd_loo"].notna().all()
     assert fit.spec.model == comparison.recommended
-    assert fit.model_selection == comparison.to_dict()
+    selection = dict(fit.model_selection)
+    calibrated = selection.pop("self_calibration")  # self-calibrated by default (no gold)
+    assert selection == comparison.to_dict()
+    assert calibrated == fit.self_calibration and 0 <= calibrated["correlation"] <= 1
     out = fit.export(tmp_path / "soft.parquet", allow_failed_check=True)
-    recorded = bl.read_provenance(out)["model_selection"]
+    record = bl.read_provenance(out)
+    recorded = record["model_selection"]
     assert recorded["recommended"] == comparison.recommended and len(recorded["models"]) == 2
+    assert record["self_calibration"]["correlation"] == calibrated["correlation"]
 
 
 @pytest.mark.slow
