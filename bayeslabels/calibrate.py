@@ -13,8 +13,13 @@ networks"):
   it near the identity: ``a_k ~ N(1, 1)``, ``b_k ~ N(0, 1)`` — the negative log-likelihood of
   the gold plus ``½ (‖a − 1‖² + ‖b‖²)`` (`VECTOR_PRIOR_SD`). It can move the argmax.
 
-**What the map is fitted on.** The log of the posterior-mean class probabilities — the soft
-label that is exported (for a point estimate, its probabilities). It is fitted by minimising
+**What the map is fitted on.** What it will produce: the soft label that is exported. For a
+point estimate that is the map of its probabilities; for a fit with posterior draws it is the
+mean over draws of the calibrated draws, so the map is fitted on each draw's log class
+probabilities (`MAX_FIT_DRAWS` of them) and scores the gold by that mean. (Fitting on the
+log of the posterior mean and then applying the map draw by draw, as before, fits one quantity
+and exports another: when the draws are sharper than their mean, the map barely moved the
+exported labels.) It is fitted by minimising
 the negative log-likelihood of the gold classes on the gold items with L-BFGS-B (scipy), ``T``
 on the log scale within `TEMPERATURE_BOUNDS`, the scales within `SCALE_BOUNDS`. Probabilities
 are floored at ``1e-300`` before the log (an EM posterior can underflow to exactly 0).
@@ -29,8 +34,8 @@ the cross-fitted labels, so they are an honest estimate of what calibration does
 **Intervals follow.** For a `Fit` with posterior draws the map is applied draw by draw to the
 per-draw class posteriors (`Fit.item_probability_draws`), and the calibrated soft label is the
 mean and equal-tailed interval of the calibrated draws, exactly as `Fit.soft_labels` summarises
-the uncalibrated ones (so the mean of the calibrated draws is not the map of the mean: the
-map is fitted on the mean, applied to the draws). A point estimate (EM, a vote, `SoftLabels`
+the uncalibrated ones (the mean of the calibrated draws, not the map of the mean; the map is
+fitted to that mean, see above). A point estimate (EM, a vote, `SoftLabels`
 without intervals) has the map applied to its probabilities.
 """
 
@@ -47,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from scipy.special import logsumexp
 
 from ._checks import check_ci_prob
 from ._io import json_safe
@@ -65,6 +71,7 @@ TEMPERATURE_BOUNDS = (1e-2, 1e2)
 SCALE_BOUNDS = (1e-2, 1e2)
 VECTOR_PRIOR_SD = 1.0  # a_k ~ N(1, sd), b_k ~ N(0, sd)
 N_BINS = 10
+MAX_FIT_DRAWS = 500  # posterior draws a map is fitted on (a seeded subset of more)
 METRICS = ("ece", "log_loss", "accuracy", "brier")
 CROSS_FITTED = "cross-fitted"
 HELD_OUT = "held-out"
@@ -184,21 +191,33 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def fit_map(log_p: np.ndarray, y: np.ndarray, method: str) -> CalibrationMap:
     """The map minimising the gold's negative log-likelihood (plus the vector map's prior).
 
-    ``log_p`` (n × K) are the items' log-probabilities, ``y`` (n) their gold class codes.
-    L-BFGS-B with analytic gradients; ``T`` is fitted as ``log T`` within `TEMPERATURE_BOUNDS`.
+    ``log_p`` are the items' log-probabilities, (n × K) for a point estimate or (draws × n × K)
+    for posterior draws, ``y`` (n) their gold class codes. With draws the gold is scored by the
+    mean over draws of the calibrated draws — exactly the soft label the map will produce —
+    ``−log mean_s q_s[y]``; its gradient with respect to ``z_s`` (the draw's calibrated logits)
+    is ``ω_s (q_s − e_y)`` with ``ω_s = q_s[y] / Σ_s' q_s'[y]``. L-BFGS-B with analytic
+    gradients; ``T`` is fitted as ``log T`` within `TEMPERATURE_BOUNDS`.
     """
-
-    n, k = log_p.shape
+    log_p = log_p[None] if log_p.ndim == 2 else log_p
+    _, n, k = log_p.shape
     onehot = np.eye(k)[y]
     rows = np.arange(n)
+
+    def nll_and_gap(z: np.ndarray) -> tuple[float, np.ndarray]:
+        """``−Σ log mean_s q_s[y]`` and its gradient with respect to ``z`` (draws × n × K)."""
+        log_q = _log_softmax(z)
+        log_q_gold = log_q[:, rows, y]  # draws × n
+        log_mean = logsumexp(log_q_gold, axis=0) - np.log(len(z))
+        weight = np.exp(log_q_gold - log_q_gold.max(axis=0))
+        weight /= weight.sum(axis=0)
+        return float(-log_mean.sum()), weight[..., None] * (np.exp(log_q) - onehot)
 
     if method == "temperature":
 
         def temperature_objective(x: np.ndarray) -> tuple[float, np.ndarray]:
             z = log_p * np.exp(-x[0])
-            log_q = _log_softmax(z)
-            gap = np.exp(log_q) - onehot  # d NLL / dz
-            return float(-log_q[rows, y].mean()), np.array([-(gap * z).sum() / n])
+            value, gap = nll_and_gap(z)
+            return value / n, np.array([-(gap * z).sum() / n])
 
         bounds = [(float(np.log(TEMPERATURE_BOUNDS[0])), float(np.log(TEMPERATURE_BOUNDS[1])))]
         result = minimize(temperature_objective, np.zeros(1), jac=True, method="L-BFGS-B", bounds=bounds)
@@ -209,12 +228,11 @@ def fit_map(log_p: np.ndarray, y: np.ndarray, method: str) -> CalibrationMap:
 
     def vector_objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         a, b = x[:k], x[k:]
-        log_q = _log_softmax(a * log_p + b)
-        gap = np.exp(log_q) - onehot
+        value, gap = nll_and_gap(a * log_p + b)
         penalty = 0.5 * precision * (((a - 1.0) ** 2).sum() + (b**2).sum())
-        value = (-log_q[rows, y].sum() + penalty) / n
-        grad_a = (gap * log_p).sum(axis=0) + precision * (a - 1.0)
-        return float(value), np.concatenate([grad_a, gap.sum(axis=0) + precision * b]) / n
+        grad_a = (gap * log_p).sum(axis=(0, 1)) + precision * (a - 1.0)
+        grad_b = gap.sum(axis=(0, 1)) + precision * b
+        return (value + penalty) / n, np.concatenate([grad_a, grad_b]) / n
 
     start = np.concatenate([np.ones(k), np.zeros(k)])
     vector_bounds: list[tuple[float | None, float | None]] = [SCALE_BOUNDS] * k + [(None, None)] * k
@@ -413,7 +431,10 @@ class Calibration:
             "fraction": self.fraction,
             "n_gold": self.n_gold,
             "n_held_out": self.n_held_out,
-            "fitted_on": "log of the posterior-mean class probabilities of the gold items",
+            "fitted_on": "the gold items' class probabilities of each posterior draw: the map "
+            "minimises the gold's log-loss of the mean of the calibrated draws"
+            if draws
+            else "log of the class probabilities of the gold items",
             "applied": "draw by draw to the posterior class probabilities"
             if draws
             else "to the point probabilities",
@@ -656,11 +677,11 @@ def calibrate(
         )
     fold = np.full(before.n_items, -1, dtype=np.int64)
     fold[used] = np.arange(n_used) % folds
-    log_mean = _log(before.mean)
+    log_used = _log_fitted_on(fit, before, used, seed)  # (draws,) n_used × K
     fold_maps = tuple(
-        fit_map(log_mean[used[fold[used] != f]], codes[used[fold[used] != f]], method) for f in range(folds)
+        fit_map(log_used[..., fold[used] != f, :], codes[used[fold[used] != f]], method) for f in range(folds)
     )
-    overall = fit_map(log_mean[used], codes[used], method)
+    overall = fit_map(log_used, codes[used], method)
     maps = (*fold_maps, overall)
     after, _, _ = _calibrated(source if fit is not None else None, before, maps, fold, ci_prob=0.9)
     rows = _metric_rows(before, after, codes, used, CROSS_FITTED)
@@ -685,6 +706,25 @@ def calibrate(
 def _as_fit(source: Any) -> Fit | None:
     """``source`` if it is a `Fit`, else None."""
     return source if isinstance(source, Fit) else None
+
+
+def _log_fitted_on(fit: Fit | None, before: SoftLabels, items: np.ndarray, seed: int) -> np.ndarray:
+    """What the maps are fitted on for ``items``: the log class probabilities of each posterior
+    draw, (draws × items × K; at most `MAX_FIT_DRAWS`, drawn with ``seed``), for a Fit with
+    draws; the log of the point probabilities (items × K) otherwise."""
+    if fit is None or before.ci_prob is None:
+        return _log(before.mean[items])
+    parts, positions = [], []
+    for rows, probs in fit.item_probability_draws():
+        inside = (items >= rows.start) & (items < rows.stop)
+        if inside.any():
+            parts.append(probs[:, items[inside] - rows.start])
+            positions.append(np.flatnonzero(inside))
+    draws = np.concatenate(parts, axis=1)[:, np.argsort(np.concatenate(positions))]
+    if len(draws) > MAX_FIT_DRAWS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(draws), MAX_FIT_DRAWS, replace=False))
+        draws = draws[keep]
+    return _log(draws)
 
 
 def _gold(gold: Any, soft: SoftLabels) -> np.ndarray:

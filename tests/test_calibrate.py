@@ -141,6 +141,21 @@ def test_intervals_of_a_posterior_are_calibrated_draw_by_draw(nuts_fit, nuts_cal
     assert np.abs(of_mean - soft.mean).max() > 1e-3
 
 
+def test_with_draws_the_map_is_fitted_to_the_soft_labels_it_exports(nuts_fit, nuts_calibration, small_sim):
+    """The map minimises the gold's log-loss of the mean of the calibrated draws (what is exported),
+    not of the map of the posterior mean: a temperature a little off either way scores worse."""
+    ((_, draws),) = list(nuts_fit.item_probability_draws())
+    truth = small_sim.true_class
+
+    def gold_log_loss(t: float) -> float:
+        mean = softmax(np.log(np.maximum(draws, 1e-300)) / t, axis=-1).mean(axis=0)
+        return float(-np.log(mean[np.arange(len(truth)), truth]).mean())
+
+    t = nuts_calibration.temperature
+    assert gold_log_loss(t) < min(gold_log_loss(0.9 * t), gold_log_loss(1.1 * t))
+    assert nuts_calibration.to_dict()["fitted_on"].startswith("the gold items' class probabilities of each")
+
+
 def test_the_identity_map_reproduces_the_fits_soft_labels_exactly(nuts_fit, nuts_calibration):
     k = len(nuts_fit.classes)
     identity = CalibrationMap("temperature", np.ones(k), np.zeros(k), n_gold=0)
