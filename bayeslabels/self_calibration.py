@@ -26,7 +26,7 @@ EM variant and smoothing) is refitted on the other folds' labels; each held-out 
 and ``r`` maximises the total log predictive of all held-out labels (a bounded scalar search;
 everything vectorised over label rows). Refitting matters: with annotator parameters fitted on
 the held-out label itself, the label looks more predictable than it is and ``r`` comes out near
-zero (measured: see benchmarks/results/self_calibration.md).
+zero (measured: benchmarks/results/calibration.md, the in-sample rows).
 
 **What it cannot see.** Labels tell how much annotators disagree beyond what the model expects;
 they cannot reveal an error that every annotator of an item makes together. Gold
