@@ -760,6 +760,9 @@ class Fit:
         blocks = self.family.item_probability_blocks(
             aligned, draws, False, self.spec.inference.seed, cell_confusion=cells
         )
+        record = self.self_calibration
+        if record is not None:  # tempered by the new items' own label counts
+            blocks = tempered_blocks(blocks, aligned.labels_per_item, record["correlation"])
         summary = self._with_exact_interval(
             self._posterior_pass(ci_prob, ann=aligned, blocks=blocks), aligned, ci_prob
         )

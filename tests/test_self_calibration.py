@@ -137,6 +137,9 @@ def test_the_tempered_fit_records_r_in_its_provenance_and_keeps_it_when_saved(tm
     assert "tempered by label count" in record["soft_label_meaning"]
     np.testing.assert_allclose(pd.read_parquet(out)["p_1"], cal.soft_labels().mean[:, 1])
 
+    # new items are tempered by their own label counts: the fitted items again score the same
+    np.testing.assert_allclose(cal.fit.predict(ann).mean, cal.soft_labels().mean, atol=1e-9)
+
     back = bl.load(cal.fit.save(tmp_path / "fit"))
     np.testing.assert_allclose(back.soft_labels().mean, cal.soft_labels().mean)
     again = bl.self_calibrate(cal.fit)  # recalibrated from the untempered fit, not tempered twice
