@@ -1,20 +1,25 @@
 """Learning from crowds (issue 20): the joint Bayesian model of item features, true class and
-annotators, against Dawid–Skene and two-stage pipelines.
+annotators, against Dawid–Skene and two-stage pipelines, under each prior on the weights W
+(`JOINT_PRIORS`: fixed scale, learned global scale, regularised horseshoe).
 
 1. Simulated data (features → class → annotators, `bl.simulate.learning_from_crowds`): do the
    90 % intervals of the weights W and of the confusion matrices cover the truth at about 90 %,
    and are the soft labels of items with 1–2 labels more accurate than Dawid–Skene's?
 2. rte (800 textual-entailment pairs, 10 crowd labels each, expert gold, item text bundled):
-   features from the text (TF-IDF → TruncatedSVD, plus six word-overlap features of hypothesis
-   and text), and three arms scored on gold items whose labels were all held out of every fit
-   (3-fold cross-fitting over items: every item is scored once, by fits that never saw any of
-   its labels; gold is never used in a fit):
+   features from the text (TF-IDF → TruncatedSVD, six word-overlap and thirteen more lexical
+   features of hypothesis and text, the same for every arm), and arms scored on gold items whose
+   labels were all held out of every fit (3-fold cross-fitting over items: every item is scored
+   once, by fits that never saw any of its labels; gold is never used in a fit):
    (a) majority vote → logistic regression, (b) Dawid–Skene posterior soft labels → logistic
-   regression (soft targets as weighted duplicated rows), (c) the joint model's
-   ``predict_items``. Paired bootstrap intervals of accuracy and log-loss differences.
+   regression (soft targets as weighted duplicated rows), each with C matched to the joint
+   model's fixed prior or chosen by inner CV on the training targets, (c) the joint model's
+   ``predict_items`` under each prior. Paired bootstrap intervals of the differences.
+3. rte, leave annotators out: (1) fits on one half of the annotators' labels of one half of
+   the items predict the other items from features (their labellers, the other half, unseen);
+   (2) soft labels of every item when a random half of the annotators is removed.
 
-Run: ``python benchmarks/learning_from_crowds.py`` (``--fast`` for a quick look; ``--part sim``
-or ``--part rte``). Writes results/learning_from_crowds.{json,md}.
+Run: ``python benchmarks/learning_from_crowds.py`` (``--fast`` for a quick look; ``--part sim``,
+``rte`` or ``lao``). Writes results/learning_from_crowds.{json,md}.
 """
 
 from __future__ import annotations
