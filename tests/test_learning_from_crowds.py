@@ -41,7 +41,8 @@ def test_the_labels_logp_is_the_enumerated_marginal_under_each_items_classifier_
     rng = np.random.default_rng(1)
     weights, intercept = _zero_sum(rng.normal(size=(2, 3))), _zero_sum(rng.normal(size=3))
     confusion = rng.dirichlet(np.ones(3), size=(ann.n_annotators, 3))
-    model = family(LFC).build(ann, features=scaled)
+    fixed_scale = bl.LearningFromCrowdsPriors(weight_scale_prior=0.0)  # W itself is free
+    model = family(LFC).build(ann, priors=fixed_scale, features=scaled)
     graph = _graph_item_logp(model, {"weights": weights, "intercept": intercept, "confusion": confusion})
 
     log_prior = log_softmax(scaled.values @ weights + intercept, axis=-1)
@@ -107,7 +108,7 @@ def test_a_learned_weight_scale_is_non_centred_and_enters_the_labels_logp_as_its
 
 def test_a_horseshoe_needs_a_learned_global_scale():
     with pytest.raises(SpecError, match="weight_scale_prior > 0"):
-        bl.LearningFromCrowdsPriors(horseshoe_slab=2.0)
+        bl.LearningFromCrowdsPriors(weight_scale_prior=0.0, horseshoe_slab=2.0)
 
 
 def test_without_features_the_labels_logp_is_dawid_skenes_at_the_same_point():
