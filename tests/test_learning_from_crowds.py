@@ -16,12 +16,11 @@ from scipy.special import log_softmax, logsumexp, softmax
 
 import bayeslabels as bl
 from bayeslabels.cli import main
-from bayeslabels.errors import DataError
+from bayeslabels.errors import DataError, SpecError
 from bayeslabels.models import family
 from tests.test_generative import _graph_item_logp, _tiny
 
 LFC = "learning-from-crowds"
-
 
 
 def _zero_sum(x: np.ndarray) -> np.ndarray:
@@ -42,7 +41,8 @@ def test_the_labels_logp_is_the_enumerated_marginal_under_each_items_classifier_
     rng = np.random.default_rng(1)
     weights, intercept = _zero_sum(rng.normal(size=(2, 3))), _zero_sum(rng.normal(size=3))
     confusion = rng.dirichlet(np.ones(3), size=(ann.n_annotators, 3))
-    model = family(LFC).build(ann, features=scaled)
+    fixed_scale = bl.LearningFromCrowdsPriors(weight_scale_prior=0.0)  # W itself is free
+    model = family(LFC).build(ann, priors=fixed_scale, features=scaled)
     graph = _graph_item_logp(model, {"weights": weights, "intercept": intercept, "confusion": confusion})
 
     log_prior = log_softmax(scaled.values @ weights + intercept, axis=-1)
@@ -59,6 +59,56 @@ def test_the_labels_logp_is_the_enumerated_marginal_under_each_items_classifier_
             )
         )
     np.testing.assert_allclose(graph, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("shrinkage", ["global", "horseshoe"])
+def test_a_learned_weight_scale_is_non_centred_and_enters_the_labels_logp_as_its_weights(shrinkage):
+    """W = τ · Z (global scale), or W_f· = τ λ̃_f Z_f· with λ̃_f² = c² λ_f² / (c² + τ² λ_f²)
+    (regularised horseshoe): the sampler sees Z, and the labels' logp is the enumerated marginal
+    under the classifier with those weights."""
+    ann = _tiny(3, n_items=5)
+    frame = _features(ann, n_features=4)
+    scaled = bl.features.item_features(frame, ann.items)
+    horseshoe = shrinkage == "horseshoe"
+    priors = bl.LearningFromCrowdsPriors(weight_scale_prior=1.0, horseshoe_slab=2.0 if horseshoe else 0.0)
+    model = family(LFC).build(ann, priors=priors, features=scaled)
+    free = {rv.name for rv in model.free_RVs}
+    assert "weights" not in free and model["weights"] in model.deterministics
+    local = {"local_scale", "slab_scale_sq"} if horseshoe else set()
+    assert free == {"intercept", "confusion", "weight_scale", "weights_standard"} | local
+
+    rng = np.random.default_rng(4)
+    tau, standard = 0.3, _zero_sum(rng.normal(size=(4, 3)))
+    values = {
+        "intercept": _zero_sum(rng.normal(size=3)),
+        "confusion": rng.dirichlet(np.ones(3), size=(ann.n_annotators, 3)),
+        "weight_scale": tau,
+        "weights_standard": standard,
+    }
+    weights = tau * standard
+    if horseshoe:
+        lam, c2 = np.array([0.1, 1.0, 5.0, 50.0]), 4.0
+        values |= {"local_scale": lam, "slab_scale_sq": c2}
+        weights = tau * np.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))[:, None] * standard
+        assert np.abs(weights[-1]).max() < np.sqrt(c2) * np.abs(standard[-1]).max()  # the slab caps it
+    log_prior = log_softmax(scaled.values @ weights + values["intercept"], axis=-1)
+    confusion = values["confusion"]
+    expected = [
+        logsumexp(
+            [
+                log_prior[i, z] + np.log(confusion[ann.annotator_idx[rows], z, ann.label[rows]]).sum()
+                for z in range(3)
+            ]
+        )
+        for i in range(ann.n_items)
+        for rows in [ann.item_idx == i]
+    ]
+    np.testing.assert_allclose(_graph_item_logp(model, values), expected, rtol=1e-10)
+
+
+def test_a_horseshoe_needs_a_learned_global_scale():
+    with pytest.raises(SpecError, match="weight_scale_prior > 0"):
+        bl.LearningFromCrowdsPriors(weight_scale_prior=0.0, horseshoe_slab=2.0)
 
 
 def test_without_features_the_labels_logp_is_dawid_skenes_at_the_same_point():

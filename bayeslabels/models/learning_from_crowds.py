@@ -3,8 +3,9 @@ features and Dawid–Skene annotators, true class marginalised.
 
 Plate diagram::
 
-    s = weight_scale (or s ~ HalfNormal(weight_scale_prior))  weight_scale
-    W ~ ZeroSumNormal(s)   over classes                       weights[feature, true_class]
+    s = weight_scale, or τ ~ HalfNormal(weight_scale_prior)   weight_scale
+    W ~ ZeroSumNormal(s)   over classes (fixed s), or         weights[feature, true_class]
+      W = τ λ̃_f Z,  Z ~ ZeroSumNormal(1)  (learned τ; λ̃_f = 1, or regularised horseshoe)
     b ~ ZeroSumNormal(intercept_sd)                           intercept[true_class]
     ρ_i = softmax(x_i W + b)   item i, standardised x_i       class_prior[item, true_class]
     π_jk ~ Dirichlet(α_k·)   annotator j, true class k        confusion[annotator, true_class, label_class]
@@ -58,14 +59,7 @@ def learning_from_crowds(
     with pm.Model(coords=model_coords) as model:
         x = pm.Data("features", features.values, dims=("item", "feature"))
         intercept = pm.ZeroSumNormal("intercept", sigma=priors.intercept_sd, dims="true_class")
-        weights: TensorVariable | None = None
-        if features.n_features:
-            scale = (
-                pm.HalfNormal("weight_scale", sigma=priors.weight_scale_prior)
-                if priors.hierarchical
-                else priors.weight_scale
-            )
-            weights = pm.ZeroSumNormal("weights", sigma=scale, dims=("feature", "true_class"))
+        weights = _weights(priors) if features.n_features else None
 
         def logits(rows: TensorVariable) -> TensorVariable:
             """x W + b for the items of ``rows`` (rows × F) → rows × K."""
@@ -86,6 +80,23 @@ def learning_from_crowds(
             item_features=x,
         )
     return model
+
+
+def _weights(priors: LearningFromCrowdsPriors) -> TensorVariable:
+    """W (feature × true_class) under the priors' fixed, learned-global or horseshoe scale; the
+    learned scales are non-centred (``W = scale · Z``, the sampler sees Z), since with weak
+    features the posterior of τ reaches towards 0, where a centred W would form a funnel."""
+    dims = ("feature", "true_class")
+    if not priors.hierarchical:
+        return pm.ZeroSumNormal("weights", sigma=priors.weight_scale, dims=dims)
+    tau = pm.HalfNormal("weight_scale", sigma=priors.weight_scale_prior)
+    standard = pm.ZeroSumNormal("weights_standard", sigma=1.0, dims=dims)
+    if not priors.horseshoe:
+        return pm.Deterministic("weights", tau * standard, dims=dims)
+    local = pm.HalfCauchy("local_scale", beta=1.0, dims="feature")
+    slab = pm.InverseGamma("slab_scale_sq", alpha=2.0, beta=2.0 * priors.horseshoe_slab**2)
+    regularised = pt.sqrt(slab * local**2 / (slab + tau**2 * local**2))
+    return pm.Deterministic("weights", tau * regularised[:, None] * standard, dims=dims)
 
 
 def learning_from_crowds_start(
