@@ -186,7 +186,7 @@ def _annotators(ann: Annotations, priors: OrdinalPriors) -> tuple[TensorVariable
         pt.exp(ordinal_log_confusion(mu_bias, pt.exp(mu_log_noise), cutpoints, k, *scale)),
         dims=ROW,
     )
-    return prevalence, bias, noise, cutpoints, scale
+    return prevalence, bias, noise, cutpoints, *scale
 
 
 def ordinal(ann: Annotations, priors: OrdinalPriors | None = None, minibatch_items: int = 0) -> pm.Model:
@@ -194,7 +194,7 @@ def ordinal(ann: Annotations, priors: OrdinalPriors | None = None, minibatch_ite
     priors = priors or OrdinalPriors()
     k = ann.n_classes
     with pm.Model(coords=_ordinal_coords(ann)) as model:
-        prevalence, bias, noise, cutpoints, scale = _annotators(ann, priors)
+        prevalence, bias, noise, cutpoints, *scale = _annotators(ann, priors)
         log_pi = ordinal_log_confusion(bias, noise, cutpoints, k, *scale)
         pm.Deterministic("confusion", pt.exp(log_pi), dims=("annotator", *ROW))
         observe_labels(ann, log_pi, pt.log(prevalence), minibatch_items=minibatch_items)
@@ -214,7 +214,7 @@ def ordinal_subtype(
     ]
     model_coords = {**_ordinal_coords(ann), "subtype": list(ann.subtypes), "cell": cell_names}
     with pm.Model(coords=model_coords) as model:
-        prevalence, bias, noise, cutpoints, scale = _annotators(ann, priors)
+        prevalence, bias, noise, cutpoints, *scale = _annotators(ann, priors)
         shift = pm.ZeroSumNormal("subtype_shift", sigma=priors.subtype_scale, dims="subtype")
         annotator = pm.Data("cell_annotator", cell_annotator)
         subtype = pm.Data("cell_subtype", cell_subtype)
