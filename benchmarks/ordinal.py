@@ -70,7 +70,9 @@ def _spec(classic: bool):
     return replace(spec, priors=bl.OrdinalPriors(class_spacing=0, class_noise_sd=0)) if classic else spec
 
 
-def part_adult(nuts: bool, classic: bool = False) -> dict:
+def part_adult(nuts: bool, classic: bool = False, checkpoint=lambda result: None) -> dict:
+    """The adult_content rows; ``checkpoint`` gets the rows so far after each method (the
+    cheap fits first), so a run cut short still leaves what it finished."""
     import bayeslabels as bl
 
     ann = bl.datasets.load("adult_content")
@@ -82,9 +84,9 @@ def part_adult(nuts: bool, classic: bool = False) -> dict:
         em, em_s = _timed(bl.dawid_skene_em, held_out)
         rows["Dawid–Skene EM"] = {**_scores(em.soft_labels(), gold), "seconds": em_s}
         methods = {
-            "ordinal ADVI": ("advi", False),
             "ordinal MAP": ("map", False),
             "ordinal MAP" + CLASSIC: ("map", True),
+            "ordinal ADVI": ("advi", False),
         }
     else:
         methods = {"ordinal NUTS (2 × 500)" + (CLASSIC if classic else ""): ("nuts", classic)}
@@ -109,6 +111,7 @@ def part_adult(nuts: bool, classic: bool = False) -> dict:
             "class_noise": fit.draws("class_noise").mean(axis=0).tolist(),
             "labels_loglik": float(fit.log_likelihood()["labels"].mean(("chain", "draw")).sum()),
         }
+        checkpoint({"n_gold": len(gold), "rows": rows, "unfinished": [m for m in methods if m not in rows]})
     return {"n_gold": len(gold), "rows": rows}
 
 
@@ -436,17 +439,22 @@ def main() -> None:
     if args.part:
         machine = machine_info()
         start = time.perf_counter()
+        path = RESULTS / f"ordinal_{args.part}.json"
+
+        def save(result: dict) -> None:
+            payload = {"machine": machine, "wall_seconds": time.perf_counter() - start, "result": result}
+            path.write_text(json.dumps(payload, indent=2, default=float))
+
         run = {
-            "adult": lambda: part_adult(nuts=False),
+            "adult": lambda: part_adult(nuts=False, checkpoint=save),
             "adult-nuts": lambda: part_adult(nuts=True),
             "adult-nuts-classic": lambda: part_adult(nuts=True, classic=True),
             "anesthesia": part_anesthesia,
             "sim": part_sim,
         }[args.part]
         result = run()
-        payload = {"machine": machine, "wall_seconds": time.perf_counter() - start, "result": result}
-        (RESULTS / f"ordinal_{args.part}.json").write_text(json.dumps(payload, indent=2, default=float))
-        print(json.dumps(payload, default=float)[:2000])
+        save(result)
+        print(path.read_text()[:2000])
     if args.report:
         (RESULTS / "ordinal.md").write_text(report())
         print((RESULTS / "ordinal.md").read_text())
