@@ -249,6 +249,13 @@ def _reading(parts: dict) -> list[str]:
             )
             + f"{n_gold} gold items tell a difference of a few items from chance only weakly."
         )
+    if any(not r["check"]["ok"] for r in _nuts_rows(parts).values() if "check" in r):
+        lines.append(
+            "- NUTS here is 2 chains × 500 draws with no extension (to fit the shared machine), not the "
+            "shipped 4 × 1000 that doubles the draws up to 4000 while the check fails. The worst R-hat "
+            "and ESS (in the check above) are on the population location (μ_b, the population "
+            "confusion); the scores above are from these chains, which the check does not pass."
+        )
     stale = [
         name
         for name, present in (
