@@ -291,6 +291,14 @@ def _reading(parts: dict) -> list[str]:
                 if rows
                 else ""
             )
+            + f" Ordinal check: {_verdict(a['check']['ordinal'])}."
+            + (
+                " On 45 patients the class positions and noise (5 population parameters) are "
+                "weakly identified and trade off against the biases: "
+                "`OrdinalPriors(class_spacing=0, class_noise_sd=0)` is the classic model."
+                if not a["check"]["ordinal"]["ok"] and "class_position" in a
+                else ""
+            )
         )
     if "sim" in parts:
         runs = parts["sim"]["result"]["runs"]
