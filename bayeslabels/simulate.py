@@ -313,24 +313,27 @@ def _mace_confusion(reliability: np.ndarray, spam: np.ndarray) -> np.ndarray:
 
 def _ordinal_defaults(rng: np.random.Generator, j: int, k: int) -> dict[str, np.ndarray]:
     """Biases N(0, 0.4) (harsh < 0 < lenient), noise scales log-normal around 0.5, cut-points
-    halfway between classes."""
+    halfway between classes, classes equally spaced."""
     return {
         "prevalence": _prevalence(rng, k),
         "bias": rng.normal(0.0, 0.4, j),
         "noise": np.exp(rng.normal(np.log(0.5), 0.4, j)),
         "cutpoints": np.arange(k - 1) + 0.5,
+        "class_position": np.arange(k, dtype=float),
+        "class_noise": np.ones(k),
     }
 
 
 def _ordinal(p: dict[str, np.ndarray], ann: Annotations) -> dict[str, np.ndarray]:
     from .models.ordinal import ordinal_log_confusion
 
-    confusion = np.exp(ordinal_log_confusion(p["bias"], p["noise"], p["cutpoints"], ann.n_classes))
+    k, scale = ann.n_classes, (p["class_position"], p["class_noise"])
+    confusion = np.exp(ordinal_log_confusion(p["bias"], p["noise"], p["cutpoints"], k, *scale))
     if "subtype_shift" not in p:
         return {"confusion": confusion}
     _, cell_annotator, cell_subtype = observed_cells(ann)
     bias = p["bias"][cell_annotator] + p["subtype_shift"][cell_subtype]
-    cells = ordinal_log_confusion(bias, p["noise"][cell_annotator], p["cutpoints"], ann.n_classes)
+    cells = ordinal_log_confusion(bias, p["noise"][cell_annotator], p["cutpoints"], k, *scale)
     return {"confusion": confusion, "cell_confusion": np.exp(cells)}
 
 
@@ -443,12 +446,12 @@ FAMILY_PARAMETERS: dict[str, tuple[tuple[str, ...], _Draw, _Derive]] = {
         lambda p, ann: _classifier_prior(p),
     ),
     "ordinal": (
-        ("prevalence", "bias", "noise", "cutpoints"),
+        ("prevalence", "bias", "noise", "cutpoints", "class_position", "class_noise"),
         lambda rng, i, j, k, s: _ordinal_defaults(rng, j, k),
         _ordinal,
     ),
     "ordinal-subtype": (
-        ("prevalence", "bias", "noise", "cutpoints", "subtype_shift"),
+        ("prevalence", "bias", "noise", "cutpoints", "class_position", "class_noise", "subtype_shift"),
         lambda rng, i, j, k, s: {
             **_ordinal_defaults(rng, j, k),
             "subtype_shift": _zero_sum(rng.normal(0.0, 0.5, s), (0,)),
@@ -523,10 +526,11 @@ def from_family(
     - ``item-difficulty``: a Dawid–Skene ``confusion`` (the annotators at zero item effect),
       ``difficulty_scale`` χ_k = 1 and ``difficulty`` θ_i standard normal, centred over labels;
     - ``ordinal`` (ordered classes): ``bias`` b_j ~ N(0, 0.4) in classes, ``noise`` σ_j =
-      exp(N(log 0.5, 0.4)), ``cutpoints`` halfway between classes (l + 0.5); ``confusion`` the
-      ordered logit's; ``ordinal-subtype`` (needs ``n_subtypes``) adds ``subtype_shift`` δ_s ~
-      N(0, 0.5), centred, and ``cell_confusion`` per observed cell. Their annotations are
-      ordered.
+      exp(N(log 0.5, 0.4)), ``cutpoints`` halfway between classes (l + 0.5), ``class_position``
+      the true classes equally spaced (0 … K − 1), ``class_noise`` 1 for every class;
+      ``confusion`` the ordered logit's;
+      ``ordinal-subtype`` (needs ``n_subtypes``) adds ``subtype_shift`` δ_s ~ N(0, 0.5),
+      centred, and ``cell_confusion`` per observed cell. Their annotations are ordered.
 
     Parameters
     ----------

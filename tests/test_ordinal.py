@@ -23,14 +23,24 @@ from bayeslabels.models.ordinal import ordinal_log_confusion
 from tests.test_generative import _graph_item_logp, _tiny
 
 
-def _brute_confusion(bias: float, noise: float, cutpoints: np.ndarray) -> np.ndarray:
-    """π[k, l] = F((c_{l+1} − k − b)/σ) − F((c_l − k − b)/σ), c_0 = −∞, c_K = +∞, by hand."""
+def _brute_confusion(
+    bias: float,
+    noise: float,
+    cutpoints: np.ndarray,
+    positions: np.ndarray | None = None,
+    class_noise: np.ndarray | None = None,
+) -> np.ndarray:
+    """π[k, l] = F((c_{l+1} − m_k − b)/(σ s_k)) − F((c_l − m_k − b)/(σ s_k)), c_0 = −∞,
+    c_K = +∞, m_k = k and s_k = 1 unless given, by hand."""
     k = len(cutpoints) + 1
+    m = np.arange(k) if positions is None else positions
+    s = np.ones(k) if class_noise is None else class_noise
     edges = np.r_[-np.inf, cutpoints, np.inf]
     return np.array(
         [
             [
-                expit((edges[y + 1] - z - bias) / noise) - expit((edges[y] - z - bias) / noise)
+                expit((edges[y + 1] - m[z] - bias) / (noise * s[z]))
+                - expit((edges[y] - m[z] - bias) / (noise * s[z]))
                 for y in range(k)
             ]
             for z in range(k)
@@ -63,6 +73,7 @@ def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
     mu_bias, bias_scale, bias_offset = 0.2, 0.5, rng.normal(size=j)
     mu_log_noise, noise_scale, noise_offset = np.log(0.6), 0.3, rng.normal(size=j)
     cutpoints = np.array([0.3, 1.7])  # mean 1 = (K − 1)/2: the re-centring leaves them as they are
+    gaps = np.array([0.3, 0.7])  # the middle class sits at 2 × 0.3 = 0.6, nearer the lowest
     model = family("ordinal").build(ann)
     graph = _graph_item_logp(
         model,
@@ -75,11 +86,16 @@ def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
             "noise_scale": np.asarray(noise_scale),
             "noise_offset": noise_offset,
             "cutpoints_raw": cutpoints,
+            "class_gaps": gaps,
+            "class_log_noise": np.array([-0.3, 0.5, -0.2]),  # sums to zero
         },
     )
     bias = mu_bias + bias_scale * bias_offset
     noise = np.exp(mu_log_noise + noise_scale * noise_offset)
-    confusion = [_brute_confusion(b, s, cutpoints) for b, s in zip(bias, noise, strict=True)]
+    positions, class_noise = np.array([0.0, 0.6, 2.0]), np.exp([-0.3, 0.5, -0.2])
+    confusion = [
+        _brute_confusion(b, s, cutpoints, positions, class_noise) for b, s in zip(bias, noise, strict=True)
+    ]
     expected = [
         logsumexp(
             [
@@ -98,16 +114,28 @@ def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
     np.testing.assert_allclose(graph, expected, atol=1e-10)
 
 
-def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints():
+def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints_and_class_scale():
     ann = replace(_tiny(1, n_items=5, k=4), ordered=True)
     model = family("ordinal").build(ann)
     per_annotator = {v.name for v in model.free_RVs if model.named_vars_to_dims.get(v.name) == ("annotator",)}
     assert per_annotator == {"bias_offset", "noise_offset"}
     assert model.named_vars_to_dims["cutpoints"] == ("cutpoint",)
     assert list(model.coords["cutpoint"]) == ["0|1", "1|2", "2|3"]
-    cutpoints = pm.draw(model["cutpoints"], draws=50, random_seed=1)
+    cutpoints, positions, class_noise = pm.draw(
+        [model["cutpoints"], model["class_position"], model["class_noise"]], draws=50, random_seed=1
+    )
     assert (np.diff(cutpoints, axis=1) > 0).all()  # ordered
     np.testing.assert_allclose(cutpoints.mean(axis=1), 1.5)  # centred on the middle of the scale
+    # the true classes' positions: ends fixed (the scale's unit), the two interior ones free;
+    # their noise multipliers: log sums to zero (σ_j stays the annotator's typical noise)
+    assert model.named_vars_to_dims["class_gaps"] == ("class_gap",)
+    np.testing.assert_allclose(positions[:, [0, 3]], [[0.0, 3.0]] * 50)
+    assert (np.diff(positions, axis=1) > 0).all() and positions[:, 1].std() > 0.1
+    np.testing.assert_allclose(np.log(class_noise).sum(axis=1), 0.0, atol=1e-9)
+    classic = family("ordinal").build(ann, bl.OrdinalPriors(class_spacing=0, class_noise_sd=0))
+    assert not {"class_gaps", "class_log_noise"} & set(classic.named_vars)
+    fixed = pm.draw([classic["class_position"], classic["class_noise"]])
+    np.testing.assert_allclose(np.stack(fixed), [[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
 
 
 # ------------------------------------------------------------------ ordered classes in the data
