@@ -113,7 +113,10 @@ def _nutpie_model(
 ) -> tuple[CompiledModel, bool]:
     """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
     coords and start when ``reuse`` (data by name, structure key) finds one compiled by
-    ``backend``, else compiled (`_compile_nutpie`)."""
+    ``backend``, else compiled (`_compile_nutpie`). Through JAX above `JAX_GATHER_MAX_LABELS`
+    the data are frozen into the compiled model: compiled for this data set, never stored."""
+    frozen = backend == "jax" and _n_labels(model) > JAX_GATHER_MAX_LABELS
+    reuse = None if frozen else reuse
     key = None if reuse is None else (backend, reuse[1])
     cached = None if key is None else COMPILED_MODELS.get(key)
     if reuse is not None and cached is not None:
@@ -124,7 +127,7 @@ def _nutpie_model(
             cached.with_data(**data), _coords=coords, **{start_field: _flat_start(model, cached, initvals)}
         )
         return compiled, True
-    compiled = _compile_nutpie(model, initvals, backend)
+    compiled = _compile_nutpie(model, initvals, backend, frozen)
     if key is not None:
         COMPILED_MODELS.put(key, compiled)
     return compiled, False
@@ -137,18 +140,26 @@ def _data_names(compiled: CompiledModel) -> set[str]:
     return set(compiled._shared_data)  # JAX's PyFuncModel
 
 
-def _compile_nutpie(model: pm.Model, initvals: dict[str, np.ndarray], backend: str) -> CompiledModel:
+def _compile_nutpie(
+    model: pm.Model, initvals: dict[str, np.ndarray], backend: str, frozen: bool = False
+) -> CompiledModel:
     """nutpie's model compiled through ``backend``. Through JAX (value and gradient by XLA) the
     likelihood is the dense gather (`dense_label_gather`), so the data stay inputs of the jitted
-    function, not constants (nutpie would freeze them): ``with_data`` of the same shape re-uses
-    XLA's compile, as numba's."""
+    function, not constants: ``with_data`` of the same shape re-uses XLA's compile, as numba's.
+    ``frozen``: the sparse product with the data frozen as constants (nutpie's default for
+    JAX; faster per gradient on large tables, but it serves one data set only)."""
     if backend == "numba":
         return nutpie.compile_pymc_model(model, initial_points=initvals)
-    with warnings.catch_warnings(), dense_label_gather():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return nutpie.compile_pymc_model(
-            model, initial_points=initvals, backend="jax", gradient_backend="jax", freeze_model=False
-        )
+        if frozen:
+            return nutpie.compile_pymc_model(
+                model, initial_points=initvals, backend="jax", gradient_backend="jax"
+            )
+        with dense_label_gather():
+            return nutpie.compile_pymc_model(
+                model, initial_points=initvals, backend="jax", gradient_backend="jax", freeze_model=False
+            )
 
 
 # Labels up to which ``sampler="nutpie"`` compiles through JAX (see `nutpie_backend`): there
@@ -157,6 +168,12 @@ def _compile_nutpie(model: pm.Model, initvals: dict[str, np.ndarray], backend: s
 # numba 187 s + 21 s, JAX 7 s + 80 s); on adult_content's 92k labels JAX sampled for over
 # 25 minutes, numba in minutes. Measured by benchmarks/nuts.py --runs nutpie-jax:cold ...
 JAX_MAX_LABELS = 50_000
+
+# Labels up to which the JAX route reads the table by the dense gather (data as jit inputs: a
+# re-fit of the same shape re-uses XLA's compile, 0.05 s); above, the sparse product with the data
+# frozen as constants, faster per gradient there (1 chain × 600 steps, one run: 8k labels gather
+# 3.4 s vs frozen 4.3 s sampling, 32k labels 12.5 s vs 6.0 s; benchmarks/results/jax_gather.md).
+JAX_GATHER_MAX_LABELS = 10_000
 
 
 def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) -> str:

@@ -13,6 +13,7 @@ import pytensor
 import pytest
 
 import bayeslabels as bl
+from bayeslabels import inference
 from bayeslabels.fitting import _features
 from bayeslabels.inference import COMPILED_MODELS, JAX_MAX_LABELS, nutpie_backend
 from bayeslabels.models import family_names
@@ -69,6 +70,17 @@ def test_a_jax_refit_of_the_same_shape_reuses_the_compiled_model():
     assert fits[1].sampling.backend == "jax"
     soft = fits[1].soft_labels().to_frame()
     assert list(soft["item"]) == list(second.items)
+
+
+def test_above_the_gather_limit_jax_freezes_the_data_and_compiles_per_data_set(monkeypatch):
+    monkeypatch.setattr(inference, "JAX_GATHER_MAX_LABELS", 0)
+    COMPILED_MODELS.clear()
+    ann = _data("dawid-skene")
+    fits = [bl.fit(ann, model="dawid-skene", sampler="nutpie-jax", **SHORT) for _ in range(2)]
+    assert [fit.sampling.compiled_reused for fit in fits] == [False, False]
+    assert len(COMPILED_MODELS) == 0
+    probabilities = fits[1].soft_labels().to_frame().filter(regex=r"^p_[^_]+$").to_numpy(float)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", family_names())

@@ -11,7 +11,9 @@ pair (hierarchical-subtype). With ``log π[c, k, l] = log P(label l | true class
     W_{cK+l,\,k} = \log\pi_{ckl}
 
 is item i's log-likelihood under true class k (the gather of ``log π[annotator, :, label]``
-per label row, summed per item, as one sparse product whose gradient is ``Cᵀ g``), and
+per label row, summed per item, as one sparse product whose gradient is ``Cᵀ g``; compiled
+through JAX, which builds no sparse matrix from inputs, the same gather is done densely over the
+label table, `dense_label_gather`), and
 
 .. math::
 
