@@ -140,6 +140,10 @@ def _data_names(compiled: CompiledModel) -> set[str]:
     return set(compiled._shared_data)  # JAX's PyFuncModel
 
 
+DATA_DIMS = ("item", "label_slot")
+"""The dims whose lengths follow the data (`observe_labels`): not frozen by the JAX route."""
+
+
 def _compile_nutpie(
     model: pm.Model, initvals: dict[str, np.ndarray], backend: str, frozen: bool = False
 ) -> CompiledModel:
@@ -156,9 +160,16 @@ def _compile_nutpie(
             return nutpie.compile_pymc_model(
                 model, initial_points=initvals, backend="jax", gradient_backend="jax"
             )
+        # parameter dims become constants (XLA needs static shapes); the data and the dims
+        # that follow them (items, label slots) stay inputs
+        dims = [name for name in model.coords if name not in DATA_DIMS]
         with dense_label_gather():
             return nutpie.compile_pymc_model(
-                model, initial_points=initvals, backend="jax", gradient_backend="jax", freeze_model=False
+                freeze_dims_and_data(model, dims=dims, data=[]),
+                initial_points=initvals,
+                backend="jax",
+                gradient_backend="jax",
+                freeze_model=False,
             )
 
 
