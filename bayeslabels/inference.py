@@ -30,10 +30,11 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 
 from .choices import NUTPIE_SAMPLERS
 from .errors import SpecError
+from .models._likelihood import dense_label_gather
 from .spec import InferenceSettings, SamplingInfo
 
 if TYPE_CHECKING:
-    from nutpie.compile_pymc import CompiledPyMCModel
+    from nutpie.sample import CompiledModel
 
 # Same seed, same draws: with LLVM's fast-math flags (PyTensor's default) the same graph gives
 # different floating-point results when compiled fresh and when loaded from PyTensor's numba
@@ -55,17 +56,17 @@ class CompiledModels:
 
     def __init__(self, max_entries: int = 8):
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, CompiledPyMCModel] = OrderedDict()
+        self._entries: OrderedDict[tuple, CompiledModel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> CompiledPyMCModel | None:
+    def get(self, key: tuple) -> CompiledModel | None:
         with self._lock:
             compiled = self._entries.get(key)
             if compiled is not None:
                 self._entries.move_to_end(key)
             return compiled
 
-    def put(self, key: tuple, compiled: CompiledPyMCModel) -> None:
+    def put(self, key: tuple, compiled: CompiledModel) -> None:
         with self._lock:
             self._entries[key] = compiled
             self._entries.move_to_end(key)
@@ -84,7 +85,7 @@ COMPILED_MODELS = CompiledModels()
 
 
 def _flat_start(
-    model: pm.Model, compiled: CompiledPyMCModel, initvals: dict[str, np.ndarray]
+    model: pm.Model, compiled: CompiledModel, initvals: dict[str, np.ndarray]
 ) -> Callable[[int | None], np.ndarray]:
     """nutpie's start function (seed → flat unconstrained vector) for ``model``'s free
     variables in the compiled order, jittered by U(−1, 1) as nutpie's own."""
@@ -99,32 +100,77 @@ def _flat_start(
             point = point_fn(seed)
         return np.concatenate([np.asarray(point[name], dtype="float64").ravel() for name in names])
 
-    expected = sum(int(np.prod(compiled.shapes[name])) for name in names)
-    if flat(0).size != expected:
+    if flat(0).size != compiled.n_dim:
         raise ValueError("start vector does not match the compiled model")
     return flat
 
 
 def _nutpie_model(
-    model: pm.Model, initvals: dict[str, np.ndarray], reuse: tuple[dict[str, np.ndarray], tuple] | None
-) -> tuple[CompiledPyMCModel, bool]:
+    model: pm.Model,
+    initvals: dict[str, np.ndarray],
+    reuse: tuple[dict[str, np.ndarray], tuple] | None,
+    backend: str = "numba",
+) -> tuple[CompiledModel, bool]:
     """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
-    coords and start when ``reuse`` (data by name, structure key) finds one, else compiled."""
-    if reuse is not None:
-        data, key = reuse
-        cached = COMPILED_MODELS.get(key)
-        if cached is not None:
-            coords = {**cached.coords, **{name: pd.Index(v) for name, v in model.coords.items()}}
-            compiled = dataclasses.replace(
-                cached.with_data(**data),
-                _coords=coords,
-                initial_point_func=_flat_start(model, cached, initvals),
-            )
-            return compiled, True
-    compiled = nutpie.compile_pymc_model(model, initial_points=initvals)
-    if reuse is not None:
-        COMPILED_MODELS.put(reuse[1], compiled)
+    coords and start when ``reuse`` (data by name, structure key) finds one compiled by
+    ``backend``, else compiled (`_compile_nutpie`). Through JAX above `JAX_GATHER_MAX_LABELS`
+    the data are frozen into the compiled model: compiled for this data set, never stored."""
+    frozen = backend == "jax" and _n_labels(model) > JAX_GATHER_MAX_LABELS
+    reuse = None if frozen else reuse
+    key = None if reuse is None else (backend, reuse[1])
+    cached = None if key is None else COMPILED_MODELS.get(key)
+    if reuse is not None and cached is not None:
+        data = {name: value for name, value in reuse[0].items() if name in _data_names(cached)}
+        coords = {**cached.coords, **{name: pd.Index(v) for name, v in model.coords.items()}}
+        start_field = "initial_point_func" if backend == "numba" else "_make_initial_points"
+        compiled = dataclasses.replace(
+            cached.with_data(**data), _coords=coords, **{start_field: _flat_start(model, cached, initvals)}
+        )
+        return compiled, True
+    compiled = _compile_nutpie(model, initvals, backend, frozen)
+    if key is not None:
+        COMPILED_MODELS.put(key, compiled)
     return compiled, False
+
+
+def _data_names(compiled: CompiledModel) -> set[str]:
+    """The `pm.Data` names a compiled model reads (those ``with_data`` accepts)."""
+    if hasattr(compiled, "shared_var_keys"):  # numba's CompiledPyMCModel
+        return {var.name for var in compiled.shared_var_keys}
+    return set(compiled._shared_data)  # JAX's PyFuncModel
+
+
+DATA_DIMS = ("item", "label_slot")
+"""The dims whose lengths follow the data (`observe_labels`): not frozen by the JAX route."""
+
+
+def _compile_nutpie(
+    model: pm.Model, initvals: dict[str, np.ndarray], backend: str, frozen: bool = False
+) -> CompiledModel:
+    """nutpie's model compiled through ``backend``. Through JAX (value and gradient by XLA) the
+    likelihood is the dense gather (`dense_label_gather`), so the data stay inputs of the jitted
+    function, not constants: ``with_data`` of the same shape re-uses XLA's compile, as numba's.
+    ``frozen``: the sparse product with the data frozen as constants (nutpie's default for
+    JAX; faster per gradient on large tables, but it serves one data set only)."""
+    if backend == "numba":
+        return nutpie.compile_pymc_model(model, initial_points=initvals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if frozen:
+            return nutpie.compile_pymc_model(
+                model, initial_points=initvals, backend="jax", gradient_backend="jax"
+            )
+        # parameter dims become constants (XLA needs static shapes); the data and the dims
+        # that follow them (items, label slots) stay inputs
+        dims = [name for name in model.coords if name not in DATA_DIMS]
+        with dense_label_gather():
+            return nutpie.compile_pymc_model(
+                freeze_dims_and_data(model, dims=dims, data=[]),
+                initial_points=initvals,
+                backend="jax",
+                gradient_backend="jax",
+                freeze_model=False,
+            )
 
 
 # Labels up to which ``sampler="nutpie"`` compiles through JAX (see `nutpie_backend`): there
@@ -133,6 +179,12 @@ def _nutpie_model(
 # numba 187 s + 21 s, JAX 7 s + 80 s); on adult_content's 92k labels JAX sampled for over
 # 25 minutes, numba in minutes. Measured by benchmarks/nuts.py --runs nutpie-jax:cold ...
 JAX_MAX_LABELS = 50_000
+
+# Labels up to which the JAX route reads the table by the dense gather (data as jit inputs: a
+# re-fit of the same shape re-uses XLA's compile, 0.05 s); above, the sparse product with the data
+# frozen as constants, faster per gradient there (1 chain × 600 steps, one run: 8k labels gather
+# 3.4 s vs frozen 4.3 s sampling, 32k labels 12.5 s vs 6.0 s; benchmarks/results/jax_gather.md).
+JAX_GATHER_MAX_LABELS = 10_000
 
 
 def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) -> str:
@@ -150,20 +202,9 @@ def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) 
         return "jax"
     if find_spec("jax") is None or n_labels > JAX_MAX_LABELS:
         return "numba"
-    if structure is not None and COMPILED_MODELS.get(structure) is not None:
+    if structure is not None and COMPILED_MODELS.get(("numba", structure)) is not None:
         return "numba"
     return "jax"
-
-
-def _nutpie_jax_model(model: pm.Model, initvals: dict[str, np.ndarray]) -> CompiledPyMCModel:
-    """nutpie's model compiled through JAX (value and gradient by XLA). The data become
-    constants of the graph (PyTensor's JAX backend builds no sparse matrix from inputs), so a
-    compiled model serves one data set: nothing to re-use, and XLA's compile is seconds."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return nutpie.compile_pymc_model(
-            model, initial_points=initvals, backend="jax", gradient_backend="jax"
-        )
 
 
 def show_progress(quiet: bool) -> bool:
@@ -216,10 +257,7 @@ def sample_nuts(
     if settings.sampler in NUTPIE_SAMPLERS:
         backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         start = time.perf_counter()
-        if backend == "jax":
-            compiled = _nutpie_jax_model(model, initvals)
-        else:
-            compiled, reused = _nutpie_model(model, initvals, reuse)
+        compiled, reused = _nutpie_model(model, initvals, reuse, backend)
         compiled_at = time.perf_counter()
 
         def run(draws: int) -> xr.DataTree:

@@ -94,7 +94,7 @@ def worker(args) -> dict:
     max_rhat = extreme(azs.rhat(fit.posterior, var_names=VAR_NAMES), np.max)
     names = np.asarray(ann.classes, dtype=object)
     stats = fit.posterior["sample_stats"]
-    refit = refit_same_shape(bl, args) if args.worker == "nutpie" else None
+    refit = refit_same_shape(bl, args) if args.worker.startswith("nutpie") else None
     return {
         "refit": refit,
         "import_seconds": import_s,

@@ -1,15 +1,24 @@
 """nutpie's two compile backends. ``sampler="nutpie"`` compiles through JAX (seconds, where
 numba takes tens of them; benchmarks/first_fit.py), and every family's graph must therefore
-convert to JAX; ``"nutpie-numba"`` and ``"nutpie-jax"`` name the backend."""
+convert to JAX; ``"nutpie-numba"`` and ``"nutpie-jax"`` name the backend. Through JAX the
+likelihood is the dense gather (`dense_label_gather`): it equals the sparse product, and the
+data stay inputs, so a re-fit of the same shape re-uses the compiled model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytensor
 import pytest
 
 import bayeslabels as bl
-from bayeslabels.inference import JAX_MAX_LABELS, nutpie_backend
+from bayeslabels import inference
+from bayeslabels.fitting import _features
+from bayeslabels.inference import COMPILED_MODELS, JAX_MAX_LABELS, nutpie_backend
 from bayeslabels.models import family_names
+from bayeslabels.models._likelihood import dense_label_gather
+from bayeslabels.spec import resolve_spec
 
 SHORT = dict(draws=60, tune=60, chains=2, seed=1, max_draws=0, quiet=True)
 
@@ -21,6 +30,57 @@ def _data(name: str) -> bl.Annotations:
     return bl.simulate.from_family(
         name, n_items=40, n_annotators=6, labels_per_item=(2, 4), n_subtypes=subtypes, seed=2
     ).annotations
+
+
+def _slow_but(kept: str) -> list:
+    """Every family, all but ``kept`` marked slow (one equality check in the default suite)."""
+    return [name if name == kept else pytest.param(name, marks=pytest.mark.slow) for name in family_names()]
+
+
+@pytest.mark.parametrize("name", _slow_but("dawid-skene"))
+def test_the_dense_gather_equals_the_sparse_product_in_every_family(name):
+    ann = replace(_data(name), gold=np.r_[0, 1, np.full(38, -1)])  # two gold items
+    spec = resolve_spec(name)
+    features = bl.simulate.learning_from_crowds(n_items=40, n_annotators=6, seed=2).features
+    scaled = _features(spec.family, ann, features if name == "learning-from-crowds" else None, None)
+    model = spec.family.build(ann, spec.priors, **({} if scaled is None else {"features": scaled}))
+    values = [model.value_vars]
+    sparse = model.logp()
+    with dense_label_gather():
+        dense = model.logp()
+    both = [sparse, dense, *pytensor.grad(sparse, values[0]), *pytensor.grad(dense, values[0])]
+    evaluate = model.compile_fn(both, mode="FAST_COMPILE")
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    out = evaluate(point)
+    n = len(values[0])
+    np.testing.assert_allclose(out[1], out[0], rtol=0, atol=1e-10)
+    for g_sparse, g_dense in zip(out[2 : 2 + n], out[2 + n :], strict=True):
+        np.testing.assert_allclose(g_dense, g_sparse, rtol=0, atol=1e-10)
+
+
+def test_a_jax_refit_of_the_same_shape_reuses_the_compiled_model():
+    first = _data("dawid-skene")
+    second = bl.simulate.from_family(
+        "dawid-skene", n_items=40, n_annotators=6, labels_per_item=(2, 4), seed=3
+    ).annotations
+    COMPILED_MODELS.clear()
+    fits = [bl.fit(ann, model="dawid-skene", sampler="nutpie-jax", **SHORT) for ann in (first, second)]
+    assert [fit.sampling.compiled_reused for fit in fits] == [False, True]
+    assert fits[1].sampling.backend == "jax"
+    soft = fits[1].soft_labels().to_frame()
+    assert list(soft["item"]) == list(second.items)
+
+
+def test_above_the_gather_limit_jax_freezes_the_data_and_compiles_per_data_set(monkeypatch):
+    monkeypatch.setattr(inference, "JAX_GATHER_MAX_LABELS", 0)
+    COMPILED_MODELS.clear()
+    ann = _data("dawid-skene")
+    fits = [bl.fit(ann, model="dawid-skene", sampler="nutpie-jax", **SHORT) for _ in range(2)]
+    assert [fit.sampling.compiled_reused for fit in fits] == [False, False]
+    assert len(COMPILED_MODELS) == 0
+    probabilities = fits[1].soft_labels().to_frame().filter(regex=r"^p_[^_]+$").to_numpy(float)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", family_names())

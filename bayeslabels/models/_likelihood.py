@@ -11,7 +11,9 @@ pair (hierarchical-subtype). With ``log π[c, k, l] = log P(label l | true class
     W_{cK+l,\,k} = \log\pi_{ckl}
 
 is item i's log-likelihood under true class k (the gather of ``log π[annotator, :, label]``
-per label row, summed per item, as one sparse product whose gradient is ``Cᵀ g``), and
+per label row, summed per item, as one sparse product whose gradient is ``Cᵀ g``; compiled
+through JAX, which builds no sparse matrix from inputs, the same gather is done densely over the
+label table, `dense_label_gather`), and
 
 .. math::
 
@@ -34,6 +36,8 @@ Every function here works on NumPy arrays and on PyTensor variables alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
@@ -46,6 +50,21 @@ if TYPE_CHECKING:
     from ..data import Annotations
 
 NEG_INF = -np.inf
+
+_DENSE_GATHER: ContextVar[bool] = ContextVar("dense_label_gather", default=False)
+
+
+@contextmanager
+def dense_label_gather() -> Iterator[None]:
+    """Within this block `labels_logp` builds ``L`` as a dense gather over the label table
+    (`gathered_class_loglik`) instead of the sparse product: for backends that build no sparse
+    matrix from inputs (PyTensor's JAX backend), so the data stay inputs of the compiled
+    function, not constants — one XLA compile serves every data set of the same shape."""
+    token = _DENSE_GATHER.set(True)
+    try:
+        yield
+    finally:
+        _DENSE_GATHER.reset(token)
 
 
 def label_cells(ann: Annotations, per_subtype: bool = False) -> tuple[np.ndarray, int]:
@@ -209,11 +228,14 @@ def labels_logp(
     ``L = C W`` is one sparse product (module docstring): the count matrix ``C`` is built from
     the value each evaluation — row i holds a 1 in column ``cell · K + label`` for each of its
     labels, at the positions `label_structure` gives — so the labels enter through the value,
-    at the speed of a constant sparse matrix."""
+    at the speed of a constant sparse matrix. Within `dense_label_gather` it is the dense
+    gather of `gathered_class_loglik` instead (same value, no sparse matrix)."""
     import pytensor.tensor as pt
     from pytensor import sparse as ps
 
     log_pi, log_rho = _core(log_pi, 3), _core(log_rho, 2)
+    if _DENSE_GATHER.get():
+        return pt.logsumexp(gathered_class_loglik(value, log_pi, cells) + log_rho + gold_mask, axis=-1)
     slots, columns, indptr, ones = (_core(x, 1) for x in (slots, columns, indptr, ones))
     n_cells, k = log_pi.shape[0], log_pi.shape[1]
     # int32 CSR indices, as SciPy's and PyTensor's compiled sparse kernels read them
@@ -222,6 +244,23 @@ def labels_logp(
     weights = log_pi.transpose(0, 2, 1).reshape((n_cells * k, k))
     joint = ps.structured_dot(counts, weights) + log_rho + gold_mask  # log ρ: (K,) or (items, K)
     return pt.logsumexp(joint, axis=-1)
+
+
+def gathered_class_loglik(
+    value: TensorVariable, log_pi: TensorVariable, cells: TensorVariable
+) -> TensorVariable:
+    r"""``L_ik = Σ_w present_iw · log π[cell_iw, k, label_iw]`` (items × K) as a dense gather
+    over the label table ``value`` (items × width) and its ``cells`` (−1 padded): the row
+    ``cell · K + label`` of ``W`` (module docstring) per slot, padding masked, summed over the
+    width. Its gradient is a scatter-add into ``log π``; no sparse matrix is built."""
+    import pytensor.tensor as pt
+
+    k = log_pi.shape[1]
+    present = pt.ge(cells, 0)
+    rows = pt.maximum(cells, 0) * k + pt.maximum(value, 0)
+    weights = log_pi.transpose(0, 2, 1).reshape((-1, k))
+    gathered = weights[rows.ravel()].reshape((cells.shape[0], cells.shape[1], k))
+    return pt.switch(present[..., None], gathered, 0.0).sum(axis=1)
 
 
 def per_item_log_prior(log_rho_draws: np.ndarray) -> np.ndarray:
