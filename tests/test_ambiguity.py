@@ -159,6 +159,7 @@ def test_the_family_reads_no_gold_and_is_not_minibatched():
         bl.fit(ann, model="ambiguity", method="advi", minibatch_items=2, quiet=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [2, 3])
 def test_soft_labels_stay_spread_on_ambiguous_items_where_dawid_skene_goes_one_hot(k):
     ann, _, ambiguous = _simulate(k, seed=k)

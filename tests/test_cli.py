@@ -104,6 +104,7 @@ def test_check_of_a_directory_that_is_not_a_fit_is_one_line_exit_2(tmp_path, cap
     assert "manifest.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fit_hierarchical_subtype_by_advi_from_the_command_line(tmp_path, capsys):
     from bayeslabels.cli import main
 
@@ -139,7 +140,7 @@ def test_fit_takes_the_nuts_target_acceptance_and_refuses_one_outside_0_1(tmp_pa
 
     sim = bl.simulate.dawid_skene(n_items=60, n_annotators=6, n_classes=2, seed=2)
     sim.annotations.to_frame().to_csv(tmp_path / "labels.csv", index=False)
-    common = ["fit", str(tmp_path / "labels.csv"), "--method", "map", "--quiet"]
+    common = ["fit", str(tmp_path / "labels.csv"), "--method", "em", "--quiet"]
     with pytest.raises(SystemExit) as refused:  # by the option's own check, before anything runs
         main([*common, "--target-accept", "1.5", "--out", str(tmp_path / "a.parquet")])
     assert refused.value.code == 2

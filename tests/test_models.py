@@ -266,6 +266,7 @@ def test_a_truly_ambiguous_item_stays_near_one_half_with_a_wide_interval():
 # --------------------------------------------------------------------------- ADVI and MAP
 
 
+@pytest.mark.slow
 def test_advi_agrees_with_nuts_on_simulated_data(nuts_fit, small_sim):
     advi = bl.fit(small_sim.annotations, method="advi", draws=1000, quiet=True)
     assert advi.check().variational and advi.check().ok
@@ -273,6 +274,7 @@ def test_advi_agrees_with_nuts_on_simulated_data(nuts_fit, small_sim):
     assert (gap <= 0.05).mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_advi_with_item_minibatches_matches_full_batch_labels(small_sim):
     fit = bl.fit(small_sim.annotations, method="advi", minibatch_items=50, draws=500, quiet=True)
     labels = fit.soft_labels().to_frame()["label"].to_numpy()

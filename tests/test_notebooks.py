@@ -26,6 +26,14 @@ FIGURES.mkdir(parents=True, exist_ok=True)"""
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 by_name = pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
+# Notebooks whose FAST run still takes minutes (several cross-fitted NUTS fits, each compiled
+# anew): executed by `pytest -m slow` and by scripts/notebooks.sh, checked for form by default.
+LONG = {"04-learning-from-crowds.ipynb"}
+run_by_name = pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in LONG else p for p in PATHS],
+    ids=[p.name for p in PATHS],
+)
 
 
 def _execute(nb, cwd: Path):
@@ -86,7 +94,7 @@ def test_kernel_is_this_interpreter():
     assert Path(printed).resolve() == Path(sys.prefix).resolve(), (printed, sys.prefix)
 
 
-@by_name
+@run_by_name
 def test_notebook_runs(path, tmp_path, monkeypatch):
     figures = tmp_path / "figures"
     monkeypatch.setenv("BAYESLABELS_FAST", "1")
