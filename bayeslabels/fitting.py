@@ -209,7 +209,7 @@ def fit(
         )
         return finished(tree, info)
     if method == "map":
-        return fitted(fit_map(pymc_model, start, quiet))
+        return fitted(fit_map(pymc_model, start, quiet, spec.inference.sampler))
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
     tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator)
     return finished(tree, info)

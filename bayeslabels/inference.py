@@ -15,7 +15,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
@@ -24,9 +24,11 @@ import nutpie
 import pandas as pd
 import pymc as pm
 import pytensor
+import pytensor.tensor as pt
 import xarray as xr
 from pymc.initial_point import make_initial_point_fn
 from pymc.model.transform.optimization import freeze_dims_and_data
+from pytensor.graph.replace import graph_replace
 
 from .choices import NUTPIE_SAMPLERS
 from .errors import SpecError
@@ -360,16 +362,88 @@ def point_tree(values: dict[str, tuple[tuple[str, ...], np.ndarray]], coords: di
     return xr.DataTree.from_dict({"posterior": posterior})
 
 
-def fit_map(model: pm.Model, start: dict[str, np.ndarray], quiet: bool = False) -> xr.DataTree:
-    """Posterior mode by L-BFGS from the EM start: a one-draw posterior flagged as a point estimate."""
-    with model, warnings.catch_warnings(), _pymc_logging(quiet):
-        warnings.simplefilter("ignore", FutureWarning)
-        tree = pm.find_MAP(
-            initvals=start, jitter=False, progressbar=show_progress(quiet), return_inferencedata=True
-        )
-    posterior = tree["posterior"].to_dataset()
+def optimizer_backend(model: pm.Model, sampler: str = "nutpie") -> str:
+    """The compile backend of MAP and ADVI for ``model``: ``"jax"`` or ``"numba"``.
+
+    The same rule as NUTS (`nutpie_backend`): XLA compiles the loss and its gradient in
+    seconds where numba takes most of a minute cold (60 items × 8 annotators, K = 3, empty
+    caches: MAP 9 s through JAX against 45 s, ADVI 6 s against 70 s), so JAX up to
+    `JAX_MAX_LABELS` labels unless ``sampler`` names numba (a minibatch, whose table is not
+    a `pm.Data`, counts as small: its batch is)."""
+    return nutpie_backend(sampler if sampler in NUTPIE_SAMPLERS else "nutpie", _n_labels(model))
+
+
+@contextmanager
+def _compiled_by(model: pm.Model, backend: str) -> Iterator[tuple[pm.Model, dict[str, str]]]:
+    """(the model to optimise, keyword arguments for `pm.find_MAP` / `pm.fit`) for ``backend``.
+    Through JAX the dims and data are frozen (XLA needs static shapes) and the labels are read
+    by the dense gather up to `JAX_GATHER_MAX_LABELS`, by the constant sparse product above."""
+    if backend == "numba":
+        yield model, {}
+        return
+    gather = dense_label_gather() if _n_labels(model) <= JAX_GATHER_MAX_LABELS else nullcontext()
+    with gather, warnings.catch_warnings():
+        # zero-sum and ordering assertions are dropped from the traced graph: their values
+        # hold by construction (the transforms)
+        warnings.filterwarnings("ignore", "Skipping Check", UserWarning)
+        yield freeze_dims_and_data(model), {"backend": "jax"}
+
+
+def fit_map(
+    model: pm.Model, start: dict[str, np.ndarray], quiet: bool = False, sampler: str = "nutpie"
+) -> xr.DataTree:
+    """Posterior mode by L-BFGS-B from the EM start (``jacobian=False``: the mode of the
+    density of the parameters themselves, as `pm.find_MAP`): a one-draw posterior flagged as
+    a point estimate. Loss and gradient are one function of the value variables compiled
+    through `optimizer_backend` (PyMC's ``find_MAP`` reads them from one flat vector whose
+    slices XLA cannot shape)."""
+    from scipy.optimize import minimize
+
+    with (
+        _compiled_by(model, optimizer_backend(model, sampler)) as (compiled, backend),
+        compiled,
+        _pymc_logging(quiet),
+    ):
+        point = make_initial_point_fn(model=compiled, overrides=start, return_transformed=True)(0)
+        values = _static_value_vars(compiled, point)
+        loss = graph_replace(-compiled.logp(jacobian=False), values, strict=False)
+        mode = _mode(backend.get("backend"))
+        inputs = list(values.values())
+        loss_and_grad = pytensor.function(inputs, [loss, *pt.grad(loss, inputs)], mode=mode)
+        names = [var.name for var in inputs]
+        shapes = [np.shape(point[name]) for name in names]
+        ends = np.cumsum([int(np.prod(shape)) for shape in shapes])
+
+        def unravel(flat: np.ndarray) -> dict[str, np.ndarray]:
+            parts = np.split(flat, ends[:-1])
+            return {name: part.reshape(shape) for name, part, shape in zip(names, parts, shapes, strict=True)}
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            value, *grads = loss_and_grad(*unravel(flat).values())
+            return float(value), np.concatenate([np.ravel(g) for g in grads])
+
+        x0 = np.concatenate([np.ravel(point[name]) for name in names]).astype(float)
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B")
+        if not result.success and not quiet:
+            warnings.warn(f"MAP: the optimizer did not converge: {result.message}", UserWarning, stacklevel=2)
+        posterior = posterior_values(compiled, {name: x[None] for name, x in unravel(result.x).items()}, mode)
     posterior.attrs["point_estimate"] = 1
     return xr.DataTree.from_dict({"posterior": posterior})
+
+
+def _static_value_vars(model: pm.Model, point: dict[str, np.ndarray]) -> dict:
+    """Each value variable of ``model`` → a stand-in of the same name with the static shape it
+    has at ``point``: XLA needs every shape known at compile time, and the gradients of joins
+    and zero-sum transforms split by sizes that fold to constants only when it is."""
+    return {
+        var: pt.tensor(name=var.name, dtype=var.dtype, shape=np.shape(point[var.name]))
+        for var in model.value_vars
+    }
+
+
+def _mode(backend: str | None) -> pytensor.compile.mode.Mode | None:
+    """PyTensor's compile mode for ``backend`` (None: the default, numba)."""
+    return None if backend is None else pytensor.compile.mode.get_mode(backend.upper())
 
 
 class LossPlateau:
@@ -420,6 +494,63 @@ def advi_start_sigma(model: pm.Model, labels_per_annotator: np.ndarray | None) -
     return sigma
 
 
+def _unconstrained_draws(approx: pm.Approximation, draws: int, seed: int) -> dict[str, np.ndarray]:
+    """``draws`` draws (draws, *shape) of each free variable on the unconstrained scale from a
+    mean-field (``μ + softplus(ρ) ε``) or full-rank (``μ + L ε``, L's diagonal through
+    softplus) Gaussian approximation, ε standard normal from ``seed``."""
+    group = approx.groups[0]
+    mu = np.asarray(group.params_dict["mu"].get_value())
+    eps = np.random.default_rng(seed).standard_normal((draws, mu.size))
+    if "L_tril" in group.params_dict:
+        chol = np.zeros((mu.size, mu.size))
+        chol[np.tril_indices(mu.size)] = group.params_dict["L_tril"].get_value()
+        diagonal = np.diag_indices(mu.size)
+        chol[diagonal] = np.logaddexp(0.0, chol[diagonal])
+        flat = mu + eps @ chol.T
+    else:
+        flat = mu + eps * np.logaddexp(0.0, np.asarray(group.params_dict["rho"].get_value()))
+    return {name: flat[:, part].reshape(draws, *shape) for name, part, shape, _ in group.ordering.values()}
+
+
+def approximation_draws(
+    approx: pm.Approximation, model: pm.Model, draws: int, seed: int, backend: str | None = None
+) -> xr.Dataset:
+    """The posterior (one chain of ``draws``) of a fitted approximation, as PyMC's
+    ``approx.sample`` gives it: Gaussian draws in NumPy (`_unconstrained_draws`) mapped by
+    `posterior_values` (PyMC's own sampler compiles its random draws by numba, tens of seconds
+    cold, and cannot compile them through JAX)."""
+    return posterior_values(model, _unconstrained_draws(approx, draws, seed), _mode(backend))
+
+
+def posterior_values(
+    model: pm.Model, unconstrained: dict[str, np.ndarray], mode: pytensor.compile.mode.Mode | None
+) -> xr.Dataset:
+    """One chain of draws of ``model``'s free variables and deterministics, by the model's
+    dims, from draws (draws, *shape) of its value variables (the unconstrained scale), by one
+    function compiled in ``mode``."""
+    names = {rv.name for rv in (*model.free_RVs, *model.deterministics)}
+    wanted = [var for var in model.unobserved_value_vars if var.name in names]
+    values = _static_value_vars(model, {name: x[0] for name, x in unconstrained.items()})
+    outputs = graph_replace(wanted, values, strict=False)
+    function = pytensor.function(list(values.values()), outputs, mode=mode, on_unused_input="ignore")
+    draws = len(next(iter(unconstrained.values())))
+    columns: list[list[np.ndarray]] = [[] for _ in wanted]
+    for i in range(draws):
+        point = function(*(unconstrained[var.name][i] for var in values))
+        for column, value in zip(columns, point, strict=True):
+            column.append(np.asarray(value))
+    data_vars = {}
+    for var, column in zip(wanted, columns, strict=True):
+        array = np.stack(column)[None]
+        dims = model.named_vars_to_dims.get(var.name) or tuple(
+            f"{var.name}_dim_{axis}" for axis in range(array.ndim - 2)
+        )
+        data_vars[var.name] = (("chain", "draw", *dims), array)
+    used = {dim for dims, _ in data_vars.values() for dim in dims[2:]}
+    coords = {name: np.asarray(model.coords[name]) for name in used if model.coords.get(name) is not None}
+    return xr.Dataset(data_vars, coords={"chain": [0], "draw": np.arange(draws), **coords})
+
+
 def fit_advi(
     model: pm.Model,
     settings: InferenceSettings,
@@ -433,7 +564,12 @@ def fit_advi(
     Mean-field σ start at the scale the labels imply (`advi_start_sigma`)."""
     started = time.perf_counter()
     extra = {} if full_rank else {"start_sigma": advi_start_sigma(model, labels_per_annotator)}
-    with model, warnings.catch_warnings(), _pymc_logging(quiet):
+    with (
+        _compiled_by(model, optimizer_backend(model, settings.sampler)) as (compiled, backend),
+        compiled,
+        warnings.catch_warnings(),
+        _pymc_logging(quiet),
+    ):
         warnings.simplefilter("ignore", UserWarning)
         approx = pm.fit(
             n=settings.advi_iterations,
@@ -443,11 +579,13 @@ def fit_advi(
             callbacks=[LossPlateau()],
             progressbar=show_progress(quiet),
             **extra,
+            **backend,
         )
-        tree = approx.sample(settings.draws, random_seed=settings.seed)
+        posterior = approximation_draws(
+            approx, compiled, settings.draws, settings.seed, backend.get("backend")
+        )
     fitted = time.perf_counter()
     losses = np.asarray(approx.hist)
-    posterior = tree["posterior"].to_dataset()
     posterior.attrs["variational"] = 1
     posterior.attrs["iterations"] = len(losses)
     posterior.attrs["converged"] = int(len(losses) < settings.advi_iterations)
