@@ -409,7 +409,8 @@ def fit_map(
         loss = graph_replace(-compiled.logp(jacobian=False), values, strict=False)
         mode = _mode(backend.get("backend"))
         inputs = list(values.values())
-        loss_and_grad = pytensor.function(inputs, [loss, *pt.grad(loss, inputs)], mode=mode)
+        grads: list = pt.grad(loss, inputs)
+        loss_and_grad = pytensor.function(inputs, [loss, *grads], mode=mode)
         names = [var.name for var in inputs]
         shapes = [np.shape(point[name]) for name in names]
         ends = np.cumsum([int(np.prod(shape)) for shape in shapes])
