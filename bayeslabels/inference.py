@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import nutpie
@@ -409,7 +409,7 @@ def fit_map(
         loss = graph_replace(-compiled.logp(jacobian=False), values, strict=False)
         mode = _mode(backend.get("backend"))
         inputs = list(values.values())
-        grads: list = pt.grad(loss, inputs)
+        grads = list(cast("list[pt.TensorVariable]", pt.grad(loss, inputs)))
         loss_and_grad = pytensor.function(inputs, [loss, *grads], mode=mode)
         names = [var.name for var in inputs]
         shapes = [np.shape(point[name]) for name in names]
