@@ -74,7 +74,7 @@ def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
     mu_log_noise, noise_scale, noise_offset = np.log(0.6), 0.3, rng.normal(size=j)
     cutpoints = np.array([0.3, 1.7])  # mean 1 = (K − 1)/2: the re-centring leaves them as they are
     gaps = np.array([0.3, 0.7])  # the middle class sits at 2 × 0.3 = 0.6, nearer the lowest
-    model = family("ordinal").build(ann)
+    model = family("ordinal").build(ann, bl.OrdinalPriors(class_shape_min_items=0))
     graph = _graph_item_logp(
         model,
         {
@@ -114,9 +114,24 @@ def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
     np.testing.assert_allclose(graph, expected, atol=1e-10)
 
 
+def test_a_small_table_gets_the_classic_model_and_a_large_one_the_free_class_shape():
+    ann = replace(_tiny(1, n_items=5, k=4), ordered=True)
+    shape = {"class_gaps", "class_log_noise"}
+
+    def free(priors: bl.OrdinalPriors) -> set[str]:
+        return {v.name for v in family("ordinal").build(ann, priors).free_RVs} & shape
+
+    assert free(bl.OrdinalPriors()) == set()  # 5 items < class_shape_min_items = 200
+    assert free(bl.OrdinalPriors(class_shape_min_items=5)) == shape
+    assert free(bl.OrdinalPriors(class_shape_min_items=5, class_noise_sd=0)) == {"class_gaps"}
+    # the choice is part of a compiled model's shape: a re-fit never crosses it
+    keys = {family("ordinal").shape_key(ann, bl.OrdinalPriors(class_shape_min_items=m)) for m in (5, 6)}
+    assert len(keys) == 2
+
+
 def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints_and_class_scale():
     ann = replace(_tiny(1, n_items=5, k=4), ordered=True)
-    model = family("ordinal").build(ann)
+    model = family("ordinal").build(ann, bl.OrdinalPriors(class_shape_min_items=0))
     per_annotator = {v.name for v in model.free_RVs if model.named_vars_to_dims.get(v.name) == ("annotator",)}
     assert per_annotator == {"bias_offset", "noise_offset"}
     assert model.named_vars_to_dims["cutpoints"] == ("cutpoint",)

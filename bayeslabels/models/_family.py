@@ -127,15 +127,16 @@ class Family:
 
     def shape_key(self, ann: Annotations, priors: Any = None) -> tuple:
         """The sizes the compiled model is fixed to (its parameters' shapes), and for priors
-        that choose a parameterisation from the data (`HierarchicalPriors.centred`) that choice."""
+        that choose the model's structure from the data (``data_choices``: centred offsets, free
+        class positions) those choices."""
         if self.shape is not None:
             key: tuple = self.shape(ann)
         elif self.per_subtype:
             key = (ann.n_annotators, ann.n_classes, len(ann.subtypes), len(observed_cells(ann)[1]))
         else:
             key = (ann.n_annotators, ann.n_classes, 0)
-        if priors is not None and hasattr(priors, "centred"):
-            key = (*key, priors.centred(ann.labels_per_annotator, ann.n_classes))
+        if priors is not None and hasattr(priors, "data_choices"):
+            key = (*key, priors.data_choices(ann.labels_per_annotator, ann.n_items, ann.n_classes))
         return key
 
     def validate(self, ann: Annotations) -> None:

@@ -28,7 +28,9 @@ read as anything else). The end positions are fixed (``m_0 = 0``, ``m_{K−1} = 
 scale's unit); the interior ones are free, their gaps a Dirichlet around equal spacing
 (concentration ``OrdinalPriors.class_spacing``; 0 fixes ``m_k = k``). ``log s_k`` sums to
 zero over classes (σ_j stays the annotator's typical noise), sd ``OrdinalPriors.class_noise_sd``
-(0 fixes ``s_k = 1``). Both at 0 give the classic equally spaced, homoscedastic model. That is
+(0 fixes ``s_k = 1``). Both at 0 give the classic equally spaced, homoscedastic model, and
+so does a table of fewer than ``OrdinalPriors.class_shape_min_items`` items (200), where the
+shape stays at its prior and only trades against the annotators. That is
 2K − 3 parameters for the whole table, none per annotator: each annotator's confusion keeps
 its two. On adult_content (92,721 labels, no gold) they raise the labels' log-likelihood at
 the posterior mode by 294 nats for 5 parameters (positions alone 117, noise alone 187).
@@ -140,22 +142,18 @@ def _ordinal_coords(ann: Annotations) -> dict[str, list[str]]:
     }
 
 
-def _frees_positions(k: int, priors: OrdinalPriors) -> bool:
-    """Free class positions need an interior class (K ≥ 3) and a concentration > 0."""
-    return k >= 3 and priors.class_spacing > 0
-
-
-def _class_noise(k: int, priors: OrdinalPriors) -> TensorVariable:
-    """``s_k = exp(γ_k)``, γ zero-sum normal (all ones when ``class_noise_sd`` is 0)."""
-    if priors.class_noise_sd == 0:
+def _class_noise(k: int, priors: OrdinalPriors, free: bool) -> TensorVariable:
+    """``s_k = exp(γ_k)``, γ zero-sum normal (all ones unless ``free``)."""
+    if not free:
         return pm.Deterministic("class_noise", pt.ones(k, dtype="float64"), dims="true_class")
     log_scale = pm.ZeroSumNormal("class_log_noise", sigma=priors.class_noise_sd, dims="true_class")
     return pm.Deterministic("class_noise", pt.exp(log_scale), dims="true_class")
 
 
-def _class_positions(k: int, priors: OrdinalPriors) -> TensorVariable:
-    """``m_k``: ends fixed at 0 and K − 1, interior gaps ``(K − 1) · Dirichlet(a_g)``."""
-    if not _frees_positions(k, priors):
+def _class_positions(k: int, priors: OrdinalPriors, free: bool) -> TensorVariable:
+    """``m_k``: ends fixed at 0 and K − 1, interior gaps ``(K − 1) · Dirichlet(a_g)`` (equally
+    spaced unless ``free``)."""
+    if not free:
         return pm.Deterministic("class_position", pt.arange(k, dtype="float64"), dims="true_class")
     gaps = pm.Dirichlet("class_gaps", a=np.full(k - 1, float(priors.class_spacing)), dims="class_gap")
     positions = pt.concatenate([pt.zeros(1), pt.cumsum(gaps)[:-1] * (k - 1), pt.as_tensor([k - 1.0])])
@@ -180,7 +178,8 @@ def _annotators(ann: Annotations, priors: OrdinalPriors) -> tuple[TensorVariable
     raw = pm.Normal("cutpoints_raw", default, priors.cutpoint_sd, dims="cutpoint", transform=ordered)
     # sorted: the identity on the (ordered) posterior, and ordered forward draws (prior predictive)
     cutpoints = pm.Deterministic("cutpoints", pt.sort(raw) - raw.mean() + default.mean(), dims="cutpoint")
-    scale = (_class_positions(k, priors), _class_noise(k, priors))
+    free_positions, free_noise = priors.frees_class_shape(ann.n_items, k)
+    scale = (_class_positions(k, priors, free_positions), _class_noise(k, priors, free_noise))
     pm.Deterministic(
         "population_confusion",
         pt.exp(ordinal_log_confusion(mu_bias, pt.exp(mu_log_noise), cutpoints, k, *scale)),
@@ -250,8 +249,9 @@ def ordinal_start(em: EMResult, ann: Annotations, priors: OrdinalPriors) -> dict
     noise = np.clip(np.sqrt(spread) * np.sqrt(3) / np.pi, 0.15, 3.0)
     mu_bias, bias_scale, bias_offset = _scale(bias)
     mu_log_noise, noise_scale, noise_offset = _scale(np.log(noise))
-    positions = {"class_gaps": np.full(k - 1, 1.0 / (k - 1))} if _frees_positions(k, priors) else {}
-    class_noise = {"class_log_noise": np.zeros(k)} if priors.class_noise_sd > 0 else {}
+    free_positions, free_noise = priors.frees_class_shape(ann.n_items, k)
+    positions = {"class_gaps": np.full(k - 1, 1.0 / (k - 1))} if free_positions else {}
+    class_noise = {"class_log_noise": np.zeros(k)} if free_noise else {}
     return {
         **prevalence_start(em),
         **positions,
