@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from .data import Annotations
 from .models._likelihood import annotation_counts, gold_log_mask, joint_class_logp
@@ -357,9 +356,14 @@ def _e_step(
     counts: sp.spmatrix, log_pi: np.ndarray, log_rho: np.ndarray, mask: np.ndarray | None
 ) -> tuple[np.ndarray, float]:
     """Class posteriors (items × K) and the data log-likelihood ``Σ_i log p(y_i)``."""
-    joint = joint_class_logp(counts, log_pi, log_rho, mask)  # one sparse product per iteration
-    log_evidence = logsumexp(joint, axis=1, keepdims=True)
-    return np.exp(joint - log_evidence), float(log_evidence.sum())
+    joint = np.asarray(joint_class_logp(counts, log_pi, log_rho, mask))  # one sparse product
+    # row-wise softmax in place (a new array each call): scipy's logsumexp costs 4x more here
+    top = joint.max(axis=1, keepdims=True)
+    np.subtract(joint, top, out=joint)
+    np.exp(joint, out=joint)
+    total = joint.sum(axis=1, keepdims=True)
+    joint /= total
+    return joint, float(np.log(total).sum() + top.sum())
 
 
 def _initial_posterior(ann: Annotations, init: np.ndarray | None = None) -> np.ndarray:
