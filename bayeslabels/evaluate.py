@@ -357,7 +357,7 @@ class Evaluation:
          metric class  estimate     lo     hi                method    n
     0  accuracy           0.898  0.827  0.942                wilson  108
     1  macro_f1           0.897  0.842  0.954  bootstrap-percentile  108
-    2    pr_auc  true     0.913  0.808  0.985  bootstrap-percentile  108
+    2    pr_auc  true     0.932  0.865  0.985  bootstrap-percentile  108
     """
 
     metrics: pd.DataFrame
@@ -544,7 +544,7 @@ def evaluate(
     metric             estimate  95% interval      method
     accuracy              0.898  [0.827, 0.942]  wilson
     macro_f1              0.897  [0.842, 0.954]  bootstrap-percentile
-    pr_auc (true)         0.913  [0.808, 0.985]  bootstrap-percentile
+    pr_auc (true)         0.932  [0.865, 0.985]  bootstrap-percentile
     log_loss              1.519  [0.490, 2.526]  bootstrap-percentile
     brier (true)          0.101  [0.045, 0.153]  bootstrap-percentile
     ece                   0.103  [0.048, 0.155]  bootstrap-percentile
