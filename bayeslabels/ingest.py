@@ -181,8 +181,11 @@ def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
     (labels repeat a lot; other types go value by value, since 1 == 1.0 == True would merge)."""
     if not pd.api.types.is_string_dtype(values):
         return values.map(func)
-    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
-    return pd.Series(np.asarray([func(v) for v in distinct], dtype=object)[codes], index=values.index)
+    # a string column (Arrow-backed or object of str) factorizes in its own storage: no Python
+    # object per row (5M labels: 0.9 s -> 0.2 s)
+    codes, distinct = pd.factorize(values if values.dtype != object else values.to_numpy(dtype=object))
+    mapped = np.asarray([func(v) for v in distinct], dtype=object)[codes]
+    return pd.Series(mapped, index=values.index, dtype=object)  # not re-inferred as Arrow text
 
 
 def class_names(values: pd.Series) -> pd.Series:
@@ -296,6 +299,8 @@ def _check_spreadsheet_numbers(ids: pd.Series, what: str, row_name: str) -> None
     """Refuse ids ``"7"`` and ``"7.0"`` in one column: the same number, written two ways."""
     if not isinstance(ids.dtype, pd.StringDtype):
         ids = ids.astype("str")  # Arrow strings: the pattern runs over the column at once
+    if not ids.str.contains(".", regex=False, na=False).any():  # a plain search: most tables
+        return
     dotted = ids.str.fullmatch(r"[+-]?\d+\.0+", na=False).to_numpy()
     if not dotted.any():
         return
@@ -857,10 +862,14 @@ def duplicate_rows(
     if policy not in ("keep", "last", "error"):
         raise DataError(f"duplicates={policy!r}: use 'keep', 'last' or 'error'")
     n_annotators = int(annotator_code.max()) + 1 if len(annotator_code) else 0
-    pair = pd.Series(item_code.astype(np.int64) * n_annotators + annotator_code)
+    key = item_code.astype(np.int64) * n_annotators + annotator_code
+    keep_rows = np.ones(len(rows), dtype=bool)
+    ordered = np.sort(key)  # repeats are rare: one sort says so (5M rows 0.3 s; hashing 0.8 s)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return keep_rows, 0
+    pair = pd.Series(key)
     repeated_mask = pair.duplicated(keep=False).to_numpy()
     repeated_pairs = int(pair[repeated_mask].nunique())
-    keep_rows = np.ones(len(rows), dtype=bool)
     if repeated_pairs and policy == "error":
         first = int(np.flatnonzero(repeated_mask)[0])
         raise DataError(
