@@ -308,7 +308,7 @@ def _m_statistics(counts: sp.spmatrix, posterior: np.ndarray) -> tuple[np.ndarra
     """The M-step's sufficient statistics of a posterior: expected counts ``Cᵀq``
     ((cells·K_label) × K_true) and the class masses ``Σ_i q_i`` (K). Both are sums over items,
     so the statistics of a data set are the sums of those of any partition of its items."""
-    return np.asarray(counts.T @ posterior), posterior.sum(axis=0)
+    return np.asarray(counts.T @ posterior), np.ones(len(posterior)) @ posterior
 
 
 def _m_step_from_statistics(
@@ -357,12 +357,16 @@ def _e_step(
 ) -> tuple[np.ndarray, float]:
     """Class posteriors (items × K) and the data log-likelihood ``Σ_i log p(y_i)``."""
     joint = np.asarray(joint_class_logp(counts, log_pi, log_rho, mask))  # one sparse product
-    # row-wise softmax in place (a new array each call): scipy's logsumexp costs 4x more here
-    top = joint.max(axis=1, keepdims=True)
-    np.subtract(joint, top, out=joint)
+    # row-wise softmax in place (a new array each call). Reductions along the short class
+    # axis are slow in NumPy: the row maximum goes column by column and the row sum is a
+    # product with ones (1M × 3: 10 ms and 1 ms against 39 ms and 17 ms; scipy's logsumexp more)
+    top = joint[:, 0].copy()
+    for column in range(1, joint.shape[1]):
+        np.maximum(top, joint[:, column], out=top)
+    np.subtract(joint, top[:, None], out=joint)
     np.exp(joint, out=joint)
-    total = joint.sum(axis=1, keepdims=True)
-    joint /= total
+    total = joint @ np.ones(joint.shape[1])
+    joint /= total[:, None]
     return joint, float(np.log(total).sum() + top.sum())
 
 
