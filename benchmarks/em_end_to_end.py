@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from _common import RESULTS, machine_info, machine_line
+from _common import machine_info, machine_line, write
 
 TARGET_RATIO, TARGET_ACC_DIFF = 10.0, 0.001
 
@@ -131,9 +131,7 @@ def main() -> None:
             f" {r['ratio']:.1f} | {r['accuracy_bayeslabels']:.4f} / {r['accuracy_crowdkit']:.4f} |"
             f" {'yes' if r['met'] else 'no'} |"
         )
-    (RESULTS / "em_end_to_end.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "em_end_to_end.json").write_text(json.dumps(rows, indent=2))
-    print("\n".join(lines))
+    write("em_end_to_end", {"rows": rows}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

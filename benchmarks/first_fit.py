@@ -18,9 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
 ROWS = [
     (method, family, backend)
     for method in ("map", "advi")
@@ -60,7 +58,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(*args.one)))
         return
-    from _common import machine_info, machine_line
+    from _common import machine_info, machine_line, write
 
     rows = []
     for method, family, backend in ROWS:
@@ -101,9 +99,7 @@ def main() -> None:
                 f"| {method} | {family} | {n['fit_s']:.1f} | {j['fit_s']:.1f} | "
                 f"{n['fit_s'] / j['fit_s']:.1f} | {n['accuracy']:.3f} / {j['accuracy']:.3f} |"
             )
-    (RESULTS / "first_fit.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "first_fit.json").write_text(json.dumps(rows, indent=2))
-    print("\n".join(lines))
+    write("first_fit", {"rows": rows}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
