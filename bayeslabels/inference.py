@@ -375,7 +375,7 @@ def optimizer_backend(model: pm.Model, sampler: str = "nutpie") -> str:
 
 @contextmanager
 def _compiled_by(model: pm.Model, backend: str) -> Iterator[tuple[pm.Model, dict[str, str]]]:
-    """(the model to optimise, keyword arguments for `pm.find_MAP` / `pm.fit`) for ``backend``.
+    """(the model to optimise, keyword arguments for `pm.fit`: the backend) for ``backend``.
     Through JAX the dims and data are frozen (XLA needs static shapes) and the labels are read
     by the dense gather up to `JAX_GATHER_MAX_LABELS`, by the constant sparse product above."""
     if backend == "numba":
