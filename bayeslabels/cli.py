@@ -725,7 +725,8 @@ def _selection_text(selection: dict) -> str:
         elpd = "n/a" if row.get("elpd_loo") is None else f"{row['elpd_loo']:.1f} ± {row['se']:.1f}"
         lines.append(
             f"  {row['model']:<22} elpd_loo {elpd:<16} Pareto k > 0.7: {row.get('pareto_k_bad')}  "
-            f"predictive misfits: {row['misfits']}"
+            f"predictive misfits: {row['misfits']}  "
+            + ("converged" if row.get("converged", True) else f"NOT converged (R-hat {row['max_rhat']:.3f})")
         )
     lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
     calibrated = selection.get("self_calibration")

@@ -46,7 +46,7 @@ from .features import FeaturesLike, ItemFeatures
 from .models import CLASS_POSTERIOR_MEANING, Family, confusion_reliability
 from .models._family import ItemBlocks, labels_per_cell
 from .models._likelihood import label_table, rows_to_table
-from .persist import read_fit, save_fit
+from .persist import RECOMPUTED, read_fit, recompute_deterministics, save_fit
 from .soft_labels import SoftLabels, export_kind
 from .spec import ModelSpec, SamplingInfo
 
@@ -201,7 +201,7 @@ class Fit:
     def _confusion(self) -> np.ndarray:
         return self.family.confusion(self.annotations, self._stored_draws)
 
-    def check(self, thresholds: Thresholds | None = None) -> ConvergenceReport:
+    def check(self, thresholds: Thresholds | None = None, *, predictive: bool = True) -> ConvergenceReport:
         """Convergence check of the fit.
 
         Convergence (R-hat, ESS, divergences, BFMI), label switching per chain against the
@@ -214,6 +214,9 @@ class Fit:
         ----------
         thresholds : Thresholds, optional
             The limits to check against (default `Thresholds()`).
+        predictive : bool, default True
+            Run the predictive check and report its misfits among the warnings (False: only
+            the sampler's diagnostics, e.g. to screen many fits quickly).
 
         Returns
         -------
@@ -230,9 +233,9 @@ class Fit:
         >>> nuts.check(bl.Thresholds(max_rhat=1.05)).ok  # doctest: +SKIP
         True
         """
-        if thresholds is None:
+        if thresholds is None and predictive:
             return self._default_report
-        return self._check(thresholds)
+        return self._check(thresholds or Thresholds(), predictive=predictive)
 
     @cached_property
     def _default_report(self) -> ConvergenceReport:
@@ -484,6 +487,15 @@ class Fit:
             {"labels": (("chain", "draw", "item"), values.reshape(chains, draws, -1))},
             coords={**coords, "item": list(self.annotations.items)},
         )
+
+    def _with_deterministics(self) -> Fit:
+        """This fit with the deterministics its save left out recomputed (`persist.RECOMPUTED`)."""
+        posterior = self.posterior["posterior"].to_dataset()
+        if RECOMPUTED not in posterior.attrs:
+            return self
+        groups = {name: node.to_dataset() for name, node in self.posterior.children.items()}
+        groups["posterior"] = recompute_deterministics(posterior, self.model)
+        return replace(self, posterior=xr.DataTree.from_dict(groups))
 
     def _with_log_likelihood(self) -> Fit:
         """This fit with the `log_likelihood` group in its posterior (sampled fits small
@@ -1467,4 +1479,4 @@ def load_fit(directory: str | Path) -> Fit:
     >>> fit.method  # doctest: +SKIP
     'em'
     """
-    return Fit(**read_fit(directory))._with_log_likelihood()
+    return Fit(**read_fit(directory))._with_deterministics()._with_log_likelihood()

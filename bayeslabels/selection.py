@@ -14,9 +14,14 @@ r"""Choosing a model family: LOO, predictive checks and held-out gold, side by s
 * **Gold held out of the fit** (where there is gold and the fit did not use it): accuracy,
   ECE and log-loss with intervals (`bayeslabels.evaluate`).
 
-The recommendation: among the models whose elpd is within two standard errors of the best
-(``|elpd_diff| ≤ 2·dse``), the one with the fewest predictive misfits, then the best elpd. Gold
-is reported, never used to choose (so a choice can be scored on the same gold).
+* **Convergence** of each sampled fit against `SCREEN_THRESHOLDS` (R-hat, ESS, divergences and
+  label switching; looser than `Fit.check`'s defaults, since a screen is a short run): a
+  posterior that has not mixed gives LOO and soft labels of a distribution it never sampled.
+
+The recommendation: among the converged models (all of them where none converged, said in the
+reason), those whose elpd is within two standard errors of the best (``|elpd_diff| ≤ 2·dse``),
+then the one with the fewest predictive misfits, then the best elpd. Gold is reported, never
+used to choose (so a choice can be scored on the same gold).
 """
 
 from __future__ import annotations
@@ -29,11 +34,20 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_ci_prob
+from .diagnostics import Thresholds
 from .errors import DataError
 from .fit import Fit
 
 PARETO_K_BAD = 0.7
 """Items with a Pareto k above this make PSIS-LOO unreliable (Vehtari et al. 2024)."""
+
+SCREEN_THRESHOLDS = Thresholds(max_rhat=1.05, min_ess=100.0, max_divergences=10)
+"""What a candidate's run must pass to be recommended: R-hat ≤ 1.05, bulk and tail ESS ≥ 100
+(enough for LOO and the soft labels' means), at most 10 divergent transitions, no chain with
+switched labels. Looser than `Thresholds`' defaults, which a final fit must pass: a screen
+(``model="auto"``: 2 chains × 500 draws) is too short for ESS ≥ 400 on the hierarchical
+families, yet R-hat and label switching already tell a sampler that is stuck or between modes
+(item-difficulty on anesthesia, dog and duchenne: classes swapped within a chain)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,9 @@ class ModelComparison:
         One row per model, best elpd first: ``model`` (the name given), ``family``,
         ``method``, ``elpd_loo``, ``se``, ``elpd_diff``, ``dse``, ``p_loo``, ``loo_weight``
         (stacking), ``pareto_k_bad`` (items with k > 0.7), ``misfits`` (predictive-check
-        statistics in the tail) and ``misfit_statistics``, and where gold was held out
+        statistics in the tail) and ``misfit_statistics``, ``converged`` (passed
+        `SCREEN_THRESHOLDS`; a point estimate passes) with ``max_rhat`` and
+        ``convergence`` (the check's verdict), and where gold was held out
         ``gold_accuracy``, ``gold_ece``, ``gold_log_loss`` with ``_lo`` / ``_hi`` intervals.
     recommended : str
         The model chosen by the rule in the module docstring.
@@ -236,21 +252,25 @@ def compare_models(
         check = predictive_check(fit, draws=predictive_draws, seed=seed, ci_prob=ci_prob)
         checks[name] = check
         misfit = check.table.loc[check.table["misfit"], "statistic"].tolist()
+        convergence = fit.check(SCREEN_THRESHOLDS, predictive=False)
         extra[name] = {
             "family": fit.spec.model,
             "method": fit.method,
+            "converged": bool(convergence.ok),
+            "max_rhat": convergence.max_rhat,
+            "convergence": convergence.verdict,
             "misfits": len(misfit),
             "misfit_statistics": ", ".join(misfit),
             **_gold_columns(fit, ci_prob, seed),
         }
     table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
     table = table.sort_values("elpd_loo", ascending=False, na_position="last").reset_index()
-    recommended, reason = _recommend(table)
+    recommended, reason = _recommend_converged(fits, table)
     return ModelComparison(table=table, recommended=recommended, reason=reason, checks=checks)
 
 
 def _recommend(table: pd.DataFrame) -> tuple[str, str]:
-    """The rule of the module docstring."""
+    """The rule of the module docstring, on models already screened for convergence."""
     has_loo = table["elpd_loo"].notna()
     if has_loo.any():
         # ArviZ 1.x reports elpd_diff as signed (≤ 0 for the models behind the best)
@@ -270,3 +290,21 @@ def _recommend(table: pd.DataFrame) -> tuple[str, str]:
         chosen["model"]
     ), f"no LOO (point estimates); fewest predictive misfits ({int(chosen['misfits'])})"
 
+
+def _recommend_converged(fits: Mapping[str, Fit], table: pd.DataFrame) -> tuple[str, str]:
+    """`_recommend` among the converged fits, their LOO compared among themselves (the
+    differences and their SEs in ``table`` are to the best of all fits); among all of them,
+    said in the reason, where none converged."""
+    converged = table.set_index("model")["converged"]
+    kept = [name for name in fits if converged[name]]
+    if len(kept) == len(fits):
+        return _recommend(table)
+    if not kept:
+        chosen, reason = _recommend(table)
+        return chosen, reason + "; no candidate converged (see each fit's check()): chosen among all"
+    columns = ["misfits", "converged"]
+    pool = _loo_table({name: fits[name] for name in kept}).join(table.set_index("model")[columns])
+    chosen, reason = _recommend(pool.reset_index())
+    rhat = table.set_index("model")["max_rhat"]
+    left = ", ".join(f"{name} (R-hat {rhat[name]:.3f})" for name in fits if not converged[name])
+    return chosen, f"{reason}; set aside as not converged: {left}"

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayeslabels as bl
 
@@ -25,6 +26,25 @@ def test_round_trip_gives_identical_soft_labels_and_report(nuts_fit, saved):
     assert loaded.annotations.data_hash == nuts_fit.annotations.data_hash
     np.testing.assert_allclose(loaded.em.posterior, nuts_fit.em.posterior)
     assert loaded.sampling == nuts_fit.sampling
+
+
+def test_deterministics_are_left_out_of_the_file_and_recomputed_on_load(subtype_fit, tmp_path):
+    saved = subtype_fit.save(tmp_path / "fit")
+    deterministics = [var.name for var in subtype_fit.model.deterministics]
+    with xr.open_datatree(saved / "posterior.nc", engine="h5netcdf") as tree:
+        stored = set(tree["posterior"].data_vars)
+    assert "cell_confusion" in deterministics and not stored & set(deterministics)
+    fitted = subtype_fit.posterior["posterior"]
+    free_bytes = sum(fitted[name].nbytes for name in stored)
+    assert (saved / "posterior.nc").stat().st_size < 1.5 * free_bytes + 2_000_000  # not the 2.5x of all
+
+    loaded = bl.load(saved)
+    for name in deterministics:
+        np.testing.assert_allclose(loaded.posterior["posterior"][name], fitted[name], rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(
+        loaded.soft_labels().to_frame(), subtype_fit.soft_labels().to_frame(), rtol=0, atol=1e-12
+    )
+    assert loaded.check().ok == subtype_fit.check().ok
 
 
 def test_directory_layout(saved):

@@ -4,10 +4,12 @@ posterior predictive check and held-out gold, with a recommendation that follows
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayeslabels as bl
 from bayeslabels.selection import _recommend
@@ -54,6 +56,31 @@ def test_the_recommendation_prefers_fewer_misfits_among_models_within_two_standa
     assert "2 items with Pareto k" in reason
     table.loc[1, "dse"] = 1.0  # now b is 3 SE behind: the best elpd wins despite its misfits
     assert _recommend(table)[0] == "a"
+
+
+def test_a_candidate_whose_classes_switch_within_a_chain_is_not_recommended(nuts_fit):
+    posterior = nuts_fit.posterior["posterior"].to_dataset()
+    k = posterior.sizes["true_class"]
+    flip = np.roll(np.arange(k), 1)
+    half = posterior.sizes["draw"] // 2
+    confusion = posterior["confusion"].values.copy()  # chain, draw, annotator, true, label
+    prevalence = posterior["prevalence"].values.copy()
+    confusion[0, half:] = confusion[0, half:][:, :, flip][..., flip]
+    prevalence[0, half:] = prevalence[0, half:][:, flip]
+    groups = {name: node.to_dataset() for name, node in nuts_fit.posterior.children.items()}
+    groups["posterior"] = posterior.assign(
+        confusion=(posterior["confusion"].dims, confusion),
+        prevalence=(posterior["prevalence"].dims, prevalence),
+    )
+    switched = replace(nuts_fit, posterior=xr.DataTree.from_dict(groups))
+
+    comparison = bl.compare_models({"switched": switched, "ds": nuts_fit})
+    table = comparison.table.set_index("model")
+    assert table.loc["ds", "converged"] and not table.loc["switched", "converged"]
+    assert comparison.recommended == "ds"
+    assert "set aside as not converged: switched" in comparison.reason
+    alone = bl.compare_models({"switched": switched})
+    assert alone.recommended == "switched" and "no candidate converged" in alone.reason
 
 
 def test_fits_of_other_labels_are_refused(em_fit):
