@@ -508,7 +508,7 @@ class Annotations:
         timestamps = None
         if timestamp is not None and timestamp in frame.columns:
             timestamps = ingest.parse_timestamps(frame[timestamp], row_name, na_values)[coded.keep]
-        stripped = ingest.count_stripped(frame, rows, item, annotator)
+        stripped = ingest.count_stripped(rows)
         summary = _summary(coded, item_index, class_index, gold_code, duplicates, stripped, source)
         return cls(
             items=item_index,

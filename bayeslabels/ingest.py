@@ -736,8 +736,10 @@ def normalise_rows(
     row_name: str = "row",
     na_values: Iterable[str] | str | None = None,
 ) -> pd.DataFrame:
-    """Columns ``item``, ``annotator`` (stripped id strings) and ``label`` (canonical class
-    names) of a label table or one partition of it, on the frame's index.
+    """Columns ``item``, ``annotator`` (stripped id strings; categorical where the column is
+    text, checked and stripped once per distinct id) and ``label`` (canonical class names) of
+    a label table or one partition of it, on the frame's index; ``attrs[STRIPPED_IDS]`` counts
+    the ids that lost surrounding whitespace.
 
     A cell is missing when it is empty (or NaN / None) or one of the ``na_values`` spellings;
     ``"NA"`` or ``"null"`` are ids like any other unless listed there. Refuses missing ids or
@@ -745,11 +747,18 @@ def normalise_rows(
     boolean ids and ids that mix numbers and strings, naming the rows (by ``row_name`` and
     the frame's index).
     """
-    columns = {}
+    columns: dict[str, pd.Series] = {}
+    stripped = 0
     for column, what in ((item, "item"), (annotator, "annotator"), (label, "label")):
         noun = "class name" if what == "label" else f"{what} id"
         values = scalar_cells(frame[column], column, noun, row_name)
-        missing = is_missing(values, na_values)
+        text_ids = what != "label" and isinstance(values.dtype, pd.StringDtype)
+        if text_ids:  # every check and the stripping on the distinct ids, not per row
+            codes, distinct = pd.factorize(values)
+            distinct_values = pd.Series(distinct, dtype=values.dtype)
+            missing = np.append(is_missing(distinct_values, na_values), True)[codes]
+        else:
+            missing = is_missing(values, na_values)
         if missing.any():
             rows = list(frame.index[missing])
             fix = (
@@ -758,27 +767,56 @@ def normalise_rows(
                 else f"every row needs an {what} id; drop those rows or fill them in"
             )
             raise DataError(f"missing {what} ({column!r} is empty/NaN) in {rows_text(rows, row_name)}: {fix}")
-        columns[what] = values
-    return pd.DataFrame(
-        {
-            "item": id_strings(columns["item"], "item", row_name),
-            "annotator": id_strings(columns["annotator"], "annotator", row_name),
-            "label": class_names(columns["label"]),
-        },
-        index=frame.index,
-    )
+        if text_ids:
+            columns[what], changed = _distinct_text_ids(values, codes, distinct_values, what, row_name)
+            stripped += changed
+        elif what == "label":
+            columns[what] = class_names(values)
+        else:
+            columns[what] = id_strings(values, what, row_name)
+            stripped += _stripped_count(frame[column], columns[what])
+    rows = pd.DataFrame(columns, index=frame.index)
+    rows.attrs[STRIPPED_IDS] = stripped
+    return rows
 
 
-def count_stripped(frame: pd.DataFrame, rows: pd.DataFrame, item: str, annotator: str) -> int:
-    """How many text ids of ``frame`` lost surrounding whitespace in `normalise_rows`."""
-    stripped = 0
-    for raw, clean in ((frame[item], rows["item"]), (frame[annotator], rows["annotator"])):
-        if isinstance(raw.dtype, pd.StringDtype):
-            stripped += int((raw != clean).sum())
-        elif raw.dtype == object:
-            is_text = np.fromiter((type(v) is str for v in raw), dtype=bool, count=len(raw))
-            stripped += int((is_text & (raw.astype(str) != clean).to_numpy(dtype=bool)).sum())
-    return stripped
+STRIPPED_IDS = "stripped_ids"
+"""``normalise_rows(...).attrs[STRIPPED_IDS]``: how many ids lost surrounding whitespace."""
+
+
+def _distinct_text_ids(
+    values: pd.Series, codes: np.ndarray, distinct: pd.Series, what: str, row_name: str
+) -> tuple[pd.Series, int]:
+    """Text ids stripped and checked once per distinct id (`id_strings`), as a categorical
+    column on the rows (factorizing it later reads the codes, no string hashing), and how many
+    rows had whitespace stripped. An error is re-raised from the rows, to name them."""
+    try:
+        clean = id_strings(distinct, what, row_name)
+    except DataError:
+        id_strings(values, what, row_name)
+        raise
+    changed = (clean != distinct).to_numpy(dtype=bool, na_value=False)
+    n_changed = 0
+    names = clean.array
+    if changed.any():  # " a" and "a" are one id once stripped
+        n_changed = int(np.bincount(codes, minlength=len(distinct))[changed].sum())
+        merged, names = pd.factorize(clean)
+        codes = merged[codes]
+    categorical = pd.Categorical.from_codes(codes, categories=pd.Index(names))
+    return pd.Series(categorical, index=values.index), n_changed
+
+
+def _stripped_count(raw: pd.Series, clean: pd.Series) -> int:
+    """How many text ids of ``raw`` lost surrounding whitespace in ``clean``."""
+    if raw.dtype != object:
+        return 0
+    is_text = np.fromiter((type(v) is str for v in raw), dtype=bool, count=len(raw))
+    return int((is_text & (raw.astype(str) != clean).to_numpy(dtype=bool)).sum())
+
+
+def count_stripped(rows: pd.DataFrame) -> int:
+    """How many text ids lost surrounding whitespace in `normalise_rows` (its ``attrs``)."""
+    return int(rows.attrs.get(STRIPPED_IDS, 0))
 
 
 def class_index(

@@ -170,6 +170,25 @@ def recompute_deterministics(posterior: xr.Dataset, model: Any) -> xr.Dataset:
     return xr.merge([posterior, computed], combine_attrs="drop").assign_attrs(attrs)
 
 
+SAMPLER_BOOKKEEPING = (
+    "step_size_bar",
+    "mean_tree_accept_sym",
+    "transformation_update_id",
+    "transformation_index",
+    "index_in_trajectory",
+    "fisher_distance",
+    "tuning",
+)
+"""nutpie's sample stats of its own adaptation (mass-matrix updates, the step-size average,
+position in the trajectory), not diagnostics of the posterior: left out of the file. What
+ArviZ and `Fit.check` read (diverging, energy, energy_error, logp, step_size, depth,
+n_steps, maxdepth_reached, mean_tree_accept) is kept."""
+
+COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}
+"""Every stored variable deflated (level 1, byte-shuffled): sample stats shrink by half (step
+counts and flags repeat), draws by about 10 %, for under a second on a 40 MB posterior."""
+
+
 def _tree_for_disk(fit: Fit) -> xr.DataTree:
     groups = {}
     recomputed = stored_deterministics(fit)
@@ -179,6 +198,8 @@ def _tree_for_disk(fit: Fit) -> xr.DataTree:
         dataset = node.to_dataset()
         if name == "posterior" and recomputed:
             dataset = dataset.drop_vars(recomputed).assign_attrs({RECOMPUTED: " ".join(recomputed)})
+        if name == "sample_stats":
+            dataset = dataset.drop_vars(SAMPLER_BOOKKEEPING, errors="ignore")
         # nutpie's free-text divergence messages (object dtype) do not belong in a numeric file
         dataset = dataset.drop_vars([v for v, a in dataset.data_vars.items() if a.dtype == object])
         groups[name] = dataset
@@ -231,7 +252,7 @@ def _serialise(fit: Fit) -> dict[str, bytes]:
     files = {
         "spec.toml": fit.spec.to_toml().encode("utf-8"),
         # in memory: h5py on a full disk may crash the process rather than raise
-        "posterior.nc": bytes(_tree_for_disk(fit).to_netcdf(None, engine="h5netcdf")),
+        "posterior.nc": _netcdf_bytes(_tree_for_disk(fit)),
         "annotations.parquet": _annotations_bytes(fit.annotations),
         "diagnostics.json": json.dumps(json_safe(fit.check().to_dict()), indent=2).encode(),
     }
@@ -249,6 +270,16 @@ def _serialise(fit: Fit) -> dict[str, bytes]:
     manifest[_SELF_HASH] = _manifest_hash(manifest)
     files[MANIFEST] = json.dumps(manifest, indent=2).encode()
     return files
+
+
+def _netcdf_bytes(tree: xr.DataTree) -> bytes:
+    """The tree as NetCDF-4 bytes, every variable compressed (`COMPRESSION`)."""
+    encoding = {
+        node.path: {name: COMPRESSION for name in node.dataset.data_vars}
+        for node in tree.subtree
+        if node.has_data
+    }
+    return bytes(tree.to_netcdf(None, engine="h5netcdf", encoding=encoding))
 
 
 def _manifest_hash(manifest: dict[str, Any]) -> str:
