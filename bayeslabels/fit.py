@@ -649,16 +649,19 @@ class Fit:
         score = np.empty((ann.n_items, 2)) if ann.ordered else None
         tail = (1 - ci_prob) / 2
         for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
-            mean[rows] = probs.mean(axis=0)
-            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
-            if score is not None:  # the expected position of the true class, draw by draw
-                score[rows] = np.quantile(probs @ np.arange(k, dtype=float), [tail, 1 - tail], axis=0).T
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
             chain_means[:, rows] = by_chain.mean(axis=1)
-            trimmed = by_chain[:, : windows * per_window].reshape(
-                n_chains, windows, per_window, *probs.shape[1:]
-            )
-            window_means[:, :, rows] = trimmed.mean(axis=2)
+            mean[rows] = chain_means[:, rows].mean(axis=0)  # chains are of equal length
+            if windows > 1:
+                trimmed = by_chain[:, : windows * per_window].reshape(
+                    n_chains, windows, per_window, *probs.shape[1:]
+                )
+                window_means[:, :, rows] = trimmed.mean(axis=2)
+            else:
+                window_means[:, 0, rows] = chain_means[:, rows]
+            if score is not None:  # the expected position of the true class, draw by draw
+                score[rows] = np.quantile(probs @ np.arange(k, dtype=float), [tail, 1 - tail], axis=0).T
+            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
         return _ItemPosteriors(
             mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means, score
         )
