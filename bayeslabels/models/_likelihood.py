@@ -528,12 +528,20 @@ def class_posterior(
     return softmax(joint, axis=-1)
 
 
+BLOCK_VALUES = 1_000_000
+"""Numbers per block of draws × items × K in the per-draw item passes (8 MB of float64): the
+temporaries stay near the CPU's caches and NumPy's per-call overhead is still small. Soft
+labels of 1M items × 100 ADVI draws × 3 classes: blocks of 20M numbers 19 s, 4M 15.2 s, 1M
+13.4 s, 0.3M 12.6 s (more blocks cost more per block with 4000 NUTS draws); and a pass over
+millions of items adds a few hundred MB to the fit's memory, not gigabytes."""
+
+
 def joint_class_blocks(
     counts: sp.spmatrix,
     log_pi_draws: np.ndarray,
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
-    max_values: int = 20_000_000,
+    max_values: int = BLOCK_VALUES,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + L_ik + m_ik`` under draw s, items
     in blocks of under ``max_values`` numbers; the draws × cells weights are stacked once.
@@ -562,7 +570,7 @@ def class_posterior_blocks(
     log_pi_draws: np.ndarray,
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
-    max_values: int = 20_000_000,
+    max_values: int = BLOCK_VALUES,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)`` (`joint_class_blocks`
     normalised over classes)."""
@@ -596,7 +604,7 @@ def item_loglik_blocks(
     log_pi_draws: np.ndarray,
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
-    max_values: int = 20_000_000,
+    max_values: int = BLOCK_VALUES,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, ℓ)`` with ``ℓ[s, i] = log p(y_i | draw s)``, each item's labels
     jointly with the class summed out — the pointwise log-likelihood LOO needs (the labels of
