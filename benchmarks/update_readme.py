@@ -14,6 +14,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ORDER = [
     "em_vs_crowdkit",
+    "em_end_to_end",
+    "first_fit",
+    "saved_fit",
     "nuts",
     "gpu",
     "scale_10m",
