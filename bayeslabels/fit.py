@@ -649,9 +649,9 @@ class Fit:
         score = np.empty((ann.n_items, 2)) if ann.ordered else None
         tail = (1 - ci_prob) / 2
         for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
+            mean[rows] = probs.mean(axis=0)  # over all draws, as every consumer of the draws sums
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
-            chain_means[:, rows] = by_chain.mean(axis=1)
-            mean[rows] = chain_means[:, rows].mean(axis=0)  # chains are of equal length
+            chain_means[:, rows] = by_chain.mean(axis=1) if n_chains > 1 else mean[rows]
             if windows > 1:
                 trimmed = by_chain[:, : windows * per_window].reshape(
                     n_chains, windows, per_window, *probs.shape[1:]

@@ -113,6 +113,13 @@ def test_a_gold_items_calibrated_label_comes_from_a_map_that_never_saw_its_gold(
 # --------------------------------------------------------------------------- (3) draw by draw
 
 
+def _all_item_draws(fit: bl.Fit) -> np.ndarray:
+    """P(z_i = k | draw) for every item: the fit's blocks of items put together (draws, items, K)."""
+    blocks = list(fit.item_probability_draws())
+    assert [rows.start for rows, _ in blocks] == [0, *(rows.stop for rows, _ in blocks[:-1])]
+    return np.concatenate([probs for _, probs in blocks], axis=1)
+
+
 @pytest.fixture(scope="module")
 def nuts_calibration(nuts_fit, small_sim) -> bl.Calibration:
     """The session's NUTS fit, calibrated on its simulation's truth (gold the fit never saw)."""
@@ -127,8 +134,7 @@ def test_intervals_of_a_posterior_are_calibrated_draw_by_draw(nuts_fit, nuts_cal
     assert np.allclose(soft.mean.sum(axis=1), 1.0)
 
     # by hand, for every item: its map applied to each draw, then mean and 10%/90% quantiles
-    ((rows, draws),) = list(nuts_fit.item_probability_draws())  # 200 items: one block
-    assert rows == slice(0, 200)
+    draws = _all_item_draws(nuts_fit)
     maps = [*cal.fold_maps, cal.overall]
     temperature = np.array([maps[f].temperature for f in cal.fold])[None, :, None]
     calibrated = softmax(np.log(draws) / temperature, axis=-1)
@@ -144,7 +150,7 @@ def test_intervals_of_a_posterior_are_calibrated_draw_by_draw(nuts_fit, nuts_cal
 def test_with_draws_the_map_is_fitted_to_the_soft_labels_it_exports(nuts_fit, nuts_calibration, small_sim):
     """The map minimises the gold's log-loss of the mean of the calibrated draws (what is exported),
     not of the map of the posterior mean: a temperature a little off either way scores worse."""
-    ((_, draws),) = list(nuts_fit.item_probability_draws())
+    draws = _all_item_draws(nuts_fit)
     truth = small_sim.true_class
 
     def gold_log_loss(t: float) -> float:
