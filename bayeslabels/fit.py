@@ -649,7 +649,7 @@ class Fit:
         score = np.empty((ann.n_items, 2)) if ann.ordered else None
         tail = (1 - ci_prob) / 2
         for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
-            mean[rows] = probs.mean(axis=0)  # over all draws, as every consumer of the draws sums
+            mean[rows] = probs.mean(axis=0)  # over all draws, as `calibrate` averages its draws
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
             chain_means[:, rows] = by_chain.mean(axis=1) if n_chains > 1 else mean[rows]
             if windows > 1:
