@@ -135,38 +135,54 @@ def _read_annotations(data: bytes) -> Annotations:
 
 
 RECOMPUTED = "bayeslabels_recomputed"
-"""Attribute of the saved posterior group: the model's deterministics left out of the file,
-space-separated, recomputed on load by `recompute_deterministics`. Per draw they are as large
+"""Attribute of the saved posterior group: the model's deterministics left out of the file
+(those the free variables reproduce, checked at save), space-separated, recomputed on load by
+`recompute_deterministics`. Per draw they are as large
 as the free variables or larger (a hierarchical fit's confusion, offsets and population
 matrices: 125 MB on rte at 4 × 2000 draws, 42 MB without them), and a function of them."""
 
 
 def stored_deterministics(fit: Fit) -> list[str]:
-    """The model's deterministics in the fit's posterior: what the file leaves out."""
-    posterior = fit.posterior["posterior"]
-    return [var.name for var in fit.model.deterministics if var.name in posterior.data_vars]
+    """The model's deterministics in the fit's posterior that its free variables reproduce:
+    what the file leaves out. A posterior whose deterministics were changed on their own (a
+    relabelled fit: `Fit.relabel` permutes ``confusion`` along ``true_class``, which MACE's
+    θ and ξ cannot give back) keeps them all in the file."""
+    posterior = fit.posterior["posterior"].to_dataset()
+    names = [var.name for var in fit.model.deterministics if var.name in posterior.data_vars]
+    if not names:
+        return []
+    computed = _computed_deterministics(posterior.drop_vars(names), fit.model, names)
+    reproduced = all(
+        np.allclose(computed[name].values, posterior[name].values, rtol=1e-9, atol=1e-12, equal_nan=True)
+        for name in names
+    )
+    return names if reproduced else []
 
 
-def recompute_deterministics(posterior: xr.Dataset, model: Any) -> xr.Dataset:
-    """The posterior with the deterministics named in its `RECOMPUTED` attribute computed from
-    its free variables, draw by draw (`pm.compute_deterministics`; PyTensor's FAST_COMPILE: a
-    second, not a numba compile, for a function run once per draw). Equal to the sampled values
-    up to floating-point rounding (≤ 1e-15)."""
+def _computed_deterministics(free: xr.Dataset, model: Any, names: list[str]) -> xr.Dataset:
+    """``names`` computed from the free variables draw by draw (`pm.compute_deterministics`;
+    PyTensor's FAST_COMPILE: a second, not a numba compile, for a function run once per draw)."""
     import pymc as pm
 
-    names = str(posterior.attrs.get(RECOMPUTED, "")).split()
-    if not names:
-        return posterior
-    attrs = {key: value for key, value in posterior.attrs.items() if key != RECOMPUTED}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        computed = pm.compute_deterministics(
-            posterior.drop_attrs(deep=False),
+        return pm.compute_deterministics(
+            free.drop_attrs(deep=False),
             model=model,
             var_names=names,
             progressbar=False,
             compile_kwargs={"mode": "FAST_COMPILE"},
         )
+
+
+def recompute_deterministics(posterior: xr.Dataset, model: Any) -> xr.Dataset:
+    """The posterior with the deterministics named in its `RECOMPUTED` attribute computed from
+    its free variables (`_computed_deterministics`): the sampled values up to rounding (≤ 1e-15)."""
+    names = str(posterior.attrs.get(RECOMPUTED, "")).split()
+    if not names:
+        return posterior
+    attrs = {key: value for key, value in posterior.attrs.items() if key != RECOMPUTED}
+    computed = _computed_deterministics(posterior, model, names)
     return xr.merge([posterior, computed], combine_attrs="drop").assign_attrs(attrs)
 
 

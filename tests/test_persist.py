@@ -47,6 +47,22 @@ def test_deterministics_are_left_out_of_the_file_and_recomputed_on_load(subtype_
     assert loaded.check().ok == subtype_fit.check().ok
 
 
+def test_deterministics_the_free_variables_do_not_give_stay_in_the_file(subtype_fit, tmp_path):
+    """A posterior edited after sampling (as `Fit.relabel` permutes confusion matrices along the
+    true class) is saved as it is: its deterministics are not recomputed from its free variables."""
+    from dataclasses import replace
+
+    posterior = subtype_fit.posterior["posterior"].to_dataset()
+    confusion = posterior["cell_confusion"].values.copy()  # chain, draw, cell, true, label
+    confusion[0] = confusion[0][:, :, ::-1]
+    groups = {name: node.to_dataset() for name, node in subtype_fit.posterior.children.items()}
+    groups["posterior"] = posterior.assign(cell_confusion=(posterior["cell_confusion"].dims, confusion))
+    edited = replace(subtype_fit, posterior=xr.DataTree.from_dict(groups))
+
+    loaded = bl.load(edited.save(tmp_path / "fit"))
+    np.testing.assert_array_equal(loaded.posterior["posterior"]["cell_confusion"].values, confusion)
+
+
 def test_directory_layout(saved):
     names = sorted(p.name for p in saved.iterdir())
     assert names == ["annotations.parquet", "diagnostics.json", "manifest.json", "posterior.nc", "spec.toml"]
