@@ -47,7 +47,7 @@ SCREEN_THRESHOLDS = Thresholds(max_rhat=1.05, min_ess=100.0, max_divergences=10)
 switched labels. Looser than `Thresholds`' defaults, which a final fit must pass: a screen
 (``model="auto"``: 2 chains × 500 draws) is too short for ESS ≥ 400 on the hierarchical
 families, yet R-hat and label switching already tell a sampler that is stuck or between modes
-(item-difficulty on anesthesia, dog and duchenne: classes swapped within a chain)."""
+(item-difficulty on anesthesia: classes 3 and 4 swapped within a chain; on duchenne R-hat 1.14)."""
 
 
 @dataclass(frozen=True)
@@ -295,16 +295,15 @@ def _recommend_converged(fits: Mapping[str, Fit], table: pd.DataFrame) -> tuple[
     """`_recommend` among the converged fits, their LOO compared among themselves (the
     differences and their SEs in ``table`` are to the best of all fits); among all of them,
     said in the reason, where none converged."""
-    converged = table.set_index("model")["converged"]
-    kept = [name for name in fits if converged[name]]
+    by_model = table.set_index("model")
+    kept = [name for name in fits if by_model.loc[name, "converged"]]
     if len(kept) == len(fits):
         return _recommend(table)
     if not kept:
         chosen, reason = _recommend(table)
         return chosen, reason + "; no candidate converged (see each fit's check()): chosen among all"
-    columns = ["misfits", "converged"]
-    pool = _loo_table({name: fits[name] for name in kept}).join(table.set_index("model")[columns])
+    pool = _loo_table({name: fits[name] for name in kept}).join(by_model["misfits"])
     chosen, reason = _recommend(pool.reset_index())
-    rhat = table.set_index("model")["max_rhat"]
-    left = ", ".join(f"{name} (R-hat {rhat[name]:.3f})" for name in fits if not converged[name])
+    rhat = by_model["max_rhat"]
+    left = ", ".join(f"{name} (R-hat {rhat[name]:.3f})" for name in fits if name not in kept)
     return chosen, f"{reason}; set aside as not converged: {left}"
