@@ -206,6 +206,7 @@ def fit(
             quiet,
             reuse=reuse,
             needs_more=lambda tree: fitted(tree)._check(Thresholds(), predictive=False).needs_more_draws,
+            steady=family.steady_start,
         )
         return finished(tree, info)
     if method == "map":

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, cast
@@ -86,13 +86,18 @@ class CompiledModels:
 COMPILED_MODELS = CompiledModels()
 
 
+def _jittered(model: pm.Model, steady: Collection[str]) -> set:
+    """The free variables of ``model`` whose start is jittered: all but those named ``steady``."""
+    return {rv for rv in model.free_RVs if rv.name not in steady}
+
+
 def _flat_start(
-    model: pm.Model, compiled: CompiledModel, initvals: dict[str, np.ndarray]
+    model: pm.Model, compiled: CompiledModel, initvals: dict[str, np.ndarray], steady: Collection[str] = ()
 ) -> Callable[[int | None], np.ndarray]:
     """nutpie's start function (seed → flat unconstrained vector) for ``model``'s free
-    variables in the compiled order, jittered by U(−1, 1) as nutpie's own."""
+    variables in the compiled order, jittered by U(−1, 1) as nutpie's own (but ``steady``)."""
     point_fn = make_initial_point_fn(
-        model=model, overrides=initvals, jitter_rvs=set(model.free_RVs), return_transformed=True
+        model=model, overrides=initvals, jitter_rvs=_jittered(model, steady), return_transformed=True
     )
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     lock = threading.Lock()
@@ -112,6 +117,7 @@ def _nutpie_model(
     initvals: dict[str, np.ndarray],
     reuse: tuple[dict[str, np.ndarray], tuple] | None,
     backend: str = "numba",
+    steady: Collection[str] = (),
 ) -> tuple[CompiledModel, bool]:
     """(compiled model, whether it was re-used): from `COMPILED_MODELS` with this model's data,
     coords and start when ``reuse`` (data by name, structure key) finds one compiled by
@@ -126,10 +132,12 @@ def _nutpie_model(
         coords = {**cached.coords, **{name: pd.Index(v) for name, v in model.coords.items()}}
         start_field = "initial_point_func" if backend == "numba" else "_make_initial_points"
         compiled = dataclasses.replace(
-            cached.with_data(**data), _coords=coords, **{start_field: _flat_start(model, cached, initvals)}
+            cached.with_data(**data),
+            _coords=coords,
+            **{start_field: _flat_start(model, cached, initvals, steady)},
         )
         return compiled, True
-    compiled = _compile_nutpie(model, initvals, backend, frozen)
+    compiled = _compile_nutpie(model, initvals, backend, frozen, steady)
     if key is not None:
         COMPILED_MODELS.put(key, compiled)
     return compiled, False
@@ -147,7 +155,11 @@ DATA_DIMS = ("item", "label_slot")
 
 
 def _compile_nutpie(
-    model: pm.Model, initvals: dict[str, np.ndarray], backend: str, frozen: bool = False
+    model: pm.Model,
+    initvals: dict[str, np.ndarray],
+    backend: str,
+    frozen: bool = False,
+    steady: Collection[str] = (),
 ) -> CompiledModel:
     """nutpie's model compiled through ``backend``. Through JAX (value and gradient by XLA) the
     likelihood is the dense gather (`dense_label_gather`), so the data stay inputs of the jitted
@@ -155,20 +167,28 @@ def _compile_nutpie(
     ``frozen``: the sparse product with the data frozen as constants (nutpie's default for
     JAX; faster per gradient on large tables, but it serves one data set only)."""
     if backend == "numba":
-        return nutpie.compile_pymc_model(model, initial_points=initvals)
+        return nutpie.compile_pymc_model(
+            model, initial_points=initvals, jitter_rvs=_jittered(model, steady)
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         if frozen:
             return nutpie.compile_pymc_model(
-                model, initial_points=initvals, backend="jax", gradient_backend="jax"
+                model,
+                initial_points=initvals,
+                jitter_rvs=_jittered(model, steady),
+                backend="jax",
+                gradient_backend="jax",
             )
         # parameter dims become constants (XLA needs static shapes); the data and the dims
         # that follow them (items, label slots) stay inputs
         dims = [name for name in model.coords if name not in DATA_DIMS]
+        fixed = freeze_dims_and_data(model, dims=dims, data=[])
         with dense_label_gather():
             return nutpie.compile_pymc_model(
-                freeze_dims_and_data(model, dims=dims, data=[]),
+                fixed,
                 initial_points=initvals,
+                jitter_rvs=_jittered(fixed, steady),
                 backend="jax",
                 gradient_backend="jax",
                 freeze_model=False,
@@ -244,6 +264,7 @@ def sample_nuts(
     quiet: bool = False,
     reuse: tuple[dict[str, np.ndarray], tuple] | None = None,
     needs_more: Callable[[xr.DataTree], bool] | None = None,
+    steady: Collection[str] = (),
 ) -> tuple[xr.DataTree, SamplingInfo]:
     """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax).
 
@@ -251,7 +272,9 @@ def sample_nuts(
     compiled model of the same structure from `COMPILED_MODELS` instead of compiling.
     ``needs_more(tree)`` True (the check failed on R-hat or ESS): sample again from the same
     compiled model, same seed, with twice the draws, until it is False or
-    ``settings.max_draws`` is reached; ``SamplingInfo.draws_used`` lists each round."""
+    ``settings.max_draws`` is reached; ``SamplingInfo.draws_used`` lists each round.
+    ``steady``: free variables nutpie starts at ``initvals`` exactly in every chain
+    (`Family.steady_start`); PyMC's samplers jitter every variable."""
     progress = show_progress(quiet)
     reused = False
     draws_used = [settings.draws]
@@ -259,7 +282,7 @@ def sample_nuts(
     if settings.sampler in NUTPIE_SAMPLERS:
         backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         start = time.perf_counter()
-        compiled, reused = _nutpie_model(model, initvals, reuse, backend)
+        compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady)
         compiled_at = time.perf_counter()
 
         def run(draws: int) -> xr.DataTree:

@@ -7,6 +7,7 @@ gold metrics know it; fits recover who is harsh, lenient and noisy."""
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
 import bayeslabels as bl
+from bayeslabels import inference
 from bayeslabels.errors import DataError, SpecError
 from bayeslabels.models import family
 from bayeslabels.models.ordinal import ordinal_log_confusion
@@ -151,6 +153,33 @@ def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints_and_cla
     assert not {"class_gaps", "class_log_noise"} & set(classic.named_vars)
     fixed = pm.draw([classic["class_position"], classic["class_noise"]])
     np.testing.assert_allclose(np.stack(fixed), [[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
+
+
+def test_every_chain_starts_the_scale_at_the_em_solution_and_the_annotators_apart():
+    """nutpie's start (`inference._flat_start`): the population location and the scale's shape
+    (`Family.steady_start`) exactly at the EM start in every chain, the annotators' offsets and
+    the population spreads jittered (a jitter of one class's log noise by ±1 sent an adult_content
+    chain into a mode with R and X exchanged)."""
+    ann = replace(_tiny(2, n_items=5, k=4), ordered=True)
+    priors = bl.OrdinalPriors(class_shape_min_items=0)
+    ordinal = family("ordinal")
+    model = ordinal.build(ann, priors)
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    assert set(ordinal.steady_start) <= set(model.named_vars)  # every name a variable of the model
+    point = model.initial_point()
+    sizes = [np.asarray(point[name]).size for name in names]
+    start = inference._flat_start(
+        model,
+        SimpleNamespace(n_dim=sum(sizes)),
+        ordinal.start(bl.dawid_skene_em(ann), ann, priors),
+        ordinal.steady_start,
+    )
+    chains = [dict(zip(names, np.split(start(seed), np.cumsum(sizes)[:-1]), strict=True)) for seed in (1, 2)]
+    steady = {model.rvs_to_values[model[name]].name for name in ordinal.steady_start}
+    assert steady and steady < set(names)
+    for name in names:
+        same = np.allclose(chains[0][name], chains[1][name])
+        assert same == (name in steady), name
 
 
 # ------------------------------------------------------------------ ordered classes in the data

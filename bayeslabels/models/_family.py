@@ -5,7 +5,10 @@ A family module (``models/<family>.py``) builds its PyMC graph and declares a `F
 What a family may declare beyond the builder:
 
 - ``priors`` — its priors dataclass (`bayeslabels.priors`), which its spec's ``[priors]`` fill;
-- ``start`` — sampler start values from the Dawid–Skene EM solution;
+- ``start`` — sampler start values from the Dawid–Skene EM solution; ``steady_start`` the
+  free variables every NUTS chain starts at exactly those values (the others are jittered by
+  U(−1, 1) on the unconstrained scale, so chains still start apart): population parameters a
+  jitter of which moves every annotator or class at once, far enough to reach another mode;
 - ``em_variant`` — the EM variant whose solution is the start, and ``em_point_estimate``
   whether ``method="em"`` *is* a fit of this family;
 - ``ordered_only`` — the family needs ordered classes (``Annotations.ordered``, a rating scale);
@@ -81,6 +84,7 @@ class Family:
     build: Callable[..., pm.Model]
     start: Callable[[EMResult, Annotations, Any], dict[str, np.ndarray]]
     summary: str = ""
+    steady_start: tuple[str, ...] = ()
     em_variant: Literal["class-conditional", "one-coin"] = "class-conditional"
     em_point_estimate: bool = False
     cells: Literal["annotator", "annotator-subtype"] | None = "annotator"
