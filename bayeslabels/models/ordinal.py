@@ -243,8 +243,8 @@ def _scale(x: np.ndarray) -> tuple[float, float, np.ndarray]:
 def ordinal_start(em: EMResult, ann: Annotations, priors: OrdinalPriors) -> dict[str, np.ndarray]:
     """Start at the EM confusion's moments: each annotator's bias its mean error ``Σ_k ρ_k
     Σ_l π_jkl (l − k)`` (within ±2 classes) and its noise the logistic scale of the errors'
-    spread (``sd · √3/π``, within [0.15, 3]); the cut-points at their prior means, the
-    classes equally spaced and equally noisy."""
+    spread (``sd · √3/π``, within [0.15, 3]); the cut-points at their prior means (shifted
+    together, which the labels do not see), the classes equally spaced and equally noisy."""
     k = ann.n_classes
     rho = np.clip(em.prevalence, 1e-6, None)
     rho = rho / rho.sum()
@@ -267,7 +267,10 @@ def ordinal_start(em: EMResult, ann: Annotations, priors: OrdinalPriors) -> dict
         "mu_log_noise": np.asarray(mu_log_noise),
         "noise_scale": np.asarray(noise_scale),
         "noise_offset": noise_offset,
-        "cutpoints_raw": priors.default_cutpoints(k),
+        # a quarter prior sd above the prior means, in the direction the re-centring hides from
+        # the labels: there the gradient is the prior's alone, and zero exactly at the means
+        # (nutpie refuses a start with a zero gradient; the direction is steady, not jittered)
+        "cutpoints_raw": priors.default_cutpoints(k) + 0.25 * priors.cutpoint_sd,
     }
 
 
