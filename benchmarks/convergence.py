@@ -161,7 +161,7 @@ def markdown(report: dict) -> str:
             head + f"| {r['verdict']} | {fmt(r['max_rhat'], '.4f')} | {fmt(r['min_ess_bulk'], '.0f')} "
             f"| {fmt(r['min_ess_tail'], '.0f')} | {' → '.join(map(str, r['draws_used']))} | {r['worst']} "
             f"| {fmt(r['gold_accuracy'])} | {r['compile_seconds']:.1f} | {r['sampling_seconds']:.1f} "
-            f"| {r['process_seconds']:.0f} |"
+            + (f"| {r['process_seconds']:.0f} |" if "process_seconds" in r else "| (saved fit) |")
         )
     lines += ["", SHARED_NOTE, ""]
     return "\n".join(lines)
