@@ -720,13 +720,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _selection_text(selection: dict) -> str:
     """The --model auto comparison, one line per candidate."""
-    lines = ["model auto: candidates screened by NUTS (2 chains × 500 draws)"]
+    lines = ["model auto: candidates screened by NUTS (2 chains × 500 draws; 1000 where R-hat or ESS missed)"]
     for row in selection["models"]:
         elpd = "n/a" if row.get("elpd_loo") is None else f"{row['elpd_loo']:.1f} ± {row['se']:.1f}"
+        draws = row.get("draws")
         lines.append(
             f"  {row['model']:<22} elpd_loo {elpd:<16} Pareto k > 0.7: {row.get('pareto_k_bad')}  "
             f"predictive misfits: {row['misfits']}  "
             + ("converged" if row.get("converged", True) else f"NOT converged (R-hat {row['max_rhat']:.3f})")
+            + (f" at {int(draws)} draws" if isinstance(draws, int | float) and math.isfinite(draws) else "")
         )
     lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
     calibrated = selection.get("self_calibration")

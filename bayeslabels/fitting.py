@@ -24,7 +24,7 @@ from .features import FeaturesLike, ItemFeatures, item_features, no_features
 from .fit import Fit
 from .inference import fit_advi, fit_map, point_tree, sample_nuts
 from .models import Family
-from .selection import ModelComparison, compare_models
+from .selection import SCREEN_THRESHOLDS, ModelComparison, compare_models
 from .spec import ModelSpec, SamplingInfo, resolve_spec
 
 
@@ -240,7 +240,18 @@ its soft label means something else (the rate of a new positive label, binary on
 ``ambiguity`` generalises it."""
 
 SCREEN_SETTINGS: dict[str, Any] = {"draws": 500, "tune": 500, "chains": 2}
-"""The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks)."""
+"""The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks). A
+candidate that misses `SCREEN_THRESHOLDS` on R-hat or ESS alone (not on label switching or
+divergences: more draws do not cure those) is screened once more with twice the draws, from the
+same compiled model (`screen_needs_more`)."""
+
+
+def screen_needs_more(screen: Fit) -> bool:
+    """Whether a candidate's screen missed `SCREEN_THRESHOLDS` on R-hat or ESS only (duchenne:
+    ambiguity at R-hat 1.055, the best calibrated family there, was set aside at 2 × 500)."""
+    if screen.is_point_estimate or screen.sampling is None:
+        return False
+    return screen.check(SCREEN_THRESHOLDS, predictive=False).needs_more_draws
 
 
 def auto_candidates(ann: Annotations) -> list[str]:
@@ -274,8 +285,9 @@ def auto_fit(
 ) -> tuple[Fit, ModelComparison]:
     """Fit the candidate families, choose one by `compare_models`, and fit it in full.
 
-    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws), enough
-    for PSIS-LOO and the predictive check; the recommended family is then fitted with its
+    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws, 1000
+    where R-hat or ESS alone missed the screen's bar), enough for PSIS-LOO and the predictive
+    check; the recommended family is then fitted with its
     spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`) and, unless
     ``self_calibration`` is False, self-calibrated (`bayeslabels.self_calibrate`: its soft labels
     tempered by label count, fitted on held-out labels). Gold is never used to choose or to
@@ -313,18 +325,16 @@ def auto_fit(
     names = candidates if candidates is not None else auto_candidates(annotations)
     if not names:
         raise DataError("model 'auto' found no candidate family for these data")
-    screens = {
-        name: fit(
-            annotations,
-            model=name,
-            method="nuts",
-            use_gold=use_gold,
-            seed=seed,
-            quiet=quiet,
-            **SCREEN_SETTINGS,
+
+    def screen(name: str, draws: int) -> Fit:
+        settings = {**SCREEN_SETTINGS, "draws": draws}
+        return fit(
+            annotations, model=name, method="nuts", use_gold=use_gold, seed=seed, quiet=quiet, **settings
         )
-        for name in names
-    }
+
+    screens = {name: screen(name, SCREEN_SETTINGS["draws"]) for name in names}
+    for name in [name for name, first in screens.items() if screen_needs_more(first)]:
+        screens[name] = screen(name, 2 * SCREEN_SETTINGS["draws"])
     comparison = compare_models(screens, seed=0 if seed is None else seed)
     chosen = fit(
         annotations,

@@ -256,6 +256,7 @@ def compare_models(
         extra[name] = {
             "family": fit.spec.model,
             "method": fit.method,
+            "draws": fit.sampling.draws if fit.sampling is not None else None,
             "converged": bool(convergence.ok),
             "max_rhat": convergence.max_rhat,
             "convergence": convergence.verdict,

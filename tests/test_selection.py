@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 import bayeslabels as bl
-from bayeslabels.selection import _recommend
+from bayeslabels.fitting import screen_needs_more
+from bayeslabels.selection import SCREEN_THRESHOLDS, _recommend
 
 
 def test_a_sampled_fit_is_compared_by_loo_and_a_point_estimate_without_it(nuts_fit, em_fit):
@@ -58,29 +59,56 @@ def test_the_recommendation_prefers_fewer_misfits_among_models_within_two_standa
     assert _recommend(table)[0] == "a"
 
 
-def test_a_candidate_whose_classes_switch_within_a_chain_is_not_recommended(nuts_fit):
-    posterior = nuts_fit.posterior["posterior"].to_dataset()
+def _with_posterior(fit: bl.Fit, **values: np.ndarray) -> bl.Fit:
+    """``fit`` with the named posterior variables replaced by ``values`` (same dims)."""
+    posterior = fit.posterior["posterior"].to_dataset()
+    groups = {name: node.to_dataset() for name, node in fit.posterior.children.items()}
+    groups["posterior"] = posterior.assign({name: (posterior[name].dims, v) for name, v in values.items()})
+    return replace(fit, posterior=xr.DataTree.from_dict(groups))
+
+
+def _switched_within_chain_0(fit: bl.Fit) -> bl.Fit:
+    """``fit`` with the true classes of chain 0 rotated from the middle of the chain on: the
+    confusion's rows and the prevalence permuted together, the labels' meaning kept (what a
+    sampler that crossed to another labelling of the classes would draw)."""
+    posterior = fit.posterior["posterior"]
     k = posterior.sizes["true_class"]
     flip = np.roll(np.arange(k), 1)
     half = posterior.sizes["draw"] // 2
     confusion = posterior["confusion"].values.copy()  # chain, draw, annotator, true, label
     prevalence = posterior["prevalence"].values.copy()
-    confusion[0, half:] = confusion[0, half:][:, :, flip][..., flip]
+    confusion[0, half:] = confusion[0, half:][:, :, flip]
     prevalence[0, half:] = prevalence[0, half:][:, flip]
-    groups = {name: node.to_dataset() for name, node in nuts_fit.posterior.children.items()}
-    groups["posterior"] = posterior.assign(
-        confusion=(posterior["confusion"].dims, confusion),
-        prevalence=(posterior["prevalence"].dims, prevalence),
-    )
-    switched = replace(nuts_fit, posterior=xr.DataTree.from_dict(groups))
+    return _with_posterior(fit, confusion=confusion, prevalence=prevalence)
+
+
+def test_a_candidate_whose_classes_switch_within_a_chain_is_not_recommended(nuts_fit):
+    switched = _switched_within_chain_0(nuts_fit)
 
     comparison = bl.compare_models({"switched": switched, "ds": nuts_fit})
     table = comparison.table.set_index("model")
+    assert table.loc["ds", "draws"] == nuts_fit.sampling.draws
     assert table.loc["ds", "converged"] and not table.loc["switched", "converged"]
+    assert "switch within chain" in table.loc["switched", "convergence"]
     assert comparison.recommended == "ds"
     assert "set aside as not converged: switched" in comparison.reason
     alone = bl.compare_models({"switched": switched})
     assert alone.recommended == "switched" and "no candidate converged" in alone.reason
+
+
+def test_a_screen_that_missed_on_r_hat_alone_is_lengthened_and_a_switched_one_is_not(nuts_fit, em_fit):
+    """`model="auto"` screens a candidate again with twice the draws where more draws can help:
+    R-hat or ESS missed `SCREEN_THRESHOLDS`, nothing else (label switching needs another remedy)."""
+    prevalence = nuts_fit.posterior["posterior"]["prevalence"].values.copy()
+    prevalence[0, :, 0] += 0.08  # chain 0 sits apart on one direction of the simplex: R-hat only
+    prevalence[0, :, 1] -= 0.08
+    apart = _with_posterior(nuts_fit, prevalence=prevalence)
+    report = apart.check(SCREEN_THRESHOLDS, predictive=False)
+    assert report.max_rhat > SCREEN_THRESHOLDS.max_rhat and not any(c.switched for c in report.chains)
+    assert screen_needs_more(apart)
+    assert not screen_needs_more(nuts_fit)  # converged
+    assert not screen_needs_more(_switched_within_chain_0(nuts_fit))
+    assert not screen_needs_more(em_fit)  # a point estimate has no draws to add
 
 
 def test_fits_of_other_labels_are_refused(em_fit):
