@@ -25,6 +25,7 @@ ORDER = [
     "models_sim",
     "models_real",
     "convergence",
+    "ordinal",
     "sparse_cells",
     "calibration",
     "label_switching",
