@@ -2,7 +2,8 @@
 
 Chains start at the EM solution, so every chain begins in the mode whose classes mean
 what the labels mean (nutpie jitters each chain's start by U(−1, 1) on the unconstrained
-scale, so R-hat still compares chains that started apart). Returns an ``xr.DataTree``.
+scale, so R-hat still compares chains that started apart; a family's ``steady_start``
+variables start unjittered). Returns an ``xr.DataTree``.
 """
 
 from __future__ import annotations
