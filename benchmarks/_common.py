@@ -65,6 +65,27 @@ def package_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def load_shipped_fit(directory: str, ann, model: str, use_gold: bool):
+    """(fit, compile + sampling seconds) of a fit saved by ``bl.fit(ann, model=model,
+    use_gold=use_gold)`` at the spec's shipped settings (``fit.save(directory)``): a fit too
+    long to repeat in a benchmark run. Exits, saying why, when the directory holds another fit."""
+    import bayeslabels as bl
+
+    fit = bl.load(directory)
+    shipped = bl.resolve_spec(model).inference
+    sampling = fit.sampling
+    if not (
+        fit.spec.model == model
+        and fit.used_gold == (use_gold and ann.has_gold)
+        and list(fit.annotations.items) == list(ann.items)
+        and sampling is not None
+        and (sampling.chains, sampling.tune, sampling.target_accept)
+        == (shipped.chains, shipped.tune, shipped.target_accept)
+    ):
+        raise SystemExit(f"{directory} is not a shipped-settings fit of {model} on these data")
+    return fit, sampling.compile_seconds + sampling.sampling_seconds
+
+
 def machine_line(m: dict) -> str:
     return (
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · pymc {m['pymc']} · "

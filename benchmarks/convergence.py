@@ -30,6 +30,7 @@ from _common import (
     RESULTS,
     SHARED_NOTE,
     fmt,
+    load_shipped_fit,
     machine_info,
     machine_line,
     package_commit,
@@ -93,24 +94,10 @@ def worker(job: dict) -> dict:
 
 
 def saved(job: dict, directory: str) -> dict:
-    """The row of a fit saved by ``bl.fit(ann, model=job["model"], use_gold=...)`` at the shipped
-    settings (``fit.save(directory)``; a fit too long to repeat here), checked to be that fit."""
-    import bayeslabels as bl
-
+    """The row of a fit saved at the shipped settings (`load_shipped_fit`)."""
     ann, use_gold = load(job["data"])
-    fit = bl.load(directory)
-    shipped = bl.resolve_spec(job["model"]).inference
-    sampling = fit.sampling
-    if not (
-        fit.spec.model == job["model"]
-        and fit.used_gold == (use_gold and ann.has_gold)
-        and list(fit.annotations.items) == list(ann.items)
-        and sampling is not None
-        and (sampling.chains, sampling.tune, sampling.target_accept)
-        == (shipped.chains, shipped.tune, shipped.target_accept)
-    ):
-        raise SystemExit(f"{directory} is not a shipped-settings fit of {job['model']} on {job['data']}")
-    return _row(fit, ann, use_gold, sampling.compile_seconds + sampling.sampling_seconds)
+    fit, seconds = load_shipped_fit(directory, ann, job["model"], use_gold)
+    return _row(fit, ann, use_gold, seconds)
 
 
 def _row(fit, ann, use_gold: bool, fit_s: float) -> dict:

@@ -40,7 +40,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from _common import RESULTS, SHARED_NOTE, machine_info, machine_line
+from _common import RESULTS, SHARED_NOTE, load_shipped_fit, machine_info, machine_line
 
 METRICS = ("accuracy", "mae", "qwk", "log_loss", "ece")
 
@@ -75,32 +75,12 @@ SHIPPED_NUTS = "ordinal NUTS (shipped: 4 × 1000, up to 4000)"
 SHORT_NUTS = "ordinal NUTS (2 × 500)"
 
 
-def _saved_nuts_fit(directory: str, ann):
-    """A fit saved by ``bl.fit(adult_content, model="ordinal", use_gold=False, seed=0)`` at
-    the shipped settings (``fit.save(directory)``), checked to be that fit; its seconds are its
-    compile + sampling time."""
-    import bayeslabels as bl
-
-    fit = bl.load(directory)
-    sampling = fit.sampling
-    same = (
-        fit.spec.model == "ordinal"
-        and not fit.used_gold
-        and list(fit.annotations.items) == list(ann.items)
-        and sampling is not None
-        and (sampling.chains, sampling.tune, sampling.seed) == (4, 1000, 0)
-    )
-    if not same:
-        raise SystemExit(f"{directory} is not the shipped ordinal NUTS fit of adult_content (gold held out)")
-    return fit, sampling.compile_seconds + sampling.sampling_seconds
-
-
 def part_adult(
     nuts: bool, classic: bool = False, checkpoint=lambda result: None, saved: str | None = None
 ) -> dict:
     """The adult_content rows; ``checkpoint`` gets the rows so far after each method (the
     cheap fits first), so a run cut short still leaves what it finished. ``saved``: score
-    this saved shipped-settings NUTS fit (`_saved_nuts_fit`) instead of fitting it again."""
+    this saved shipped-settings NUTS fit (`_common.load_shipped_fit`) instead of fitting it again."""
     import bayeslabels as bl
 
     ann = bl.datasets.load("adult_content")
@@ -122,7 +102,7 @@ def part_adult(
         short = name == SHORT_NUTS + CLASSIC
         settings = {"draws": 500, "tune": 500, "chains": 2, "max_draws": 0} if short else {}
         if saved is not None and name == SHIPPED_NUTS:
-            fit, seconds = _saved_nuts_fit(saved, ann)
+            fit, seconds = load_shipped_fit(saved, ann, "ordinal", use_gold=False)
         else:
             fit, seconds = _timed(
                 bl.fit, ann, model=_spec(fixed), method=method, use_gold=False, seed=0, quiet=True, **settings
