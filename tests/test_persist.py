@@ -245,3 +245,45 @@ def test_saving_onto_a_file_is_refused(em_fit, tmp_path):
     (tmp_path / "fit").write_text("not a directory")
     with pytest.raises(bl.DataError, match="it is a file"):
         em_fit.save(tmp_path / "fit")
+
+
+@pytest.mark.parametrize("name", bl.models.family_names())
+def test_recomputed_deterministics_equal_pymcs_draw_by_draw_ones_for_every_family(name, subtype_sim):
+    """The save's vectorised recomputation (every draw in one call of the batched graph) gives
+    what ``pm.compute_deterministics`` gives draw by draw, on prior draws of every family."""
+    from dataclasses import replace
+
+    import pymc as pm
+
+    from bayeslabels.models import family
+    from bayeslabels.persist import _computed_deterministics
+
+    ann = subtype_sim.annotations
+    ann = replace(ann, ordered=True) if name.startswith("ordinal") else ann
+    chosen = family(name)
+    model = (
+        chosen.build(ann, features=bl.features.no_features(ann.n_items))
+        if chosen.takes_features
+        else chosen.build(ann)
+    )
+    names = [var.name for var in model.deterministics]
+    if not names:
+        pytest.skip(f"{name} has no deterministics")
+    values = pm.draw(model.free_RVs, draws=6, random_seed=1, mode="FAST_COMPILE")
+    free = xr.Dataset(
+        {
+            rv.name: (
+                ("chain", "draw", *(f"{rv.name}_{i}" for i in range(v.ndim - 1))),
+                v.reshape(2, 3, *v.shape[1:]),
+            )
+            for rv, v in zip(model.free_RVs, values, strict=True)
+        },
+        coords={"chain": [0, 1], "draw": [0, 1, 2]},
+    )
+    got = _computed_deterministics(free, model, names)
+    want = pm.compute_deterministics(
+        free, model=model, var_names=names, progressbar=False, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
+    for det in names:
+        np.testing.assert_allclose(got[det].values, want[det].values, rtol=1e-12, atol=1e-14)
+        assert got[det].dims == want[det].dims
