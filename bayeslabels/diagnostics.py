@@ -18,6 +18,8 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
+from ._convergence_stats import rank_diagnostics
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -56,6 +58,7 @@ class Thresholds:
     convergence: point estimate (no sampling to check)
       warning: 141 of 164 annotators have fewer than 50 labels (median 20): ...
     """
+
     max_rhat: float = 1.01
     min_ess: float = 400.0
     min_bfmi: float = 0.3
@@ -419,9 +422,7 @@ def check_convergence(
     if posterior.attrs.get("variational"):
         return _variational_report(posterior, alignments, warnings, thresholds)
     var_names = [v for v in var_names if v in posterior.data_vars]
-    rhat_all = _as_dataset(azs.rhat(tree, var_names=var_names))
-    bulk_all = _as_dataset(azs.ess(tree, var_names=var_names, method="bulk"))
-    tail_all = _as_dataset(azs.ess(tree, var_names=var_names, method="tail"))
+    rhat_all, bulk_all, tail_all = rank_diagnostics_of(posterior.to_dataset(), var_names)
     rhat, ess_bulk, ess_tail = _max_over(rhat_all), _min_over(bulk_all), _min_over(tail_all)
     worst = worst_scalars(rhat_all, bulk_all, tail_all)
     divergences = 0
@@ -482,9 +483,32 @@ def check_convergence(
     )
 
 
-def _as_dataset(result: xr.Dataset | xr.DataTree) -> xr.Dataset:
-    dataset = result.to_dataset() if isinstance(result, xr.DataTree) else result
-    return dataset.drop_vars([c for c in dataset.coords if c not in dataset.dims])
+def rank_diagnostics_of(
+    posterior: xr.Dataset, var_names: list[str]
+) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """Rank-normalised split R-hat, bulk ESS and tail ESS of every scalar of ``var_names``, as
+    ``arviz_stats.rhat`` / ``ess(method="bulk" | "tail")`` give them (same algorithms, same
+    numbers to rounding), all variables' scalars in one vectorised pass
+    (`bayeslabels._convergence_stats`): a long fit of a large crowd has tens of thousands of
+    scalars, which ArviZ diagnoses one at a time."""
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    arrays = {
+        name: posterior[name].transpose("chain", "draw", ...) for name in var_names if posterior[name].size
+    }
+    columns = [np.asarray(a.values, dtype=float).reshape(chains, draws, -1) for a in arrays.values()]
+    stacked = np.concatenate(columns, axis=2) if columns else np.empty((chains, draws, 0))
+    results = rank_diagnostics(stacked)
+    sizes = np.cumsum([0, *(c.shape[2] for c in columns)])
+    out = []
+    for values in results:
+        data = {}
+        for (name, array), begin, end in zip(arrays.items(), sizes[:-1], sizes[1:], strict=True):
+            dims = array.dims[2:]
+            shape = array.shape[2:]
+            coords = {d: array[d].values for d in dims if d in array.coords}
+            data[name] = xr.DataArray(values[begin:end].reshape(shape), dims=dims, coords=coords)
+        out.append(xr.Dataset(data))
+    return out[0], out[1], out[2]
 
 
 def _variational_report(

@@ -164,27 +164,47 @@ DETERMINISTICS_CHUNK = 2000
 hierarchical fit's confusion of 825 annotators × 4 × 4 is 0.2 GB per 2000 draws)."""
 
 
-def _computed_deterministics(free: xr.Dataset, model: Any, names: list[str]) -> xr.Dataset:
-    """``names`` computed from the free variables for all draws at once: the model's graph of the
-    deterministics vectorised over a leading draw axis (`pytensor.graph.vectorize_graph`),
-    compiled once in PyTensor's FAST_COMPILE (a second, not a numba compile) and run on chunks
-    of `DETERMINISTICS_CHUNK` draws. ``pm.compute_deterministics`` calls a compiled function once
-    per draw: 16,000 draws of an 825-annotator fit took minutes there, a second here. A graph
-    that cannot be vectorised falls back to it."""
-    import pymc as pm
+DETERMINISTICS_MODES = ("JAX", "FAST_COMPILE")
+"""How the vectorised deterministics are compiled, the first that compiles: JAX (about a second
+to compile, XLA-fast to run) and PyTensor's FAST_COMPILE, which runs scalar ops without a NumPy
+ufunc (the ordinal family's log1mexp, softplus) element by element in Python: 16,000 draws of
+an 825-annotator ordinal fit took 8 minutes there, 20 s through JAX."""
+
+
+def _batched_deterministics(model: Any, names: list[str]) -> tuple[Any, list[Any]]:
+    """A compiled function from the free variables, each with a leading draw axis, to the
+    deterministics ``names`` with that axis, and its symbolic outputs."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
 
+    batched = {
+        rv: pt.tensor(name=rv.name, dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in model.free_RVs
+    }
+    outputs = vectorize_graph([model[name] for name in names], replace=batched)
+    failure: Exception | None = None
+    for mode in DETERMINISTICS_MODES:
+        try:
+            function = pytensor.function(list(batched.values()), outputs, on_unused_input="ignore", mode=mode)
+        except (NotImplementedError, ImportError, TypeError, ValueError) as exc:  # no dispatch for an Op
+            failure = exc
+            continue
+        return function, outputs
+    raise NotImplementedError(f"no mode compiles the deterministics: {failure}")
+
+
+def _computed_deterministics(free: xr.Dataset, model: Any, names: list[str]) -> xr.Dataset:
+    """``names`` computed from the free variables for all draws at once: the model's graph of the
+    deterministics vectorised over a leading draw axis (`pytensor.graph.vectorize_graph`),
+    compiled once (`DETERMINISTICS_MODES`) and run on chunks of `DETERMINISTICS_CHUNK` draws
+    (the last one padded, so one shape is compiled). ``pm.compute_deterministics`` calls a
+    compiled function once per draw, which took minutes on a long fit of a large crowd; a graph
+    that cannot be vectorised or compiled falls back to it."""
+    import pymc as pm
+
     free_rvs = model.free_RVs
     try:
-        batched = {
-            rv: pt.tensor(name=rv.name, dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in free_rvs
-        }
-        outputs = vectorize_graph([model[name] for name in names], replace=batched)
-        function = pytensor.function(
-            list(batched.values()), outputs, on_unused_input="ignore", mode="FAST_COMPILE"
-        )
+        function, outputs = _batched_deterministics(model, names)
     except (NotImplementedError, TypeError, ValueError):  # an Op without a batched form
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -196,16 +216,20 @@ def _computed_deterministics(free: xr.Dataset, model: Any, names: list[str]) -> 
                 compile_kwargs={"mode": "FAST_COMPILE"},
             )
     chains, draws = free.sizes["chain"], free.sizes["draw"]
-    inputs = [np.asarray(free[rv.name]).reshape(chains * draws, *free[rv.name].shape[2:]) for rv in free_rvs]
+    total = chains * draws
+    width = min(total, DETERMINISTICS_CHUNK)
+    inputs = [np.asarray(free[rv.name]).reshape(total, *free[rv.name].shape[2:]) for rv in free_rvs]
     pieces: list[list[np.ndarray]] = [[] for _ in names]
-    for start in range(0, chains * draws, DETERMINISTICS_CHUNK):
-        chunk = function(*(array[start : start + DETERMINISTICS_CHUNK] for array in inputs))
-        size = len(inputs[0][start : start + DETERMINISTICS_CHUNK]) if inputs else 1
-        for piece, value, batched_out, name in zip(pieces, chunk, outputs, names, strict=True):
+    for start in range(0, total, width):
+        size = min(width, total - start)
+        chunk = [array[start : start + size] for array in inputs]
+        if size < width:  # repeat the last draw: the compiled shape, sliced off below
+            chunk = [np.concatenate([c, np.repeat(c[-1:], width - size, axis=0)]) for c in chunk]
+        for piece, value, batched_out, name in zip(pieces, function(*chunk), outputs, names, strict=True):
             value = np.asarray(value)
             if batched_out.ndim == model[name].ndim:  # a function of the data alone: no draw axis
-                value = np.broadcast_to(value, (size, *value.shape))
-            piece.append(value)
+                value = np.broadcast_to(value, (width, *value.shape))
+            piece.append(value[:size])
     dims = model.named_vars_to_dims
     data_vars = {}
     for name, piece in zip(names, pieces, strict=True):
@@ -460,9 +484,8 @@ def _field_problem(name: str, raw: Any) -> str | None:
         return f"field {name!r} is {raw!r}, not {meaning}"
     value: Any = raw  # of its type now
     if name == "format_version" and not 1 <= value <= FORMAT_VERSION:
-        return (
-            f"field 'format_version' is {value}: this bayeslabels reads formats 1 to {FORMAT_VERSION}"
-            + ("; upgrade bayeslabels to load it" if value > FORMAT_VERSION else "")
+        return f"field 'format_version' is {value}: this bayeslabels reads formats 1 to {FORMAT_VERSION}" + (
+            "; upgrade bayeslabels to load it" if value > FORMAT_VERSION else ""
         )
     if name == "bayeslabels_version":
         try:
@@ -479,8 +502,7 @@ def _field_problem(name: str, raw: Any) -> str | None:
     if name == "sampling" and value and not _sampling_fields_ok(set(value)):
         return "field 'sampling' does not hold the sampler settings"
     if name == "files" and (
-        set(FILES) - set(value)
-        or not all(isinstance(value[f], str) and len(value[f]) == 64 for f in FILES)
+        set(FILES) - set(value) or not all(isinstance(value[f], str) and len(value[f]) == 64 for f in FILES)
     ):
         return f"field 'files' does not record the sha256 of every file ({', '.join(FILES)})"
     return None
@@ -507,9 +529,7 @@ def _check_manifest(manifest: object, path: Path) -> None:
         elif unknown:
             problem = f"unknown field {unknown[0]!r}"
         else:
-            problem = next(
-                (p for name in _FIELDS if (p := _field_problem(name, manifest[name]))), None
-            )
+            problem = next((p for name in _FIELDS if (p := _field_problem(name, manifest[name]))), None)
         if problem is None and _SELF_HASH in manifest and manifest[_SELF_HASH] != _manifest_hash(manifest):
             problem = "its fields do not match the manifest's recorded hash (edited or damaged)"
     if problem:

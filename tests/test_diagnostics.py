@@ -167,3 +167,58 @@ def test_check_fails_a_fit_with_one_subtype_flipped_in_one_chain(subtype_fit):
     assert not report.ok
     assert any("subtype 's0'" in reason and "chain 0" in reason for reason in report.reasons)
     assert not any("subtype-level" in reason for reason in subtype_fit.check().reasons)
+
+
+def _autoregressive(chains: int, draws: int, scalars: int, phi: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(chains, draws, scalars))
+    values = np.zeros_like(noise)
+    for t in range(1, draws):
+        values[:, t] = phi * values[:, t - 1] + noise[:, t]
+    return values
+
+
+def _posterior_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    cases = {
+        "independent draws": rng.normal(size=(4, 100, 40)),
+        "slow mixing (AR 0.9)": _autoregressive(4, 200, 30, 0.9, 1),
+        "odd draw count, 3 chains": _autoregressive(3, 101, 20, 0.5, 2),
+        "antithetic (AR -0.7)": _autoregressive(2, 64, 20, -0.7, 3),
+        "ties (three values)": rng.integers(0, 3, size=(4, 100, 20)).astype(float),
+        "chains apart": _autoregressive(4, 100, 10, 0.3, 4) + np.arange(4)[:, None, None] * 0.5,
+        "5 draws": rng.normal(size=(2, 5, 10)),
+        "one chain": _autoregressive(1, 100, 10, 0.5, 5),
+        "3 draws (too few)": rng.normal(size=(2, 3, 4)),
+    }
+    constant = np.ones((4, 50, 3))
+    constant[:, :, 1] = 2.0
+    constant[:, :, 2] = rng.normal(size=(4, 50))
+    with_nan = rng.normal(size=(2, 50, 4))
+    with_nan[0, 3, 1] = np.nan
+    return {**cases, "constant scalars": constant, "a NaN draw": with_nan}
+
+
+@pytest.mark.parametrize("case", list(_posterior_cases()))
+def test_vectorised_rhat_and_ess_are_arviz_numbers(case):
+    """`check()` computes ArviZ's rank R-hat, bulk ESS and tail ESS for all scalars in one
+    vectorised pass; each equals arviz_stats' own per-scalar value (NaN where ArviZ gives NaN)."""
+    import warnings
+
+    from arviz_stats.base import array_stats
+
+    from bayeslabels._convergence_stats import rank_diagnostics
+
+    values = _posterior_cases()[case]
+    per_scalar = np.moveaxis(values, 2, 0)  # arviz_stats' array layer: (..., chain, draw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = (
+            array_stats.rhat(per_scalar),
+            array_stats.ess(per_scalar, method="bulk"),
+            array_stats.ess(per_scalar, method="tail", prob=0.05),
+        )
+    for name, got, expected in zip(
+        ("R-hat", "bulk ESS", "tail ESS"), rank_diagnostics(values), want, strict=True
+    ):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
