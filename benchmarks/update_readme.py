@@ -17,6 +17,7 @@ ORDER = [
     "em_end_to_end",
     "first_fit",
     "saved_fit",
+    "check_time",
     "nuts",
     "gpu",
     "scale_10m",
