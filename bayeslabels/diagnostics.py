@@ -11,7 +11,7 @@ draws switched within the chain (reported, never "fixed"). Thresholds are explic
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import arviz_stats as azs
 import numpy as np
@@ -330,6 +330,77 @@ class ConvergenceReport:
         data = asdict(self)
         data["verdict"] = self.verdict
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConvergenceReport:
+        """The report that `to_dict` gave, also after a JSON round trip (lists for tuples,
+        None for NaN): what a saved fit's ``diagnostics.json`` holds.
+
+        Parameters
+        ----------
+        data : dict
+            A report's `to_dict` (its ``verdict`` is recomputed, not read).
+
+        Returns
+        -------
+        ConvergenceReport
+
+        Examples
+        --------
+        >>> import bayeslabels as bl
+        >>> report = bl.fit(bl.datasets.load("rte"), method="em").check()
+        >>> again = bl.ConvergenceReport.from_dict(report.to_dict())
+        >>> (again.ok, again.verdict, again.warnings) == (report.ok, report.verdict, report.warnings)
+        True
+        """
+
+        def number(value: float | None) -> float:
+            return float("nan") if value is None else float(value)
+
+        defaults = Thresholds()
+        threshold_types: dict[str, type] = {f.name: type(getattr(defaults, f.name)) for f in fields(defaults)}
+        return cls(
+            ok=bool(data["ok"]),
+            point_estimate=bool(data["point_estimate"]),
+            max_rhat=number(data["max_rhat"]),
+            min_ess_bulk=number(data["min_ess_bulk"]),
+            min_ess_tail=number(data["min_ess_tail"]),
+            divergences=int(data["divergences"]),
+            bfmi=tuple(number(b) for b in data["bfmi"]),
+            n_chains=int(data["n_chains"]),
+            n_draws=int(data["n_draws"]),
+            reasons=tuple(str(r) for r in data["reasons"]),
+            chains=tuple(
+                ChainAlignment(
+                    chain=int(c["chain"]),
+                    permutation=tuple(int(i) for i in c["permutation"]),
+                    switched=bool(c["switched"]),
+                    within_chain_switch=bool(c["within_chain_switch"]),
+                    agreement=number(c["agreement"]),
+                    window_permutations=tuple(tuple(int(i) for i in w) for w in c["window_permutations"]),
+                )
+                for c in data["chains"]
+            ),
+            warnings=tuple(str(w) for w in data["warnings"]),
+            thresholds=Thresholds(
+                **{
+                    name: threshold_types[name](number(value) if value is None else value)
+                    for name, value in data["thresholds"].items()
+                }
+            ),
+            variational=bool(data["variational"]),
+            worst=tuple(
+                Culprit(
+                    variable=str(w["variable"]),
+                    coords={str(k): str(v) for k, v in w["coords"].items()},
+                    rhat=number(w["rhat"]),
+                    ess_bulk=number(w["ess_bulk"]),
+                    ess_tail=number(w["ess_tail"]),
+                )
+                for w in data["worst"]
+            ),
+            draws_used=tuple(int(d) for d in data["draws_used"]),
+        )
 
     def __str__(self) -> str:
         t = self.thresholds

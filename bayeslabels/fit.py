@@ -1482,4 +1482,9 @@ def load_fit(directory: str | Path) -> Fit:
     >>> fit.method  # doctest: +SKIP
     'em'
     """
-    return Fit(**read_fit(directory))._with_deterministics()._with_log_likelihood()
+    parts = read_fit(directory)
+    report = parts.pop("report")
+    fit = Fit(**parts)._with_deterministics()._with_log_likelihood()
+    if report is not None:  # the default check() as saved: not recomputed (`persist._saved_report`)
+        fit.__dict__["_default_report"] = report
+    return fit

@@ -7,7 +7,8 @@ Layout::
                          the posterior's deterministics are not stored but recomputed on load
                          from the free variables (`RECOMPUTED`)
     annotations.parquet  label rows as codes; code books, per-item subtype and gold in its metadata
-    diagnostics.json     the check() report at save time
+    diagnostics.json     the check() report at save time (a loaded fit's `check()` returns it
+                         when the same bayeslabels version wrote it)
     manifest.json        format, package version, method, sampling settings, data hash, sha256 of
                          every file above, and the sha256 of the manifest itself
 
@@ -66,6 +67,7 @@ from .errors import DataError, SpecError
 from .spec import ModelSpec, SamplingInfo
 
 if TYPE_CHECKING:
+    from .diagnostics import ConvergenceReport
     from .fit import Fit
 
 FORMAT_VERSION = 2  # 2: the manifest records its own sha256
@@ -611,8 +613,8 @@ def _swapped(directory: Path, handle: int) -> bool:
 
 def read_fit(directory: str | Path) -> dict[str, Any]:
     """The parts of a `Fit` from a directory written by `save_fit` (keyword arguments of
-    ``Fit``); refuses a directory whose files do not match their recorded hashes or whose
-    manifest is incomplete or altered."""
+    ``Fit``, and ``report``: the saved check() report or None); refuses a directory whose files
+    do not match their recorded hashes or whose manifest is incomplete or altered."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is a file, not" if directory.exists() else "no such"
@@ -644,6 +646,7 @@ def read_fit(directory: str | Path) -> dict[str, Any]:
                 dataset.coords[coord] = dataset.coords[coord].values.astype(object)
     sampling = SamplingInfo(**manifest["sampling"]) if manifest["sampling"] else None
     return {
+        "report": _saved_report(raw["diagnostics.json"], manifest),
         "posterior": xr.DataTree.from_dict(groups),
         "annotations": ann,
         "spec": spec,
@@ -652,6 +655,21 @@ def read_fit(directory: str | Path) -> dict[str, Any]:
         "sampling": sampling,
         "used_gold": manifest["used_gold"],
     }
+
+
+def _saved_report(data: bytes, manifest: dict[str, Any]) -> ConvergenceReport | None:
+    """The check() report the save wrote (``diagnostics.json``, hash-checked with the rest), for
+    the loaded fit to return instead of recomputing it (minutes on a long fit of a large crowd);
+    None, so that it is recomputed, when another bayeslabels version wrote it or it does not
+    parse."""
+    from .diagnostics import ConvergenceReport
+
+    if manifest.get("bayeslabels_version") != __version__:
+        return None
+    try:
+        return ConvergenceReport.from_dict(json.loads(data))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _check_consistency(

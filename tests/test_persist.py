@@ -300,3 +300,21 @@ def test_the_ordinal_deterministics_compile_through_jax(subtype_sim):
     model = family("ordinal").build(replace(subtype_sim.annotations, ordered=True))
     function, _ = _batched_deterministics(model, [var.name for var in model.deterministics])
     assert type(function.maker.linker).__name__ == "JAXLinker"
+
+
+def test_a_loaded_fit_reports_the_check_it_was_saved_with_without_recomputing_it(nuts_fit, saved):
+    """diagnostics.json (hash-checked like every file) is the loaded fit's check(): the same
+    report, field for field, served without the minutes a long fit's R-hat / ESS pass takes."""
+    loaded = bl.load(saved)
+    assert "_default_report" in loaded.__dict__  # cached from the file, before any call
+    assert loaded.check() == nuts_fit.check()
+    assert str(loaded.check()) == str(nuts_fit.check())
+
+
+def test_a_report_survives_the_json_round_trip_with_its_nan_fields(em_fit):
+    from bayeslabels._io import json_safe
+
+    report = em_fit.check()
+    again = bl.ConvergenceReport.from_dict(json.loads(json.dumps(json_safe(report.to_dict()))))
+    assert np.isnan(again.max_rhat) and again.point_estimate and again.ok
+    assert json_safe(again.to_dict()) == json_safe(report.to_dict())
