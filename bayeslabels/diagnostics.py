@@ -559,27 +559,21 @@ def rank_diagnostics_of(
 ) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     """Rank-normalised split R-hat, bulk ESS and tail ESS of every scalar of ``var_names``, as
     ``arviz_stats.rhat`` / ``ess(method="bulk" | "tail")`` give them (same algorithms, same
-    numbers to rounding), all variables' scalars in one vectorised pass
-    (`bayeslabels._convergence_stats`): a long fit of a large crowd has tens of thousands of
-    scalars, which ArviZ diagnoses one at a time."""
-    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    arrays = {
-        name: posterior[name].transpose("chain", "draw", ...) for name in var_names if posterior[name].size
-    }
-    columns = [np.asarray(a.values, dtype=float).reshape(chains, draws, -1) for a in arrays.values()]
-    stacked = np.concatenate(columns, axis=2) if columns else np.empty((chains, draws, 0))
-    results = rank_diagnostics(stacked)
-    sizes = np.cumsum([0, *(c.shape[2] for c in columns)])
-    out = []
-    for values in results:
-        data = {}
-        for (name, array), begin, end in zip(arrays.items(), sizes[:-1], sizes[1:], strict=True):
-            dims = array.dims[2:]
-            shape = array.shape[2:]
-            coords = {d: array[d].values for d in dims if d in array.coords}
-            data[name] = xr.DataArray(values[begin:end].reshape(shape), dims=dims, coords=coords)
-        out.append(xr.Dataset(data))
-    return out[0], out[1], out[2]
+    numbers to rounding), each variable's scalars in one vectorised pass
+    (`bayeslabels._convergence_stats`; no copy of the whole posterior):
+    a long fit of a large crowd has tens of thousands of scalars, which ArviZ diagnoses one at a
+    time."""
+    out: tuple[dict, dict, dict] = ({}, {}, {})
+    for name in var_names:
+        array = posterior[name].transpose("chain", "draw", ...)
+        if not array.size:
+            continue
+        chains, draws, *shape = array.shape
+        coords = {d: array[d].values for d in array.dims[2:] if d in array.coords}
+        values = np.asarray(array.values, dtype=float).reshape(chains, draws, -1)
+        for result, diagnostic in zip(out, rank_diagnostics(values), strict=True):
+            result[name] = xr.DataArray(diagnostic.reshape(shape), dims=array.dims[2:], coords=coords)
+    return xr.Dataset(out[0]), xr.Dataset(out[1]), xr.Dataset(out[2])
 
 
 def _variational_report(
