@@ -56,6 +56,7 @@ from scipy.special import logsumexp
 
 from ._checks import check_ci_prob
 from ._io import json_safe
+from ._quantiles import draw_quantiles
 from ._version import __version__
 from .errors import DataError
 from .evaluate import Targets, _gold_codes, _points, _scored
@@ -771,7 +772,7 @@ def _calibrated(
     for rows, probs in blocks:
         calibrated = _apply(maps, fold[rows], probs)
         mean[rows] = calibrated.mean(axis=0)
-        lo[rows], hi[rows] = np.quantile(calibrated, [tail, 1 - tail], axis=0)
+        lo[rows], hi[rows] = draw_quantiles(calibrated, [tail, 1 - tail])
     return mean, np.minimum(lo, mean), np.maximum(hi, mean)
 
 

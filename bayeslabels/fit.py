@@ -26,7 +26,9 @@ from scipy import stats
 
 from ._checks import check_ci_prob
 from ._io import json_safe
+from ._quantiles import draw_quantiles
 from ._tempering import record_of, tempered_blocks
+from ._threads import ordered_map
 from ._version import __version__
 from .aggregate import EMResult, majority_vote
 from .choices import Method
@@ -648,7 +650,9 @@ class Fit:
         window_means = np.empty((n_chains, windows, ann.n_items, k))
         score = np.empty((ann.n_items, 2)) if ann.ordered else None
         tail = (1 - ci_prob) / 2
-        for rows, probs in self._item_probability_blocks() if blocks is None else blocks:
+
+        def summarise(block: tuple[slice, np.ndarray]) -> None:  # on a thread: its own rows
+            rows, probs = block
             mean[rows] = probs.mean(axis=0)  # over all draws, as `calibrate` averages its draws
             by_chain = probs.reshape(n_chains, n_draws, *probs.shape[1:])
             chain_means[:, rows] = by_chain.mean(axis=1) if n_chains > 1 else mean[rows]
@@ -660,8 +664,11 @@ class Fit:
             else:
                 window_means[:, 0, rows] = chain_means[:, rows]
             if score is not None:  # the expected position of the true class, draw by draw
-                score[rows] = np.quantile(probs @ np.arange(k, dtype=float), [tail, 1 - tail], axis=0).T
-            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
+                score[rows] = draw_quantiles(probs @ np.arange(k, dtype=float), [tail, 1 - tail]).T
+            lo[rows], hi[rows] = draw_quantiles(probs, [tail, 1 - tail])
+
+        for _ in ordered_map(summarise, self._item_probability_blocks() if blocks is None else blocks):
+            pass
         return _ItemPosteriors(
             mean, np.minimum(lo, mean), np.maximum(hi, mean), chain_means, window_means, score
         )
@@ -858,7 +865,7 @@ class Fit:
                 logits = logits + np.einsum("if,sfk->sik", x[rows], weights)
             probs = softmax(np.broadcast_to(logits, (len(intercept), len(x[rows]), k)), axis=-1)
             mean[rows] = probs.mean(axis=0)
-            lo[rows], hi[rows] = np.quantile(probs, [tail, 1 - tail], axis=0)
+            lo[rows], hi[rows] = draw_quantiles(probs, [tail, 1 - tail])
         return SoftLabels(
             items=np.asarray(ids, dtype=object),
             classes=tuple(self.classes),

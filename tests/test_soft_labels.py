@@ -327,3 +327,61 @@ def test_from_frame_names_the_column_at_fault(columns, message):
 def test_float_noise_is_tolerated_but_kept():
     soft = bl.SoftLabels.from_frame(_table(p_no=[0.9 + 4e-7, 0.3], p_yes=[0.1, 0.7 - 1e-12]))
     assert soft.mean[0, 0] == 0.9 + 4e-7  # read as given; to_training_frame renormalises its copy
+
+
+@pytest.mark.parametrize("n_draws", [1, 2, 7, 100, 999, 4000])
+def test_interval_quantiles_are_numpys_to_the_last_bit(n_draws):
+    """The soft-label intervals' quantiles over draws (sorted per scalar, for speed) equal
+    `np.quantile(..., axis=0)` exactly, for any draw count and tail, NaN included."""
+    from bayeslabels._quantiles import draw_quantiles
+
+    probs = np.random.default_rng(n_draws).dirichlet([1.0, 1.0, 1.0], size=(n_draws, 50))
+    probs[:, 7, 1] = np.nan
+    for tails in ([0.05, 0.95], [0.025, 0.975], [0.005, 0.995], [1 / 3], [0.0, 1.0], [0.5]):
+        expected = np.quantile(probs, tails, axis=0)
+        np.testing.assert_array_equal(draw_quantiles(probs, tails), expected, err_msg=f"{tails}")
+
+
+def test_interval_quantiles_refuse_probabilities_outside_zero_one():
+    from bayeslabels._quantiles import draw_quantiles
+
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        draw_quantiles(np.ones((5, 2)), [0.5, 1.5])
+
+
+def test_soft_labels_are_the_same_on_one_thread_and_on_several(nuts_fit, monkeypatch):
+    """The per-draw item pass runs its blocks on threads; the numbers do not depend on it."""
+    from bayeslabels import _threads
+
+    threaded = nuts_fit.soft_labels(ci_prob=0.9)
+    monkeypatch.setattr(_threads, "usable_cores", lambda: 1)
+    serial = nuts_fit.soft_labels(ci_prob=0.9)
+    for name in ("mean", "lower", "upper"):
+        np.testing.assert_array_equal(getattr(threaded, name), getattr(serial, name), err_msg=name)
+
+
+def test_block_map_keeps_order_holds_few_blocks_ahead_and_raises_a_blocks_error():
+    import threading
+
+    from bayeslabels._threads import ordered_map
+
+    started, lock = [], threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+        return i * i
+
+    results = []
+    for value in ordered_map(work, range(50), workers=3):
+        results.append(value)
+        assert len(started) <= len(results) + 3 + 1  # at most workers + 1 computed ahead
+    assert results == [i * i for i in range(50)]
+
+    def fails_at_seven(i: int) -> int:
+        if i == 7:
+            raise ValueError("block 7 is bad")
+        return i
+
+    with pytest.raises(ValueError, match="block 7"):
+        list(ordered_map(fails_at_seven, range(20), workers=2))

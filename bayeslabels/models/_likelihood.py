@@ -44,6 +44,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp, softmax
 
+from .._threads import ordered_map
+
 if TYPE_CHECKING:
     from pytensor.tensor import TensorVariable
 
@@ -542,9 +544,12 @@ def joint_class_blocks(
     log_rho_draws: np.ndarray,
     mask: np.ndarray | None = None,
     max_values: int = BLOCK_VALUES,
+    normalise: bool = False,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + L_ik + m_ik`` under draw s, items
-    in blocks of under ``max_values`` numbers; the draws × cells weights are stacked once.
+    in blocks of under ``max_values`` numbers, in order; the draws × cells weights are stacked
+    once and the blocks computed on threads (`_threads.ordered_map`). ``normalise``: each
+    block softmaxed over classes (``P(z_i = k | draw s)``) on its thread too.
 
     ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K), or per item
     (draws, items, K)."""
@@ -553,8 +558,9 @@ def joint_class_blocks(
     n_items = counts.shape[0]
     block = max(1, max_values // (draws * k_true))
     prior = per_item_log_prior(log_rho_draws)
-    for start in range(0, n_items, block):
-        rows = slice(start, min(start + block, n_items))
+    counts = counts.tocsr()
+
+    def joint_block(rows: slice) -> tuple[slice, np.ndarray]:
         product = np.asarray(counts[rows] @ weights).reshape(-1, draws, k_true)  # items, draws, K
         item_prior = prior[:, rows if prior.shape[1] > 1 else slice(None)]
         joint = np.empty((draws, product.shape[0], k_true))
@@ -562,7 +568,10 @@ def joint_class_blocks(
             np.add(product[:, :, k].T, item_prior[:, :, k], out=joint[:, :, k])
             if mask is not None:
                 joint[:, :, k] += mask[rows, k]
-        yield rows, joint
+        return rows, softmax_last_inplace(joint) if normalise else joint
+
+    starts = range(0, n_items, block)
+    yield from ordered_map(joint_block, (slice(start, min(start + block, n_items)) for start in starts))
 
 
 def class_posterior_blocks(
@@ -574,8 +583,7 @@ def class_posterior_blocks(
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(items_slice, P)`` with ``P[s, i, k] = P(z_i = k | draw s)`` (`joint_class_blocks`
     normalised over classes)."""
-    for rows, joint in joint_class_blocks(counts, log_pi_draws, log_rho_draws, mask, max_values):
-        yield rows, softmax_last_inplace(joint)
+    return joint_class_blocks(counts, log_pi_draws, log_rho_draws, mask, max_values, normalise=True)
 
 
 def softmax_last_inplace(values: np.ndarray) -> np.ndarray:
