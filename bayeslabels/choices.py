@@ -1,4 +1,5 @@
-"""The names a user chooses from: inference methods, NUTS samplers, shipped model specs.
+"""The names a user chooses from: inference methods, NUTS samplers, shipped model specs,
+calibration maps.
 
 Dependency-free, so the command line lists them without importing the models.
 """
@@ -13,6 +14,9 @@ Sampler = Literal["nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "bl
 METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
 SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax")
 NUTPIE_SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax")
+CalibrationMethod = Literal["temperature-floor", "temperature", "vector"]
+CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("temperature-floor", "temperature", "vector")
+DEFAULT_CALIBRATION_METHOD: CalibrationMethod = "temperature-floor"
 
 
 def shipped_specs() -> list[str]:

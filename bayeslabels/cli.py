@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, get_args
 
 from ._checks import check_ci_prob
 from ._version import __version__
-from .choices import SAMPLERS, Method, shipped_specs
+from .choices import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, SAMPLERS, Method, shipped_specs
 from .errors import DataError, SpecError
 from .export_io import EXPORT_EXTENSIONS, export_format
 
@@ -212,9 +212,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--calibration-method",
-        choices=["temperature", "vector"],
-        default="temperature",
-        help="--gold-use calibrate: one temperature (default) or a scale and bias per class",
+        choices=list(CALIBRATION_METHODS),
+        default=DEFAULT_CALIBRATION_METHOD,
+        help="--gold-use calibrate: temperature with a uniform floor (default), one temperature, "
+        "or a scale and bias per class",
     )
     fit.add_argument(
         "--model",
@@ -235,9 +236,7 @@ def _parser() -> argparse.ArgumentParser:
         "(no gold; what --model auto does by default)",
     )
     fit.add_argument("--method", choices=list(get_args(Method)), help="default: the spec's (nuts)")
-    fit.add_argument(
-        "--minibatch-items", type=POSITIVE, help="ADVI: items per minibatch (default: all)"
-    )
+    fit.add_argument("--minibatch-items", type=POSITIVE, help="ADVI: items per minibatch (default: all)")
     fit.add_argument(
         "--draws", type=POSITIVE, help="NUTS: draws per chain; ADVI: draws from the approximation (spec's)"
     )
@@ -256,9 +255,7 @@ def _parser() -> argparse.ArgumentParser:
         help="NUTS target acceptance, e.g. 0.9 (spec's: 0.8)",
     )
     fit.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
-    fit.add_argument(
-        "--out", default="soft_labels.parquet", help=f"soft-label file: {EXPORT_EXTENSIONS}"
-    )
+    fit.add_argument("--out", default="soft_labels.parquet", help=f"soft-label file: {EXPORT_EXTENSIONS}")
     fit.add_argument(
         "--allow-failed-check", action="store_true", help="export even if the convergence check fails"
     )
@@ -427,9 +424,7 @@ def _add_analysis_parsers(sub: argparse._SubParsersAction[_OneLineParser]) -> No
     evaluate.add_argument("--ci-prob", type=float, default=0.95, help="interval mass (default 0.95)")
     evaluate.add_argument("--positive", help="positive class of binary metrics (default: the second class)")
     evaluate.add_argument("--bins", type=POSITIVE, default=10, help="confidence bins for ECE (default 10)")
-    evaluate.add_argument(
-        "--n-boot", type=POSITIVE, default=2000, help="bootstrap replicates (default 2000)"
-    )
+    evaluate.add_argument("--n-boot", type=POSITIVE, default=2000, help="bootstrap replicates (default 2000)")
     evaluate.add_argument("--seed", type=NON_NEGATIVE, default=0, help="bootstrap seed (default 0)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
