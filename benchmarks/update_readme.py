@@ -16,6 +16,7 @@ ORDER = [
     "em_vs_crowdkit",
     "em_end_to_end",
     "first_fit",
+    "first_nuts_fit",
     "saved_fit",
     "check_time",
     "nuts",
