@@ -37,6 +37,6 @@ def draw_quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
         frac = virtual - below
         lower, upper = rows[..., below], rows[..., above]
         step = upper - lower
-        out[position] = upper - step * (1 - frac) if frac >= 0.5 else lower + step * frac
-        out[position][has_nan] = np.nan
+        value = upper - step * (1 - frac) if frac >= 0.5 else lower + step * frac
+        out[position] = np.where(has_nan, np.nan, value)
     return out

@@ -340,6 +340,9 @@ def test_interval_quantiles_are_numpys_to_the_last_bit(n_draws):
     for tails in ([0.05, 0.95], [0.025, 0.975], [0.005, 0.995], [1 / 3], [0.0, 1.0], [0.5]):
         expected = np.quantile(probs, tails, axis=0)
         np.testing.assert_array_equal(draw_quantiles(probs, tails), expected, err_msg=f"{tails}")
+    one_scalar = probs[:, 0, 0]  # draws of a single quantity
+    expected = np.quantile(one_scalar, [0.05, 0.95])
+    np.testing.assert_array_equal(draw_quantiles(one_scalar, [0.05, 0.95]), expected)
 
 
 def test_interval_quantiles_refuse_probabilities_outside_zero_one():
