@@ -23,12 +23,13 @@ Geyer's initial positive and monotone sequences of the chains' pooled autocorrel
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import ndtri
+
+from ._threads import usable_cores
 
 BLOCK_VALUES = 4_000_000
 """Draws × scalars per block: bounds the temporaries (an FFT of twice the draws, complex)."""
@@ -163,7 +164,7 @@ def rank_diagnostics(
         block = np.ascontiguousarray(np.moveaxis(values[:, :, columns], 2, 0), dtype=float)
         return _block_diagnostics(block, prob)
 
-    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(starts), usable_cores()) or 1) as pool:
         for start, result in zip(starts, pool.map(work, starts), strict=True):
             out[:, kept[start : start + width]] = result
     if chains < 2:
