@@ -16,6 +16,7 @@ from bayeslabels.models._likelihood import (
     class_posterior_blocks,
     gold_log_mask,
     marginal_loglik,
+    softmax_last_inplace,
 )
 
 
@@ -110,3 +111,35 @@ def test_blockwise_posterior_draws_equal_the_per_draw_posterior():
     for s in range(draws):
         expected = class_posterior(counts, np.log(confusion[s]), np.log(prevalence[s]))
         np.testing.assert_allclose(stacked[s], expected, atol=1e-12)
+
+
+def test_blocks_with_per_item_priors_and_gold_equal_the_per_draw_posterior_and_keep_draws_contiguous():
+    n_items, k, draws = 5, 3, 4
+    item_idx, annotator_idx, label, _, _ = _tiny_problem(12, n_items, k)
+    rng = np.random.default_rng(1)
+    confusion = rng.dirichlet(np.ones(k), size=(draws, 3, k))
+    item_prior = rng.dirichlet(np.ones(k), size=(draws, n_items))  # learning from crowds' kind
+    mask = gold_log_mask(np.array([-1, 2, -1, 0, -1]), k)
+    counts = cell_count_matrix(item_idx, annotator_idx, label, n_items, 3, k)
+    blocks = list(
+        class_posterior_blocks(counts, np.log(confusion), np.log(item_prior), mask, max_values=2 * draws * k)
+    )
+    for _, probs in blocks:  # each scalar's draws are one contiguous row (what the summaries sort)
+        assert np.moveaxis(probs, 0, -1).flags.c_contiguous
+    stacked = np.concatenate([probs for _, probs in blocks], axis=1)
+    for s in range(draws):
+        expected = class_posterior(counts, np.log(confusion[s]), np.log(item_prior[s]), mask)
+        np.testing.assert_allclose(stacked[s], expected, atol=1e-12)
+    assert stacked[:, 1, 2].tolist() == [1.0] * draws  # gold fixes the class in every draw
+
+
+def test_in_place_softmax_of_a_transposed_view_is_scipys_softmax_bit_for_bit():
+    from scipy.special import softmax
+
+    rng = np.random.default_rng(3)
+    memory = rng.normal(scale=20, size=(50, 3, 40))  # items × K × draws, as the blocks are laid out
+    memory[0, 1, :] = -np.inf  # a class ruled out
+    view = memory.transpose(2, 0, 1)  # draws × items × K
+    expected = softmax(view, axis=-1)
+    assert softmax_last_inplace(view) is view
+    assert np.array_equal(memory.transpose(2, 0, 1), expected)

@@ -551,24 +551,30 @@ def joint_class_blocks(
     once and the blocks computed on threads (`_threads.ordered_map`). ``normalise``: each
     block softmaxed over classes (``P(z_i = k | draw s)``) on its thread too.
 
+    Each ``J`` is a (draws, items, K) view of memory laid out items × K × draws: the sparse
+    product writes it so, and every scalar's draws are then one contiguous row, which the
+    per-item summaries read (a mean over draws, `_quantiles.draw_quantiles`' sort) without a
+    transposing copy: the soft labels of 500k items × 100 draws × K = 3 in 2.6 s instead of
+    3.5 s.
+
     ``log_pi_draws`` is (draws, cells, K, K), ``log_rho_draws`` (draws, K), or per item
     (draws, items, K)."""
     draws, n_cells, k_true, k_label = log_pi_draws.shape
-    weights = log_pi_draws.transpose(1, 3, 0, 2).reshape(n_cells * k_label, draws * k_true)
+    weights = log_pi_draws.transpose(1, 3, 2, 0).reshape(n_cells * k_label, k_true * draws)
     n_items = counts.shape[0]
     block = max(1, max_values // (draws * k_true))
     prior = per_item_log_prior(log_rho_draws)
     counts = counts.tocsr()
 
     def joint_block(rows: slice) -> tuple[slice, np.ndarray]:
-        product = np.asarray(counts[rows] @ weights).reshape(-1, draws, k_true)  # items, draws, K
-        item_prior = prior[:, rows if prior.shape[1] > 1 else slice(None)]
-        joint = np.empty((draws, product.shape[0], k_true))
+        joint = np.asarray(counts[rows] @ weights).reshape(-1, k_true, draws)  # items, K, draws
+        item_prior = prior[:, rows if prior.shape[1] > 1 else slice(None)]  # draws, items or 1, K
         for k in range(k_true):  # class by class: long inner loops, one pass over the block
-            np.add(product[:, :, k].T, item_prior[:, :, k], out=joint[:, :, k])
+            joint[:, k, :] += item_prior[:, :, k].T
             if mask is not None:
-                joint[:, :, k] += mask[rows, k]
-        return rows, softmax_last_inplace(joint) if normalise else joint
+                joint[:, k, :] += mask[rows, k, None]
+        view = joint.transpose(2, 0, 1)  # draws, items, K
+        return rows, softmax_last_inplace(view) if normalise else view
 
     starts = range(0, n_items, block)
     yield from ordered_map(joint_block, (slice(start, min(start + block, n_items)) for start in starts))
@@ -591,15 +597,16 @@ def softmax_last_inplace(values: np.ndarray) -> np.ndarray:
     every operation runs over one class's slice of the whole block, never along the short
     class axis (NumPy's inner loop would then be K long), and no temporary is of the block's
     size. Bit-identical to SciPy's on blocks of draws × items × K, 8.7× faster (100 × 187,500
-    × 3: 4.9 s → 0.56 s). Classes at −∞ get probability 0."""
+    × 3: 4.9 s → 0.56 s). Classes at −∞ get probability 0. The temporaries take the memory
+    order of ``values`` (a transposed view stays cache-friendly)."""
     classes = [values[..., j] for j in range(values.shape[-1])]
-    top = classes[0].copy()
+    top = classes[0].copy(order="K")
     for column in classes[1:]:
         np.maximum(top, column, out=top)
     for column in classes:
         np.subtract(column, top, out=column)
     np.exp(values, out=values)  # the whole contiguous block at once
-    total = classes[0].copy()
+    total = classes[0].copy(order="K")
     for column in classes[1:]:
         total += column
     for column in classes:
