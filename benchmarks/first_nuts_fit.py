@@ -10,8 +10,9 @@ session: the compiled model is reused).
 Targets (issue 18): first fit, whole ``bl.fit`` call, ≤ 1.5 × its own sampling time + 5 s; the
 re-fit ≤ 1.2 × its sampling time. Ratios within one run are what count on a shared machine.
 
-    .venv/bin/python benchmarks/first_nuts_fit.py [--families dawid-skene hierarchical ...]
-Writes benchmarks/results/first_nuts_fit.{json,md}.
+    .venv/bin/python benchmarks/first_nuts_fit.py [--families dawid-skene hierarchical ...] [--add]
+Writes benchmarks/results/first_nuts_fit.{json,md}; ``--add`` keeps the rows of families not
+measured now (each row names the run it comes from: ratios are within a row, never across).
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache, write
+from _common import RESULTS, SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache, write
 
-FAMILIES = ["dawid-skene", "one-coin", "beta-bernoulli", "mace", "hierarchical", "hierarchical-subtype"]
+FAMILIES = [
+    "dawid-skene",
+    "one-coin",
+    "beta-bernoulli",
+    "mace",
+    "hierarchical",
+    "hierarchical-subtype",
+    "item-difficulty",
+    "ambiguity",
+]
 FIRST_FIT_TARGET = (1.5, 5.0)  # wall ≤ 1.5 × sampling + 5 s
 REFIT_TARGET = 1.2  # wall ≤ 1.2 × sampling
 
@@ -66,15 +76,22 @@ def markdown(report: dict) -> str:
         "`bl.fit(ann, model=family)` at the shipped settings (4 × 1000 + 1000, default sampler and the",
         "backend it picks for this size; `max_draws` 0), each family in a fresh process with an empty",
         "compile cache; then the same fit with another seed in that process (re-fit). Import not timed.",
+        "Rows measured in an earlier run than the line above say when (run column).",
         f"Targets: first fit ≤ {a} × sampling + {b:g} s; re-fit ≤ {REFIT_TARGET} × sampling.",
         "",
         "| family | sampler / backend | first: wall s | compile s | sampling s | target s | met "
-        "| re-fit: wall s | sampling s | ratio | met | min bulk ESS | max R-hat | gold acc. |",
-        "|---|---|---:|---:|---:|---:|:---:|---:|---:|---:|:---:|---:|---:|---:|",
+        "| re-fit: wall s | sampling s | ratio | met | min bulk ESS | max R-hat | gold acc. | run |",
+        "|---|---|---:|---:|---:|---:|:---:|---:|---:|---:|:---:|---:|---:|---:|---|",
     ]
     for family, r in report["rows"].items():
+        machine = r.get("machine", report["machine"])
+        run = (
+            "this run"
+            if machine is report["machine"] or machine == report["machine"]
+            else f"{machine['date'][:16]}, load {machine['load_average_at_start'][0]:.2f}"
+        )
         if "error" in r:
-            lines.append(f"| {family} | failed: {r['error']} |" + " |" * 13)
+            lines.append(f"| {family} | failed: {r['error']} |" + " |" * 13 + f" {run} |")
             continue
         first, refit = r["first"], r["refit"]
         target = a * first["sampling_s"] + b
@@ -85,7 +102,7 @@ def markdown(report: dict) -> str:
             f"| {'yes' if first['wall_s'] <= target else 'no'} | {refit['wall_s']:.1f} "
             f"| {refit['sampling_s']:.1f} | {ratio:.2f} | {'yes' if ratio <= REFIT_TARGET else 'no'} "
             f"| {fmt(first['min_ess_bulk'], '.0f')} | {fmt(first['max_rhat'], '.4f')} "
-            f"| {fmt(first['gold_accuracy'])} |"
+            f"| {fmt(first['gold_accuracy'])} | {run} |"
         )
     lines += ["", SHARED_NOTE, ""]
     return "\n".join(lines)
@@ -95,18 +112,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--timeout", type=float, default=1200.0)
+    parser.add_argument("--add", action="store_true", help="keep the earlier rows of other families")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker)), default=float))
         return
+    machine = machine_info()
     rows = {}
+    earlier = RESULTS / "first_nuts_fit.json"
+    if args.add and earlier.exists():
+        previous = json.loads(earlier.read_text())
+        for family, row in previous["rows"].items():
+            if family not in args.families:
+                rows[family] = {"machine": previous["machine"], **row}
     for family in args.families:
         with tempfile.TemporaryDirectory(prefix="bayeslabels-first-fit-") as cache:
             env = with_cache(Path(cache))
-            rows[family] = run_worker(__file__, {"family": family}, env=env, timeout=args.timeout)
+            rows[family] = {
+                "machine": machine,
+                **run_worker(__file__, {"family": family}, env=env, timeout=args.timeout),
+            }
         print(family, json.dumps(rows[family], default=float), flush=True)
-    report = {"machine": machine_info(), "rows": rows}
+    report = {
+        "machine": machine,
+        "rows": {f: rows[f] for f in FAMILIES + sorted(set(rows) - set(FAMILIES)) if f in rows},
+    }
     write("first_nuts_fit", report, markdown(report))
 
 
