@@ -30,6 +30,7 @@ ORDER = [
     "ordinal",
     "sparse_cells",
     "calibration",
+    "gold_ceiling",
     "label_switching",
     "subtypes_demo",
 ]
