@@ -15,6 +15,7 @@ from bayeslabels.models._likelihood import (
     class_posterior,
     class_posterior_blocks,
     gold_log_mask,
+    logsumexp_last,
     marginal_loglik,
     softmax_last_inplace,
 )
@@ -143,3 +144,17 @@ def test_in_place_softmax_of_a_transposed_view_is_scipys_softmax_bit_for_bit():
     expected = softmax(view, axis=-1)
     assert softmax_last_inplace(view) is view
     assert np.array_equal(memory.transpose(2, 0, 1), expected)
+
+
+def test_class_by_class_logsumexp_equals_scipys_including_ruled_out_classes_and_nan():
+    rng = np.random.default_rng(4)
+    values = rng.normal(scale=50, size=(30, 20, 4))
+    values[0, 0] = -np.inf  # every class ruled out
+    values[1, 1, :2] = -np.inf  # some
+    values[2, 2, 3] = np.nan
+    view = np.ascontiguousarray(values.transpose(1, 2, 0)).transpose(2, 0, 1)  # draws-last memory
+    expected = logsumexp(values, axis=-1)
+    for array in (values, view):
+        got = logsumexp_last(array)
+        assert np.isneginf(got[0, 0]) and np.isnan(got[2, 2])
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0)

@@ -69,7 +69,7 @@ from ..errors import DataError, SpecError
 from ..priors import AmbiguityPriors
 from . import register
 from ._family import Draws, Family, ItemBlocks
-from ._likelihood import _core, label_table, sample_categorical
+from ._likelihood import _core, label_table, logsumexp_last, sample_categorical
 from .dawid_skene import coords as ds_coords
 from .dawid_skene import dawid_skene_start, prevalence_start
 
@@ -222,7 +222,7 @@ def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
         rows = slice(start, min(start + block, ann.n_items))
         present = cells[rows] >= 0
         per_class = log_pi[:, np.maximum(cells[rows], 0), np.maximum(labels[rows], 0)]  # S, r, w, K
-        per_slot = logsumexp(per_class + log_theta[:, rows, None, :], axis=-1)
+        per_slot = logsumexp_last(per_class + log_theta[:, rows, None, :])
         yield rows, np.where(present, per_slot, 0.0).sum(axis=-1)
 
 
@@ -262,7 +262,7 @@ def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemB
         for start in range(0, ann.n_items, block):
             rows = slice(start, min(start + block, ann.n_items))
             per_class = log_pi[s, np.maximum(cells[rows], 0), np.maximum(labels[rows], 0)]  # r, w, K
-            per_slot = logsumexp(per_class[:, :, None, :] + log_theta[None, None], axis=-1)  # r, w, M
+            per_slot = logsumexp_last(per_class[:, :, None, :] + log_theta[None, None])  # r, w, M
             per_sample = np.where((cells[rows] >= 0)[..., None], per_slot, 0.0).sum(axis=1)  # r, M
             out[s, rows] = logsumexp(per_sample, axis=-1) - np.log(INTEGRATION_SAMPLES)
     yield slice(0, ann.n_items), out

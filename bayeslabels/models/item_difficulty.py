@@ -48,7 +48,6 @@ import pymc as pm
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.tensor.special import log_softmax, softmax
-from scipy.special import logsumexp
 from scipy.special import softmax as np_softmax
 
 from ..data import Annotations
@@ -60,6 +59,7 @@ from ._likelihood import (
     _core,
     gold_log_mask,
     label_table,
+    logsumexp_last,
     sample_categorical,
     table_data,
 )
@@ -254,7 +254,7 @@ def joint_class_blocks(
         rows = order[starts[items.start] : starts[items.stop]]
         item = ann.item_idx[rows]
         shifted = log_pi[:, ann.annotator_idx[rows]] - scale[:, None, :, None] * effect[:, item, None, :]
-        shifted = shifted - logsumexp(shifted, axis=-1, keepdims=True)  # draws, R, K, L
+        shifted = shifted - logsumexp_last(shifted)[..., None]  # draws, R, K, L
         picked = np.take_along_axis(shifted, ann.label[rows][None, :, None, None], axis=-1)[..., 0]
         n_block = items.stop - items.start
         incidence = sp.csr_matrix(
@@ -292,7 +292,7 @@ def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemB
         for items, joint in joint_class_blocks(ann, with_effect, used_gold):
             total[:, items] = np.logaddexp(total[:, items], joint)
     with np.errstate(invalid="ignore"):  # classes gold rules out stay −∞
-        yield slice(0, ann.n_items), logsumexp(total - np.log(INTEGRATION_SAMPLES), axis=-1)
+        yield slice(0, ann.n_items), logsumexp_last(total - np.log(INTEGRATION_SAMPLES))
 
 
 def _item_probabilities(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
@@ -305,7 +305,7 @@ def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
     """``log p(y_i | draw)``, every label of item i jointly, class summed out (the NumPy twin
     of `difficulty_labels_logp`)."""
     for items, joint in joint_class_blocks(ann, draws, used_gold):
-        yield items, logsumexp(joint, axis=-1)
+        yield items, logsumexp_last(joint)
 
 
 def _replicate(ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator) -> np.ndarray:
