@@ -23,7 +23,15 @@ row; numpyro fixes the last logit at 0 instead): the diagonal mean ``d`` tells t
 apart. The effect's scale depends on the true class, which is summed out, so the effect is
 non-centred as ``θ_i ~ N(0, 1)`` and enters the likelihood under class k as ``χ_k θ_i`` —
 exactly the model with effect ``~ N(0, χ_{z_i})`` (numpyro's LocScaleReparam under the
-enumerated class). Per item, every label jointly:
+enumerated class). The centred alternative (a free effect ``e_i`` whose class-dependent
+prior ``N(0, χ_k)`` joins the per-class terms inside the logsumexp) is exact too but mixes worse:
+on rte at the shipped 4 × 1000 draws, seed 0, it gave R-hat 1.034 and bulk ESS 162 at ``χ``
+against 1.009 and 401 non-centred (χ ≈ 0.41; same 31 leapfrog steps per draw). Integrating θ_i
+out by quadrature was tried for K = 2: fixed Gauss–Hermite nodes miss the sharply peaked
+integrand of an item with 20–40 split labels by 0.3–1.2 nats at 32–64 nodes (√2·χ = 2.8), and
+Newton-centred adaptive nodes overshoot on unanimous items; neither is shipped.
+
+Per item, every label jointly:
 
 .. math::
 
