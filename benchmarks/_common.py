@@ -86,6 +86,13 @@ def load_shipped_fit(directory: str, ann, model: str, use_gold: bool):
     return fit, sampling.compile_seconds + sampling.sampling_seconds
 
 
+def datasets_with_gold() -> list[str]:
+    """The bundled data sets that have expert gold (the calibration benchmarks' default)."""
+    import bayeslabels as bl
+
+    return [name for name in bl.datasets.names() if bl.datasets.load(name).has_gold]
+
+
 def machine_line(m: dict) -> str:
     return (
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · pymc {m['pymc']} · "

@@ -30,7 +30,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, write
+from _common import SHARED_NOTE, datasets_with_gold, fmt, machine_info, machine_line, write
 
 import bayeslabels as bl
 from bayeslabels._tempering import item_temperature, temper
@@ -260,7 +260,7 @@ def table(rows: list[dict], machine: dict) -> str:
 
 
 def main() -> None:
-    with_gold = [name for name in bl.datasets.names() if bl.datasets.load(name).has_gold]
+    with_gold = datasets_with_gold()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=with_gold, choices=with_gold)
     parser.add_argument("--nuts", action="store_true", help="also Dawid–Skene NUTS (slow)")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, write
+from _common import SHARED_NOTE, datasets_with_gold, fmt, machine_info, machine_line, write
 from scipy.stats import beta
 
 import bayeslabels as bl
@@ -98,7 +98,7 @@ def table(rows: list[dict], machine: dict, min_labels: int) -> str:
 
 
 def main() -> None:
-    with_gold = [name for name in bl.datasets.names() if bl.datasets.load(name).has_gold]
+    with_gold = datasets_with_gold()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=with_gold, choices=with_gold)
     parser.add_argument("--min-labels", type=int, default=5)
