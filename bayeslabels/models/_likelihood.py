@@ -616,7 +616,7 @@ def softmax_last_inplace(values: np.ndarray) -> np.ndarray:
 
 def logsumexp_last(values: np.ndarray) -> np.ndarray:
     """``logsumexp(values, axis=-1)`` for a short last axis (the classes), class by class as
-    `softmax_last_inplace`: 4–5× SciPy's on blocks of draws × items × K (equal to 1e-15
+    `softmax_last_inplace`: 4–5× SciPy's on blocks of draws × items × K (equal to 1e-14
     relative). All −∞ gives −∞, NaN anywhere NaN."""
     classes = [values[..., j] for j in range(values.shape[-1])]
     top = classes[0].copy(order="K")
