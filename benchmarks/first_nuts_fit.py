@@ -77,7 +77,7 @@ def worker(job: dict) -> dict:
             "min_ess_bulk": report.min_ess_bulk,
             "max_rhat": report.max_rhat,
             "ok": bool(report.ok),
-            "gold_accuracy": fit.gold_accuracy()["model"],
+            "gold_accuracy": (fit.gold_accuracy() or {}).get("model"),  # None without gold
         }
     return {"import_s": imported - started, "data": data, **rows}
 
