@@ -168,9 +168,7 @@ def _compile_nutpie(
     ``frozen``: the sparse product with the data frozen as constants (nutpie's default for
     JAX; faster per gradient on large tables, but it serves one data set only)."""
     if backend == "numba":
-        return nutpie.compile_pymc_model(
-            model, initial_points=initvals, jitter_rvs=_jittered(model, steady)
-        )
+        return nutpie.compile_pymc_model(model, initial_points=initvals, jitter_rvs=_jittered(model, steady))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         if frozen:
@@ -286,24 +284,19 @@ def sample_nuts(
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady)
         compiled_at = time.perf_counter()
 
-        def run(draws: int) -> xr.DataTree:
-            return _drop_warmup(
-                nutpie.sample(
-                    compiled,
-                    draws=draws,
-                    tune=settings.tune,
-                    chains=settings.chains,
-                    cores=min(settings.chains, 4),
-                    seed=settings.seed,
-                    target_accept=settings.target_accept,
-                    progress_bar=progress,
-                )
-            )
-
-        tree = run(settings.draws)
-        while needs_more is not None and draws_used[-1] < settings.max_draws and needs_more(tree):
-            draws_used.append(min(2 * draws_used[-1], settings.max_draws))
-            tree = run(draws_used[-1])
+        run = {
+            "draws": settings.draws,
+            "tune": settings.tune,
+            "chains": settings.chains,
+            "cores": min(settings.chains, 4),
+            "seed": settings.seed,
+            "target_accept": settings.target_accept,
+            "progress_bar": progress,
+        }
+        if needs_more is None or settings.max_draws <= settings.draws:
+            tree = _drop_warmup(nutpie.sample(compiled, **run))
+        else:
+            tree, draws_used = _sample_until_checked(compiled, run, settings.max_draws, needs_more)
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
@@ -368,6 +361,86 @@ def _require_sampler_packages(sampler: str) -> None:
             "pip install 'bayeslabels[jax]' (with a GPU build of jax it runs on the GPU), "
             "or use sampler='nutpie'"
         )
+
+
+def _doubling_rounds(draws: int, max_draws: int) -> list[int]:
+    """Draws per chain at each check: ``draws``, doubling, capped at ``max_draws``."""
+    rounds = [draws]
+    while rounds[-1] < max_draws:
+        rounds.append(min(2 * rounds[-1], max_draws))
+    return rounds
+
+
+def _sample_until_checked(
+    compiled: CompiledModel, run: dict, max_draws: int, needs_more: Callable[[xr.DataTree], bool]
+) -> tuple[xr.DataTree, list[int]]:
+    """NUTS that keeps its chains going until ``needs_more`` is False or ``max_draws`` is reached.
+
+    One nutpie run of ``max_draws`` draws per chain runs in the background; when every chain
+    holds the next round's draws (``run["draws"]``, doubling), the sampler pauses, the first
+    draws of each chain are checked, and it resumes or is stopped. A seeded chain's draws do
+    not depend on how many follow them, so each round's posterior is exactly that of a fresh
+    run with that many draws (the draws a restart from scratch would give, without redoing the
+    tuning and the earlier draws: 1000 → 2000 → 4000 costs 4000 draws and one tuning, not 7000
+    and three). Returns the posterior of the last round checked and the rounds."""
+    tune = run["tune"]
+    progress = {"draws": 0}  # the fewest draws (tuning included) any chain has finished
+
+    def on_progress(chains: list) -> None:
+        progress["draws"] = min(chain.finished_draws for chain in chains)
+
+    sampler = nutpie.sample(
+        compiled,
+        **{**run, "draws": max_draws},
+        blocking=False,
+        progress_callback=on_progress,
+        progress_rate=POLL_MS,
+    )
+    full: xr.DataTree | None = None
+    rounds: list[int] = []
+    try:
+        for draws in _doubling_rounds(run["draws"], max_draws):
+            if full is None:
+                while progress["draws"] < tune + draws and not _finished(sampler):
+                    time.sleep(POLL_MS / 1000)
+                if _finished(sampler):
+                    full = _drop_warmup(sampler.wait())
+                else:
+                    sampler.pause()
+            trace = full if full is not None else _drop_warmup(sampler.inspect())
+            tree = _first_draws(trace, draws)
+            rounds.append(draws)
+            if draws >= max_draws or not needs_more(tree):
+                return tree, rounds
+            if full is None:
+                sampler.resume()
+        raise AssertionError("unreachable: the last round is max_draws")  # pragma: no cover
+    finally:
+        if full is None:
+            sampler.cancel()
+
+
+POLL_MS = 100  # how often a background NUTS run reports its chains' progress
+
+
+def _finished(sampler: object) -> bool:
+    """Whether a background nutpie run has ended; raises the sampler's own error if it failed
+    (nutpie raises TimeoutError while a failure is still being collected: not finished yet)."""
+    try:
+        return bool(sampler.is_finished)  # type: ignore[attr-defined]
+    except TimeoutError:
+        return False
+
+
+def _first_draws(tree: xr.DataTree, draws: int) -> xr.DataTree:
+    """Every group's first ``draws`` draws per chain (chains of a paused run differ in length,
+    padded with NaN past their last draw)."""
+    return xr.DataTree.from_dict(
+        {
+            name: node.to_dataset().isel(draw=slice(0, draws)) if "draw" in node.dims else node.to_dataset()
+            for name, node in tree.children.items()
+        }
+    )
 
 
 def _drop_warmup(tree: xr.DataTree) -> xr.DataTree:

@@ -45,6 +45,13 @@ def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, smal
     report = fit.check()
     assert report.ok or rounds[-1] == 400  # it stopped because the check passed, or at the cap
     assert "drew more" in str(report) and " → ".join(map(str, rounds)) in str(report)
+    # the chains were continued, not restarted: the draws are those of one seeded run that long
+    exact = bl.fit(small_sim.annotations, draws=rounds[-1], tune=300, chains=4, quiet=True)
+    assert exact.sampling.draws_used == ()
+    for name in ("confusion", "prevalence"):
+        np.testing.assert_array_equal(
+            fit.posterior["posterior"][name].values, exact.posterior["posterior"][name].values
+        )
 
 
 def test_draws_given_explicitly_are_exactly_the_draws(nuts_fit):
