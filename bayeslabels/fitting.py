@@ -41,6 +41,7 @@ def fit(
     target_accept: float | None = None,
     minibatch_items: int | None = None,
     max_draws: int | None = None,
+    check_thresholds: Thresholds | None = None,
     use_gold: bool = True,
     init: EMResult | None = None,
     quiet: bool = False,
@@ -73,6 +74,9 @@ def fit(
         twice the draws (same seed, no recompiling) up to this many per chain; the report and
         ``fit.sampling.draws_used`` say when it did (0: never). The shipped specs set 4000; an
         explicit ``draws`` without ``max_draws`` means exactly those draws.
+    check_thresholds
+        The check that ``max_draws`` samples until it passes (default `Thresholds()`; the
+        ``model="auto"`` screen uses the looser `SCREEN_THRESHOLDS`).
     use_gold
         False keeps gold out of the likelihood (to score the fit on it).
     init
@@ -140,6 +144,7 @@ def fit(
             "target_accept": target_accept,
             "minibatch_items": minibatch_items,
             "max_draws": max_draws,
+            "check_thresholds": check_thresholds,
         }
         final = {name: value for name, value in asked.items() if value is not None}
         return auto_fit(
@@ -191,6 +196,7 @@ def fit(
     pymc_model = family.build(data, spec.priors, minibatch_items=minibatch, **extra)
     start = family.start(em if init is None else init, data, spec.priors)
     if method == "nuts":
+        thresholds = Thresholds() if check_thresholds is None else check_thresholds
         reuse = None
         if reuse_compiled:
             shape: tuple = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
@@ -205,7 +211,7 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: fitted(tree)._check(Thresholds(), predictive=False).needs_more_draws,
+            needs_more=lambda tree: fitted(tree)._check(thresholds, predictive=False).needs_more_draws,
             steady=family.steady_start,
         )
         return finished(tree, info)
@@ -239,19 +245,12 @@ the data have subtypes, ``ordinal`` when the classes are ordered). Beta–Bernou
 its soft label means something else (the rate of a new positive label, binary only) and
 ``ambiguity`` generalises it."""
 
-SCREEN_SETTINGS: dict[str, Any] = {"draws": 500, "tune": 500, "chains": 2}
+SCREEN_SETTINGS: dict[str, Any] = {"draws": 500, "tune": 500, "chains": 2, "max_draws": 1000}
 """The NUTS run each candidate gets for the screen (enough for PSIS-LOO and the checks). A
 candidate that misses `SCREEN_THRESHOLDS` on R-hat or ESS alone (not on label switching or
-divergences: more draws do not cure those) is screened once more with twice the draws, from the
-same compiled model (`screen_needs_more`)."""
-
-
-def screen_needs_more(screen: Fit) -> bool:
-    """Whether a candidate's screen missed `SCREEN_THRESHOLDS` on R-hat or ESS only (duchenne:
-    ambiguity at R-hat 1.055, the best calibrated family there, was set aside at 2 × 500)."""
-    if screen.is_point_estimate or screen.sampling is None:
-        return False
-    return screen.check(SCREEN_THRESHOLDS, predictive=False).needs_more_draws
+divergences: more draws do not cure those) keeps its chains going to twice the draws
+(``max_draws``, checked against `SCREEN_THRESHOLDS`; duchenne: ambiguity at R-hat 1.055, the
+best calibrated family there, was set aside at 2 × 500)."""
 
 
 def auto_candidates(ann: Annotations) -> list[str]:
@@ -285,9 +284,9 @@ def auto_fit(
 ) -> tuple[Fit, ModelComparison]:
     """Fit the candidate families, choose one by `compare_models`, and fit it in full.
 
-    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws, 1000
-    where R-hat or ESS alone missed the screen's bar), enough for PSIS-LOO and the predictive
-    check; the recommended family is then fitted with its
+    Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws, its chains
+    continued to 1000 where R-hat or ESS alone missed the screen's bar), enough for PSIS-LOO and
+    the predictive check; the recommended family is then fitted with its
     spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`) and, unless
     ``self_calibration`` is False, self-calibrated (`bayeslabels.self_calibrate`: its soft labels
     tempered by label count, fitted on held-out labels). Gold is never used to choose or to
@@ -326,15 +325,19 @@ def auto_fit(
     if not names:
         raise DataError("model 'auto' found no candidate family for these data")
 
-    def screen(name: str, draws: int) -> Fit:
-        settings = {**SCREEN_SETTINGS, "draws": draws}
-        return fit(
-            annotations, model=name, method="nuts", use_gold=use_gold, seed=seed, quiet=quiet, **settings
+    screens = {
+        name: fit(
+            annotations,
+            model=name,
+            method="nuts",
+            use_gold=use_gold,
+            seed=seed,
+            quiet=quiet,
+            check_thresholds=SCREEN_THRESHOLDS,
+            **SCREEN_SETTINGS,
         )
-
-    screens = {name: screen(name, SCREEN_SETTINGS["draws"]) for name in names}
-    for name in [name for name, first in screens.items() if screen_needs_more(first)]:
-        screens[name] = screen(name, 2 * SCREEN_SETTINGS["draws"])
+        for name in names
+    }
     comparison = compare_models(screens, seed=0 if seed is None else seed)
     chosen = fit(
         annotations,

@@ -269,9 +269,9 @@ def sample_nuts(
 
     ``reuse`` = (the model's `pm.Data` values by name, a structure key): nutpie re-uses a
     compiled model of the same structure from `COMPILED_MODELS` instead of compiling.
-    ``needs_more(tree)`` True (the check failed on R-hat or ESS): sample again from the same
-    compiled model, same seed, with twice the draws, until it is False or
-    ``settings.max_draws`` is reached; ``SamplingInfo.draws_used`` lists each round.
+    ``needs_more(tree)`` True (the check failed on R-hat or ESS): the chains go on to twice the
+    draws (`_sample_until_checked`), until it is False or ``settings.max_draws`` is reached;
+    ``SamplingInfo.draws_used`` lists each round.
     ``steady``: free variables nutpie starts at ``initvals`` exactly in every chain
     (`Family.steady_start`); PyMC's samplers jitter every variable."""
     progress = show_progress(quiet)

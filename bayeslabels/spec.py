@@ -59,7 +59,7 @@ class InferenceSettings:
     minibatch_items : int, default 0
         ADVI: items per minibatch (all labels of an item together); 0 = all.
     max_draws : int, default 0
-        NUTS: draw again with twice the draws while R-hat/ESS fail, up to this; 0 = off.
+        NUTS: continue the chains to twice the draws while R-hat/ESS fail, up to this; 0 = off.
 
     Raises
     ------
@@ -85,7 +85,7 @@ class InferenceSettings:
     seed: int = 0
     advi_iterations: int = 20000
     minibatch_items: int = 0  # ADVI: items per minibatch (all labels of an item together); 0 = all
-    max_draws: int = 0  # NUTS: draw again with twice the draws while R-hat/ESS fail, up to this; 0 = off
+    max_draws: int = 0  # NUTS: continue to twice the draws while R-hat/ESS fail, up to this; 0 = off
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

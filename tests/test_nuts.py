@@ -52,6 +52,12 @@ def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, smal
         np.testing.assert_array_equal(
             fit.posterior["posterior"][name].values, exact.posterior["posterior"][name].values
         )
+    # the check it samples until is the one named (the `model="auto"` screen's is looser)
+    loose = bl.Thresholds(max_rhat=1.5, min_ess=10.0, max_divergences=10**6)
+    lenient = bl.fit(
+        small_sim.annotations, draws=50, tune=300, chains=4, max_draws=400, check_thresholds=loose, quiet=True
+    )
+    assert lenient.sampling.draws_used == () and lenient.sampling.draws == 50
 
 
 def test_draws_given_explicitly_are_exactly_the_draws(nuts_fit):

@@ -12,7 +12,6 @@ import pytest
 import xarray as xr
 
 import bayeslabels as bl
-from bayeslabels.fitting import screen_needs_more
 from bayeslabels.selection import SCREEN_THRESHOLDS, _recommend
 
 
@@ -97,8 +96,13 @@ def test_a_candidate_whose_classes_switch_within_a_chain_is_not_recommended(nuts
 
 
 def test_a_screen_that_missed_on_r_hat_alone_is_lengthened_and_a_switched_one_is_not(nuts_fit, em_fit):
-    """`model="auto"` screens a candidate again with twice the draws where more draws can help:
-    R-hat or ESS missed `SCREEN_THRESHOLDS`, nothing else (label switching needs another remedy)."""
+    """`model="auto"` continues a candidate's chains to twice the draws where more draws can
+    help: R-hat or ESS missed `SCREEN_THRESHOLDS`, nothing else (label switching needs another
+    remedy)."""
+
+    def screen_needs_more(fit: bl.Fit) -> bool:  # what `fit(check_thresholds=...)` samples on
+        return fit.check(SCREEN_THRESHOLDS, predictive=False).needs_more_draws
+
     prevalence = nuts_fit.posterior["posterior"]["prevalence"].values.copy()
     prevalence[0, :, 0] += 0.08  # chain 0 sits apart on one direction of the simplex: R-hat only
     prevalence[0, :, 1] -= 0.08
