@@ -18,6 +18,7 @@ from scipy.special import logsumexp
 import bayeslabels as bl
 from bayeslabels.models import family
 from bayeslabels.models._likelihood import label_table, rows_to_table, sample_label_rows
+from tests._graphs import interpreted
 
 
 def _tiny(seed: int, n_items: int = 4, k: int = 3, gold: bool = False) -> bl.Annotations:
@@ -61,12 +62,13 @@ def _graph_item_logp(model: pm.Model, values: dict[str, np.ndarray]) -> np.ndarr
     posterior = posterior.rename({f"{name}_0": "chain" for name in values}).rename(
         {f"{name}_1": "draw" for name in values}
     )
-    loglik = pm.compute_log_likelihood(
-        xr.DataTree.from_dict({"posterior": posterior}),
-        model=model,
-        progressbar=False,
-        extend_inferencedata=False,
-    )
+    with interpreted():
+        loglik = pm.compute_log_likelihood(
+            xr.DataTree.from_dict({"posterior": posterior}),
+            model=model,
+            progressbar=False,
+            extend_inferencedata=False,
+        )
     return np.asarray(loglik["labels"])[0, 0]
 
 

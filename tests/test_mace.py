@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 import bayeslabels as bl
 from bayeslabels.errors import SpecError
 from bayeslabels.models import family
+from tests._graphs import interpreted
 from tests.test_generative import _graph_item_logp, _tiny
 
 
@@ -51,8 +52,9 @@ def test_the_confusion_is_reliability_on_the_diagonal_plus_spam():
     assert {"reliability", "spam", "prevalence"} == {v.name for v in model.free_RVs}
     assert [d.name for d in model.deterministics] == ["confusion"]
     assert model.named_vars_to_dims["spam"] == ("annotator", "label_class")
-    confusion = pm.draw(model["confusion"], random_seed=1)
-    theta, spam = pm.draw([model["reliability"], model["spam"]], random_seed=1)
+    with interpreted():
+        confusion = pm.draw(model["confusion"], random_seed=1)
+        theta, spam = pm.draw([model["reliability"], model["spam"]], random_seed=1)
     np.testing.assert_allclose(confusion.sum(axis=-1), 1.0)
     np.testing.assert_allclose(np.einsum("jkk->jk", confusion), theta[:, None] + (1 - theta[:, None]) * spam)
 

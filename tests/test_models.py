@@ -14,6 +14,7 @@ from scipy.special import betaln, logsumexp
 import bayeslabels as bl
 from bayeslabels.models import family
 from bayeslabels.models._likelihood import observed_cells
+from tests._graphs import interpreted
 
 # --------------------------------------------------------------------------- shared likelihood
 
@@ -55,9 +56,8 @@ def _evaluate(model, names: list[str], point: dict) -> list:
         model.logp(vars=[model[name]]) if name == "labels" else model.replace_rvs_by_values([model[name]])[0]
         for name in names
     ]
-    return model.compile_fn(outputs, inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore")(
-        point
-    )
+    with interpreted():
+        return model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
 
 
 @pytest.mark.parametrize("name", ["dawid-skene", "one-coin", "hierarchical", "hierarchical-subtype"])

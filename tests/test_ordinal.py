@@ -22,6 +22,7 @@ from bayeslabels import inference
 from bayeslabels.errors import DataError, SpecError
 from bayeslabels.models import family
 from bayeslabels.models.ordinal import ordinal_log_confusion
+from tests._graphs import interpreted
 from tests.test_generative import _graph_item_logp, _tiny
 
 
@@ -64,7 +65,6 @@ def test_the_confusion_is_the_ordered_logit_cut_into_classes_and_banded():
     # far off the diagonal the log stays finite (no log 0) for a very precise annotator
     sharp = ordinal_log_confusion(np.array([0.0]), np.array([0.01]), cutpoints, 4)
     assert np.isfinite(sharp).all() and sharp[0, 0, 3] < -100
-
 
 
 def test_the_per_item_log_likelihood_is_the_enumerated_ordinal_marginal():
@@ -138,9 +138,10 @@ def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints_and_cla
     assert per_annotator == {"bias_offset", "noise_offset"}
     assert model.named_vars_to_dims["cutpoints"] == ("cutpoint",)
     assert list(model.coords["cutpoint"]) == ["0|1", "1|2", "2|3"]
-    cutpoints, positions, class_noise = pm.draw(
-        [model["cutpoints"], model["class_position"], model["class_noise"]], draws=50, random_seed=1
-    )
+    with interpreted():
+        cutpoints, positions, class_noise = pm.draw(
+            [model["cutpoints"], model["class_position"], model["class_noise"]], draws=50, random_seed=1
+        )
     assert (np.diff(cutpoints, axis=1) > 0).all()  # ordered
     np.testing.assert_allclose(cutpoints.mean(axis=1), 1.5)  # centred on the middle of the scale
     # the true classes' positions: ends fixed (the scale's unit), the two interior ones free;
@@ -151,7 +152,8 @@ def test_the_graph_has_two_parameters_per_annotator_and_shared_cutpoints_and_cla
     np.testing.assert_allclose(np.log(class_noise).sum(axis=1), 0.0, atol=1e-9)
     classic = family("ordinal").build(ann, bl.OrdinalPriors(class_spacing=0, class_noise_sd=0))
     assert not {"class_gaps", "class_log_noise"} & set(classic.named_vars)
-    fixed = pm.draw([classic["class_position"], classic["class_noise"]])
+    with interpreted():
+        fixed = pm.draw([classic["class_position"], classic["class_noise"]])
     np.testing.assert_allclose(np.stack(fixed), [[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
 
 
