@@ -7,6 +7,7 @@ runs the Dawid–Skene EM that every sampler starts from, and hands the graph to
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ import xarray as xr
 from .aggregate import EMResult, dawid_skene_em
 from .choices import Method, Sampler
 from .data import Annotations
-from .diagnostics import Thresholds
+from .diagnostics import ConvergenceReport, Thresholds
 from .errors import DataError
 from .features import FeaturesLike, ItemFeatures, item_features, no_features
 from .fit import Fit
@@ -211,7 +212,7 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: fitted(tree)._check(thresholds, predictive=False).needs_more_draws,
+            needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
             steady=family.steady_start,
         )
         return finished(tree, info)
@@ -220,6 +221,28 @@ def fit(
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)
     tree, info = fit_advi(pymc_model, spec.inference, start, method == "fullrank-advi", quiet, per_annotator)
     return finished(tree, info)
+
+
+LOG = logging.getLogger("bayeslabels")
+"""Each round of a ``max_draws`` fit is logged here at INFO, with its check as the record's
+``check`` attribute (`ConvergenceReport.to_dict`): why the chains go on, or that they stop."""
+
+
+def _round_checked(report: ConvergenceReport) -> bool:
+    """Log the check of one round of draws (``max_draws``): its verdict, worst R-hat and ESS
+    and the worst scalar. Whether the chains go on (`ConvergenceReport.needs_more_draws`)."""
+    worst = f"; worst {report.worst[0]}" if report.worst else ""
+    LOG.info(
+        "%d draws per chain: %s (max R-hat %.4f, min bulk ESS %.0f, min tail ESS %.0f%s)",
+        report.n_draws,
+        "more draws needed" if report.needs_more_draws else report.verdict,
+        report.max_rhat,
+        report.min_ess_bulk,
+        report.min_ess_tail,
+        worst,
+        extra={"check": report.to_dict()},
+    )
+    return report.needs_more_draws
 
 
 def _features(

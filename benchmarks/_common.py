@@ -152,14 +152,35 @@ def _plain(value):
     return value if value == value and abs(value) != float("inf") else None
 
 
+PROGRESS = "benchmark-progress: "
+"""Prefix of a worker's stderr line carrying a JSON progress record (`report_progress`)."""
+
+
+def report_progress(record: dict) -> None:
+    """Tell `run_worker` how far the worker got: its last such record is kept when it times out."""
+    print(PROGRESS + json.dumps(record, default=float), file=sys.stderr, flush=True)
+
+
+def last_progress(stderr: str | bytes | None) -> dict | None:
+    """The last `report_progress` record in a worker's stderr, if any."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr or ""
+    records = [line[len(PROGRESS) :] for line in text.splitlines() if line.startswith(PROGRESS)]
+    return json.loads(records[-1]) if records else None
+
+
 def run_worker(script: str, job: dict, env: dict | None = None, timeout: float | None = None) -> dict:
-    """Run ``script --worker job`` in a new interpreter; the result dict, or one with ``error``."""
+    """Run ``script --worker job`` in a new interpreter; the result dict, or one with ``error``
+    (on a timeout, with ``last_progress``: the worker's last `report_progress` record)."""
     start = time.perf_counter()
     cmd = [sys.executable, script, "--worker", json.dumps(job)]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s", "process_seconds": time.perf_counter() - start}
+    except subprocess.TimeoutExpired as expired:
+        return {
+            "error": f"timed out after {timeout:.0f} s",
+            "process_seconds": time.perf_counter() - start,
+            "last_progress": last_progress(expired.stderr),
+        }
     seconds = time.perf_counter() - start
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from _common import (
     machine_info,
     machine_line,
     package_commit,
+    report_progress,
     run_worker,
     with_cache,
 )
@@ -82,8 +84,31 @@ def applicable(ann, model: str) -> bool:
     return model != "beta-bernoulli" or ann.n_classes == 2
 
 
+class RoundProgress(logging.Handler):
+    """Passes each round's check of a ``max_draws`` fit (the ``bayeslabels`` logger's records
+    with a ``check``) on to `report_progress`, so a fit that times out still says how far its
+    chains got."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        check = getattr(record, "check", None)
+        if check is not None:
+            worst = check["worst"][0] if check["worst"] else None
+            report_progress(
+                {key: check[key] for key in ROUND_FIELDS}
+                | {"worst": worst, "seconds": time.perf_counter() - WORKER_STARTED}
+            )
+
+
+WORKER_STARTED = time.perf_counter()
+ROUND_FIELDS = ("n_draws", "verdict", "max_rhat", "min_ess_bulk", "min_ess_tail")
+
+
 def worker(job: dict) -> dict:
     import bayeslabels as bl
+
+    logger = logging.getLogger("bayeslabels")
+    logger.addHandler(RoundProgress())
+    logger.setLevel(logging.INFO)
 
     ann, use_gold = load(job["data"])
     if not applicable(ann, job["model"]):
@@ -142,7 +167,8 @@ def markdown(report: dict) -> str:
     for r in report["fits"]:
         head = f"| {r['data']} | {r['model']} "
         if "error" in r:
-            lines.append(head + f"| failed: {r['error']} | | | | | | | | | |")
+            failed = f"failed: {r['error']}{last_round(r.get('last_progress'))}"
+            lines.append(head + f"| {failed} | | | | | | | | | |")
             continue
         lines.append(
             head + f"| {r['verdict']} | {fmt(r['max_rhat'], '.4f')} | {fmt(r['min_ess_bulk'], '.0f')} "
@@ -152,6 +178,17 @@ def markdown(report: dict) -> str:
         )
     lines += ["", SHARED_NOTE, ""]
     return "\n".join(lines)
+
+
+def last_round(progress: dict | None) -> str:
+    """What a failed fit's last checked round said (`RoundProgress`), for its table row."""
+    if not progress:
+        return ""
+    return (
+        f"; last check at {progress['n_draws']} draws per chain ({progress['seconds']:.0f} s): "
+        f"R-hat {progress['max_rhat']:.4f}, bulk ESS {progress['min_ess_bulk']:.0f}, "
+        f"tail ESS {progress['min_ess_tail']:.0f}"
+    )
 
 
 def main() -> None:

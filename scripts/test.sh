@@ -19,5 +19,6 @@ fi
 .venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 # Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
 # compiles, which run in parallel; the tests of each sampled session fixture share one worker
-# (tests/conftest.py). BAYESLABELS_TEST_WORKERS=0 runs everything in this process.
-exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" --dist loadgroup "$@"
+# (tests/conftest.py). BAYESLABELS_TEST_WORKERS=0 runs everything in this process. The 25 slowest
+# tests are listed at the end (where the suite's time goes).
+exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" --dist loadgroup --durations=25 "$@"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -34,13 +36,19 @@ def test_check_agrees_with_arviz_and_names_the_worst_scalars(nuts_fit):
     assert worst.label in str(report)
 
 
-def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, small_sim):
+def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, small_sim, caplog):
     """50 draws per chain cannot reach ESS 400: the fit doubles its draws (same compiled model,
     same seed) until the check passes or max_draws is reached, and the report says so."""
-    fit = bl.fit(small_sim.annotations, draws=50, tune=300, chains=4, max_draws=400, quiet=True)
+    with caplog.at_level(logging.INFO, logger="bayeslabels"):
+        fit = bl.fit(small_sim.annotations, draws=50, tune=300, chains=4, max_draws=400, quiet=True)
     rounds = fit.sampling.draws_used
     assert rounds[0] == 50 and len(rounds) >= 2
     assert all(b == min(2 * a, 400) for a, b in zip(rounds, rounds[1:], strict=False))
+    # every round whose check decided whether to go on was logged, with its check attached
+    logged = [record for record in caplog.records if hasattr(record, "check")]
+    decided = rounds if rounds[-1] < 400 else rounds[:-1]
+    assert [record.check["n_draws"] for record in logged] == list(decided)
+    assert all("more draws needed" in record.getMessage() for record in logged[: len(rounds) - 1])
     assert fit.posterior["posterior"].sizes["draw"] == rounds[-1] == fit.sampling.draws
     report = fit.check()
     assert report.ok or rounds[-1] == 400  # it stopped because the check passed, or at the cap
