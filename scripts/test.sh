@@ -19,6 +19,10 @@ fi
 .venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 # Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
 # compiles, which run in parallel; the tests of each sampled session fixture share one worker
-# (tests/conftest.py). BAYESLABELS_TEST_WORKERS=0 runs everything in this process. The 25 slowest
-# tests are listed at the end (where the suite's time goes).
-exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-2}" --dist loadgroup --durations=25 "$@"
+# (tests/conftest.py). Where this process may use only one core (`taskset -c 0`; nproc counts
+# the cores it may use), one worker: two on one core took 29.5 min where one took 20.
+# BAYESLABELS_TEST_WORKERS=0 runs everything in this process. The 25 slowest tests are listed
+# at the end (where the suite's time goes).
+cores=$(nproc 2>/dev/null || echo 2)
+exec .venv/bin/python -m pytest -n "${BAYESLABELS_TEST_WORKERS:-$((cores < 2 ? 1 : 2))}" --dist loadgroup \
+  --durations=25 "$@"
