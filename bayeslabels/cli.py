@@ -726,6 +726,15 @@ def _selection_text(selection: dict) -> str:
             + (f" at {int(draws)} draws" if isinstance(draws, int | float) and math.isfinite(draws) else "")
         )
     lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
+    finals = selection.get("final_fits") or []
+    if len(finals) > 1 or any(not f["passed_screen_bar"] for f in finals):
+        for final in finals:
+            lines.append(
+                f"  full fit of {final['model']}: {final['verdict']}"
+                + ("" if final["passed_screen_bar"] else " — has not mixed (the screen's bar)")
+            )
+        kept = next((f["model"] for f in finals if f["passed_screen_bar"]), finals[0]["model"])
+        lines.append(f"kept: {kept}")
     calibrated = selection.get("self_calibration")
     if calibrated:
         lines.append(

@@ -310,7 +310,9 @@ def auto_fit(
     Each candidate gets a short NUTS run (`SCREEN_SETTINGS`: 2 chains × 500 draws, its chains
     continued to 1000 where R-hat or ESS alone missed the screen's bar), enough for PSIS-LOO and
     the predictive check; the recommended family is then fitted with its
-    spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`) and, unless
+    spec's settings (or ``final_settings``, keyword arguments of `bayeslabels.fit`) — where that
+    full fit misses even the screen's bar, the next family recommended among the other screens
+    (`_final_fit`; each full fit is listed in ``model_selection["final_fits"]``) — and, unless
     ``self_calibration`` is False, self-calibrated (`bayeslabels.self_calibrate`: its soft labels
     tempered by label count, fitted on held-out labels). Gold is never used to choose or to
     calibrate. The returned fit carries the comparison (with the self-calibration) in
@@ -362,15 +364,10 @@ def auto_fit(
         for name in names
     }
     comparison = compare_models(screens, seed=0 if seed is None else seed)
-    chosen = fit(
-        annotations,
-        model=comparison.recommended,
-        use_gold=use_gold,
-        seed=seed,
-        quiet=quiet,
-        **(final_settings or {}),
-    )
+    settings = {"use_gold": use_gold, "seed": seed, "quiet": quiet, **(final_settings or {})}
+    chosen, final_fits = _final_fit(annotations, screens, comparison.recommended, settings)
     selection = comparison.to_dict()
+    selection["final_fits"] = final_fits
     if self_calibration:
         from .self_calibration import self_calibrate
 
@@ -380,3 +377,36 @@ def auto_fit(
     else:
         selection["self_calibration"] = None
     return replace(chosen, model_selection=selection), comparison
+
+
+def _final_fit(
+    annotations: Annotations, screens: dict[str, Fit], recommended: str, settings: dict[str, Any]
+) -> tuple[Fit, list[dict[str, Any]]]:
+    """The recommended family fitted in full; where that fit misses even the screen's bar
+    (`SCREEN_THRESHOLDS`: a posterior that has not mixed, not one a few draws short of
+    `Fit.check`'s stricter defaults), the family `compare_models` recommends among the other
+    screens, and so on; where none reaches it, the first (its check says why).
+
+    Returns the fit and one record per full fit: ``model``, ``passed_screen_bar``, ``verdict``
+    (of `Fit.check` at its defaults), ``max_rhat``, ``min_ess_bulk``."""
+    remaining = dict(screens)
+    fits: list[Fit] = []
+    records: list[dict[str, Any]] = []
+    while True:
+        full = fit(annotations, model=recommended, **settings)
+        mixed = full._check(SCREEN_THRESHOLDS, predictive=False).ok
+        report = full._check(Thresholds(), predictive=False)
+        fits.append(full)
+        records.append(
+            {
+                "model": recommended,
+                "passed_screen_bar": bool(mixed),
+                "verdict": report.verdict,
+                "max_rhat": None if report.point_estimate else float(report.max_rhat),
+                "min_ess_bulk": None if report.point_estimate else float(report.min_ess_bulk),
+            }
+        )
+        del remaining[recommended]
+        if mixed or not remaining:
+            return (full if mixed else fits[0]), records
+        recommended = compare_models(remaining, seed=settings.get("seed") or 0).recommended

@@ -150,6 +150,9 @@ def test_model_auto_screens_the_candidates_and_keeps_the_comparison(nuts_fit, sm
     assert fit.spec.model == comparison.recommended
     selection = dict(fit.model_selection)
     calibrated = selection.pop("self_calibration")  # self-calibrated by default (no gold)
+    # one full fit: the recommended family's, which mixed (it is returned)
+    [final] = selection.pop("final_fits")
+    assert final["model"] == comparison.recommended and final["passed_screen_bar"]
     assert selection == comparison.to_dict()
     assert calibrated == fit.self_calibration and 0 <= calibrated["correlation"] <= 1
     out = fit.export(tmp_path / "soft.parquet", allow_failed_check=True)
@@ -159,8 +162,46 @@ def test_model_auto_screens_the_candidates_and_keeps_the_comparison(nuts_fit, sm
     assert record["self_calibration"]["correlation"] == calibrated["correlation"]
 
 
+def test_a_final_fit_that_has_not_mixed_gives_way_to_the_next_recommended_family(em_fit, small_sim):
+    """2 chains × 30 draws cannot reach the screen's ESS 100: the recommended family's full fit
+    is set aside for the one recommended among the other screens; where none mixes, the first
+    is returned, and every full fit is on the record."""
+    from bayeslabels.fitting import _final_fit
+
+    screens = {"dawid-skene": em_fit, "one-coin": em_fit}
+    settings = {"draws": 30, "tune": 30, "chains": 2, "seed": 0, "quiet": True}
+    chosen, records = _final_fit(small_sim.annotations, screens, "dawid-skene", settings)
+    assert [r["model"] for r in records] == ["dawid-skene", "one-coin"]
+    assert not any(r["passed_screen_bar"] for r in records)
+    assert all(r["min_ess_bulk"] < SCREEN_THRESHOLDS.min_ess for r in records)
+    assert chosen.spec.model == "dawid-skene" and chosen.sampling.draws == 30
+    assert records[0]["verdict"] == chosen.check(predictive=False).verdict
+    json.dumps(records)  # provenance-ready
+
+
 @pytest.mark.slow
 def test_on_dawid_skene_data_model_auto_picks_a_dawid_skene_family():
     sim = bl.simulate.dawid_skene(n_items=400, n_annotators=15, n_classes=3, labels_per_item=(3, 6), seed=11)
     fit = bl.fit(sim.annotations, model="auto", seed=0, quiet=True)
     assert fit.spec.model in {"dawid-skene", "one-coin", "hierarchical", "mace"}, fit.model_selection
+
+
+def test_the_command_line_says_which_full_fit_was_kept_and_why():
+    from bayeslabels.cli import _selection_text
+
+    row = {"model": "item-difficulty", "elpd_loo": -10.0, "se": 1.0, "pareto_k_bad": 0, "misfits": 0}
+    selection = {
+        "models": [row, {**row, "model": "dawid-skene", "elpd_loo": -12.0}],
+        "recommended": "item-difficulty",
+        "reason": "best elpd",
+        "final_fits": [
+            {"model": "item-difficulty", "passed_screen_bar": False, "verdict": "NOT converged: R-hat 1.3"},
+            {"model": "dawid-skene", "passed_screen_bar": True, "verdict": "converged"},
+        ],
+        "self_calibration": None,
+    }
+    text = _selection_text(selection)
+    assert "full fit of item-difficulty: NOT converged: R-hat 1.3 — has not mixed" in text
+    assert text.splitlines()[-2] == "kept: dawid-skene"
+    one = {**selection, "final_fits": [selection["final_fits"][1]]}
+    assert "kept:" not in _selection_text(one)  # one full fit that mixed: nothing more to say
