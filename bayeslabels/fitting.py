@@ -390,13 +390,13 @@ def _final_fit(
     Returns the fit and one record per full fit: ``model``, ``passed_screen_bar``, ``verdict``
     (of `Fit.check` at its defaults), ``max_rhat``, ``min_ess_bulk``."""
     remaining = dict(screens)
-    fits: list[Fit] = []
+    first: Fit | None = None
     records: list[dict[str, Any]] = []
     while True:
         full = fit(annotations, model=recommended, **settings)
         mixed = full._check(SCREEN_THRESHOLDS, predictive=False).ok
         report = full._check(Thresholds(), predictive=False)
-        fits.append(full)
+        first = first or full
         records.append(
             {
                 "model": recommended,
@@ -408,5 +408,5 @@ def _final_fit(
         )
         del remaining[recommended]
         if mixed or not remaining:
-            return (full if mixed else fits[0]), records
+            return (full if mixed else first), records
         recommended = compare_models(remaining, seed=settings.get("seed") or 0).recommended
