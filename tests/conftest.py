@@ -88,6 +88,7 @@ def _uses_own_module_fixture(item: pytest.Item) -> bool:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), every test that reads one of the sampled session
     fixtures runs on the same worker, and so do the tests of one module that read its own
