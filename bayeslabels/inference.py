@@ -292,6 +292,9 @@ def sample_nuts(
             "seed": settings.seed,
             "target_accept": settings.target_accept,
             "progress_bar": progress,
+            # the tuning draws are never used: not kept (a fit's trace is then its draws only;
+            # at 8,000 parameters × 4 chains the warm-up alone held gigabytes)
+            "save_warmup": False,
         }
         if needs_more is None or settings.max_draws <= settings.draws:
             tree = _drop_warmup(nutpie.sample(compiled, **run))

@@ -228,6 +228,17 @@ def test_hierarchical_subtype_recovers_population_reliability_per_subtype(subtyp
     assert accuracy.mean(axis=0).argmax() == np.argmax(true_accuracy) == 0  # s0 is the easy subtype
 
 
+def test_an_annotators_confusion_is_its_cells_weighted_by_where_its_labels_fell(subtype_sim, subtype_fit):
+    """Per annotator, the average over subtypes of the dense (annotator, subtype) confusion with
+    weights = the share of its labels in each subtype; computed from the fitted cells alone."""
+    ann, fit = subtype_sim.annotations, subtype_fit
+    dense = fit.draws("confusion")  # draws, annotator, subtype, true, label
+    counts = np.zeros((ann.n_annotators, len(ann.subtypes)))
+    np.add.at(counts, (ann.annotator_idx, ann.subtype[ann.item_idx]), 1)
+    expected = np.einsum("djskl,js->djkl", dense, counts / counts.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(fit.annotator_confusion(), expected, rtol=1e-12, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- Beta-Bernoulli
 
 
