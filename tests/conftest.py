@@ -93,10 +93,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist (``--dist loadgroup``), every test that reads one of the sampled session
     fixtures runs on the same worker, and so do the tests of one module that read its own
     module-scoped fixtures: each fixture is compiled and sampled once per run, not once per
-    worker (on a cold run `test_refit`'s numba fit was compiled on both workers, 97 s and 80 s)."""
+    worker (on a cold run `test_refit`'s numba fit was compiled on both workers, 97 s and 80 s).
+    A module whose own fixtures are read by some tests that also read a session fit joins that
+    fit's group whole, or its fixtures would be built on both workers."""
+    shared: dict[str, str] = {}  # node id -> the session fit it reads
     for item in items:
         used = [name for name in SHARED_FITS if name in getattr(item, "fixturenames", ())]
         if used:
-            item.add_marker(pytest.mark.xdist_group(used[0]))
-        elif _uses_own_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+            shared[item.nodeid] = used[0]
+    own = [item for item in items if _uses_own_module_fixture(item)]
+    fits_by_module: dict[str, set[str]] = {}
+    for item in own:
+        fits = fits_by_module.setdefault(item.nodeid.split("::")[0], set())
+        fits.update([shared[item.nodeid]] if item.nodeid in shared else [])
+    groups = dict(shared)
+    for item in own:
+        module = item.nodeid.split("::")[0]
+        fits = fits_by_module[module]
+        if len(fits) == 1:  # the module's fixtures go where the one session fit it reads is built
+            groups[item.nodeid] = next(iter(fits))
+        elif item.nodeid not in shared:  # none, or several: the module's own group
+            groups[item.nodeid] = module
+    for item in items:
+        if item.nodeid in groups:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
