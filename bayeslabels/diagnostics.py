@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
@@ -503,6 +502,8 @@ def check_convergence(
         if "diverging" in stats.data_vars:
             divergences = int(stats["diverging"].sum().item())
         if "energy" in stats.data_vars and draws > 1:
+            import arviz_stats as azs  # 2 s to import (numba, JAX): only where a sampled fit is checked
+
             bfmi = tuple(float(b) for b in np.atleast_1d(azs.bfmi(tree)["energy"].values))
     reasons = []
     if chains < 2:

@@ -21,7 +21,6 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import nutpie
 import pandas as pd
 import pymc as pm
 import pytensor
@@ -167,6 +166,8 @@ def _compile_nutpie(
     function, not constants: ``with_data`` of the same shape re-uses XLA's compile, as numba's.
     ``frozen``: the sparse product with the data frozen as constants (nutpie's default for
     JAX; faster per gradient on large tables, but it serves one data set only)."""
+    import nutpie  # 3 s to import (numba, JAX): only where NUTS runs
+
     if backend == "numba":
         return nutpie.compile_pymc_model(model, initial_points=initvals, jitter_rvs=_jittered(model, steady))
     with warnings.catch_warnings():
@@ -279,6 +280,8 @@ def sample_nuts(
     draws_used = [settings.draws]
     backend = ""
     if settings.sampler in NUTPIE_SAMPLERS:
+        import nutpie
+
         backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady)
@@ -387,6 +390,8 @@ def _sample_until_checked(
     tuning and the earlier draws: 1000 → 2000 → 4000 costs 4000 draws and one tuning, not 7000
     and three). Returns the posterior of the last round checked and the rounds."""
     tune = run["tune"]
+    import nutpie
+
     progress = {"draws": 0}  # the fewest draws (tuning included) any chain has finished
 
     def on_progress(chains: list) -> None:

@@ -40,7 +40,7 @@ def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, smal
     """50 draws per chain cannot reach ESS 400: the fit doubles its draws (same compiled model,
     same seed) until the check passes or max_draws is reached, and the report says so."""
     with caplog.at_level(logging.INFO, logger="bayeslabels"):
-        fit = bl.fit(small_sim.annotations, draws=50, tune=300, chains=4, max_draws=400, quiet=True)
+        fit = bl.fit(small_sim.annotations, draws=50, tune=300, chains=2, max_draws=400, quiet=True)
     rounds = fit.sampling.draws_used
     assert rounds[0] == 50 and len(rounds) >= 2
     assert all(b == min(2 * a, 400) for a, b in zip(rounds, rounds[1:], strict=False))
@@ -54,7 +54,7 @@ def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, smal
     assert report.ok or rounds[-1] == 400  # it stopped because the check passed, or at the cap
     assert "drew more" in str(report) and " → ".join(map(str, rounds)) in str(report)
     # the chains were continued, not restarted: the draws are those of one seeded run that long
-    exact = bl.fit(small_sim.annotations, draws=rounds[-1], tune=300, chains=4, quiet=True)
+    exact = bl.fit(small_sim.annotations, draws=rounds[-1], tune=300, chains=2, quiet=True)
     assert exact.sampling.draws_used == ()
     for name in ("confusion", "prevalence"):
         np.testing.assert_array_equal(
@@ -63,7 +63,7 @@ def test_max_draws_draws_again_until_the_check_passes_and_says_so(nuts_fit, smal
     # the check it samples until is the one named (the `model="auto"` screen's is looser)
     loose = bl.Thresholds(max_rhat=1.5, min_ess=10.0, max_divergences=10**6)
     lenient = bl.fit(
-        small_sim.annotations, draws=50, tune=300, chains=4, max_draws=400, check_thresholds=loose, quiet=True
+        small_sim.annotations, draws=50, tune=300, chains=2, max_draws=400, check_thresholds=loose, quiet=True
     )
     assert lenient.sampling.draws_used == () and lenient.sampling.draws == 50
 

@@ -39,6 +39,19 @@ def test_the_command_line_help_and_em_start_without_pymc():
     assert "pymc" not in {name.split(".")[0] for name in _modules_loaded_by(em_run)}
 
 
+def test_a_fit_by_em_loads_no_sampler_and_no_plotting_library():
+    """`bl.fit(method="em")` with its check and export: the samplers (nutpie, numba, JAX: 3 s of
+    every command's start) and matplotlib load where NUTS runs or a figure is drawn, not before."""
+    em_fit = (
+        "import bayeslabels as bl\n"
+        "sim = bl.simulate.dawid_skene(n_items=30, n_annotators=6, n_classes=2, seed=0)\n"
+        "fit = bl.fit(sim.annotations, method='em')\n"
+        "fit.check(); fit.soft_labels().to_frame()"
+    )
+    loaded = {name.split(".")[0] for name in _modules_loaded_by(em_fit)}
+    assert not loaded & {"nutpie", "numba", "jax", "arviz_stats", "matplotlib"}
+
+
 def test_every_public_name_resolves_and_the_type_checking_imports_list_the_same_names():
     for name in bl.__all__:
         assert getattr(bl, name) is not None, name
