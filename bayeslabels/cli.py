@@ -648,8 +648,6 @@ def _load(args: argparse.Namespace) -> Annotations:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .fitting import fit
-
     _check_ci_prob(args.ci_prob)
     if args.self_calibrate and args.no_self_calibration:
         raise CliError("--self-calibrate and --no-self-calibration contradict each other: give one")
@@ -660,6 +658,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _say(str(ann.summary))
     if args.gold_use == "calibrate":
         _check_calibration_gold(ann, args.calibration_folds)
+    from .fitting import fit  # PyMC and the models: 3 s, after the input is read and checked
+
     result = fit(
         ann,
         model=args.model,

@@ -39,6 +39,19 @@ def test_the_command_line_help_and_em_start_without_pymc():
     assert "pymc" not in {name.split(".")[0] for name in _modules_loaded_by(em_run)}
 
 
+def test_the_command_line_refuses_a_bad_file_before_loading_pymc(tmp_path):
+    """An input error comes back in about a second: the labels are read and checked first."""
+    bad = tmp_path / "labels.csv"
+    bad.write_text("item,annotator,label\na,b,\n")
+    run = (
+        "from bayeslabels.cli import main\n"
+        f"code = main(['fit', {str(bad)!r}, '--out', {str(tmp_path / 'soft.csv')!r}])\n"
+        "assert code == 2, code"
+    )
+    loaded = _modules_loaded_by(run)
+    assert not [name for name in loaded if name.split(".")[0] in HEAVY]
+
+
 def test_a_fit_by_em_loads_no_sampler_and_no_plotting_library():
     """`bl.fit(method="em")` with its check and export: the samplers (nutpie, numba, JAX: 3 s of
     every command's start) and matplotlib load where NUTS runs or a figure is drawn, not before."""
