@@ -131,3 +131,33 @@ def test_nuts_on_real_data_is_as_accurate_as_em():
     assert fit.check().ok
     assert gold["model"] >= gold["em"] - 0.005
     assert gold["model"] > gold["majority_vote"]
+
+
+def test_a_large_deterministic_is_computed_after_sampling_equal_to_the_traced_one(monkeypatch, caplog):
+    """A deterministic of `UNTRACED_MIN_VALUES` values per draw or more stays out of nutpie's trace
+    (which nutpie holds three times over while handing it back) and is computed from the free
+    variables after every round: the same posterior, and the same checks deciding the rounds."""
+    import bayeslabels.inference as inference
+
+    ann = bl.simulate.dawid_skene(
+        n_items=60, n_annotators=6, n_classes=2, labels_per_item=(2, 4), seed=4
+    ).annotations
+    strict = bl.Thresholds(min_ess=10.0**6)  # never met: the rounds run to max_draws
+    settings = dict(
+        model="one-coin", draws=50, tune=100, chains=2, max_draws=100, check_thresholds=strict, quiet=True
+    )
+    fits, checks = [], []
+    for min_values in (inference.UNTRACED_MIN_VALUES, 20):  # one-coin confusion: 6 × 2 × 2 = 24 values
+        monkeypatch.setattr(inference, "UNTRACED_MIN_VALUES", min_values)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bayeslabels"):
+            fits.append(bl.fit(ann, **settings))
+        checks.append([record.check for record in caplog.records if hasattr(record, "check")])
+    traced, computed = (fit.posterior["posterior"] for fit in fits)
+    assert inference.untraced_deterministics(fits[1].model) == ["confusion"]
+    assert fits[1].sampling.draws_used == (50, 100)
+    assert set(computed.data_vars) == set(traced.data_vars)
+    for name in traced.data_vars:
+        np.testing.assert_allclose(computed[name].values, traced[name].values, rtol=1e-12, atol=1e-15)
+    assert [c["n_draws"] for c in checks[1]] == [50] and checks[1][0]["worst"] == checks[0][0]["worst"]
+    assert checks[1][0]["max_rhat"] == pytest.approx(checks[0][0]["max_rhat"], rel=1e-9)
