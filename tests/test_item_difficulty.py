@@ -39,7 +39,7 @@ def _parameters(ann: bl.Annotations, seed: int, scale: float = 0.8) -> dict[str,
         "sigma": np.abs(rng.normal(size=k)) + 0.5,
         "eta": _zero_sum(rng.normal(size=(k, j, k)), (-1, -2)),
         "difficulty_scale": np.abs(rng.normal(size=k)) + scale,
-        "difficulty": _zero_sum(rng.normal(size=(i, k)), (-1,)),
+        "difficulty": _zero_sum(rng.normal(size=(i, k, k)), (-1,)),  # one per (item, true class)
     }
 
 
@@ -60,7 +60,7 @@ def _enumerated(ann: bl.Annotations, values: dict[str, np.ndarray]) -> np.ndarra
         classes = [ann.gold[i]] if ann.gold[i] >= 0 else range(len(rho))
         terms = []
         for z in classes:
-            probs = log_softmax(beta[ann.annotator_idx[rows], z] - scale[z] * effect[i], axis=-1)
+            probs = log_softmax(beta[ann.annotator_idx[rows], z] - scale[z] * effect[i, z], axis=-1)
             terms.append(np.log(rho[z]) + probs[np.arange(len(rows)), ann.label[rows]].sum())
         out[i] = logsumexp(terms)
     return out

@@ -8,20 +8,33 @@ Plate diagram (non-centred)::
     σ_k ~ HalfNormal(a)                                sigma[true_class]                (Ω)
     β_jk = μ_k + σ_k · η_jk                            annotator logits (as `hierarchical`)
     χ_k ~ HalfNormal(c)                                difficulty_scale[true_class]
-    θ_i ~ ZeroSumNormal(1) over labels                 difficulty[item, label_class]
+    θ_ik ~ ZeroSumNormal(1) over labels                difficulty[item, true_class, label_class]
     z_i ~ Categorical(ρ)                               (summed out)
-    y_r ~ Categorical(softmax(β_{j_r z_i} − χ_{z_i} θ_i))   every label r of item i
+    y_r ~ Categorical(softmax(β_{j_r z_i} − χ_{z_i} θ_{i z_i}))   every label r of item i
 
-The item effect ``χ_k θ_i`` pulls every annotator's labels of item i away from its true class
+The item effect ``χ_k θ_ik`` pulls every annotator's labels of item i away from its true class
 in the same direction, so the labels of one item are correlated beyond their shared class
 (what Dawid–Skene misses); with χ = 0 the model *is* Dawid–Skene with confusion
 ``π_jk = softmax(β_jk)``, stored as ``confusion`` (annotator reliability, the annotator
 tables and predictions for new items read it: the confusion of an item of zero effect).
 
+Each item carries one effect per true class, and the labels read only the one of its class.
+The copies of the other classes leave the likelihood and follow their prior, so integrating
+them out gives exactly the model with one effect θ_i per item (Paun et al.'s): the same
+marginal likelihood, the same posterior of every other parameter and of the classes. What
+changes is the geometry. With one θ_i, an item whose labels split needs one effect to explain
+them under class 0 and an opposite one under class 1, and its posterior is bimodal with a
+deep valley between: on duchenne (K = 2, 14 labels per item) at EM's confusion and χ = 1, 574
+of 2,134 items have two modes, 103 with a valley deeper than 3 nats (item 0045, 12 of 20
+labels 1: modes at θ = −0.44 and 1.01, 4.7 nats apart at the valley), and those were the
+coordinates that did not mix (R-hat 1.016 at ``difficulty[0045]`` after 4 × 4000 draws). With a
+copy per class, each copy sits in its own class's mode, and switching the class moves no
+effect at all (the product-space construction of Carlin & Chib 1995).
+
 Logit rows are full K-vectors, summing to zero over labels (softmax ignores a constant per
 row; numpyro fixes the last logit at 0 instead): the diagonal mean ``d`` tells the classes
 apart. The effect's scale depends on the true class, which is summed out, so the effect is
-non-centred as ``θ_i ~ N(0, 1)`` and enters the likelihood under class k as ``χ_k θ_i`` —
+non-centred as ``θ_ik ~ N(0, 1)`` and enters the likelihood under class k as ``χ_k θ_ik`` —
 exactly the model with effect ``~ N(0, χ_{z_i})`` (numpyro's LocScaleReparam under the
 enumerated class). The centred alternative (a free effect ``e_i`` whose class-dependent
 prior ``N(0, χ_k)`` joins the per-class terms inside the logsumexp) is exact too but mixes worse:
@@ -36,10 +49,10 @@ Per item, every label jointly:
 .. math::
 
     \ell_i = \operatorname{logsumexp}_k \Big(\log\rho_k + m_{ik}
-        + \sum_{r \in i} \log\operatorname{softmax}(\beta_{j_r k} - \chi_k\theta_i)_{y_r}\Big)
+        + \sum_{r \in i} \log\operatorname{softmax}(\beta_{j_r k} - \chi_k\theta_{ik})_{y_r}\Big)
 
 with ``m`` the gold mask (`_likelihood.gold_log_mask`). The soft label is the class
-posterior ``softmax_k`` of the same terms, per draw (θ_i drawn with the rest). A new item
+posterior ``softmax_k`` of the same terms, per draw (the θ_ik drawn with the rest). A new item
 (`Fit.predict`) has no fitted θ: it is scored at zero effect, through ``confusion``.
 
 Fit it by NUTS (or ADVI). ``method="map"`` runs, but the joint mode over the per-item effects
@@ -94,6 +107,14 @@ if TYPE_CHECKING:
 START_DIFFICULTY_SCALE = 0.3
 
 
+def per_class_effect(effect: np.ndarray, ndim: int) -> np.ndarray:
+    """Item effects with ``ndim`` axes, the last two (true class, label), one per (item, true
+    class): as given, or with one axis fewer (one effect per item, shared by every class: a
+    simulator's truth) as a view with a true-class axis of length 1."""
+    effect = np.asarray(effect)
+    return effect if effect.ndim == ndim else effect[..., None, :]
+
+
 def difficulty_labels_logp(
     value: TensorVariable,
     logits: TensorVariable,
@@ -108,11 +129,11 @@ def difficulty_labels_logp(
     label picked, padding masked, summed per item, then the class summed out.
 
     ``logits`` (annotators, K, K) β; ``log_rho``, ``scale`` (K,) log ρ and χ; ``effect``
-    (items, K) θ; ``gold_mask`` (items, K)."""
+    (items, K, K) θ, one per (item, true class); ``gold_mask`` (items, K)."""
     logits, log_rho, scale = _core(logits, 3), _core(log_rho, 1), _core(scale, 1)
     k = logits.shape[-1]
     present = pt.ge(cells, 0)
-    shifted = logits[pt.maximum(cells, 0)] - scale[:, None] * effect[:, None, None, :]  # I, W, K, L
+    shifted = logits[pt.maximum(cells, 0)] - scale[:, None] * effect[:, None, :, :]  # I, W, K, L
     observed = pt.eq(value[..., None, None], pt.arange(k))  # I, W, 1, L (padding: all false)
     picked = (log_softmax(shifted, axis=-1) * observed).sum(axis=-1)  # I, W, K
     per_class = pt.switch(present[..., None], picked, 0.0).sum(axis=1)
@@ -131,16 +152,19 @@ def sample_difficulty_rows(
 ) -> np.ndarray:
     """The model forwards for draws of its parameters: ``z_i ~ softmax(log ρ + m_i)`` (gold
     fixes it where the mask holds it), then each label row ``y_r ~ softmax(β[cell_r, z] −
-    χ_z θ_i)`` with ``z = z_{item_r}`` and the item's own θ_i.
+    χ_z θ_iz)`` with ``z = z_{item_r}`` and the item's own effect under that class.
 
     ``logits`` (draws, cells, K, K), ``log_rho`` and ``scale`` (draws, K), ``effect``
-    (draws, items, K) → labels (draws, rows)."""
-    n_draws, n_items, k = effect.shape
+    (draws, items, K, K) one per (item, true class), or (draws, items, K) one per item
+    (`per_class_effect`) → labels (draws, rows)."""
+    effect = per_class_effect(effect, 4)
+    n_draws, n_items, k = effect.shape[0], effect.shape[1], log_rho.shape[-1]
     prior = log_rho[:, None, :] if gold_mask is None else log_rho[:, None, :] + gold_mask[None]
     z = sample_categorical(np_softmax(np.broadcast_to(prior, (n_draws, n_items, k)), axis=-1), rng)
     draw = np.arange(n_draws)[:, None]
     z_row = z[:, item_idx]  # draws × rows
-    row_logits = logits[draw, cells[None, :], z_row] - scale[draw, z_row][..., None] * effect[:, item_idx]
+    effect_rows = effect[draw, item_idx, z_row if effect.shape[2] > 1 else 0]  # draws × rows × K
+    row_logits = logits[draw, cells[None, :], z_row] - scale[draw, z_row][..., None] * effect_rows
     return sample_categorical(np_softmax(row_logits, axis=-1), rng)
 
 
@@ -165,7 +189,7 @@ def difficulty_labels_random(
         np.asarray(logits).reshape(1, -1, k, k),
         np.asarray(log_rho).reshape(1, k),
         np.asarray(scale).reshape(1, k),
-        np.broadcast_to(effect, (n_items, k))[None],
+        np.broadcast_to(per_class_effect(effect, 3), (n_items, k, k))[None],
         items,
         cells[items, slots],
         np.broadcast_to(gold_mask, (n_items, k)),
@@ -188,7 +212,7 @@ def observe_difficulty_labels(
     `pm.CustomDist` with `difficulty_labels_logp` per item and `difficulty_labels_random`
     forwards. Full batch: table, cells and gold mask from `pm.Data` (`likelihood_data`, the
     names of the shared likelihood). ``minibatch_items > 0`` (ADVI): a random batch of whole
-    items per step with their own θ_i, scaled to all items."""
+    items per step with their own effects, scaled to all items."""
     model = pm.modelcontext(None)
     if not 0 < minibatch_items < ann.n_items:
         data = table_data(ann)
@@ -214,7 +238,7 @@ def observe_difficulty_labels(
         gold,
         logp=difficulty_labels_logp,
         random=difficulty_labels_random,
-        signature="(c,k,l),(k),(k),(l),(w),(k)->(w)",
+        signature="(c,k,l),(k),(k),(k,l),(w),(k)->(w)",
         dtype="int64",
         class_name="ItemDifficultyLabels",
         observed=table,
@@ -226,7 +250,7 @@ def item_difficulty(
     ann: Annotations, priors: ItemDifficultyPriors | None = None, minibatch_items: int = 0
 ) -> pm.Model:
     """Annotator logits ``β_jk = μ_k + σ_k η_jk`` (as `hierarchical`) and an item effect
-    ``χ_k θ_i`` subtracted from every label's logits of item i under true class k."""
+    ``χ_k θ_ik`` subtracted from every label's logits of item i under true class k."""
     priors = priors or ItemDifficultyPriors()
     with pm.Model(coords={**coords(ann), "item": list(ann.items)}) as model:
         prevalence, mu, sigma = _population(priors, ann.n_classes)
@@ -234,7 +258,7 @@ def item_difficulty(
         pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
         pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
         scale = pm.HalfNormal("difficulty_scale", sigma=priors.difficulty_scale, dims="true_class")
-        effect = pm.ZeroSumNormal("difficulty", sigma=1.0, dims=("item", "label_class"))
+        effect = pm.ZeroSumNormal("difficulty", sigma=1.0, dims=("item", "true_class", "label_class"))
         observe_difficulty_labels(ann, logits, pt.log(prevalence), scale, effect, minibatch_items)
     return model
 
@@ -248,7 +272,7 @@ def item_difficulty_start(
     return {
         **hierarchical_start(em, ann, priors),
         "difficulty_scale": np.full(k, START_DIFFICULTY_SCALE),
-        "difficulty": np.zeros((ann.n_items, k)),
+        "difficulty": np.zeros((ann.n_items, k, k)),
     }
 
 
@@ -257,14 +281,15 @@ def joint_class_blocks(
     ann: Annotations, draws: Draws, used_gold: bool, max_values: int = 20_000_000
 ) -> ItemBlocks:
     """Yield ``(items_slice, J)`` with ``J[s, i, k] = log ρ_k + m_ik + Σ_{r∈i} log
-    softmax(β_{j_r k} − χ_k θ_i)[y_r]`` under draw s — the terms of `difficulty_labels_logp`,
+    softmax(β_{j_r k} − χ_k θ_ik)[y_r]`` under draw s — the terms of `difficulty_labels_logp`,
     from the draws (``log confusion`` is β up to a constant per row, which softmax ignores)."""
     with np.errstate(divide="ignore"):
         log_pi = np.log(draws("confusion"))  # draws, J, K, K
         log_rho = np.log(draws("prevalence"))
-    scale, effect = draws("difficulty_scale"), draws("difficulty")  # (draws, K), (draws, I, K)
-    mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
+    scale = draws("difficulty_scale")  # (draws, K)
     n_draws, k = scale.shape
+    effect = per_class_effect(draws("difficulty"), 4)  # (draws, I, K or 1, K)
+    mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
     order = np.argsort(ann.item_idx, kind="stable")
     starts = np.searchsorted(ann.item_idx[order], np.arange(ann.n_items + 1))
     per_item = max(1, int(ann.labels_per_item.max(initial=1)))
@@ -273,7 +298,7 @@ def joint_class_blocks(
         items = slice(first, min(first + block, ann.n_items))
         rows = order[starts[items.start] : starts[items.stop]]
         item = ann.item_idx[rows]
-        shifted = log_pi[:, ann.annotator_idx[rows]] - scale[:, None, :, None] * effect[:, item, None, :]
+        shifted = log_pi[:, ann.annotator_idx[rows]] - scale[:, None, :, None] * effect[:, item]
         shifted = shifted - logsumexp_last(shifted)[..., None]  # draws, R, K, L
         picked = np.take_along_axis(shifted, ann.label[rows][None, :, None, None], axis=-1)[..., 0]
         n_block = items.stop - items.start
@@ -316,7 +341,7 @@ def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemB
 
 
 def _item_probabilities(ann: Annotations, draws: Draws, used_gold: bool, seed: int) -> ItemBlocks:
-    """``P(z_i = k | labels of i, draw)``: the class posterior given each draw (θ_i included)."""
+    """``P(z_i = k | labels of i, draw)``: the class posterior given each draw (θ_ik included)."""
     for items, joint in joint_class_blocks(ann, draws, used_gold):
         yield items, np_softmax(joint, axis=-1)
 
@@ -330,8 +355,8 @@ def _item_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
 
 def _replicate(ann: Annotations, draws: Draws, used_gold: bool, rng: np.random.Generator) -> np.ndarray:
     """(draws, rows): the observed design forwards from each draw — a fresh true class per
-    item from ρ (gold fixes it when the fit used gold), each item's own θ_i kept, every label
-    row through ``softmax(β − χ_z θ_i)`` (`sample_difficulty_rows`)."""
+    item from ρ (gold fixes it when the fit used gold), each item's own effects kept, every label
+    row through ``softmax(β − χ_z θ_iz)`` (`sample_difficulty_rows`)."""
     mask = gold_log_mask(ann.gold, ann.n_classes) if used_gold else None
     with np.errstate(divide="ignore"):
         logits = np.log(draws("confusion"))
