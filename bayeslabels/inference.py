@@ -127,7 +127,7 @@ def _nutpie_model(
     ``untraced``: deterministics the compiled model leaves out of its trace (`untraced_deterministics`)."""
     frozen = backend == "jax" and _n_labels(model) > JAX_GATHER_MAX_LABELS
     reuse = None if frozen else reuse
-    key = None if reuse is None else (backend, reuse[1], tuple(untraced))
+    key = None if reuse is None else (backend, reuse[1])
     cached = None if key is None else COMPILED_MODELS.get(key)
     if reuse is not None and cached is not None:
         data = {name: value for name, value in reuse[0].items() if name in _data_names(cached)}
@@ -294,8 +294,10 @@ def sample_nuts(
     if settings.sampler in NUTPIE_SAMPLERS:
         import nutpie
 
-        backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         untraced = untraced_deterministics(model)
+        if reuse is not None:  # a model compiled with other deterministics traced is another model
+            reuse = (reuse[0], (*reuse[1], ("untraced", *untraced)))
+        backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady, untraced)
         compiled_at = time.perf_counter()
