@@ -144,7 +144,14 @@ def test_a_large_deterministic_is_computed_after_sampling_equal_to_the_traced_on
     ).annotations
     strict = bl.Thresholds(min_ess=10.0**6)  # never met: the rounds run to max_draws
     settings = dict(
-        model="one-coin", draws=50, tune=100, chains=2, max_draws=100, check_thresholds=strict, quiet=True
+        model="one-coin",
+        draws=50,
+        tune=100,
+        chains=2,
+        max_draws=100,
+        check_thresholds=strict,
+        reuse_compiled=False,  # both compiled here: not a model of this shape another test left in the cache
+        quiet=True,
     )
     fits, checks = [], []
     for min_values in (inference.UNTRACED_MIN_VALUES, 20):  # one-coin confusion: 6 × 2 × 2 = 24 values
