@@ -132,11 +132,16 @@ def _nutpie_model(
     if reuse is not None and cached is not None:
         data = {name: value for name, value in reuse[0].items() if name in _data_names(cached)}
         coords = {**cached.coords, **{name: pd.Index(v) for name, v in model.coords.items()}}
-        start_field = "initial_point_func" if backend == "numba" else "_make_initial_points"
+        # the start from the graph nutpie compiled: PyMC's jitter for a seed differs between
+        # a model and its frozen copy, and a re-fit must start where a fresh compile starts
+        if backend == "numba":
+            start_field, compiled_graph = "initial_point_func", model
+        else:
+            start_field, compiled_graph = "_make_initial_points", _with_parameter_dims_frozen(model)
         compiled = dataclasses.replace(
             cached.with_data(**data),
             _coords=coords,
-            **{start_field: _flat_start(model, cached, initvals, steady)},
+            **{start_field: _flat_start(compiled_graph, cached, initvals, steady)},
         )
         return compiled, True
     compiled = _compile_nutpie(model, initvals, backend, frozen, steady, untraced)
@@ -154,6 +159,13 @@ def _data_names(compiled: CompiledModel) -> set[str]:
 
 DATA_DIMS = ("item", "label_slot")
 """The dims whose lengths follow the data (`observe_labels`): not frozen by the JAX route."""
+
+
+def _with_parameter_dims_frozen(model: pm.Model) -> pm.Model:
+    """``model`` as the JAX route compiles it: parameter dims become constants (XLA needs static
+    shapes); the data and the dims that follow them (`DATA_DIMS`: items, label slots) stay inputs."""
+    dims = [name for name in model.coords if name not in DATA_DIMS]
+    return freeze_dims_and_data(model, dims=dims, data=[])
 
 
 def _compile_nutpie(
@@ -191,10 +203,7 @@ def _compile_nutpie(
                 gradient_backend="jax",
                 var_names=var_names,
             )
-        # parameter dims become constants (XLA needs static shapes); the data and the dims
-        # that follow them (items, label slots) stay inputs
-        dims = [name for name in model.coords if name not in DATA_DIMS]
-        fixed = freeze_dims_and_data(model, dims=dims, data=[])
+        fixed = _with_parameter_dims_frozen(model)
         with dense_label_gather():
             return nutpie.compile_pymc_model(
                 fixed,

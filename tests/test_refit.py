@@ -61,6 +61,27 @@ def test_reused_model_gives_exactly_the_freshly_compiled_posterior(reused_and_fr
     np.testing.assert_array_equal(a.filter(like="p_").to_numpy(float), b.filter(like="p_").to_numpy(float))
 
 
+def test_a_jax_model_re_used_on_new_data_gives_exactly_what_a_fresh_compile_gives():
+    """The default route (JAX up to `JAX_MAX_LABELS` labels) keeps "same seed, same draws" too: the
+    re-used model starts its chains where a fresh compile of the new data starts them, and its
+    swapped-in data give the same gradients. Two data sets of one shape (7 annotators, 2 classes,
+    other items); the shape is this test's own, so the first fit compiles and stores it."""
+    first, second = (
+        bl.simulate.dawid_skene(
+            n_items=n_items, n_annotators=7, n_classes=2, labels_per_item=(2, 4), gold_fraction=0.1, seed=seed
+        ).annotations
+        for n_items, seed in ((50, 21), (70, 22))
+    )
+    settings = dict(model="one-coin", draws=60, tune=60, chains=2, seed=9, quiet=True, sampler="nutpie-jax")
+    compiled = bl.fit(first, **settings)
+    reused = bl.fit(second, **settings)
+    fresh = bl.fit(second, reuse_compiled=False, **settings)
+    assert not compiled.sampling.compiled_reused and reused.sampling.compiled_reused
+    assert not fresh.sampling.compiled_reused and reused.sampling.backend == fresh.sampling.backend == "jax"
+    for name in ("confusion", "prevalence"):
+        np.testing.assert_array_equal(reused.posterior.posterior[name], fresh.posterior.posterior[name])
+
+
 def test_reused_model_carries_the_new_data_names_and_gold(reused_and_fresh, new_batch):
     reused, _ = reused_and_fresh
     ann = new_batch.annotations
