@@ -408,12 +408,10 @@ def _with_deterministics(tree: xr.DataTree, model: pm.Model, names: Collection[s
     """``tree`` with the deterministics ``names`` computed from its posterior's free variables."""
     if not names:
         return tree
-    from .persist import _computed_deterministics
+    from .persist import with_deterministics
 
-    posterior = tree["posterior"].to_dataset()
-    computed = _computed_deterministics(posterior, model, list(names))
     groups = {name: node.to_dataset() for name, node in tree.children.items()}
-    groups["posterior"] = xr.merge([posterior, computed], combine_attrs="override")
+    groups["posterior"] = with_deterministics(groups["posterior"], model, list(names))
     return xr.DataTree.from_dict(groups)
 
 

@@ -255,8 +255,14 @@ def recompute_deterministics(posterior: xr.Dataset, model: Any) -> xr.Dataset:
     if not names:
         return posterior
     attrs = {key: value for key, value in posterior.attrs.items() if key != RECOMPUTED}
+    return with_deterministics(posterior, model, names).drop_attrs(deep=False).assign_attrs(attrs)
+
+
+def with_deterministics(posterior: xr.Dataset, model: Any, names: list[str]) -> xr.Dataset:
+    """``posterior`` with the deterministics ``names`` computed from its free variables and
+    merged in (`_computed_deterministics`); its attributes kept."""
     computed = _computed_deterministics(posterior, model, names)
-    return xr.merge([posterior, computed], combine_attrs="drop").assign_attrs(attrs)
+    return xr.merge([posterior, computed], combine_attrs="override")
 
 
 SAMPLER_BOOKKEEPING = (
