@@ -224,12 +224,14 @@ def rows_for(
     return rows
 
 
-def table(rows: list[dict], machine: dict) -> str:
+def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
+    run = ", ".join(f"{name} {value}" for name, value in (settings or {}).items())
     lines = [
         "# Calibration on held-out gold: vote share, EM, EM calibrated on gold",
         "",
         machine_line(machine),
         "",
+        *([f"NUTS settings: {run}.", ""] if run else []),
         "Gold is held out of every fit. ECE: 10-bin top-label expected calibration error; log-loss and",
         "Brier of the soft label against gold. Calibrated rows are cross-fitted (5 folds): each gold item",
         "is scored by a map fitted on the other folds' gold. T: the temperature fitted on all the gold",
@@ -268,13 +270,16 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--max-draws", type=int, help="cap on draws per chain (default: spec's)")
     parser.add_argument("--out", default="calibration", help="results/<out>.{json,md}")
     args = parser.parse_args()
     machine = machine_info()
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains}
+    if args.max_draws is not None:
+        settings["max_draws"] = args.max_draws
     rows = [row for name in args.data for row in rows_for(name, args.nuts, args.families, settings)]
     meta = {"machine": machine, "settings": settings, "rows": rows}
-    write(args.out, meta, table(rows, machine))
+    write(args.out, meta, table(rows, machine, settings))
 
 
 if __name__ == "__main__":
