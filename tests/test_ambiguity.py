@@ -11,13 +11,14 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logsumexp, softmax
 from sklearn.metrics import roc_auc_score
 
 import bayeslabels as bl
 from bayeslabels.errors import SpecError
 from bayeslabels.models import family
 from bayeslabels.models._likelihood import label_table
-from bayeslabels.models.ambiguity import ambiguity_random
+from bayeslabels.models.ambiguity import INTEGRATION_SAMPLES, _integrated_loglik, ambiguity_random
 from tests.test_generative import _graph_item_logp, _tiny
 
 
@@ -137,6 +138,36 @@ def test_loo_reads_the_log_likelihood_with_each_items_theta_integrated_over_its_
     [(_, no_spread)] = list(family("ambiguity").loo_loglik_blocks(ann, flat.__getitem__, False))
     [(_, conditional)] = list(family("ambiguity").item_loglik_blocks(ann, flat.__getitem__, False))
     np.testing.assert_allclose(no_spread, conditional, atol=1e-10)
+
+
+def test_the_integrated_log_likelihood_equals_the_mean_of_conditional_likelihoods_per_sample():
+    """Per draw, the count product over (annotator, label) tables gives what the label-by-label
+    conditional log-likelihood gives with every item at θ_m = softmax(μ + σ ζ_m), averaged over
+    the shared samples ζ_m — in one block of draws or in many."""
+    ann = _tiny(6, n_items=6, k=3)
+    rng = np.random.default_rng(4)
+    n_draws = 5
+    centre = rng.normal(size=(n_draws, 3))
+    centre -= centre.mean(axis=1, keepdims=True)
+    draws = {
+        "centre": centre,
+        "spread": np.abs(rng.normal(size=n_draws)) + 0.3,
+        "confusion": rng.dirichlet([4.0, 1.0, 1.0], size=(n_draws, ann.n_annotators, 3)),
+    }
+    [(_, integrated)] = list(family("ambiguity").loo_loglik_blocks(ann, draws.__getitem__, False))
+    [(_, blocked)] = list(_integrated_loglik(ann, draws.__getitem__, False, max_values=1))
+    zeta = np.random.default_rng(0).normal(size=(INTEGRATION_SAMPLES, 3))
+    zeta -= zeta.mean(axis=1, keepdims=True)
+    conditional = []
+    for sample in zeta:
+        theta = softmax(draws["centre"] + draws["spread"][:, None] * sample, axis=-1)
+        shared = {**draws, "theta": np.broadcast_to(theta[:, None], (n_draws, ann.n_items, 3))}
+        [(_, loglik)] = list(family("ambiguity").item_loglik_blocks(ann, shared.__getitem__, False))
+        conditional.append(loglik)
+    reference = logsumexp(conditional, axis=0) - np.log(INTEGRATION_SAMPLES)
+    assert integrated.shape == (n_draws, ann.n_items)
+    np.testing.assert_allclose(integrated, reference, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(blocked, reference, rtol=1e-12, atol=1e-10)
 
 
 def test_posterior_replicates_keep_each_items_theta_and_the_design():

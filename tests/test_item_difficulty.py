@@ -18,7 +18,12 @@ from test_generative import _enumerated_item_loglik, _graph_item_logp, _tiny
 import bayeslabels as bl
 from bayeslabels.models import family
 from bayeslabels.models._likelihood import gold_log_mask
-from bayeslabels.models.item_difficulty import difficulty_labels_random, sample_difficulty_rows
+from bayeslabels.models.item_difficulty import (
+    INTEGRATION_SAMPLES,
+    difficulty_labels_random,
+    joint_class_blocks,
+    sample_difficulty_rows,
+)
 
 FAMILY = family("item-difficulty")
 
@@ -126,6 +131,27 @@ def test_loo_reads_the_log_likelihood_with_the_item_effect_integrated_over_its_p
         axis=0,
     ) - np.log(len(effects))
     np.testing.assert_allclose(integrated[0], reference, atol=0.3)  # 64 Monte Carlo samples
+
+
+@pytest.mark.parametrize("used_gold", [False, True])
+def test_the_integrated_log_likelihood_equals_its_label_by_label_evaluation(used_gold):
+    """The per-annotator count product gives what summing every label row of every item under
+    each shared effect sample gives (`joint_class_blocks`), for several draws and with gold."""
+    ann = _tiny(3, n_items=7, gold=True)
+    stacked = [_draws(_parameters(ann, seed=s)) for s in range(4)]
+    draws = {name: np.concatenate([d[name] for d in stacked]) for name in stacked[0]}
+    [(_, integrated)] = list(FAMILY.loo_loglik_blocks(ann, draws.__getitem__, used_gold))
+    samples = np.random.default_rng(0).normal(size=(INTEGRATION_SAMPLES, 3))
+    samples -= samples.mean(axis=1, keepdims=True)
+    per_sample = []
+    for eta in samples:
+        shared = {**draws, "difficulty": np.broadcast_to(eta, (4, ann.n_items, 3))}
+        [(_, joint)] = list(joint_class_blocks(ann, shared.__getitem__, used_gold))
+        per_sample.append(joint)
+    with np.errstate(invalid="ignore"):
+        reference = logsumexp(logsumexp(per_sample, axis=0) - np.log(INTEGRATION_SAMPLES), axis=-1)
+    assert integrated.shape == (4, ann.n_items) and np.isfinite(integrated).all()
+    np.testing.assert_allclose(integrated, reference, rtol=1e-12, atol=1e-10)
 
 
 def test_forward_simulation_draws_labels_with_the_model_frequencies():

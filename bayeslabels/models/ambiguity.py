@@ -69,7 +69,7 @@ from ..errors import DataError, SpecError
 from ..priors import AmbiguityPriors
 from . import register
 from ._family import Draws, Family, ItemBlocks
-from ._likelihood import _core, label_table, logsumexp_last, sample_categorical
+from ._likelihood import _core, annotation_counts, label_table, logsumexp_last, sample_categorical
 from .dawid_skene import coords as ds_coords
 from .dawid_skene import dawid_skene_start, prevalence_start
 
@@ -230,7 +230,9 @@ INTEGRATION_SAMPLES = 64
 """Monte Carlo samples of an item's logits per draw in `_integrated_loglik`."""
 
 
-def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+def _integrated_loglik(
+    ann: Annotations, draws: Draws, used_gold: bool, max_values: int = 20_000_000
+) -> ItemBlocks:
     r"""Per-item log-likelihood with the item's own θ_i integrated over its population, per draw:
 
     .. math::
@@ -246,25 +248,28 @@ def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemB
     log-likelihood (θ_i fixed) fails (Pareto k > 0.7 on most items); integrated over θ_i the
     item is one observation of a model with global parameters only — "integrated LOO"
     (Vehtari, Mononen, Tolvanen, Sivula & Winther 2016)."""
-    labels, cells = label_table(ann)
     centre, spread = draws("centre"), np.ravel(draws("spread"))
     with np.errstate(divide="ignore"):
-        log_pi = np.log(draws("confusion")).transpose(0, 1, 3, 2)  # draw, cell, label, class
+        log_pi = np.log(draws("confusion")).transpose(0, 1, 3, 2)  # draw, annotator, label, class
     n_draws, k = centre.shape
+    n_annotators = log_pi.shape[1]
     rng = np.random.default_rng(0)
     zeta = rng.normal(size=(INTEGRATION_SAMPLES, k))
     zeta -= zeta.mean(axis=1, keepdims=True)
-    width = cells.shape[1]
-    block = max(1, 4_000_000 // max(1, width * k * INTEGRATION_SAMPLES))
+    # θ_m is shared by every item of a draw, so log Σ_c θ_mc π[j, c, l] is one table per
+    # (annotator, label) and an item's sum over its labels is the count product C · table
+    counts = annotation_counts(ann)  # items × J·L, column j·K + l
+    per_draw = max(n_annotators * k * k, ann.n_items) * INTEGRATION_SAMPLES
+    block = max(1, max_values // per_draw)
     out = np.empty((n_draws, ann.n_items))
-    for s in range(n_draws):
-        log_theta = log_softmax(centre[s] + spread[s] * zeta, axis=-1)  # M, K
-        for start in range(0, ann.n_items, block):
-            rows = slice(start, min(start + block, ann.n_items))
-            per_class = log_pi[s, np.maximum(cells[rows], 0), np.maximum(labels[rows], 0)]  # r, w, K
-            per_slot = logsumexp_last(per_class[:, :, None, :] + log_theta[None, None])  # r, w, M
-            per_sample = np.where((cells[rows] >= 0)[..., None], per_slot, 0.0).sum(axis=1)  # r, M
-            out[s, rows] = logsumexp(per_sample, axis=-1) - np.log(INTEGRATION_SAMPLES)
+    for start in range(0, n_draws, block):
+        draws_ = slice(start, min(start + block, n_draws))
+        log_theta = log_softmax(centre[draws_, None] + spread[draws_, None, None] * zeta, axis=-1)  # s, M, K
+        per_label = logsumexp_last(log_pi[draws_, :, :, None, :] + log_theta[:, None, None])  # s, J, L, M
+        n_block = per_label.shape[0]
+        table = per_label.transpose(1, 2, 0, 3).reshape(n_annotators * k, n_block * INTEGRATION_SAMPLES)
+        per_sample = np.asarray(counts @ table).reshape(ann.n_items, n_block, INTEGRATION_SAMPLES)
+        out[draws_] = (logsumexp(per_sample, axis=-1) - np.log(INTEGRATION_SAMPLES)).T
     yield slice(0, ann.n_items), out
 
 

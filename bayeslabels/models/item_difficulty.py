@@ -94,6 +94,7 @@ from ._family import Draws, Family, ItemBlocks
 from ._likelihood import (
     TABLE_DATA,
     _core,
+    annotation_counts,
     gold_log_mask,
     label_table,
     logsumexp_last,
@@ -320,25 +321,42 @@ INTEGRATION_SAMPLES = 64
 """Monte Carlo samples of an item effect per draw in `_integrated_loglik`."""
 
 
-def _integrated_loglik(ann: Annotations, draws: Draws, used_gold: bool) -> ItemBlocks:
+def _integrated_loglik(
+    ann: Annotations, draws: Draws, used_gold: bool, max_values: int = 20_000_000
+) -> ItemBlocks:
     r"""Per-item log-likelihood with the item's own effect integrated over its prior, per draw:
     ``ℓ_i = logsumexp_k [log ρ_k + m_ik + log (1/M) Σ_m exp Σ_{r∈i} log softmax(β_{j_r k} −
     χ_k η_m)[y_r]]``, ``η_m ~ ZeroSumNormal(1)`` (the same M samples for every item, seeded) —
     what LOO needs, since leaving item i out leaves its effect with nothing but the prior
-    ("integrated LOO", Vehtari et al. 2016; `bayeslabels.models.ambiguity` does the same)."""
+    ("integrated LOO", Vehtari et al. 2016; `bayeslabels.models.ambiguity` does the same).
+
+    Since η_m is shared by every item, the shifted log-confusion ``A_m[j, k, l] = log
+    softmax(β_jk − χ_k η_m)[l]`` is one table per annotator, not per label row, and the sum over
+    an item's labels is Dawid–Skene's count product ``L_m = C A_m`` (`annotation_counts`): the
+    per-row evaluation (`joint_class_blocks`) at a few per cent of its cost."""
     k = ann.n_classes
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(INTEGRATION_SAMPLES, k))
     samples -= samples.mean(axis=1, keepdims=True)
-    n_draws = len(draws("difficulty_scale"))
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(draws("confusion"))  # draws, J, K, L
+        log_rho = np.log(draws("prevalence"))  # draws, K
+    scale = draws("difficulty_scale")  # draws, K
+    n_draws = len(scale)
+    mask = gold_log_mask(ann.gold, k) if used_gold else None
+    counts = annotation_counts(ann)  # items × J·L, column j·K + l
+    block = max(1, max_values // (n_draws * k))
     total = np.full((n_draws, ann.n_items, k), -np.inf)  # running log Σ_m, draws × items × K
     for eta in samples:
-        shared = np.broadcast_to(eta, (n_draws, ann.n_items, k))
-
-        def with_effect(name: str, eta_m: np.ndarray = shared) -> np.ndarray:
-            return eta_m if name == "difficulty" else draws(name)
-
-        for items, joint in joint_class_blocks(ann, with_effect, used_gold):
+        shifted = log_pi - scale[:, None, :, None] * eta  # draws, J, K, L
+        shifted -= logsumexp_last(shifted)[..., None]
+        table = shifted.transpose(1, 3, 0, 2).reshape(-1, n_draws * k)  # J·L × draws·K
+        for first in range(0, ann.n_items, block):
+            items = slice(first, min(first + block, ann.n_items))
+            summed = np.asarray(counts[items] @ table).reshape(-1, n_draws, k).transpose(1, 0, 2)
+            joint = summed + log_rho[:, None, :]
+            if mask is not None:
+                joint = joint + mask[items]
             total[:, items] = np.logaddexp(total[:, items], joint)
     with np.errstate(invalid="ignore"):  # classes gold rules out stay −∞
         yield slice(0, ann.n_items), logsumexp_last(total - np.log(INTEGRATION_SAMPLES))
