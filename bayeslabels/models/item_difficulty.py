@@ -101,6 +101,7 @@ from ._likelihood import (
     sample_categorical,
     table_data,
 )
+from ._likelihood import joint_class_blocks as count_joint_blocks
 from .dawid_skene import coords
 from .hierarchical import ROW, _annotator_offsets, _population, hierarchical_start
 
@@ -345,18 +346,11 @@ def _integrated_loglik(
     n_draws = len(scale)
     mask = gold_log_mask(ann.gold, k) if used_gold else None
     counts = annotation_counts(ann)  # items × J·L, column j·K + l
-    block = max(1, max_values // (n_draws * k))
     total = np.full((n_draws, ann.n_items, k), -np.inf)  # running log Σ_m, draws × items × K
     for eta in samples:
         shifted = log_pi - scale[:, None, :, None] * eta  # draws, J, K, L
         shifted -= logsumexp_last(shifted)[..., None]
-        table = shifted.transpose(1, 3, 0, 2).reshape(-1, n_draws * k)  # J·L × draws·K
-        for first in range(0, ann.n_items, block):
-            items = slice(first, min(first + block, ann.n_items))
-            summed = np.asarray(counts[items] @ table).reshape(-1, n_draws, k).transpose(1, 0, 2)
-            joint = summed + log_rho[:, None, :]
-            if mask is not None:
-                joint = joint + mask[items]
+        for items, joint in count_joint_blocks(counts, shifted, log_rho, mask, max_values):
             total[:, items] = np.logaddexp(total[:, items], joint)
     with np.errstate(invalid="ignore"):  # classes gold rules out stay −∞
         yield slice(0, ann.n_items), logsumexp_last(total - np.log(INTEGRATION_SAMPLES))
