@@ -36,13 +36,15 @@ def _with_chains_of(healthy: bl.Fit, other: bl.Fit) -> bl.Fit:
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["K=2", "K=3"])
 def switched(request):
-    """Three chains started at EM, one at the class-permuted EM solution; no gold, symmetric prior."""
+    """Three chains started at EM, one at the class-permuted EM solution; no gold, symmetric prior.
+    500 draws: relabelled, max R-hat 1.0073 (K=2) and 1.0071 (K=3), soft labels within 0.0074 of
+    the healthy chains' (1000 draws gave 1.0019 / 1.0068 and 0.0022 / 0.0065 at twice the time)."""
     k = request.param
     sim = bl.simulate.dawid_skene(
         n_items=250, n_annotators=10, n_classes=k, labels_per_item=(3, 5), spammer_fraction=0.0, seed=k
     )
     ann = sim.annotations
-    settings = dict(model=SYMMETRIC, draws=1000, tune=500, quiet=True)
+    settings = dict(model=SYMMETRIC, draws=500, tune=300, quiet=True)
     healthy = bl.fit(ann, chains=3, **settings)
     permutation = list(np.roll(np.arange(k), 1))
     stray = bl.fit(ann, chains=1, init=_permuted(healthy.em, permutation), seed=5, **settings)
