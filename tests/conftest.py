@@ -117,17 +117,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid in groups:
             item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    items.sort(key=lambda item: _start_order(item, groups))
-
-
-def _start_order(item: pytest.Item, groups: dict[str, str]) -> int:
-    """Longest work first: xdist hands out work units (a group, or one test) in the order of
-    ``items``, so a long unit handed out last keeps one worker busy while the other idles. The
-    sampled session fits' groups first, then the modules' own groups, then tests marked
-    ``heavy``, then the rest, each in collection order (the sort is stable)."""
-    group = groups.get(item.nodeid)
-    if group in SHARED_FITS:
-        return 0
-    if group is not None:
-        return 1
-    return 2 if item.get_closest_marker("heavy") else 3

@@ -203,7 +203,6 @@ def test_soft_labels_stay_spread_on_ambiguous_items_where_dawid_skene_goes_one_h
     assert np.median(em[ambiguous]) > 0.9 and np.median(em[~ambiguous]) > 0.9
 
 
-@pytest.mark.heavy
 def test_a_short_nuts_fit_gives_soft_labels_a_check_and_a_finite_loo():
     ann = bl.datasets.load("anesthesia")
     fit = bl.fit(ann, model="ambiguity", draws=200, tune=200, chains=2, seed=0, quiet=True)

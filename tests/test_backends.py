@@ -85,7 +85,6 @@ def test_above_the_gather_limit_jax_freezes_the_data_and_compiles_per_data_set(m
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("name", family_names())
 def test_every_family_samples_through_jax(name):
     ann = _data(name)

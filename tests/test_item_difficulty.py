@@ -262,7 +262,6 @@ def test_the_fit_reports_annotators_replicates_and_predicts_new_items(difficult_
     assert predicted.mean.shape == (1, 3) and predicted.mean[0].argmax() == 2
 
 
-@pytest.mark.heavy
 def test_nuts_smoke_soft_labels_check_and_loo():
     ann, _ = _simulate(60, 6, 2, 3, scale=1.0, seed=3)
     fit = bl.fit(

@@ -94,7 +94,6 @@ def test_kernel_is_this_interpreter():
     assert Path(printed).resolve() == Path(sys.prefix).resolve(), (printed, sys.prefix)
 
 
-@pytest.mark.heavy
 @run_by_name
 def test_notebook_runs(path, tmp_path, monkeypatch):
     figures = tmp_path / "figures"

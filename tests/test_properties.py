@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,7 +64,6 @@ def _build(frame: pd.DataFrame, gold: dict, kwargs: dict) -> bl.Annotations:
     return bl.Annotations.from_frame(frame, gold=gold or None, **kwargs)
 
 
-@pytest.mark.heavy
 @SETTINGS
 @given(table=label_tables(), budget=st.integers(1, 30))
 def test_every_item_appears_once_in_input_order_in_every_output(table, budget):

@@ -41,7 +41,6 @@ def _draws(process: subprocess.Popen, out: Path) -> np.ndarray:
     return np.load(out)
 
 
-@pytest.mark.heavy
 def test_a_seeded_fit_gives_identical_draws_with_cold_and_warm_compile_caches(tmp_path):
     """The same seeded fit three times: in two new processes at once, each with its own new,
     empty compile directory (both compile fresh, and compete for the cores), then in a third new
