@@ -20,6 +20,7 @@ ORDER = [
     "saved_fit",
     "check_time",
     "nuts",
+    "chain_parallelism",
     "gpu",
     "scale_10m",
     "em_dask",
