@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache, write
+from _common import RESULTS, SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache, write
 
 FAMILIES = ["dawid-skene", "one-coin", "beta-bernoulli", "mace", "hierarchical", "item-difficulty"]
 SAMPLERS = ["nutpie-jax", "numpyro"]
@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
+    parser.add_argument("--add", action="store_true", help="keep earlier rows of other family/sampler pairs")
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
@@ -81,6 +82,15 @@ def main() -> None:
                     {**job, **run_worker(__file__, job, env=with_cache(Path(cache)), timeout=3600)}
                 )
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    if args.add and (RESULTS / "jax_route.json").exists():
+        done = {(r["family"], r["sampler"]) for r in results}
+        earlier = json.loads((RESULTS / "jax_route.json").read_text())
+        kept = [
+            {**r, "run": earlier["machine"]["date"]}
+            for r in earlier["results"]
+            if (r["family"], r["sampler"]) not in done
+        ]
+        results = sorted(kept + results, key=lambda r: (args.families + FAMILIES).index(r["family"]))
     lines = [
         "# The JAX route: nutpie's JAX backend vs NumPyro, per family (`benchmarks/jax_route.py`)",
         "",
@@ -89,15 +99,16 @@ def main() -> None:
         "rte (8,000 labels, gold held out), shipped settings (4 chains × 1000 tune + 1000 draws), "
         "each family and sampler in a fresh process with an empty compile cache: the first fit, "
         "then a re-fit with another seed (NumPyro compiles again: the data are XLA constants). "
-        "ESS/s = min bulk ESS per second of the whole fit() call.",
+        "ESS/s = min bulk ESS per second of the whole fit() call. nutpie-numba rows: numba's compile "
+        "is in the first fit, the re-fit re-uses it. Rows from an earlier run name it (run column).",
         "",
         "| family | sampler | first fit s | re-fit s | min bulk ESS | min tail ESS | ESS/s (first, re-fit) "
-        "| max R-hat | divergences | check |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| max R-hat | divergences | check | run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for result in results:
         if "error" in result:
-            lines.append(f"| {result['family']} | {result['sampler']} | failed: {result['error']} ||||||||")
+            lines.append(f"| {result['family']} | {result['sampler']} | failed: {result['error']} |||||||||")
             continue
         first, again = result["runs"]
         lines.append(
@@ -107,7 +118,8 @@ def main() -> None:
             f"{first['min_ess_bulk'] / first['fit_s']:.0f}, {again['min_ess_bulk'] / again['fit_s']:.0f} | "
             f"{fmt(first['max_rhat'], '.4f')}, {fmt(again['max_rhat'], '.4f')} | "
             f"{first['divergences']}, {again['divergences']} | "
-            f"{'pass' if first['ok'] else 'fail'}, {'pass' if again['ok'] else 'fail'} |"
+            f"{'pass' if first['ok'] else 'fail'}, {'pass' if again['ok'] else 'fail'} | "
+            f"{result.get('run', 'this run')} |"
         )
     lines += ["", SHARED_NOTE, ""]
     write("jax_route", {"machine": machine, "results": results}, "\n".join(lines))
