@@ -10,9 +10,17 @@ from importlib import resources
 from typing import Literal
 
 Method = Literal["nuts", "advi", "fullrank-advi", "map", "em"]
-Sampler = Literal["nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"]
+Sampler = Literal["auto", "nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"]
 METHODS: tuple[Method, ...] = ("nuts", "advi", "fullrank-advi", "map", "em")
-SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax")
+SAMPLERS: tuple[Sampler, ...] = (
+    "auto",
+    "nutpie",
+    "nutpie-numba",
+    "nutpie-jax",
+    "pymc",
+    "numpyro",
+    "blackjax",
+)
 NUTPIE_SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax")
 CalibrationMethod = Literal["temperature-floor", "temperature", "vector"]
 CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("temperature-floor", "temperature", "vector")

@@ -246,8 +246,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--sampler",
         choices=list(SAMPLERS),
-        help="NUTS implementation (default nutpie, compiled through JAX up to 50k labels, else numba; "
-        "nutpie-jax / nutpie-numba name the backend; numpyro and blackjax need bayeslabels[jax])",
+        help="NUTS implementation (default auto: numpyro for cheap-gradient families up to 10k labels, "
+        "else nutpie, compiled through JAX up to 50k labels, else numba; nutpie-jax / nutpie-numba "
+        "name the backend; blackjax needs bayeslabels[jax])",
     )
     fit.add_argument(
         "--target-accept",

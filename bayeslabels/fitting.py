@@ -214,6 +214,7 @@ def fit(
             reuse=reuse,
             needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
             steady=family.steady_start,
+            numpyro_faster=family.numpyro_faster,
         )
         return finished(tree, info)
     if method == "map":

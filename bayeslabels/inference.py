@@ -250,6 +250,44 @@ def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) 
     return "jax"
 
 
+# Labels up to which ``sampler="auto"`` runs NumPyro's NUTS for a family that marks it faster
+# (`Family.numpyro_faster`): NumPyro compiles the whole trajectory into one XLA program and runs
+# the chains one after another, where nutpie calls the XLA gradient from Rust once per leapfrog
+# step; for a cheap gradient the call is most of the cost. rte (8,000 labels), 4 × 1000 + 1000,
+# fresh process: Dawid–Skene fit 19.2 s (re-fit 10.6) vs nutpie-JAX 52.5 (51.0), bulk ESS
+# 4615 vs 4909; one-coin 22.6 (17.9) vs 43.6 (41.2); beta-bernoulli 9.2 (5.2) vs 15.6 (10.5);
+# item-difficulty, whose gradient dominates, 356 s vs 254 s (benchmarks/results/jax_route.md).
+NUMPYRO_MAX_LABELS = 10_000
+
+
+def nuts_sampler(
+    sampler: str,
+    n_labels: int,
+    numpyro_faster: bool,
+    continues: bool = False,
+    steady: bool = False,
+    structure: tuple | None = None,
+) -> str:
+    """The NUTS implementation that runs for ``sampler``: any name but ``"auto"`` as given.
+
+    ``"auto"``: ``"numpyro"`` where it is measured faster (the family says so, ``numpyro_faster``;
+    at most `NUMPYRO_MAX_LABELS` labels; NumPyro installed), unless the fit needs what only
+    nutpie does: keep sampling until the check passes (``continues``: ``max_draws`` above the
+    draws), start some variables exactly at the EM values (``steady``), or re-use a model of the
+    same ``structure`` compiled earlier in this process (no compile at all). Else ``"nutpie"``
+    (compile backend by `nutpie_backend`)."""
+    if sampler != "auto":
+        return sampler
+    wanted = numpyro_faster and n_labels <= NUMPYRO_MAX_LABELS and not (continues or steady)
+    if not wanted or find_spec("numpyro") is None or find_spec("jax") is None:
+        return "nutpie"
+    if structure is not None and any(
+        COMPILED_MODELS.get((backend, structure)) for backend in ("jax", "numba")
+    ):
+        return "nutpie"
+    return "numpyro"
+
+
 def show_progress(quiet: bool) -> bool:
     """Progress bars only in an interactive terminal, and never when asked to be quiet."""
     return not quiet and sys.stderr.isatty()
@@ -286,8 +324,11 @@ def sample_nuts(
     reuse: tuple[dict[str, np.ndarray], tuple] | None = None,
     needs_more: Callable[[xr.DataTree], bool] | None = None,
     steady: Collection[str] = (),
+    numpyro_faster: bool = False,
 ) -> tuple[xr.DataTree, SamplingInfo]:
-    """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax).
+    """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax; ``"auto"``
+    chooses by `nuts_sampler`, told by ``numpyro_faster`` whether the family samples faster
+    through NumPyro).
 
     ``reuse`` = (the model's `pm.Data` values by name, a structure key): nutpie re-uses a
     compiled model of the same structure from `COMPILED_MODELS` instead of compiling.
@@ -300,13 +341,18 @@ def sample_nuts(
     reused = False
     draws_used = [settings.draws]
     backend = ""
-    if settings.sampler in NUTPIE_SAMPLERS:
+    untraced = untraced_deterministics(model)
+    if reuse is not None:  # a model compiled with other deterministics traced is another model
+        reuse = (reuse[0], (*reuse[1], ("untraced", *untraced)))
+    structure = None if reuse is None else reuse[1]
+    continues = needs_more is not None and settings.max_draws > settings.draws
+    sampler = nuts_sampler(
+        settings.sampler, _n_labels(model), numpyro_faster, continues, bool(steady), structure
+    )
+    if sampler in NUTPIE_SAMPLERS:
         import nutpie
 
-        untraced = untraced_deterministics(model)
-        if reuse is not None:  # a model compiled with other deterministics traced is another model
-            reuse = (reuse[0], (*reuse[1], ("untraced", *untraced)))
-        backend = nutpie_backend(settings.sampler, _n_labels(model), None if reuse is None else reuse[1])
+        backend = nutpie_backend(sampler, _n_labels(model), structure)
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady, untraced)
         compiled_at = time.perf_counter()
@@ -342,7 +388,7 @@ def sample_nuts(
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
-        _require_sampler_packages(settings.sampler)
+        _require_sampler_packages(sampler)
 
         # PyMC's samplers (and the JAX ones' sparse dot) take the data as constants
         model = freeze_dims_and_data(model)
@@ -354,7 +400,7 @@ def sample_nuts(
                 tune=settings.tune,
                 chains=settings.chains,
                 random_seed=settings.seed,
-                nuts_sampler=settings.sampler,
+                nuts_sampler=sampler,
                 initvals=initvals,
                 progressbar=progress,
                 nuts={"target_accept": settings.target_accept},
@@ -362,8 +408,9 @@ def sample_nuts(
             )
         compile_s, sample_s = float("nan"), time.perf_counter() - start
         tree = _drop_warmup(tree)
+        backend = "jax" if sampler in ("numpyro", "blackjax") else ""
     info = SamplingInfo(
-        sampler=settings.sampler,
+        sampler=sampler,
         draws=draws_used[-1],
         tune=settings.tune,
         chains=settings.chains,

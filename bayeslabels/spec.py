@@ -17,7 +17,7 @@ reproduced. Example::
     draws = 1000
     tune = 1000
     chains = 4
-    sampler = "nutpie"
+    sampler = "auto"
     target_accept = 0.8
     seed = 0
 """
@@ -47,9 +47,11 @@ class InferenceSettings:
         The inference method.
     draws, tune, chains : int, default 1000, 1000, 4
         NUTS draws and tuning steps per chain, and chains (draws, chains ≥ 1).
-    sampler : {"nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"}, default "nutpie"
-        The NUTS implementation. ``"nutpie"`` picks nutpie's compile backend by the data's size
-        (`bayeslabels.inference.nutpie_backend`); the other two nutpie names fix it.
+    sampler : {"auto", "nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"}, default "auto"
+        The NUTS implementation. ``"auto"``: NumPyro where it is measured faster (families with
+        a cheap gradient on up to 10,000 labels), else nutpie (`bayeslabels.inference.nuts_sampler`;
+        ``fit.sampling.sampler`` says which ran). ``"nutpie"`` picks nutpie's compile backend by
+        the data's size (`bayeslabels.inference.nutpie_backend`); the other two nutpie names fix it.
     target_accept : float, default 0.8
         NUTS target acceptance rate, in (0, 1).
     seed : int, default 0
@@ -76,11 +78,12 @@ class InferenceSettings:
     ...
     bayeslabels.errors.SpecError: inference.method='gibbs': use one of ['nuts', 'advi', ...]
     """
+
     method: Method = "nuts"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
-    sampler: Sampler = "nutpie"
+    sampler: Sampler = "auto"
     target_accept: float = 0.8
     seed: int = 0
     advi_iterations: int = 20000
@@ -121,10 +124,26 @@ class SamplingInfo:
     sampling_seconds: float
     compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
     draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
-    backend: str = ""  # nutpie's compile backend ("jax" or "numba"); "" for the other samplers
+    backend: str = ""  # compile backend: "jax" or "numba" (nutpie), "jax" (NumPyro, BlackJAX); "" for PyMC's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))
+        for name in ("compile_seconds", "sampling_seconds"):  # a saved manifest's null: not measured
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, float("nan"))
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field, a time not measured (NaN: PyMC's and the JAX samplers' compile) equal
+        to a time not measured."""
+        if not isinstance(other, SamplingInfo):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def _compared(self) -> tuple:
+        return tuple(None if value != value else value for value in asdict(self).values())
 
 
 # Default of `ModelSpec.priors`, recognised by identity: ``__post_init__`` replaces it with
@@ -331,7 +350,7 @@ class ModelSpec:
         model = data.get("model", "dawid-skene")
         if not isinstance(model, str):
             raise SpecError(
-                f"{where}model must be one model name (text) such as \"dawid-skene\", got {_described(model)}"
+                f'{where}model must be one model name (text) such as "dawid-skene", got {_described(model)}'
             )
         for table in ("priors", "inference", "em"):
             if table in data and not isinstance(data[table], dict):

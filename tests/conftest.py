@@ -18,9 +18,10 @@ def small_sim() -> bl.simulate.SimulatedData:
 
 @pytest.fixture(scope="session")
 def nuts_fit(small_sim) -> bl.Fit:
-    """Class-conditional Dawid-Skene by NUTS (nutpie), 4 chains x 1000 draws, seeded (a seeded fit
-    is the same whatever the cache state: test_reproducibility), well inside the check's
-    thresholds (test_nuts). ``max_draws=0``: exactly the draws asked for."""
+    """Class-conditional Dawid-Skene by NUTS at the default ``sampler="auto"`` (NumPyro here),
+    4 chains x 1000 draws, seeded (a seeded fit is the same whatever the cache state:
+    test_reproducibility), well inside the check's thresholds (test_nuts). ``max_draws=0``:
+    exactly the draws asked for."""
     return bl.fit(
         small_sim.annotations,
         model="dawid-skene",

@@ -15,7 +15,13 @@ import pytest
 import bayeslabels as bl
 from bayeslabels import inference
 from bayeslabels.fitting import _features
-from bayeslabels.inference import COMPILED_MODELS, JAX_MAX_LABELS, nutpie_backend
+from bayeslabels.inference import (
+    COMPILED_MODELS,
+    JAX_MAX_LABELS,
+    NUMPYRO_MAX_LABELS,
+    nutpie_backend,
+    nuts_sampler,
+)
 from bayeslabels.models import family_names
 from bayeslabels.models._likelihood import dense_label_gather
 from bayeslabels.spec import resolve_spec
@@ -105,3 +111,34 @@ def test_the_backend_is_named_or_chosen_by_size():
     assert nutpie_backend("nutpie-jax", 10**9) == "jax"
     assert nutpie_backend("nutpie", 10) == "jax"
     assert nutpie_backend("nutpie", JAX_MAX_LABELS + 1) == "numba"
+
+
+def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_it(monkeypatch):
+    """``sampler="auto"``: NumPyro for a family marked faster through it, up to its label limit;
+    nutpie for the others, for ``max_draws`` continuation, exact start values, and a model of the
+    same structure already compiled in this process. A name is what runs."""
+    assert nuts_sampler("auto", 8000, numpyro_faster=True) == "numpyro"
+    assert nuts_sampler("auto", 8000, numpyro_faster=False) == "nutpie"
+    assert nuts_sampler("auto", NUMPYRO_MAX_LABELS + 1, numpyro_faster=True) == "nutpie"
+    assert nuts_sampler("auto", 10, True, continues=True) == "nutpie"
+    assert nuts_sampler("auto", 10, True, steady=True) == "nutpie"
+    assert nuts_sampler("nutpie-jax", 10, True) == "nutpie-jax" and nuts_sampler("pymc", 10, True) == "pymc"
+    structure = ("dawid-skene", "a structure compiled earlier")
+    monkeypatch.setattr(inference, "COMPILED_MODELS", {("jax", structure): object()})
+    assert nuts_sampler("auto", 10, True, structure=structure) == "nutpie"
+    assert nuts_sampler("auto", 10, True, structure=("another",)) == "numpyro"
+    monkeypatch.undo()
+
+    COMPILED_MODELS.clear()  # no model of these shapes compiled by earlier tests
+    ann = _data("dawid-skene")
+    fast, other = (bl.fit(ann, model=name, **SHORT) for name in ("dawid-skene", "hierarchical"))
+    assert (fast.sampling.sampler, fast.sampling.backend) == ("numpyro", "jax")
+    assert (other.sampling.sampler, other.sampling.backend) == ("nutpie", "jax")
+    for fit in (fast, other):
+        assert fit.spec.inference.sampler == "auto"
+        soft = fit.soft_labels().to_frame()
+        assert list(soft["item"]) == list(ann.items)
+        np.testing.assert_allclose(
+            soft.filter(regex=r"^p_[^_]+$").to_numpy(float).sum(axis=1), 1.0, atol=1e-6
+        )
+        assert fit.check().n_draws == SHORT["draws"]

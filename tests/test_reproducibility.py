@@ -28,7 +28,7 @@ np.save(sys.argv[1], fit.posterior["posterior"]["confusion"].values)
 """
 
 
-def _start_fresh_process(out: Path, compile_dir: Path, sampler: str = "nutpie") -> subprocess.Popen:
+def _start_fresh_process(out: Path, compile_dir: Path, sampler: str = "auto") -> subprocess.Popen:
     """The seeded fit in a new Python process whose PyTensor/numba caches live in ``compile_dir``."""
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compile_dir}"}
     command = [sys.executable, "-c", FIT_AND_SAVE, str(out), sampler]
@@ -41,19 +41,21 @@ def _draws(process: subprocess.Popen, out: Path) -> np.ndarray:
     return np.load(out)
 
 
-def test_a_seeded_fit_gives_identical_draws_with_cold_and_warm_compile_caches(tmp_path):
+@pytest.mark.parametrize("sampler", ["auto", "nutpie"])
+def test_a_seeded_fit_gives_identical_draws_with_cold_and_warm_compile_caches(tmp_path, sampler):
     """The same seeded fit three times: in two new processes at once, each with its own new,
     empty compile directory (both compile fresh, and compete for the cores), then in a third new
     process with the first one's directory (its disk cache). Bit-identical draws. The default
-    sampler compiles this size through JAX; the numba backend's own test is below (slow: two
+    (``"auto"``) runs this Dawid–Skene fit through NumPyro, ``"nutpie"`` through nutpie's JAX
+    backend (the route of the other families); the numba backend's own test is below (slow: two
     cold numba compiles)."""
     first, second = tmp_path / "cache-a", tmp_path / "cache-b"
-    running = [_start_fresh_process(tmp_path / f"{d.name}.npy", d) for d in (first, second)]
+    running = [_start_fresh_process(tmp_path / f"{d.name}.npy", d, sampler) for d in (first, second)]
     cold_a, cold_b = (
         _draws(p, tmp_path / f"{d.name}.npy") for p, d in zip(running, (first, second), strict=True)
     )
     np.testing.assert_array_equal(cold_a, cold_b, err_msg="two fresh compiles in two processes at once")
-    warm = _draws(_start_fresh_process(tmp_path / "warm.npy", first), tmp_path / "warm.npy")
+    warm = _draws(_start_fresh_process(tmp_path / "warm.npy", first, sampler), tmp_path / "warm.npy")
     np.testing.assert_array_equal(cold_a, warm, err_msg="fresh compile vs the disk cache")
     # what was compared: 4 chains × 50 draws of every annotator's 3 × 3 confusion
     assert cold_a.shape == (4, 50, 12, 3, 3) and np.isfinite(cold_a).all()

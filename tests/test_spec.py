@@ -9,7 +9,7 @@ import bayeslabels as bl
 
 def test_shipped_specs_resolve_by_name():
     spec = bl.resolve_spec("dawid-skene")
-    assert spec.model == "dawid-skene" and spec.inference.sampler == "nutpie"
+    assert spec.model == "dawid-skene" and spec.inference.sampler == "auto"
     assert bl.resolve_spec("one-coin").variant == "one-coin"
 
 
@@ -62,7 +62,7 @@ def test_unknown_model_name_lists_the_shipped_ones():
         bl.resolve_spec("hierarchical-x")
 
 
-@pytest.mark.parametrize("sampler", ["numpyro", "blackjax"])
+@pytest.mark.parametrize("sampler", ["blackjax"])  # numpyro is a dependency (sampler="auto")
 def test_jax_sampler_without_jax_names_the_install_command(sampler):
     from importlib.util import find_spec
 

@@ -18,6 +18,7 @@ What a family may declare beyond the builder:
 - ``class_prior`` — the posterior variable holding each draw's class prior: ``prevalence``
   (K,) shared by the items, or one per item, (items, K) (learning from crowds' classifier);
   ``takes_features`` whether the builder takes item features (``features=``, an `ItemFeatures`);
+  ``numpyro_faster`` whether NUTS runs faster through NumPyro than nutpie (``sampler="auto"``);
 - ``gold_in_likelihood`` — whether gold fixes items' class in the likelihood (False for a
   family without a latent class: its fits are never anchored by gold);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
@@ -109,6 +110,9 @@ class Family:
     # (draws, items, K); and whether the builder takes item features (``features=``)
     class_prior: str = "prevalence"
     takes_features: bool = False
+    # NUTS through NumPyro (the whole trajectory one XLA program) measured faster than nutpie
+    # on the family's gradient: ``sampler="auto"`` takes it (`inference.nuts_sampler`)
+    numpyro_faster: bool = False
 
     # ------------------------------------------------------------------ data side
     @property

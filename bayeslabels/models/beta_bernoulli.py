@@ -273,6 +273,7 @@ BETA_BERNOULLI = register(
         start=beta_bernoulli_start,
         summary="Beta–Bernoulli item ambiguity (binary labels): soft label = item rate θ_i",
         cells=None,
+        numpyro_faster=True,
         binary_only=True,
         soft_label_meaning=SOFT_LABEL_MEANING,
         item_probabilities=_item_rates,

@@ -111,6 +111,7 @@ DAWID_SKENE = register(
         start=dawid_skene_start,
         summary="class-conditional Dawid–Skene: a full confusion matrix per annotator",
         em_point_estimate=True,
+        numpyro_faster=True,
     )
 )
 ONE_COIN = register(
@@ -123,5 +124,6 @@ ONE_COIN = register(
         em_variant="one-coin",
         em_point_estimate=True,
         after_relabel=_one_coin_accuracy,
+        numpyro_faster=True,
     )
 )

@@ -105,6 +105,7 @@ MACE = register(
         build=mace,
         start=mace_start,
         summary="MACE: each annotator knows the answer with probability θ_j, else spams from ξ_j",
+        numpyro_faster=True,
         annotator_reliability=reliability_draws,
     )
 )
