@@ -393,7 +393,10 @@ def sample_nuts(
         # PyMC's samplers (and the JAX ones' sparse dot) take the data as constants
         model = freeze_dims_and_data(model)
         start = time.perf_counter()
-        with model, warnings.catch_warnings(), _pymc_logging(quiet):
+        # the JAX samplers read the labels by the dense gather: PyTensor has no JAX conversion of
+        # the sparse matrix some families' product builds (hierarchical: CSM)
+        gather = dense_label_gather() if sampler in ("numpyro", "blackjax") else nullcontext()
+        with model, warnings.catch_warnings(), _pymc_logging(quiet), gather:
             warnings.simplefilter("ignore", UserWarning)
             tree = pm.sample(
                 draws=settings.draws,

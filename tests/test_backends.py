@@ -142,3 +142,14 @@ def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_
             soft.filter(regex=r"^p_[^_]+$").to_numpy(float).sum(axis=1), 1.0, atol=1e-6
         )
         assert fit.check().n_draws == SHORT["draws"]
+
+
+def test_numpyro_named_samples_a_family_whose_product_is_sparse():
+    """PyTensor cannot convert the sparse matrix of hierarchical's label product to JAX: the JAX
+    samplers read the labels by the dense gather, as nutpie's JAX backend does."""
+    ann = _data("hierarchical")
+    fit = bl.fit(ann, model="hierarchical", sampler="numpyro", **SHORT)
+    assert (fit.sampling.sampler, fit.sampling.backend) == ("numpyro", "jax")
+    soft = fit.soft_labels().to_frame()
+    assert list(soft["item"]) == list(ann.items)
+    np.testing.assert_allclose(soft.filter(regex=r"^p_[^_]+$").to_numpy(float).sum(axis=1), 1.0, atol=1e-6)
