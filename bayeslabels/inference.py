@@ -259,10 +259,18 @@ def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) 
 # item-difficulty, whose gradient dominates, 356 s vs 254 s (benchmarks/results/jax_route.md).
 NUMPYRO_MAX_LABELS = 10_000
 
+# NUTS iterations (chains × (tune + draws)) from which ``sampler="auto"`` takes NumPyro: its
+# XLA compile of the whole trajectory costs ~6 s more than nutpie's of the gradient, which
+# the faster iterations repay from ~1,200 (rte Dawid–Skene: ~6.3 ms per iteration through
+# nutpie-JAX, ~1.4 ms through NumPyro) to ~1,700 (200 items: 4.5 vs 1.0 ms). Short runs (a
+# notebook's smoke run, a screen) stay with nutpie, whose compiled model a re-fit re-uses.
+NUMPYRO_MIN_ITERATIONS = 2_000
+
 
 def nuts_sampler(
     sampler: str,
     n_labels: int,
+    iterations: int,
     numpyro_faster: bool,
     continues: bool = False,
     steady: bool = False,
@@ -271,14 +279,20 @@ def nuts_sampler(
     """The NUTS implementation that runs for ``sampler``: any name but ``"auto"`` as given.
 
     ``"auto"``: ``"numpyro"`` where it is measured faster (the family says so, ``numpyro_faster``;
-    at most `NUMPYRO_MAX_LABELS` labels; NumPyro installed), unless the fit needs what only
-    nutpie does: keep sampling until the check passes (``continues``: ``max_draws`` above the
-    draws), start some variables exactly at the EM values (``steady``), or re-use a model of the
-    same ``structure`` compiled earlier in this process (no compile at all). Else ``"nutpie"``
+    at most `NUMPYRO_MAX_LABELS` labels; at least `NUMPYRO_MIN_ITERATIONS` ``iterations``, all
+    chains' tuning and draws; NumPyro installed), unless the fit needs what only nutpie does:
+    keep sampling until the check passes (``continues``: ``max_draws`` above the draws), start
+    some variables exactly at the EM values (``steady``), or re-use a model of the same
+    ``structure`` compiled earlier in this process (no compile at all). Else ``"nutpie"``
     (compile backend by `nutpie_backend`)."""
     if sampler != "auto":
         return sampler
-    wanted = numpyro_faster and n_labels <= NUMPYRO_MAX_LABELS and not (continues or steady)
+    wanted = (
+        numpyro_faster
+        and n_labels <= NUMPYRO_MAX_LABELS
+        and iterations >= NUMPYRO_MIN_ITERATIONS
+        and not (continues or steady)
+    )
     if not wanted or find_spec("numpyro") is None or find_spec("jax") is None:
         return "nutpie"
     if structure is not None and any(
@@ -346,8 +360,9 @@ def sample_nuts(
         reuse = (reuse[0], (*reuse[1], ("untraced", *untraced)))
     structure = None if reuse is None else reuse[1]
     continues = needs_more is not None and settings.max_draws > settings.draws
+    iterations = settings.chains * (settings.tune + settings.draws)
     sampler = nuts_sampler(
-        settings.sampler, _n_labels(model), numpyro_faster, continues, bool(steady), structure
+        settings.sampler, _n_labels(model), iterations, numpyro_faster, continues, bool(steady), structure
     )
     if sampler in NUTPIE_SAMPLERS:
         import nutpie

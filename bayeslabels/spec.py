@@ -49,9 +49,10 @@ class InferenceSettings:
         NUTS draws and tuning steps per chain, and chains (draws, chains ≥ 1).
     sampler : {"auto", "nutpie", "nutpie-numba", "nutpie-jax", "pymc", "numpyro", "blackjax"}, default "auto"
         The NUTS implementation. ``"auto"``: NumPyro where it is measured faster (families with
-        a cheap gradient on up to 10,000 labels), else nutpie (`bayeslabels.inference.nuts_sampler`;
-        ``fit.sampling.sampler`` says which ran). ``"nutpie"`` picks nutpie's compile backend by
-        the data's size (`bayeslabels.inference.nutpie_backend`); the other two nutpie names fix it.
+        a cheap gradient, up to 10,000 labels, runs of 2,000 iterations or more), else nutpie
+        (`bayeslabels.inference.nuts_sampler`; ``fit.sampling.sampler`` says which ran).
+        ``"nutpie"`` picks nutpie's compile backend by the data's size
+        (`bayeslabels.inference.nutpie_backend`); the other two nutpie names fix it.
     target_accept : float, default 0.8
         NUTS target acceptance rate, in (0, 1).
     seed : int, default 0

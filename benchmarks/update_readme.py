@@ -21,6 +21,7 @@ ORDER = [
     "check_time",
     "nuts",
     "chain_parallelism",
+    "jax_route",
     "gpu",
     "scale_10m",
     "em_dask",

@@ -19,6 +19,7 @@ from bayeslabels.inference import (
     COMPILED_MODELS,
     JAX_MAX_LABELS,
     NUMPYRO_MAX_LABELS,
+    NUMPYRO_MIN_ITERATIONS,
     nutpie_backend,
     nuts_sampler,
 )
@@ -114,34 +115,43 @@ def test_the_backend_is_named_or_chosen_by_size():
 
 
 def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_it(monkeypatch):
-    """``sampler="auto"``: NumPyro for a family marked faster through it, up to its label limit;
-    nutpie for the others, for ``max_draws`` continuation, exact start values, and a model of the
-    same structure already compiled in this process. A name is what runs."""
-    assert nuts_sampler("auto", 8000, numpyro_faster=True) == "numpyro"
-    assert nuts_sampler("auto", 8000, numpyro_faster=False) == "nutpie"
-    assert nuts_sampler("auto", NUMPYRO_MAX_LABELS + 1, numpyro_faster=True) == "nutpie"
-    assert nuts_sampler("auto", 10, True, continues=True) == "nutpie"
-    assert nuts_sampler("auto", 10, True, steady=True) == "nutpie"
-    assert nuts_sampler("nutpie-jax", 10, True) == "nutpie-jax" and nuts_sampler("pymc", 10, True) == "pymc"
+    """``sampler="auto"``: NumPyro for a family marked faster through it, up to its label limit and
+    from enough iterations to repay its longer compile; nutpie for the others, for short runs, for
+    ``max_draws`` continuation, exact start values, and a model of the same structure already
+    compiled in this process. A name is what runs."""
+    full = 4 * (1000 + 1000)  # the shipped settings' iterations
+    assert nuts_sampler("auto", 8000, full, numpyro_faster=True) == "numpyro"
+    assert nuts_sampler("auto", 8000, full, numpyro_faster=False) == "nutpie"
+    assert nuts_sampler("auto", NUMPYRO_MAX_LABELS + 1, full, numpyro_faster=True) == "nutpie"
+    assert nuts_sampler("auto", 8000, NUMPYRO_MIN_ITERATIONS - 1, numpyro_faster=True) == "nutpie"
+    assert nuts_sampler("auto", 10, full, True, continues=True) == "nutpie"
+    assert nuts_sampler("auto", 10, full, True, steady=True) == "nutpie"
+    assert (
+        nuts_sampler("nutpie-jax", 10, full, True) == "nutpie-jax"
+        and nuts_sampler("pymc", 10, 1, True) == "pymc"
+    )
     structure = ("dawid-skene", "a structure compiled earlier")
     monkeypatch.setattr(inference, "COMPILED_MODELS", {("jax", structure): object()})
-    assert nuts_sampler("auto", 10, True, structure=structure) == "nutpie"
-    assert nuts_sampler("auto", 10, True, structure=("another",)) == "numpyro"
+    assert nuts_sampler("auto", 10, full, True, structure=structure) == "nutpie"
+    assert nuts_sampler("auto", 10, full, True, structure=("another",)) == "numpyro"
     monkeypatch.undo()
 
     COMPILED_MODELS.clear()  # no model of these shapes compiled by earlier tests
     ann = _data("dawid-skene")
-    fast, other = (bl.fit(ann, model=name, **SHORT) for name in ("dawid-skene", "hierarchical"))
+    enough = {**SHORT, "draws": 500, "tune": 500}  # 2 chains × 1000 = NUMPYRO_MIN_ITERATIONS
+    fast, other = (bl.fit(ann, model=name, **enough) for name in ("dawid-skene", "hierarchical"))
+    short = bl.fit(ann, model="dawid-skene", **SHORT)
     assert (fast.sampling.sampler, fast.sampling.backend) == ("numpyro", "jax")
     assert (other.sampling.sampler, other.sampling.backend) == ("nutpie", "jax")
-    for fit in (fast, other):
+    assert (short.sampling.sampler, short.sampling.backend) == ("nutpie", "jax")
+    for fit in (fast, other, short):
         assert fit.spec.inference.sampler == "auto"
         soft = fit.soft_labels().to_frame()
         assert list(soft["item"]) == list(ann.items)
         np.testing.assert_allclose(
             soft.filter(regex=r"^p_[^_]+$").to_numpy(float).sum(axis=1), 1.0, atol=1e-6
         )
-        assert fit.check().n_draws == SHORT["draws"]
+        assert fit.check().n_draws == fit.spec.inference.draws
 
 
 def test_numpyro_named_samples_a_family_whose_product_is_sparse():

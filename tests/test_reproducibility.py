@@ -41,14 +41,14 @@ def _draws(process: subprocess.Popen, out: Path) -> np.ndarray:
     return np.load(out)
 
 
-@pytest.mark.parametrize("sampler", ["auto", "nutpie"])
+@pytest.mark.parametrize("sampler", ["numpyro", "nutpie"])
 def test_a_seeded_fit_gives_identical_draws_with_cold_and_warm_compile_caches(tmp_path, sampler):
     """The same seeded fit three times: in two new processes at once, each with its own new,
     empty compile directory (both compile fresh, and compete for the cores), then in a third new
-    process with the first one's directory (its disk cache). Bit-identical draws. The default
-    (``"auto"``) runs this Dawid–Skene fit through NumPyro, ``"nutpie"`` through nutpie's JAX
-    backend (the route of the other families); the numba backend's own test is below (slow: two
-    cold numba compiles)."""
+    process with the first one's directory (its disk cache). Bit-identical draws. Through the
+    two routes of the default ``sampler="auto"``: NumPyro (full-length fits of the cheap-gradient
+    families) and nutpie's JAX backend (the others, and short runs); the numba backend's own test
+    is below (slow: two cold numba compiles)."""
     first, second = tmp_path / "cache-a", tmp_path / "cache-b"
     running = [_start_fresh_process(tmp_path / f"{d.name}.npy", d, sampler) for d in (first, second)]
     cold_a, cold_b = (
