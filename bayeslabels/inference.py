@@ -256,7 +256,9 @@ def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) 
 # step; for a cheap gradient the call is most of the cost. rte (8,000 labels), 4 × 1000 + 1000,
 # fresh process: Dawid–Skene fit 19.2 s (re-fit 10.6) vs nutpie-JAX 52.5 (51.0), bulk ESS
 # 4615 vs 4909; one-coin 22.6 (17.9) vs 43.6 (41.2); beta-bernoulli 9.2 (5.2) vs 15.6 (10.5);
-# item-difficulty, whose gradient dominates, 356 s vs 254 s (benchmarks/results/jax_route.md).
+# mace 30.1 vs 54.3; hierarchical 33.8 (26.1) vs 49.4 (47.8) with bulk ESS 716 vs 218 (nutpie's
+# R-hat 1.0135 fails the check there, NumPyro's 1.0084 passes); item-difficulty, whose gradient
+# dominates, 356 s vs 254 s (benchmarks/results/jax_route.md).
 NUMPYRO_MAX_LABELS = 10_000
 
 # NUTS iterations (chains × (tune + draws)) from which ``sampler="auto"`` takes NumPyro: its

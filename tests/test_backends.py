@@ -139,7 +139,7 @@ def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_
     COMPILED_MODELS.clear()  # no model of these shapes compiled by earlier tests
     ann = _data("dawid-skene")
     enough = {**SHORT, "draws": 500, "tune": 500}  # 2 chains × 1000 = NUMPYRO_MIN_ITERATIONS
-    fast, other = (bl.fit(ann, model=name, **enough) for name in ("dawid-skene", "hierarchical"))
+    fast, other = (bl.fit(ann, model=name, **enough) for name in ("dawid-skene", "item-difficulty"))
     short = bl.fit(ann, model="dawid-skene", **SHORT)
     assert (fast.sampling.sampler, fast.sampling.backend) == ("numpyro", "jax")
     assert (other.sampling.sampler, other.sampling.backend) == ("nutpie", "jax")

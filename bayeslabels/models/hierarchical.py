@@ -216,6 +216,7 @@ HIERARCHICAL = register(
         start=hierarchical_start,
         summary="hierarchical Dawid–Skene: annotators shrink toward the population",
         unseen_annotator=lambda draws: draws("population_confusion"),
+        numpyro_faster=True,
     )
 )
 HIERARCHICAL_SUBTYPE = register(
