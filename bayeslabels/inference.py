@@ -363,13 +363,14 @@ def sample_nuts(
     structure = None if reuse is None else reuse[1]
     continues = needs_more is not None and settings.max_draws > settings.draws
     iterations = settings.chains * (settings.tune + settings.draws)
+    n_labels = _n_labels(model)
     sampler = nuts_sampler(
-        settings.sampler, _n_labels(model), iterations, numpyro_faster, continues, bool(steady), structure
+        settings.sampler, n_labels, iterations, numpyro_faster, continues, bool(steady), structure
     )
     if sampler in NUTPIE_SAMPLERS:
         import nutpie
 
-        backend = nutpie_backend(sampler, _n_labels(model), structure)
+        backend = nutpie_backend(sampler, n_labels, structure)
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady, untraced)
         compiled_at = time.perf_counter()
