@@ -12,7 +12,8 @@ from scipy import integrate, stats
 from scipy.special import betaln, logsumexp
 
 import bayeslabels as bl
-from bayeslabels.models import family
+from bayeslabels.errors import SpecError
+from bayeslabels.models import family, family_names
 from bayeslabels.models._likelihood import observed_cells
 from tests._graphs import interpreted
 
@@ -312,3 +313,32 @@ def test_map_is_a_flagged_point_estimate_near_em(small_sim):
     fit = bl.fit(small_sim.annotations, model="dawid-skene", method="map", quiet=True)
     assert fit.is_point_estimate and fit.check().point_estimate
     assert (fit.soft_labels().label == np.asarray(fit.classes)[fit.em.label]).mean() >= 0.97
+
+
+@pytest.mark.parametrize("name", family_names())
+def test_every_family_builds_with_item_minibatches_or_refuses_them_by_name(name):
+    """ADVI's item minibatches: the graph builds and its log-probability is finite, or the
+    family says why it cannot (a parameter per item) — never PyMC's error about the observed
+    table (item-difficulty and beta-bernoulli raised one: an int64 table cast as observed)."""
+    from bayeslabels.features import item_features
+    from bayeslabels.simulate import from_family
+
+    model_family = family(name)
+    sim = from_family(
+        name,
+        n_items=30,
+        n_annotators=4,
+        n_classes=2 if model_family.binary_only else 3,
+        labels_per_item=(2, 4),
+        n_subtypes=2 if model_family.per_subtype else 0,
+    )
+    ann = sim.annotations
+    extra = {"features": item_features(sim.features, ann.items)} if model_family.takes_features else {}
+    try:
+        model = model_family.build(ann, None, minibatch_items=8, **extra)
+    except SpecError as error:
+        assert "minibatch" in str(error) and "per item" in str(error)
+        return
+    assert model["labels"] in model.observed_RVs
+    with interpreted():
+        assert np.isfinite(model.compile_logp()(model.initial_point()))

@@ -101,8 +101,10 @@ def beta_bernoulli(
     with pm.Model(coords=coords) as model:
         data = item_count_data(ann)
         if 0 < minibatch_items < ann.n_items:
+            # int32, as PyMC casts an observed integer table (a cast minibatch is refused as observed)
             table, cells = pm.Minibatch(
-                data["label_table"], data["label_cells"], batch_size=int(minibatch_items)
+                *(data[name].astype(np.int32) for name in ("label_table", "label_cells")),
+                batch_size=int(minibatch_items),
             )
             extra: dict = {"total_size": ann.n_items}
         else:
