@@ -215,6 +215,7 @@ def fit(
             needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
             steady=family.steady_start,
             numpyro_faster=family.numpyro_faster,
+            numba_faster=family.numba_faster,
         )
         return finished(tree, info)
     if method == "map":

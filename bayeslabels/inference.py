@@ -230,20 +230,40 @@ JAX_MAX_LABELS = 50_000
 JAX_GATHER_MAX_LABELS = 10_000
 
 
-def nutpie_backend(sampler: str, n_labels: int, structure: tuple | None = None) -> str:
+# NUTS iterations (chains × (tune + draws)) from which ``sampler="nutpie"`` / ``"auto"`` compiles a
+# family that marks it (`Family.numba_faster`: a parameter per item, the gradient dominates)
+# through numba at any size: numba's gradient is 1.5-3× cheaper there, which repays its compile
+# (30-75 s more than XLA's, cold) over a run at the shipped settings. rte, 4 × 1000 + 1000,
+# fresh process: ambiguity 223 s (compile 75 s; re-fit 153 s) vs 482 s (405 s) through JAX;
+# per gradient (CPU ms) item-difficulty 0.62 vs 0.76, dog 1.16 vs 1.74, music_genre 2.6 vs 6.6
+# (benchmarks/results/jax_route.md). Short runs (a smoke test, a screen) stay with JAX.
+NUMBA_MIN_ITERATIONS = 2_000
+
+
+def nutpie_backend(
+    sampler: str,
+    n_labels: int,
+    structure: tuple | None = None,
+    iterations: int = 0,
+    numba_faster: bool = False,
+) -> str:
     """nutpie's compile backend for ``sampler``: ``"jax"`` or ``"numba"``.
 
     ``"nutpie-jax"`` / ``"nutpie-numba"`` name it. ``"nutpie"`` chooses by measurement: XLA
     compiles a model in 3-20 s where numba takes 40-360 s cold, but each gradient costs more,
     so the first fit in a process finishes sooner through JAX up to `JAX_MAX_LABELS` labels.
-    So JAX, unless JAX is not installed, the data are larger, or this process already holds a
-    numba-compiled model of the same ``structure`` (a re-fit then costs no compile at all)."""
+    So JAX, unless JAX is not installed, the data are larger, this process already holds a
+    numba-compiled model of the same ``structure`` (a re-fit then costs no compile at all), or
+    the family's gradient dominates (``numba_faster``) over a run of at least
+    `NUMBA_MIN_ITERATIONS` ``iterations``."""
     if sampler == "nutpie-numba":
         return "numba"
     if sampler == "nutpie-jax":
         _require_sampler_packages(sampler)
         return "jax"
     if find_spec("jax") is None or n_labels > JAX_MAX_LABELS:
+        return "numba"
+    if numba_faster and iterations >= NUMBA_MIN_ITERATIONS:
         return "numba"
     if structure is not None and COMPILED_MODELS.get(("numba", structure)) is not None:
         return "numba"
@@ -341,10 +361,12 @@ def sample_nuts(
     needs_more: Callable[[xr.DataTree], bool] | None = None,
     steady: Collection[str] = (),
     numpyro_faster: bool = False,
+    numba_faster: bool = False,
 ) -> tuple[xr.DataTree, SamplingInfo]:
     """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax; ``"auto"``
     chooses by `nuts_sampler`, told by ``numpyro_faster`` whether the family samples faster
-    through NumPyro).
+    through NumPyro; nutpie's backend by `nutpie_backend`, told by ``numba_faster`` whether
+    numba's gradient repays its compile over a long run).
 
     ``reuse`` = (the model's `pm.Data` values by name, a structure key): nutpie re-uses a
     compiled model of the same structure from `COMPILED_MODELS` instead of compiling.
@@ -370,7 +392,7 @@ def sample_nuts(
     if sampler in NUTPIE_SAMPLERS:
         import nutpie
 
-        backend = nutpie_backend(sampler, n_labels, structure)
+        backend = nutpie_backend(sampler, n_labels, structure, iterations, numba_faster)
         start = time.perf_counter()
         compiled, reused = _nutpie_model(model, initvals, reuse, backend, steady, untraced)
         compiled_at = time.perf_counter()

@@ -18,12 +18,13 @@ from bayeslabels.fitting import _features
 from bayeslabels.inference import (
     COMPILED_MODELS,
     JAX_MAX_LABELS,
+    NUMBA_MIN_ITERATIONS,
     NUMPYRO_MAX_LABELS,
     NUMPYRO_MIN_ITERATIONS,
     nutpie_backend,
     nuts_sampler,
 )
-from bayeslabels.models import family_names
+from bayeslabels.models import family, family_names
 from bayeslabels.models._likelihood import dense_label_gather
 from bayeslabels.spec import resolve_spec
 from tests._graphs import interpreted
@@ -114,6 +115,16 @@ def test_the_backend_is_named_or_chosen_by_size():
     assert nutpie_backend("nutpie", JAX_MAX_LABELS + 1) == "numba"
 
 
+def test_a_family_whose_gradient_dominates_compiles_through_numba_for_a_long_run_only():
+    long_run, short_run = NUMBA_MIN_ITERATIONS, NUMBA_MIN_ITERATIONS - 1
+    assert nutpie_backend("nutpie", 8000, iterations=long_run, numba_faster=True) == "numba"
+    assert nutpie_backend("nutpie", 8000, iterations=short_run, numba_faster=True) == "jax"
+    assert nutpie_backend("nutpie", 8000, iterations=long_run, numba_faster=False) == "jax"
+    assert nutpie_backend("nutpie-jax", 8000, iterations=long_run, numba_faster=True) == "jax"
+    per_item = {name for name in family_names() if family(name).numba_faster}
+    assert per_item == {"ambiguity", "item-difficulty"}
+
+
 def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_it(monkeypatch):
     """``sampler="auto"``: NumPyro for a family marked faster through it, up to its label limit and
     from enough iterations to repay its longer compile; nutpie for the others, for short runs, for
@@ -139,7 +150,7 @@ def test_auto_runs_numpyro_where_measured_faster_and_nutpie_where_the_fit_needs_
     COMPILED_MODELS.clear()  # no model of these shapes compiled by earlier tests
     ann = _data("dawid-skene")
     enough = {**SHORT, "draws": 500, "tune": 500}  # 2 chains × 1000 = NUMPYRO_MIN_ITERATIONS
-    fast, other = (bl.fit(ann, model=name, **enough) for name in ("dawid-skene", "item-difficulty"))
+    fast, other = (bl.fit(ann, model=name, **enough) for name in ("dawid-skene", "learning-from-crowds"))
     short = bl.fit(ann, model="dawid-skene", **SHORT)
     assert (fast.sampling.sampler, fast.sampling.backend) == ("numpyro", "jax")
     assert (other.sampling.sampler, other.sampling.backend) == ("nutpie", "jax")

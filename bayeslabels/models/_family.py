@@ -19,6 +19,8 @@ What a family may declare beyond the builder:
   (K,) shared by the items, or one per item, (items, K) (learning from crowds' classifier);
   ``takes_features`` whether the builder takes item features (``features=``, an `ItemFeatures`);
   ``numpyro_faster`` whether NUTS runs faster through NumPyro than nutpie (``sampler="auto"``);
+  ``numba_faster`` whether nutpie's numba backend repays its compile over a long run (a
+  parameter per item: the gradient dominates; `inference.nutpie_backend`);
 - ``gold_in_likelihood`` — whether gold fixes items' class in the likelihood (False for a
   family without a latent class: its fits are never anchored by gold);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
@@ -113,6 +115,9 @@ class Family:
     # NUTS through NumPyro (the whole trajectory one XLA program) measured faster than nutpie
     # on the family's gradient: ``sampler="auto"`` takes it (`inference.nuts_sampler`)
     numpyro_faster: bool = False
+    # nutpie's numba gradient measured enough cheaper than JAX's to repay numba's compile over a
+    # run of `inference.NUMBA_MIN_ITERATIONS` iterations (`inference.nutpie_backend`)
+    numba_faster: bool = False
 
     # ------------------------------------------------------------------ data side
     @property

@@ -309,5 +309,6 @@ AMBIGUITY = register(
         item_loglik=_item_loglik,
         loo_loglik=_integrated_loglik,
         replicate=_replicate,
+        numba_faster=True,
     )
 )

@@ -438,5 +438,6 @@ ITEM_DIFFICULTY = register(
         unseen_annotator=lambda draws: draws("population_confusion"),
         shape=lambda ann: (ann.n_annotators, ann.n_classes, ann.n_items),
         data=table_data,
+        numba_faster=True,
     )
 )
