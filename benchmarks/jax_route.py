@@ -25,7 +25,15 @@ from pathlib import Path
 
 from _common import RESULTS, SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache, write
 
-FAMILIES = ["dawid-skene", "one-coin", "beta-bernoulli", "mace", "hierarchical", "item-difficulty"]
+FAMILIES = [
+    "dawid-skene",
+    "one-coin",
+    "beta-bernoulli",
+    "mace",
+    "hierarchical",
+    "item-difficulty",
+    "ambiguity",
+]
 SAMPLERS = ["nutpie-jax", "numpyro"]
 
 
@@ -67,6 +75,10 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
     parser.add_argument("--add", action="store_true", help="keep earlier rows of other family/sampler pairs")
+    parser.add_argument(
+        "--from-log",
+        help="write the tables from the result lines (stderr) of a run that stopped before writing them",
+    )
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
@@ -74,6 +86,10 @@ def main() -> None:
         return
     machine = machine_info()
     results = []
+    if args.from_log:
+        lines = Path(args.from_log).read_text().splitlines()
+        results = [json.loads(line) for line in lines if line.startswith('{"family"')]
+        args.families = []
     for family in args.families:
         for sampler in args.samplers:  # one family's samplers back to back: the same machine load
             with tempfile.TemporaryDirectory() as cache:
@@ -90,7 +106,10 @@ def main() -> None:
             for r in earlier["results"]
             if (r["family"], r["sampler"]) not in done
         ]
-        results = sorted(kept + results, key=lambda r: (args.families + FAMILIES).index(r["family"]))
+        order = [*args.families, *FAMILIES]
+        results = sorted(
+            kept + results, key=lambda r: order.index(r["family"]) if r["family"] in order else len(order)
+        )
     lines = [
         "# The JAX route: nutpie's JAX backend vs NumPyro, per family (`benchmarks/jax_route.py`)",
         "",
