@@ -102,7 +102,7 @@ def main() -> None:
         done = {(r["family"], r["sampler"]) for r in results}
         earlier = json.loads((RESULTS / "jax_route.json").read_text())
         kept = [
-            {**r, "run": earlier["machine"]["date"]}
+            {"run": earlier["machine"]["date"], **r}
             for r in earlier["results"]
             if (r["family"], r["sampler"]) not in done
         ]
