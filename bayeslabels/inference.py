@@ -232,11 +232,14 @@ JAX_GATHER_MAX_LABELS = 10_000
 
 # NUTS iterations (chains × (tune + draws)) from which ``sampler="nutpie"`` / ``"auto"`` compiles a
 # family that marks it (`Family.numba_faster`: a parameter per item, the gradient dominates)
-# through numba at any size: numba's gradient is 1.5-3× cheaper there, which repays its compile
-# (30-75 s more than XLA's, cold) over a run at the shipped settings. rte, 4 × 1000 + 1000,
-# fresh process: ambiguity 223 s (compile 75 s; re-fit 153 s) vs 482 s (405 s) through JAX;
-# per gradient (CPU ms) item-difficulty 0.62 vs 0.76, dog 1.16 vs 1.74, music_genre 2.6 vs 6.6
-# (benchmarks/results/jax_route.md). Short runs (a smoke test, a screen) stay with JAX.
+# through numba at any size: numba's gradient is cheaper there (CPU ms per gradient, numba vs
+# JAX: item-difficulty rte 0.62 vs 0.76, dog 1.16 vs 1.74, music_genre 2.6 vs 6.6; ambiguity rte
+# 0.29 vs 0.43, music_genre 0.45 vs 1.42), which repays its compile (~70-100 s cold, XLA's 5-10 s)
+# over a run at the shipped settings. rte, 4 × 1000 + 1000, fresh process, empty caches
+# (benchmarks/results/jax_route.md): ambiguity 138.9 s through numba, compile included (re-fit
+# 75.2 s) vs 253.9 s (240.8) through JAX; item-difficulty 182.0 s (re-fit 97.8) vs 148.3 s
+# (142.9): K = 2 is where numba's cold compile is not repaid in one fit, larger K (dog, music_genre)
+# and every re-fit or second process (numba's disk cache) are. Short runs stay with JAX.
 NUMBA_MIN_ITERATIONS = 2_000
 
 
