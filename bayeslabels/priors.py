@@ -151,8 +151,8 @@ class ItemDifficultyPriors(AnnotatorLogitPriors):
     logit_sd : float, default 1.0
         Prior sd of the population logits: tighter than `HierarchicalPriors`' 1.5, since the
         item effects can explain labels that the population confusion does not, which on
-        small data (anesthesia, 45 items) left a second mode whose average annotator labels a
-        class mostly as its neighbour.
+        small data (anesthesia, 45 items) made the copy with two neighbouring classes swapped
+        nearly as likely, and chains switched inside.
     annotator_scale : float, default 1.0
         Scale of the HalfNormal on the annotator spread σ_k.
     difficulty_scale : float, default 1.0
