@@ -34,6 +34,7 @@ ORDER = [
     "calibration",
     "gold_ceiling",
     "label_switching",
+    "pseudo_priors",
     "subtypes_demo",
 ]
 BEGIN, END = "<!-- latest:begin -->", "<!-- latest:end -->"
