@@ -69,7 +69,8 @@ about ten statistics per check, a stricter cut than 0.05 keeps a correctly speci
 from a chance warning (p = 0 or 1 means the observed value lies beyond every replicate)."""
 
 _BLOCK_ELEMENTS = 1 << 22  # cells per replicate block array (≈ 32 MB of int64)
-_ITEM_FAMILIES = "try model='ambiguity' (intrinsic item ambiguity) or model='item-difficulty'"
+_ITEM_FAMILIES = {"ambiguity": "intrinsic item ambiguity", "item-difficulty": "item difficulty"}
+"""The families that model what makes the labels of one item move together, by name."""
 _CONFUSION_FAMILIES = (
     "try model='dawid-skene' or model='hierarchical' (a full confusion matrix per annotator)"
 )
@@ -462,7 +463,7 @@ def _warning(
     symmetric = model in _SYMMETRIC_MODELS
     if name in _ITEM_REASONS:
         reason = _ITEM_REASONS[name][0 if above else 1]
-        return f"{numbers}: {reason} — {_ITEM_FAMILIES}"
+        return f"{numbers}: {reason} — {_item_level_hint(model)}"
     if name.startswith("class_share["):
         return (
             f"{numbers}: the model does not reproduce how often this class is used — check the "
@@ -493,6 +494,19 @@ def _warning(
     return (
         f"{numbers}: {reason} — look at those annotators in per_annotator (spam, drift: "
         "bl.annotator_profiles, bl.annotator_drift)"
+    )
+
+
+def _item_level_hint(model: str) -> str:
+    """What to try when an item-level statistic misfits: the item-level families other than
+    ``model``; a fit that is one of them is told that its own item-level part is the misfit."""
+    others = [f"model={name!r} ({what})" for name, what in _ITEM_FAMILIES.items() if name != model]
+    if model not in _ITEM_FAMILIES:
+        return "try " + " or ".join(others)
+    return (
+        f"model={model!r} already models item-level variation, and its population of items does "
+        f"not reproduce this: compare it with {others[0]} and model='dawid-skene' "
+        "(bl.compare_models: LOO and gold log-loss)"
     )
 
 

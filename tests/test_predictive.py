@@ -133,6 +133,20 @@ def test_item_level_ambiguity_is_flagged_by_the_variance_of_disagreement():
     assert chi2["p_value"] > 0.975 and not chi2["misfit"]
 
 
+@pytest.mark.parametrize(
+    ("fitted", "other"), [("ambiguity", "item-difficulty"), ("item-difficulty", "ambiguity")]
+)
+def test_an_item_level_misfit_of_an_item_level_family_suggests_the_other_not_itself(fitted, other):
+    ann = ambiguous_table()
+    em = bl.dawid_skene_em(ann)
+    replicated = replicate_dawid_skene(ann, em.confusion, em.prevalence, seed=1)
+    check = predictive_check_from(ann, replicated, model=fitted)
+    (warning,) = [w for w in check.warnings if "variance of per-item disagreement" in w]
+    assert f"try model={fitted!r}" not in warning
+    assert f"model={fitted!r} already models item-level variation" in warning
+    assert f"model={other!r}" in warning and "model='dawid-skene'" in warning
+
+
 def test_a_spammer_replicated_as_an_ordinary_annotator_is_extreme_and_counted(ds_sim):
     ann = ds_sim.annotations
     spammer = 4
