@@ -198,10 +198,21 @@ def fit(
     start = family.start(em if init is None else init, data, spec.priors)
     if method == "nuts":
         thresholds = Thresholds() if check_thresholds is None else check_thresholds
+        sampled = None
+        if family.nuts_model is not None and scaled is None:
+            sampled = family.nuts_model(data, spec.priors, em if init is None else init, start)
+            pymc_model, start = sampled.model, sampled.start
+        seed_ = spec.inference.seed
+
+        def own(tree: xr.DataTree) -> xr.DataTree:
+            return tree if sampled is None else sampled.to_posterior(tree, use_gold, seed_)
+
         reuse = None
         if reuse_compiled:
             shape: tuple = (spec.model, repr(spec.priors), family.shape_key(data, spec.priors))
-            model_data = family.model_data(data)
+            model_data = family.model_data(data) if sampled is None else dict(sampled.data)
+            if sampled is not None:
+                shape = (*shape, "sampled-model")
             if scaled is not None:
                 shape = (*shape, scaled.names)
                 model_data["features"] = scaled.values
@@ -212,12 +223,12 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
+            needs_more=lambda tree: _round_checked(fitted(own(tree))._check(thresholds, predictive=False)),
             steady=family.steady_start,
             numpyro_faster=family.numpyro_faster,
             numba_faster=family.numba_faster,
         )
-        return finished(tree, info)
+        return finished(own(tree), info)
     if method == "map":
         return fitted(fit_map(pymc_model, start, quiet, spec.inference.sampler))
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)

@@ -272,6 +272,9 @@ def test_nuts_smoke_soft_labels_check_and_loo():
     assert (soft.lower <= soft.mean + 1e-12).all() and (soft.mean <= soft.upper + 1e-12).all()
     report = fit.check()
     assert report.verdict
+    # NUTS sampled the pseudo-prior copies; the fit holds the family's own effects
+    assert "difficulty_standard" not in fit.posterior["posterior"]
+    assert fit.posterior["posterior"]["difficulty"].shape[2:] == (60, 2, 2)
     loo = az.loo(fit.posterior)
     assert np.isfinite(loo.elpd) and loo.n_data_points == 60
 
@@ -287,3 +290,148 @@ def test_nuts_recovers_the_classes_and_the_effect_scale_from_simulated_data():
     scale = fit.draws("difficulty_scale")  # draws × K; truth 1.5 for both classes
     low, high = np.quantile(scale, [0.02, 0.98], axis=0)
     assert (low < 1.5).all() and (1.5 < high).all()
+
+
+# ------------------------------------------------------------------- pseudo-priors (NUTS)
+
+
+def _sampled(ann: bl.Annotations):
+    priors = bl.ItemDifficultyPriors()
+    em = bl.dawid_skene_em(ann)
+    return FAMILY.nuts_model(ann, priors, em, FAMILY.start(em, ann, priors))
+
+
+def _class_terms(ann: bl.Annotations, values: dict[str, np.ndarray], effect: np.ndarray) -> np.ndarray:
+    """(items, K): log ρ_z + Σ_{r∈i} log softmax(β_{j_r z} − χ_z θ_iz)[y_r], class by class."""
+    beta, rho, scale = _logits(values), values["prevalence"], values["difficulty_scale"]
+    out = np.empty((ann.n_items, len(rho)))
+    for i in range(ann.n_items):
+        rows = np.flatnonzero(ann.item_idx == i)
+        for z in range(len(rho)):
+            probs = log_softmax(beta[ann.annotator_idx[rows], z] - scale[z] * effect[i, z], axis=-1)
+            out[i, z] = np.log(rho[z]) + probs[np.arange(len(rows)), ann.label[rows]].sum()
+    return out
+
+
+def test_nuts_samples_the_copies_standardised_by_pseudo_priors_fitted_where_each_class_puts_them():
+    ann = _tiny(5, n_items=6)
+    sampled = _sampled(ann)
+    centre = sampled.data["pseudo_centre"]
+    sd = sampled.data["pseudo_sd"]
+    assert centre.shape == (6, 3, 3) and sd.shape == (6, 3)
+    np.testing.assert_allclose(centre.sum(axis=-1), 0.0, atol=1e-12)  # zero-sum, as the effects
+    assert (sd > 0).all() and (sd <= 1).all() and (sd < 1).any()  # labels narrow the copies
+    assert np.abs(centre).max() > 0.05  # away from the prior's 0 where the labels disagree with a class
+    assert "difficulty_standard" in {rv.name for rv in sampled.model.free_RVs}
+    assert "difficulty" not in sampled.model.named_vars
+    np.testing.assert_array_equal(sampled.start["difficulty_standard"], np.zeros((6, 3, 3)))
+
+
+def test_the_sampled_graph_is_the_class_sum_with_the_prior_to_pseudo_prior_ratio():
+    ann = _tiny(6, n_items=5)
+    sampled = _sampled(ann)
+    centre, sd = sampled.data["pseudo_centre"], sampled.data["pseudo_sd"]
+    values = _parameters(ann, seed=4)
+    standard = values.pop("difficulty")  # a zero-sum draw, now of the standardised copies
+    effect = centre + sd[..., None] * standard
+    ratio = 2 * np.log(sd) - 0.5 * (effect**2).sum(-1) + 0.5 * (standard**2).sum(-1)  # K − 1 = 2
+    expected = logsumexp(_class_terms(ann, values, effect) + ratio, axis=-1)
+    graph = _graph_item_logp(sampled.model, {**values, "difficulty_standard": standard})
+    np.testing.assert_allclose(graph, expected, atol=1e-10)
+    # centre 0, sd 1: the ratio vanishes and the graph is the family's own
+    plain = FAMILY.build(ann)
+    np.testing.assert_allclose(
+        _graph_item_logp(plain, {**values, "difficulty": standard}),
+        logsumexp(_class_terms(ann, values, standard), axis=-1),
+        atol=1e-10,
+    )
+
+
+@pytest.mark.parametrize("where", ["fitted", "far"])
+def test_pseudo_priors_leave_each_class_s_marginal_likelihood_unchanged(where):
+    """Carlin & Chib: with the ratio, integrating a copy over its standardised value gives the
+    class's term integrated over the effect's prior — brute force on a grid, K = 3 (two
+    zero-sum dimensions), for every item and class: at the fitted pseudo-priors, and at ones far
+    from both the prior and the copy's posterior (any pseudo-prior is exact)."""
+    from bayeslabels.models.item_difficulty import pseudo_prior_log_ratio
+
+    ann = _tiny(7, n_items=4)
+    sampled = _sampled(ann)
+    centre, sd = sampled.data["pseudo_centre"], sampled.data["pseudo_sd"]
+    if where == "far":
+        shift = _zero_sum(np.random.default_rng(1).normal(0, 1.5, centre.shape), (-1,))
+        centre, sd = centre + shift, np.full_like(sd, 0.5)
+    values = _parameters(ann, seed=5, scale=1.5)
+    basis = np.linalg.qr(np.c_[np.ones(3), np.eye(3)[:, :2]])[0][:, 1:]  # orthonormal, zero-sum
+    grid = np.linspace(-16, 16, 641)
+    t = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    weight = np.exp(-0.5 * (t**2).sum(-1)) / (2 * np.pi) * (grid[1] - grid[0]) ** 2  # N(0, I₂) dt
+    u = t @ basis.T  # points × 3, ZeroSumNormal(1) coordinates
+    beta, rho, scale = _logits(values), values["prevalence"], values["difficulty_scale"]
+    for i in range(ann.n_items):
+        rows = np.flatnonzero(ann.item_idx == i)
+        for z in range(3):
+
+            def term(effect: np.ndarray, z: int = z, rows: np.ndarray = rows) -> np.ndarray:
+                """Class z's term of item i at each point's effect θ_iz (points × 3)."""
+                shifted = beta[ann.annotator_idx[rows], z][None] - scale[z] * effect[:, None, :]
+                picked = log_softmax(shifted, axis=-1)[:, np.arange(len(rows)), ann.label[rows]]
+                return np.log(rho[z]) + picked.sum(axis=-1)
+
+            prior_side = logsumexp(term(u) + np.log(weight))
+            theta = centre[i, z] + sd[i, z] * u
+            ratio = pseudo_prior_log_ratio(theta, u, sd[i, z], 3)
+            pseudo_side = logsumexp(term(theta) + ratio + np.log(weight))
+            assert pseudo_side == pytest.approx(prior_side, abs=1e-6)
+
+
+def test_the_way_back_keeps_the_copy_of_the_item_s_class_and_redraws_the_others_from_the_prior():
+    import xarray as xr
+
+    from bayeslabels.models.item_difficulty import from_pseudo_priors
+
+    # item 0: eight labels of class 0 by good annotators, so P(z = 0) ≈ 1 in every draw
+    frame = pd.DataFrame(
+        {
+            "item": ["i0"] * 8 + ["i1"] * 2,
+            "annotator": [f"a{j}" for j in range(8)] + ["a0", "a1"],
+            "label": ["0"] * 8 + ["1", "2"],
+        }
+    )
+    ann = bl.Annotations.from_frame(frame, classes=["0", "1", "2"])
+    sampled = _sampled(ann)
+    centre, sd = sampled.data["pseudo_centre"], sampled.data["pseudo_sd"]
+    rng = np.random.default_rng(0)
+    chains, draws = 2, 3000
+    standard = rng.normal(size=(chains, draws, 2, 3, 3))
+    standard -= standard.mean(axis=-1, keepdims=True)
+    confusion = np.broadcast_to(0.9 * np.eye(3) + 0.05 * (1 - np.eye(3)), (chains, draws, 8, 3, 3))
+    posterior = xr.Dataset(
+        {
+            "difficulty_standard": (("chain", "draw", "item", "true_class", "label_class"), standard),
+            "confusion": (("chain", "draw", "annotator", "true_class", "label_class"), confusion),
+            "prevalence": (("chain", "draw", "true_class"), np.full((chains, draws, 3), 1 / 3)),
+            "difficulty_scale": (("chain", "draw", "true_class"), np.full((chains, draws, 3), 0.5)),
+        },
+        coords={"item": list(ann.items), "true_class": ["0", "1", "2"], "label_class": ["0", "1", "2"]},
+    )
+    tree = xr.DataTree.from_dict(
+        {"posterior": posterior, "sample_stats": xr.Dataset({"x": ("chain", [0, 1])})}
+    )
+    back = from_pseudo_priors(tree, ann, centre, sd, used_gold=False, seed=3)
+    assert "difficulty_standard" not in back["posterior"] and set(back.children) == {
+        "posterior",
+        "sample_stats",
+    }
+    effect = back["posterior"]["difficulty"]
+    assert effect.dims == ("chain", "draw", "item", "true_class", "label_class")
+    kept = centre[0, 0] + sd[0, 0] * standard[:, :, 0, 0]
+    np.testing.assert_allclose(effect.values[:, :, 0, 0], kept)  # the class-0 copy of item 0, as sampled
+    others = effect.values[:, :, 0, 1:].reshape(-1, 3)  # its other copies: fresh ZeroSumNormal(1)
+    np.testing.assert_allclose(others.sum(axis=-1), 0.0, atol=1e-12)
+    assert np.abs(others.mean(axis=0)).max() < 0.06
+    np.testing.assert_allclose(others.var(axis=0), 2 / 3, rtol=0.06)
+    assert not np.allclose(others, (centre[0, 1:] + sd[0, 1:, None] * standard[:, :, 0, 1:]).reshape(-1, 3))
+    # seeded: the same draws give the same posterior
+    again = from_pseudo_priors(tree, ann, centre, sd, used_gold=False, seed=3)
+    np.testing.assert_array_equal(again["posterior"]["difficulty"].values, effect.values)

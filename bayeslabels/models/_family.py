@@ -63,6 +63,20 @@ Draws = Callable[[str], np.ndarray]
 ItemBlocks = Iterator[tuple[slice, np.ndarray]]
 Replicate = Callable[["Annotations", Draws, bool, np.random.Generator], np.ndarray]
 
+
+@dataclass(frozen=True)
+class SampledModel:
+    """A model NUTS samples in place of a family's own graph: another parameterisation of the
+    same posterior (item-difficulty's pseudo-priors), its start values and `pm.Data` by name
+    (compiled-model re-use), and ``to_posterior(tree, used_gold, seed)``, which turns its draws
+    into draws of the family's own variables — what the fit, its check and its outputs read."""
+
+    model: pm.Model
+    start: dict[str, np.ndarray]
+    data: dict[str, np.ndarray]
+    to_posterior: Callable[[xr.DataTree, bool, int], xr.DataTree]
+
+
 CLASS_POSTERIOR_MEANING = "P(true class = c | all labels), the latent class posterior (mean over draws)"
 
 
@@ -118,6 +132,9 @@ class Family:
     # nutpie's numba gradient measured enough cheaper than JAX's to repay numba's compile over a
     # run of `inference.NUMBA_MIN_ITERATIONS` iterations (`inference.nutpie_backend`)
     numba_faster: bool = False
+    # the model NUTS samples in place of ``build``'s, with the way back to this family's own
+    # posterior (`SampledModel`): (annotations, priors, EM solution, start) → SampledModel
+    nuts_model: Callable[[Annotations, Any, EMResult, dict[str, np.ndarray]], SampledModel] | None = None
 
     # ------------------------------------------------------------------ data side
     @property

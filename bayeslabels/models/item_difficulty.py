@@ -104,12 +104,13 @@ anesthesia R-hat 1.0085 at 4 × 1000; duchenne R-hat 1.0038, bulk ESS 717 after 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import scipy.sparse as sp
+import xarray as xr
 from pytensor.gradient import disconnected_grad
 from pytensor.tensor.special import softmax
 from scipy.special import softmax as np_softmax
@@ -117,7 +118,7 @@ from scipy.special import softmax as np_softmax
 from ..data import Annotations
 from ..priors import ItemDifficultyPriors
 from . import register
-from ._family import Draws, Family, ItemBlocks
+from ._family import Draws, Family, ItemBlocks, SampledModel
 from ._likelihood import (
     TABLE_DATA,
     _core,
@@ -262,17 +263,21 @@ def observe_difficulty_labels(
     scale: TensorVariable,
     effect: TensorVariable,
     minibatch_items: int = 0,
+    class_terms: TensorVariable | None = None,
 ) -> TensorVariable:
     """The labels as the observed ``labels`` (items × label_slot) of the current model: a
     `pm.CustomDist` with `difficulty_labels_logp` per item and `difficulty_labels_random`
     forwards. Full batch: table, cells and gold mask from `pm.Data` (`likelihood_data`, the
-    names of the shared likelihood). ``minibatch_items > 0`` (ADVI): a random batch of whole
-    items per step with their own effects, scaled to all items."""
+    names of the shared likelihood); ``class_terms`` (items, K), if given, join the gold mask in
+    each class's term (the pseudo-prior ratio of `pseudo_prior_model`). ``minibatch_items > 0``
+    (ADVI): a random batch of whole items per step with their own effects, scaled to all items."""
     model = pm.modelcontext(None)
     if not 0 < minibatch_items < ann.n_items:
         data = table_data(ann)
         model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
         table, cells, gold = (pm.Data(name, data[name]) for name in TABLE_DATA)
+        if class_terms is not None:
+            gold = gold + class_terms
         extra: dict = {"dims": ("item", "label_slot")}
     else:
         labels, cells_np = label_table(ann)
@@ -306,21 +311,115 @@ def observe_difficulty_labels(
     )
 
 
+EFFECT_DIMS = ("item", "true_class", "label_class")
+
+
 def item_difficulty(
-    ann: Annotations, priors: ItemDifficultyPriors | None = None, minibatch_items: int = 0
+    ann: Annotations,
+    priors: ItemDifficultyPriors | None = None,
+    minibatch_items: int = 0,
+    pseudo_priors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pm.Model:
     """Annotator logits ``β_jk = μ_k + σ_k η_jk`` (as `hierarchical`) and an item effect
-    ``χ_k θ_ik`` subtracted from every label's logits of item i under true class k."""
+    ``χ_k θ_ik`` subtracted from every label's logits of item i under true class k.
+
+    ``pseudo_priors`` = (centre (items, K, K), sd (items, K)): the model NUTS samples instead
+    (`pseudo_prior_model`), each copy ``θ_ik = centre_ik + sd_ik · u_ik``, ``u ~
+    ZeroSumNormal(1)`` (``difficulty_standard``), class k's term gaining the ratio of the prior
+    to the pseudo-prior. Full batch only."""
     priors = priors or ItemDifficultyPriors()
+    k = ann.n_classes
     with pm.Model(coords={**coords(ann), "item": list(ann.items)}) as model:
-        prevalence, mu, sigma = _population(priors, ann.n_classes)
+        prevalence, mu, sigma = _population(priors, k)
         logits = mu[None] + _annotator_offsets(ann, priors, sigma)
         pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
         pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
         scale = pm.HalfNormal("difficulty_scale", sigma=priors.difficulty_scale, dims="true_class")
-        effect = pm.ZeroSumNormal("difficulty", sigma=1.0, dims=("item", "true_class", "label_class"))
-        observe_difficulty_labels(ann, logits, pt.log(prevalence), scale, effect, minibatch_items)
+        class_terms = None
+        if pseudo_priors is None:
+            effect = pm.ZeroSumNormal("difficulty", sigma=1.0, dims=EFFECT_DIMS)
+        else:
+            centre, sd = (
+                pm.Data(name, value) for name, value in zip(PSEUDO_DATA, pseudo_priors, strict=True)
+            )
+            standard = pm.ZeroSumNormal(PSEUDO_VARIABLE, sigma=1.0, dims=EFFECT_DIMS)
+            effect = centre + sd[..., None] * standard
+            class_terms = pseudo_prior_log_ratio(effect, standard, sd, k)
+        observe_difficulty_labels(
+            ann, logits, pt.log(prevalence), scale, effect, minibatch_items, class_terms=class_terms
+        )
     return model
+
+
+# ---------------------------------------------------------------------- pseudo-priors
+PSEUDO_PRIOR_SCALE = 0.75
+"""The effect scale χ at which each copy's pseudo-prior is fitted (`pseudo_priors`)."""
+PSEUDO_DATA = ("pseudo_centre", "pseudo_sd")
+PSEUDO_VARIABLE = "difficulty_standard"
+"""The free variable of the sampled model: each copy standardised by its pseudo-prior."""
+
+
+def pseudo_prior_log_ratio(effect: Any, standard: Any, sd: Any, n_classes: int) -> Any:
+    r"""``log N(θ; 0, 1) − log N(θ; c, s²) + (K − 1) log s`` per copy, in terms of ``θ`` and
+    ``u = (θ − c)/s`` (both zero-sum, K − 1 free dimensions): ``(K − 1) log s − |θ|²/2 +
+    |u|²/2`` — the prior of the copy of the item's class against its pseudo-prior, with the
+    Jacobian of ``θ = c + s u`` (PyTensor or NumPy alike)."""
+    log = pt.log if isinstance(sd, pt.TensorVariable) else np.log
+    return (n_classes - 1) * log(sd) - 0.5 * (effect**2).sum(axis=-1) + 0.5 * (standard**2).sum(axis=-1)
+
+
+def pseudo_priors(
+    ann: Annotations,
+    log_confusion: np.ndarray,
+    scale: float = PSEUDO_PRIOR_SCALE,
+    steps: int = 25,
+    max_values: int = 20_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per (item, class k): the mode ``c_ik`` of the copy θ_ik's posterior *under class k*
+    (prior ZeroSumNormal(1), the item's labels through ``softmax(β_{j k} − χ θ_ik)`` at the
+    annotator logits β = ``log_confusion`` centred per row and χ = ``scale``), by Newton, and
+    the isotropic sd ``s_ik = √((K − 1) / tr H)`` of its Laplace approximation (H the
+    likelihood's curvature, trace over the zero-sum directions, plus the prior's 1).
+
+    These are Carlin & Chib's (1995) pseudo-priors: any normalised density of a copy off its
+    class leaves the posterior of the classes and of every other parameter unchanged; placed
+    where the copy sits under its class, the copy has one mode whichever class the item takes.
+    Items in blocks of about ``max_values`` numbers; a non-finite result falls back to the
+    prior (c = 0, s = 1), which is the shipped model exactly."""
+    k, n_items = ann.n_classes, ann.n_items
+    logits = log_confusion - log_confusion.mean(axis=-1, keepdims=True)
+    centre, sd = np.zeros((n_items, k, k)), np.ones((n_items, k))
+    order = np.argsort(ann.item_idx, kind="stable")
+    starts = np.searchsorted(ann.item_idx[order], np.arange(n_items + 1))
+    per_item = max(1, int(ann.labels_per_item.max(initial=1)))
+    block = max(1, max_values // (per_item * k**3))
+    eye = np.eye(k)
+    for first in range(0, n_items, block):
+        last = min(first + block, n_items)
+        rows = order[starts[first] : starts[last]]
+        n = last - first
+        incidence = sp.csr_matrix(
+            (np.ones(len(rows)), (ann.item_idx[rows] - first, np.arange(len(rows)))), shape=(n, len(rows))
+        )
+        onehot = eye[ann.label[rows]]
+        row_logits = logits[ann.annotator_idx[rows]]  # rows, K, L
+        theta = np.zeros((n, k, k))
+        item = ann.item_idx[rows] - first
+        for _ in range(steps):
+            p = np_softmax(row_logits - scale * theta[item], axis=-1)  # rows, K, L
+            gradient = -scale * (incidence @ (onehot[:, None, :] - p).reshape(len(rows), -1)) - theta.reshape(
+                n, -1
+            )
+            outer = p[..., :, None] * eye - p[..., :, None] * p[..., None, :]  # rows, K, L, L
+            precision = scale**2 * (incidence @ outer.reshape(len(rows), -1)).reshape(n, k, k, k) + eye
+            theta = theta + np.linalg.solve(precision, gradient.reshape(n, k, k, 1))[..., 0]
+            theta -= theta.mean(axis=-1, keepdims=True)
+        trace = np.trace(precision, axis1=-2, axis2=-1) - 1.0  # the all-ones direction: the prior's 1
+        spread = np.sqrt((k - 1) / trace)
+        ok = np.isfinite(theta).all(axis=-1) & np.isfinite(spread) & (spread > 0)
+        centre[first:last] = np.where(ok[..., None], theta, 0.0)
+        sd[first:last] = np.where(ok, np.minimum(spread, 1.0), 1.0)
+    return centre, sd
 
 
 def item_difficulty_start(
@@ -334,6 +433,71 @@ def item_difficulty_start(
         "difficulty_scale": np.full(k, START_DIFFICULTY_SCALE),
         "difficulty": np.zeros((ann.n_items, k, k)),
     }
+
+
+def pseudo_prior_model(
+    ann: Annotations, priors: ItemDifficultyPriors, em: EMResult, start: dict[str, np.ndarray]
+) -> SampledModel:
+    """What NUTS samples for this family: the graph with each effect copy standardised by its
+    pseudo-prior (`pseudo_priors` at EM's confusion), started at the pseudo-priors' centres, and
+    the way back to the family's own ``difficulty`` (`from_pseudo_priors`)."""
+    with np.errstate(divide="ignore"):
+        log_confusion = np.log(np.clip(em.confusion, 1e-12, None))
+    centre, sd = pseudo_priors(ann, log_confusion)
+    sampled_start = {name: value for name, value in start.items() if name != "difficulty"}
+    sampled_start[PSEUDO_VARIABLE] = np.zeros_like(centre)
+    data = {**table_data(ann), PSEUDO_DATA[0]: centre, PSEUDO_DATA[1]: sd}
+
+    def to_posterior(tree: xr.DataTree, used_gold: bool, seed: int) -> xr.DataTree:
+        return from_pseudo_priors(tree, ann, centre, sd, used_gold, seed)
+
+    return SampledModel(
+        model=item_difficulty(ann, priors, pseudo_priors=(centre, sd)),
+        start=sampled_start,
+        data=data,
+        to_posterior=to_posterior,
+    )
+
+
+def from_pseudo_priors(
+    tree: xr.DataTree, ann: Annotations, centre: np.ndarray, sd: np.ndarray, used_gold: bool, seed: int
+) -> xr.DataTree:
+    r"""Draws of the pseudo-prior model (`pseudo_prior_model`) as draws of this family's own:
+    per draw and item, a class ``z ~ P(z_i | all copies, the rest)`` — ``softmax_k`` of the
+    class terms (`joint_class_blocks`) plus the pseudo-prior ratio (a Gibbs step, so the pair
+    (z_i, θ_{i z_i}) is a draw of the item's class and effect under the model) — then every copy
+    of another class replaced by a fresh draw from its prior, ZeroSumNormal(1): the copies off
+    the item's class of the family's own model. ``difficulty_standard`` becomes ``difficulty``;
+    everything else is kept. Seeded by ``seed``."""
+    posterior = tree["posterior"].to_dataset()
+    standard = posterior[PSEUDO_VARIABLE]
+    n_chains, n_draws = standard.sizes["chain"], standard.sizes["draw"]
+    k = ann.n_classes
+    u = standard.values.reshape(n_chains * n_draws, ann.n_items, k, k)
+    theta = centre + sd[..., None] * u
+    log_ratio = pseudo_prior_log_ratio(theta, u, sd, k)  # draws, items, K
+
+    def draws(name: str) -> np.ndarray:
+        if name == "difficulty":
+            return theta
+        values = posterior[name].values
+        return values.reshape(n_chains * n_draws, *values.shape[2:])
+
+    rng = np.random.default_rng([seed, 2026])
+    for items, joint in joint_class_blocks(ann, draws, used_gold):
+        cls = sample_categorical(np_softmax(joint + log_ratio[:, items], axis=-1), rng)  # draws, block
+        fresh = rng.standard_normal(theta[:, items].shape)
+        fresh -= fresh.mean(axis=-1, keepdims=True)
+        off = (np.arange(k) != cls[..., None])[..., None]  # draws, block, K, 1
+        theta[:, items] = np.where(off, fresh, theta[:, items])
+    effect = xr.DataArray(
+        theta.reshape(n_chains, n_draws, ann.n_items, k, k),
+        dims=("chain", "draw", *EFFECT_DIMS),
+        coords={**standard.coords},
+    )
+    posterior = posterior.drop_vars(PSEUDO_VARIABLE).assign(difficulty=effect)
+    groups = {name: node.to_dataset() for name, node in tree.children.items()}
+    return xr.DataTree.from_dict({**groups, "posterior": posterior})
 
 
 # ---------------------------------------------------------------------- NumPy twins
@@ -465,5 +629,6 @@ ITEM_DIFFICULTY = register(
         shape=lambda ann: (ann.n_annotators, ann.n_classes, ann.n_items),
         data=table_data,
         numba_faster=True,
+        nuts_model=pseudo_prior_model,
     )
 )
