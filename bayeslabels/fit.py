@@ -423,10 +423,13 @@ class Fit:
     # ------------------------------------------------------------------ generative model
     @cached_property
     def model(self) -> pm.Model:
-        """The PyMC model this fit samples, rebuilt from its data and spec (gold in the
-        likelihood only where the fit used it). The labels are its observed ``labels``
-        variable: ``pm.model_to_graphviz(fit.model)`` draws the plate diagram,
-        ``pm.sample_posterior_predictive(fit.posterior, model=fit.model)`` runs it forwards.
+        """The family's PyMC model, rebuilt from this fit's data and spec (gold in the
+        likelihood only where the fit used it): the graph NUTS samples, or for a family that
+        samples another parameterisation of the same posterior (`Family.nuts_model`:
+        item-difficulty's pseudo-priors) the graph its draws were turned back into. The labels
+        are its observed ``labels`` variable: ``pm.model_to_graphviz(fit.model)`` draws the plate
+        diagram, ``pm.sample_posterior_predictive(fit.posterior, model=fit.model)`` runs it
+        forwards.
 
         Examples
         --------

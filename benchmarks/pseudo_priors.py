@@ -1,4 +1,4 @@
-"""A candidate fix for item-difficulty's slow mixing: Carlin–Chib pseudo-priors for the effect copies.
+"""Item-difficulty's copies under their prior vs under Carlin–Chib pseudo-priors (what NUTS samples).
 
 Item-difficulty (`bayeslabels.models.item_difficulty`) gives item i one effect θ_ik per true
 class k; the labels read the copy of the item's class, the other copies follow their prior. With
@@ -16,11 +16,11 @@ sd of θ_ik's posterior under class k at Dawid–Skene EM's annotator logits and
 vectorised). As ``θ = m + s·u``, ``u ~ ZeroSumNormal(1)``, class k's term in the item's
 logsumexp gains the prior-to-pseudo-prior ratio ``(K − 1) log s − |θ_ik|²/2 + |u_ik|²/2``.
 
-Both variants are built here from the shipped family's pieces (same likelihood, priors and EM
-start) and sampled by nutpie (numba) at one short budget, 4 chains × (``--draws`` tune +
-``--draws``), seed 0, gold held out; reported: the worst R-hat and bulk ESS per variable.
-The prototype is not the shipped family: the NumPy twins (soft labels, replicates) would need
-the same correction.
+Both variants are the shipped sampled graph (`item_difficulty` with ``pseudo_priors``; centre 0
+and sd 1 is the family's own model) with the same EM start, sampled by nutpie (numba) at one
+short budget, 4 chains × (``--draws`` tune + ``--draws``), seed 0, gold held out; reported: the
+worst R-hat and bulk ESS per variable. Since 2026-12-04 the family samples with the pseudo-priors
+(`Family.nuts_model`); this compares the two samplers of one posterior.
 
     .venv/bin/python benchmarks/pseudo_priors.py --data dog --draws 300
 Writes results/pseudo_priors.{json,md}.
@@ -32,88 +32,21 @@ import argparse
 import time
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 from _common import SHARED_NOTE, fmt, machine_info, machine_line, write
-from scipy.special import softmax as np_softmax
 
 import bayeslabels as bl
 from bayeslabels.aggregate import dawid_skene_em
 from bayeslabels.diagnostics import rank_diagnostics_of
-from bayeslabels.models._likelihood import TABLE_DATA, table_data
-from bayeslabels.models.dawid_skene import coords
-from bayeslabels.models.hierarchical import _annotator_offsets, _population
 from bayeslabels.models.item_difficulty import (
-    difficulty_labels_logp,
-    difficulty_labels_random,
+    PSEUDO_VARIABLE,
+    item_difficulty,
     item_difficulty_start,
+    pseudo_priors,
 )
 from bayeslabels.priors import ItemDifficultyPriors
 
-PSEUDO_SCALE = 0.75
-"""The effect scale χ at which the pseudo-priors are fitted."""
-VARIABLES = ("prevalence", "difficulty_scale", "mu", "sigma", "difficulty")
-
-
-def conditional_laplace(
-    ann, logits: np.ndarray, scale: float, steps: int = 20
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per (item, class): the mode of θ_ik's posterior under class k (prior ZeroSumNormal(1),
-    labels through ``softmax(β_{j k} − χ θ_ik)``) by Newton, and the isotropic sd
-    ``√((K − 1) / tr)`` of its Laplace approximation (trace over the zero-sum directions)."""
-    k, n_items = ann.n_classes, ann.n_items
-    item, annotator = ann.item_idx, ann.annotator_idx
-    onehot = np.eye(k)[ann.label]
-    theta = np.zeros((n_items, k, k))
-    for _ in range(steps):
-        p = np_softmax(logits[annotator] - scale * theta[item], axis=-1)  # rows, K, L
-        gradient = np.zeros((n_items, k, k))
-        np.add.at(gradient, item, -scale * (onehot[:, None, :] - p))
-        gradient -= theta
-        curvature = np.zeros((n_items, k, k, k))
-        np.add.at(
-            curvature, item, scale**2 * (p[..., :, None] * np.eye(k) - p[..., :, None] * p[..., None, :])
-        )
-        precision = curvature + np.eye(k)
-        theta = theta + np.linalg.solve(precision, gradient[..., None])[..., 0]
-        theta -= theta.mean(axis=-1, keepdims=True)
-    trace = np.trace(precision, axis1=-2, axis2=-1) - 1.0  # the 1-direction has precision 1
-    return theta, np.sqrt((k - 1) / trace)
-
-
-def build(ann, centre: np.ndarray, sd: np.ndarray) -> pm.Model:
-    """The shipped item-difficulty graph, the effect copies following ``ZeroSumNormal(centre,
-    sd²)`` off their class and the prior ratio added to each class's term (centre 0 and sd 1:
-    the shipped model exactly)."""
-    priors = ItemDifficultyPriors()
-    k = ann.n_classes
-    with pm.Model(coords={**coords(ann), "item": list(ann.items)}) as model:
-        prevalence, mu, sigma = _population(priors, k)
-        logits = mu[None] + _annotator_offsets(ann, priors, sigma)
-        scale = pm.HalfNormal("difficulty_scale", sigma=priors.difficulty_scale, dims="true_class")
-        dims = ("item", "true_class", "label_class")
-        standard = pm.ZeroSumNormal("difficulty_std", sigma=1.0, dims=dims)
-        effect = pm.Deterministic("difficulty", centre + sd[..., None] * standard, dims=dims)
-        ratio = (k - 1) * np.log(sd) - 0.5 * (effect**2).sum(-1) + 0.5 * (standard**2).sum(-1)
-        data = table_data(ann)
-        model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
-        table, cells, gold = (pm.Data(name, data[name]) for name in TABLE_DATA)
-        pm.CustomDist(
-            "labels",
-            logits,
-            pt.log(prevalence),
-            scale,
-            effect,
-            cells,
-            gold + ratio,
-            logp=difficulty_labels_logp,
-            random=difficulty_labels_random,
-            signature="(c,k,l),(k),(k),(k,l),(w),(k)->(w)",
-            dtype="int64",
-            observed=table,
-            dims=("item", "label_slot"),
-        )
-    return model
+VARIABLES = ("prevalence", "difficulty_scale", "mu", "sigma", PSEUDO_VARIABLE)
+"""Reported per variable (the standardised copies: the same R-hat and ESS as the copies)."""
 
 
 def run(name: str, variant: str, draws: int) -> dict:
@@ -123,22 +56,19 @@ def run(name: str, variant: str, draws: int) -> dict:
     em = dawid_skene_em(ann)
     k = ann.n_classes
     if variant == "pseudo-priors":
-        log_confusion = np.log(em.confusion)
-        centre, sd = conditional_laplace(
-            ann, log_confusion - log_confusion.mean(-1, keepdims=True), PSEUDO_SCALE
-        )
-    else:
+        centre, sd = pseudo_priors(ann, np.log(em.confusion))
+    else:  # centre 0, sd 1: the family's own model, its copies following their prior
         centre, sd = np.zeros((ann.n_items, k, k)), np.ones((ann.n_items, k))
-    model = build(ann, centre, sd)
+    model = item_difficulty(ann, ItemDifficultyPriors(), pseudo_priors=(centre, sd))
     start = item_difficulty_start(em, ann, ItemDifficultyPriors())
     del start["difficulty"]
-    start["difficulty_std"] = np.zeros((ann.n_items, k, k))  # each copy starts at its centre
+    start[PSEUDO_VARIABLE] = np.zeros((ann.n_items, k, k))  # each copy starts at its centre
     t0 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(
         model,
         backend="numba",
         initial_points=start,
-        jitter_rvs={v for v in model.free_RVs if v.name != "difficulty_std"},
+        jitter_rvs={v for v in model.free_RVs if v.name != PSEUDO_VARIABLE},
     )
     t1 = time.perf_counter()
     tree = nutpie.sample(
@@ -163,7 +93,7 @@ def run(name: str, variant: str, draws: int) -> dict:
 
 def table(rows: list[dict], machine: dict) -> str:
     lines = [
-        "# item-difficulty: prior copies (shipped) vs Carlin–Chib pseudo-priors (prototype)",
+        "# item-difficulty: copies under their prior vs under Carlin–Chib pseudo-priors (shipped)",
         "",
         machine_line(machine),
         "",
