@@ -23,6 +23,9 @@ What a family may declare beyond the builder:
   parameter per item: the gradient dominates; `inference.nutpie_backend`);
 - ``gold_in_likelihood`` — whether gold fixes items' class in the likelihood (False for a
   family without a latent class: its fits are never anchored by gold);
+- ``nuts_model`` — a model NUTS samples in place of the family's own graph, another
+  parameterisation of the same posterior, with the way back to the family's variables
+  (`SampledModel`; item-difficulty's pseudo-priors);
 - hooks that read posterior draws (``draws(name) → (draws, ...)``): ``item_probabilities``,
   ``item_interval`` (the exact interval of an item quantity with a closed-form conditional
   posterior), ``confusion``, ``reliability``, ``after_relabel``, and for a family off the shared
