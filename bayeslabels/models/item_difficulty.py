@@ -63,31 +63,38 @@ Fit it by NUTS (or ADVI). ``method="map"`` runs, but the joint mode over the per
 is degenerate: χ grows until each item's θ_i explains its own labels (on simulated data with
 χ = 1 the mode put χ near 7 and found the classes worse than Dawid–Skene EM).
 
-On some real data the chains mix too slowly for the shipped budget. On music_genre (K = 10,
-4.2 labels per item) two chains of 200 draws disagree on the rock/metal confusion and
-prevalence (R-hat 1.38, bulk ESS 5; 31 leapfrog steps a draw, no divergences); with the effect
-scale's prior tightened to HalfNormal(0.3) (χ ≈ 0.2) they disagree just as much (R-hat 1.32),
-so it is not the effects' freedom alone: `hierarchical` mixes slowest along the same direction
-and needs 2000 draws there. On dog (K = 4, 10 labels per item): R-hat 1.33 at
-``difficulty_scale[3]`` with two items' effects. Those are items whose labels split between two
-classes (item 182: 4 labels of class 0, 5 of class 3): a copy θ_ik then follows its prior while
-the item is not of class k and its posterior under k (2–3 prior sds away, 5–10 nats more
-concentrated) while it is, so the copy is bimodal and the item's class moves only when the copy
-crosses. Carlin & Chib's pseudo-priors (any normalised density for a copy off its class; the
-marginal posterior is unchanged) placed at each copy's Laplace approximation under its class
-take dog's worst R-hat at 4 × 300 draws from 1.28 to 1.06 (`benchmarks/pseudo_priors.py`; on
-duchenne and music_genre no better, where other directions are slower). Not shipped yet: the soft
-labels and replicates would need the prior ratio too. At the shipped settings dog now runs
-its whole budget in 29 minutes (1000 → 8000 draws): R-hat 1.0095, and bulk ESS 381, short of
-400 at item 182's copy of class 3 (`benchmarks/results/convergence.md`). music_genre at the
-shipped 4 × 1000 → 8000 did not finish within the convergence benchmark's 1.5 h on a 2-core
-machine (measured before the likelihood
-took no exponential per label and long runs compiled through numba, `Family.numba_faster`: a
-gradient now costs 2.6 ms on music_genre, was 8.9 through JAX; dog 1.2, was 3.0; rte at the
-shipped settings 182 s from a cold cache, was 335; `benchmarks/results/jax_route.md`). ``model="auto"`` sets
-the family aside where its screen, or its full fit, has not mixed
-(`bayeslabels.fitting._final_fit`). On music_genre the population logits' prior sd at 1.0
-(below) still leaves R-hat 1.15 at the rock/metal confusion after 4 × 300 draws.
+**NUTS samples the copies under pseudo-priors** (`pseudo_prior_model`, `Family.nuts_model`).
+With the prior as the copies' law off their class, an item whose labels split between two
+classes mixes badly: on dog (K = 4, 10 labels per item; item 182: 4 labels of class 0, 5 of
+class 3) a copy θ_ik follows its prior while the item is not of class k and its posterior under
+k (2–3 prior sds away, 5–10 nats more concentrated) while it is, so the copy is bimodal and the
+item's class moves only when the copy crosses (R-hat 1.33 at ``difficulty_scale[3]`` after
+2 × 200 draws; at the shipped settings the whole 4 × 8000-draw budget, 29 minutes, ended with
+bulk ESS 381 < 400 at item 182's copy of class 3). Carlin & Chib (1995): the law of a copy off
+its class (its pseudo-prior) may be any normalised density — the posterior of the classes and
+of every other parameter does not change. `pseudo_priors` places copy (i, k) at its conditional
+Laplace approximation under class k (EM's confusion, χ = 0.75), ``θ_ik = c_ik + s_ik u_ik``
+with ``u ~ ZeroSumNormal(1)`` sampled, and class k's term gains the prior-to-pseudo-prior ratio
+``(K − 1) log s − |θ_ik|²/2 + |u_ik|²/2`` (`pseudo_prior_log_ratio`; checked by brute-force
+integration in the tests): a copy now sits near the same place whichever class its item takes.
+The draws go back to this family's own variables (`from_pseudo_priors`): per draw a class from
+its conditional given the copies (a Gibbs step), the other copies drawn afresh from their prior,
+so `fit.posterior`, the soft labels, the predictive checks and `fit.model` are the family's own.
+Measured at the shipped settings (`benchmarks/results/convergence.md`): dog converges after
+1000 → 2000 draws (R-hat 1.0081, bulk ESS 457, 12 minutes; gold accuracy 0.818 as before);
+anesthesia after 1000 → 2000 (R-hat 1.0034, bulk ESS 1065; it converged at 1000 before, R-hat
+1.0085, ESS 526).
+
+music_genre (K = 10, 4.2 labels per item) mixes slowly along another direction: two chains of
+200 draws disagree on the rock/metal confusion and prevalence (R-hat 1.38, bulk ESS 5; 31
+leapfrog steps a draw, no divergences); with the effect scale's prior tightened to
+HalfNormal(0.3) (χ ≈ 0.2) just as much (R-hat 1.32), so it is not the effects' freedom alone:
+`hierarchical` mixes slowest along the same direction and needs 2000 draws there, and the
+pseudo-priors did not change it (4 × 300: R-hat 1.13 → 1.10, `benchmarks/results/pseudo_priors.md`).
+At the shipped 4 × 1000 → 8000 it did not finish within the convergence benchmark's 1.5 h on a
+2-core machine. nutpie's low-rank mass matrix (``adaptation="low_rank"``) made it worse on dog
+(4 × 300: R-hat 2.71, 600 divergences). ``model="auto"`` sets the family aside where its screen,
+or its full fit, has not mixed (`bayeslabels.fitting._final_fit`).
 
 The population logits' prior sd is 1.0, where `hierarchical`'s is 1.5: the item effects can
 explain labels the population confusion does not, and with 1.5 on anesthesia (45 items,
