@@ -202,10 +202,10 @@ def fit(
         if family.nuts_model is not None and scaled is None:
             sampled = family.nuts_model(data, spec.priors, em if init is None else init, start)
             pymc_model, start = sampled.model, sampled.start
-        seed_ = spec.inference.seed
 
         def own(tree: xr.DataTree) -> xr.DataTree:
-            return tree if sampled is None else sampled.to_posterior(tree, use_gold, seed_)
+            """The draws as the family's own variables (`Family.nuts_model`)."""
+            return tree if sampled is None else sampled.to_posterior(tree, use_gold, spec.inference.seed)
 
         reuse = None
         if reuse_compiled:
