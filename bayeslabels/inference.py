@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -420,14 +421,16 @@ def sample_nuts(
                 last[:] = [tree, _with_deterministics(tree, model, untraced)]
             return last[1]
 
-        if needs_more is None or settings.max_draws <= settings.draws:
-            tree = completed(_drop_warmup(nutpie.sample(compiled, **run)))
-        else:
-            more = needs_more
-            tree, draws_used = _sample_until_checked(
-                compiled, run, settings.max_draws, lambda tree: more(completed(tree))
-            )
-            tree = completed(tree)
+        with _trace_store(compiled, run, settings.max_draws if continues else settings.draws) as store:
+            if not continues:
+                tree = completed(_drop_warmup(nutpie.sample(compiled, **run, **store)))
+            else:
+                more = cast("Callable[[xr.DataTree], bool]", needs_more)
+                tree, draws_used = _sample_until_checked(
+                    compiled, {**run, **store}, settings.max_draws, lambda tree: more(completed(tree))
+                )
+                tree = completed(tree)
+            tree = tree.load()  # out of the store before it is removed
         done = time.perf_counter()
         compile_s, sample_s = compiled_at - start, done - compiled_at
     else:
@@ -618,8 +621,69 @@ def _first_draws(tree: xr.DataTree, draws: int) -> xr.DataTree:
 
 
 def _drop_warmup(tree: xr.DataTree) -> xr.DataTree:
+    """The draws of a nutpie trace without its tuning draws, in memory or from a store
+    (`_from_store`)."""
     keep = {name: node for name, node in tree.children.items() if not name.startswith("warmup")}
-    return xr.DataTree.from_dict({name: node.to_dataset() for name, node in keep.items()})
+    groups = {name: node.to_dataset() for name, node in keep.items()}
+    if "posterior" in groups and "chain" not in groups["posterior"].coords:
+        groups = {name: _from_store(group) for name, group in groups.items()}
+    return xr.DataTree.from_dict(groups)
+
+
+TRACE_ON_DISK_BYTES = 2_000_000_000
+"""The size of a nutpie trace (every chain, tuning draws included, 8 bytes a number) from which
+it is written to a temporary zarr store on disk instead of held in memory (`_trace_store`)."""
+
+
+def _stored_values(compiled: CompiledModel) -> int:
+    """Numbers nutpie stores per draw: the free variables on the sampler's scale and on their
+    own, and the traced deterministics (numba: ``n_expanded``; JAX: its variables' sizes)."""
+    expanded = getattr(compiled, "n_expanded", None)
+    if expanded is None:
+        expanded = sum(int(var.num_elements) for var in getattr(compiled, "_variables", ()))
+    return int(expanded) or 2 * int(compiled.n_dim)
+
+
+@contextmanager
+def _trace_store(compiled: CompiledModel, run: dict, draws: int) -> Iterator[dict]:
+    """nutpie's ``zarr_store`` argument for a run of ``draws`` per chain: none (the trace in
+    memory) below `TRACE_ON_DISK_BYTES`, above it a temporary folder, removed on exit.
+
+    nutpie holds a trace in memory as Arrow buffers, tuning draws and free variables on the
+    sampler's scale included, and copies all of it when it hands the trace back (also at each
+    round of `_sample_until_checked`): item-difficulty on music_genre (700 items, K = 10,
+    150k numbers a draw) held 3.2 GB after 4 × 500 iterations and was killed for memory
+    (24 GB) at the end of its first 4 × 2000. On disk, a run's memory is the draws read back."""
+    size = 8 * _stored_values(compiled) * run["chains"] * (run["tune"] + draws)
+    if size < TRACE_ON_DISK_BYTES:
+        yield {}
+        return
+    import nutpie
+
+    with tempfile.TemporaryDirectory(prefix="bayeslabels-trace-") as folder:
+        yield {"zarr_store": nutpie.zarr_store.LocalStore(folder)}
+
+
+def _from_store(group: xr.Dataset) -> xr.Dataset:
+    """A group of a trace read from nutpie's zarr store in the form of the in-memory one: the
+    free variables on the sampler's scale (``*__``) and the per-parameter sample stats left
+    out, ``chain`` and ``draw`` numbered, string coordinates as Python strings. Lazy."""
+    keep = [
+        name
+        for name, var in group.data_vars.items()
+        if not str(name).endswith("__")
+        and "unconstrained_parameter" not in var.dims
+        and set(var.dims[:2]) == {"chain", "draw"}
+    ]
+    group = group[keep]
+    group = group.drop_vars([name for name in group.coords if name not in group.dims])
+    numbered = {dim: np.arange(group.sizes[dim]) for dim in ("chain", "draw") if dim in group.dims}
+    strings = {
+        name: group.coords[name].values.astype(object)
+        for name in group.coords
+        if group.coords[name].dtype.kind == "T"
+    }
+    return group.assign_coords({**numbered, **strings})
 
 
 def point_tree(values: dict[str, tuple[tuple[str, ...], np.ndarray]], coords: dict) -> xr.DataTree:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -168,3 +169,63 @@ def test_a_large_deterministic_is_computed_after_sampling_equal_to_the_traced_on
         np.testing.assert_allclose(computed[name].values, traced[name].values, rtol=1e-12, atol=1e-15)
     assert [c["n_draws"] for c in checks[1]] == [50] and checks[1][0]["worst"] == checks[0][0]["worst"]
     assert checks[1][0]["max_rhat"] == pytest.approx(checks[0][0]["max_rhat"], rel=1e-9)
+
+
+def test_a_trace_too_large_for_memory_goes_through_disk_with_the_same_draws(monkeypatch, tmp_path, caplog):
+    """Above `TRACE_ON_DISK_BYTES` nutpie writes its trace to a temporary zarr store (it holds an
+    in-memory trace, tuning draws included, twice over while handing it back): the posterior,
+    the sample stats and the checks deciding the rounds are those of the in-memory trace, and
+    the store is gone once the fit returns."""
+    import tempfile
+
+    import bayeslabels.inference as inference
+
+    ann = bl.simulate.dawid_skene(
+        n_items=60, n_annotators=6, n_classes=2, labels_per_item=(2, 4), seed=4
+    ).annotations
+    strict = bl.Thresholds(min_ess=10.0**6)  # never met: the rounds run to max_draws
+    settings = dict(model="one-coin", draws=50, tune=100, chains=2, check_thresholds=strict, quiet=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stores = []
+    in_memory = inference._trace_store
+
+    @contextlib.contextmanager
+    def spied(*args):
+        with in_memory(*args) as store:
+            stores.append(store)
+            yield store
+
+    monkeypatch.setattr(inference, "_trace_store", spied)
+    fits, checks = [], []
+    for limit in (inference.TRACE_ON_DISK_BYTES, 0):
+        monkeypatch.setattr(inference, "TRACE_ON_DISK_BYTES", limit)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bayeslabels"):
+            fits.append(bl.fit(ann, max_draws=100, **settings))
+        checks.append([record.check for record in caplog.records if hasattr(record, "check")])
+    assert stores[0] == {} and "zarr_store" in stores[1]
+    assert list(tmp_path.glob("bayeslabels-trace-*")) == []
+    memory, disk = fits
+    assert disk.sampling.draws_used == memory.sampling.draws_used == (50, 100)
+    assert set(disk.posterior["posterior"].data_vars) == set(memory.posterior["posterior"].data_vars)
+    # the store keeps the divergences' bookkeeping per divergence, not per draw: left out
+    stats = set(memory.posterior["sample_stats"].data_vars)
+    assert stats - set(disk.posterior["sample_stats"].data_vars) == {
+        "divergence_draw",
+        "divergence_message",
+        "divergence_energy_error",
+        "transformation_update_id",
+    }
+    for group in ("posterior", "sample_stats"):
+        for name, values in disk.posterior[group].data_vars.items():
+            np.testing.assert_array_equal(values.values, memory.posterior[group][name].values, err_msg=name)
+    assert disk.posterior["posterior"]["confusion"].dims == memory.posterior["posterior"]["confusion"].dims
+    assert list(disk.posterior["posterior"].coords["annotator"].values) == list(ann.annotators)
+    assert [c["max_rhat"] for c in checks[1]] == [c["max_rhat"] for c in checks[0]]
+    assert [c["min_ess_bulk"] for c in checks[1]] == [c["min_ess_bulk"] for c in checks[0]]
+    once = bl.fit(ann, max_draws=0, **settings)  # one run, no rounds: through disk too
+    assert "zarr_store" in stores[-1]
+    np.testing.assert_array_equal(
+        once.posterior["posterior"]["confusion"].values,
+        memory.posterior["posterior"]["confusion"].values[:, :50],
+    )

@@ -477,8 +477,8 @@ def from_pseudo_priors(
     n_chains, n_draws = standard.sizes["chain"], standard.sizes["draw"]
     k = ann.n_classes
     u = standard.values.reshape(n_chains * n_draws, ann.n_items, k, k)
-    theta = centre + sd[..., None] * u
-    log_ratio = pseudo_prior_log_ratio(theta, u, sd, k)  # draws, items, K
+    theta = u * sd[..., None]  # the one array of the draws' size made here: blocks for the rest
+    theta += centre
 
     def draws(name: str) -> np.ndarray:
         if name == "difficulty":
@@ -488,7 +488,8 @@ def from_pseudo_priors(
 
     rng = np.random.default_rng([seed, 2026])
     for items, joint in joint_class_blocks(ann, draws, used_gold):
-        cls = sample_categorical(np_softmax(joint + log_ratio[:, items], axis=-1), rng)  # draws, block
+        log_ratio = pseudo_prior_log_ratio(theta[:, items], u[:, items], sd[items], k)  # draws, block, K
+        cls = sample_categorical(np_softmax(joint + log_ratio, axis=-1), rng)  # draws, block
         fresh = rng.standard_normal(theta[:, items].shape)
         fresh -= fresh.mean(axis=-1, keepdims=True)
         off = (np.arange(k) != cls[..., None])[..., None]  # draws, block, K, 1
