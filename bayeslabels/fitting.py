@@ -205,7 +205,8 @@ def fit(
 
         def own(tree: xr.DataTree) -> xr.DataTree:
             """The draws as the family's own variables (`Family.nuts_model`)."""
-            return tree if sampled is None else sampled.to_posterior(tree, use_gold, spec.inference.seed)
+            assert sampled is not None
+            return sampled.to_posterior(tree, use_gold, spec.inference.seed)
 
         reuse = None
         if reuse_compiled:
@@ -223,12 +224,13 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: _round_checked(fitted(own(tree))._check(thresholds, predictive=False)),
+            needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
             steady=family.steady_start,
             numpyro_faster=family.numpyro_faster,
             numba_faster=family.numba_faster,
+            to_posterior=None if sampled is None else own,
         )
-        return finished(own(tree), info)
+        return finished(tree, info)
     if method == "map":
         return fitted(fit_map(pymc_model, start, quiet, spec.inference.sampler))
     per_annotator = np.bincount(data.annotator_idx, minlength=data.n_annotators)

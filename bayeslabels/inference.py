@@ -366,6 +366,7 @@ def sample_nuts(
     steady: Collection[str] = (),
     numpyro_faster: bool = False,
     numba_faster: bool = False,
+    to_posterior: Callable[[xr.DataTree], xr.DataTree] | None = None,
 ) -> tuple[xr.DataTree, SamplingInfo]:
     """NUTS with the sampler named in ``settings`` (nutpie, pymc, numpyro or blackjax; ``"auto"``
     chooses by `nuts_sampler`, told by ``numpyro_faster`` whether the family samples faster
@@ -378,8 +379,12 @@ def sample_nuts(
     draws (`_sample_until_checked`), until it is False or ``settings.max_draws`` is reached;
     ``SamplingInfo.draws_used`` lists each round.
     ``steady``: free variables nutpie starts at ``initvals`` exactly in every chain
-    (`Family.steady_start`); PyMC's samplers jitter every variable."""
+    (`Family.steady_start`); PyMC's samplers jitter every variable.
+    ``to_posterior``: the draws as the caller's own variables (`Family.nuts_model`), once per
+    round, before ``needs_more`` sees them, and for the trace returned (the last round's, not
+    made twice), while a trace on disk (`_trace_store`) is still there to be read."""
     progress = show_progress(quiet)
+    own = to_posterior or (lambda tree: tree)
     reused = False
     draws_used = [settings.draws]
     backend = ""
@@ -418,7 +423,7 @@ def sample_nuts(
 
         def completed(tree: xr.DataTree) -> xr.DataTree:
             if not last or last[0] is not tree:
-                last[:] = [tree, _with_deterministics(tree, model, untraced)]
+                last[:] = [tree, own(_with_deterministics(tree, model, untraced))]
             return last[1]
 
         with _trace_store(compiled, run, settings.max_draws if continues else settings.draws) as store:
@@ -456,7 +461,7 @@ def sample_nuts(
                 compute_convergence_checks=False,
             )
         compile_s, sample_s = float("nan"), time.perf_counter() - start
-        tree = _drop_warmup(tree)
+        tree = own(_drop_warmup(tree))
         backend = "jax" if sampler in ("numpyro", "blackjax") else ""
     info = SamplingInfo(
         sampler=sampler,

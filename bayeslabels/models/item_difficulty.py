@@ -476,9 +476,13 @@ def from_pseudo_priors(
     standard = posterior[PSEUDO_VARIABLE]
     n_chains, n_draws = standard.sizes["chain"], standard.sizes["draw"]
     k = ann.n_classes
-    u = standard.values.reshape(n_chains * n_draws, ann.n_items, k, k)
-    theta = u * sd[..., None]  # the one array of the draws' size made here: blocks for the rest
-    theta += centre
+    # the one array of the draws' size made here, filled a chain at a time (a trace nutpie
+    # wrote to disk is read a chain at a time); blocks of items for the rest
+    theta = np.empty((n_chains * n_draws, ann.n_items, k, k))
+    for chain in range(n_chains):
+        rows = theta[chain * n_draws : (chain + 1) * n_draws]
+        np.multiply(standard.isel(chain=chain).values, sd[..., None], out=rows)
+        rows += centre
 
     def draws(name: str) -> np.ndarray:
         if name == "difficulty":
@@ -488,7 +492,9 @@ def from_pseudo_priors(
 
     rng = np.random.default_rng([seed, 2026])
     for items, joint in joint_class_blocks(ann, draws, used_gold):
-        log_ratio = pseudo_prior_log_ratio(theta[:, items], u[:, items], sd[items], k)  # draws, block, K
+        copies = theta[:, items]
+        standardised = (copies - centre[items]) / sd[items][..., None]
+        log_ratio = pseudo_prior_log_ratio(copies, standardised, sd[items], k)  # draws, block, K
         cls = sample_categorical(np_softmax(joint + log_ratio, axis=-1), rng)  # draws, block
         fresh = rng.standard_normal(theta[:, items].shape)
         fresh -= fresh.mean(axis=-1, keepdims=True)
