@@ -590,6 +590,14 @@ def _sample_until_checked(
                 else:
                     sampler.pause()
             trace = full if full is not None else _drop_warmup(sampler.inspect())
+            while full is None and not _holds_draws(trace, draws):  # a store's last chunk is due
+                sampler.resume()
+                time.sleep(POLL_MS / 1000)
+                if _finished(sampler):
+                    full = trace = _drop_warmup(sampler.wait())
+                else:
+                    sampler.pause()
+                    trace = _drop_warmup(sampler.inspect())
             tree = _first_draws(trace, draws)
             rounds.append(draws)
             if draws >= max_draws or not needs_more(tree):
@@ -612,6 +620,15 @@ def _finished(sampler: object) -> bool:
         return bool(sampler.is_finished)  # type: ignore[attr-defined]
     except TimeoutError:
         return False
+
+
+def _holds_draws(trace: xr.DataTree, draws: int) -> bool:
+    """Whether every chain's draw ``draws`` − 1 is in ``trace`` for every variable. nutpie's
+    zarr store (`_trace_store`) writes a chain's draws 16 at a time, so a paused run's store may
+    still lack draws the chains have finished (read back as NaN); in memory it holds them all.
+    The chunks of a chain are written in order: the last draw there means all before it are."""
+    posterior = trace["posterior"].to_dataset().isel(draw=draws - 1)
+    return not any(np.isnan(posterior[name].values).any() for name in posterior.data_vars)
 
 
 def _first_draws(tree: xr.DataTree, draws: int) -> xr.DataTree:

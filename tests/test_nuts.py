@@ -229,3 +229,20 @@ def test_a_trace_too_large_for_memory_goes_through_disk_with_the_same_draws(monk
         once.posterior["posterior"]["confusion"].values,
         memory.posterior["posterior"]["confusion"].values[:, :50],
     )
+
+
+def test_a_round_waits_for_a_stores_last_chunk_of_its_draws():
+    """nutpie's zarr store writes a chain's draws in chunks, read back as NaN until written: a
+    round is checked only once the store holds its last draw in every chain and variable."""
+    import xarray as xr
+
+    from bayeslabels.inference import _holds_draws
+
+    values = np.ones((2, 32, 3))
+    values[1, 16:] = np.nan  # chain 1's second chunk not written yet
+    scalar = np.ones((2, 32))
+    posterior = xr.Dataset({"x": (("chain", "draw", "k"), values), "s": (("chain", "draw"), scalar)})
+    trace = xr.DataTree.from_dict({"posterior": posterior})
+    assert _holds_draws(trace, 16)
+    assert not _holds_draws(trace, 17)
+    assert not _holds_draws(trace, 32)
