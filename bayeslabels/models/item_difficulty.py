@@ -93,10 +93,16 @@ leapfrog steps a draw, no divergences); with the effect scale's prior tightened 
 HalfNormal(0.3) (χ ≈ 0.2) just as much (R-hat 1.32), so it is not the effects' freedom alone:
 `hierarchical` mixes slowest along the same direction and needs 2000 draws there, and the
 pseudo-priors did not change it (4 × 300: R-hat 1.13 → 1.10, `benchmarks/results/pseudo_priors.md`).
-At the shipped 4 × 1000 → 8000 it did not finish within the convergence benchmark's 1.5 h on a
-2-core machine. nutpie's low-rank mass matrix (``adaptation="low_rank"``) made it worse on dog
-(4 × 300: R-hat 2.71, 600 divergences). ``model="auto"`` sets the family aside where its screen,
-or its full fit, has not mixed (`bayeslabels.fitting._final_fit`).
+The labels say why: gold-metal items are labelled "metal" 121 times and "rock" 121 times, gold-rock
+items "rock" 104 times and "pop" 67, so an item labelled "rock" may be of either class, and with
+gold held out only the annotators' other items tell. At the shipped 4 × 1000 → 8000 the fit was
+killed for memory (24 GB) at the end of its first round, the trace being 150k numbers a draw held
+three times over (fixed: `bayeslabels.inference._trace_store`: 4.8 GB at its first check, after
+4 × 2000 iterations); it then did not converge within the convergence benchmark's 45 minutes on 2
+cores (`benchmarks/results/convergence.md`). nutpie's low-rank mass matrix
+(``adaptation="low_rank"``) made it worse on dog (4 × 300: R-hat 2.71, 600 divergences).
+``model="auto"`` sets the family aside where its screen, or its full fit, has not mixed
+(`bayeslabels.fitting._final_fit`).
 
 The population logits' prior sd is 1.0, where `hierarchical`'s is 1.5: the item effects can
 explain labels the population confusion does not, and with 1.5 on anesthesia (45 items,
@@ -496,10 +502,10 @@ def from_pseudo_priors(
         standardised = (copies - centre[items]) / sd[items][..., None]
         log_ratio = pseudo_prior_log_ratio(copies, standardised, sd[items], k)  # draws, block, K
         cls = sample_categorical(np_softmax(joint + log_ratio, axis=-1), rng)  # draws, block
-        fresh = rng.standard_normal(theta[:, items].shape)
+        fresh = rng.standard_normal(copies.shape)
         fresh -= fresh.mean(axis=-1, keepdims=True)
         off = (np.arange(k) != cls[..., None])[..., None]  # draws, block, K, 1
-        theta[:, items] = np.where(off, fresh, theta[:, items])
+        theta[:, items] = np.where(off, fresh, copies)
     effect = xr.DataArray(
         theta.reshape(n_chains, n_draws, ann.n_items, k, k),
         dims=("chain", "draw", *EFFECT_DIMS),
