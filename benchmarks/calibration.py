@@ -90,6 +90,7 @@ def family_rows(name: str, ann: bl.Annotations, families: list[str], settings: d
                 "compile_seconds": info.compile_seconds if info else None,
                 "sampling_seconds": info.sampling_seconds if info else None,
                 "converged": bool(fit.check().ok),
+                "draws": " → ".join(map(str, info.draws_used or (info.draws,))) if info else None,
             }
         )
         print(rows[-1], flush=True)
@@ -231,7 +232,8 @@ def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
         "",
         machine_line(machine),
         "",
-        *([f"NUTS settings: {run}.", ""] if run else []),
+        f"NUTS settings: {run}." if run else "NUTS settings: each family's shipped defaults (no overrides).",
+        "",
         "Gold is held out of every fit. ECE: 10-bin top-label expected calibration error; log-loss and",
         "Brier of the soft label against gold. Calibrated rows are cross-fitted (5 folds): each gold item",
         "is scored by a map fitted on the other folds' gold. T: the temperature fitted on all the gold",
@@ -245,17 +247,18 @@ def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
         "gold, scored on the other 80 %.",
         "",
         "Family rows: NUTS with gold held out; s = compile + sampling seconds; ok = passed its",
-        "convergence check. auto: `compare_models` over the family fits (no gold) and its choice.",
+        "convergence check; draws = draws per chain at each check. auto: `compare_models` over the",
+        "family fits (no gold) and its choice.",
         "",
-        "| data | gold items | method | accuracy | ECE | log-loss | Brier | T | r | s | ok |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| data | gold items | method | accuracy | ECE | log-loss | Brier | T | r | s | ok | draws |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         ok = "" if "converged" not in r else ("yes" if r["converged"] else "no")
         lines.append(
             f"| {r['data']} | {r['n_gold']} | {r['method']} | {fmt(r['accuracy'])} | {fmt(r['ece'])} "
             f"| {fmt(r['log_loss'])} | {fmt(r['brier'])} | {fmt(r.get('temperature'), '.2f')} "
-            f"| {fmt(r.get('r'), '.3f')} | {fmt(r.get('seconds'), '.1f')} | {ok} |"
+            f"| {fmt(r.get('r'), '.3f')} | {fmt(r.get('seconds'), '.1f')} | {ok} | {r.get('draws') or ''} |"
         )
     lines += ["", SHARED_NOTE, ""]
     return "\n".join(lines)
@@ -267,16 +270,17 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=with_gold, choices=with_gold)
     parser.add_argument("--nuts", action="store_true", help="also Dawid–Skene NUTS (slow)")
     parser.add_argument("--families", nargs="+", default=[], help="model families to fit by NUTS")
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
+    # none given: each family's shipped settings (its spec: 4 × 1000 + 1000, sampling on to its
+    # max_draws while the check fails); explicit draws without --max-draws sample exactly those
+    parser.add_argument("--draws", type=int, help="draws per chain (default: the family's spec)")
+    parser.add_argument("--tune", type=int, help="tuning draws per chain (default: the spec's)")
+    parser.add_argument("--chains", type=int, help="chains (default: the spec's)")
     parser.add_argument("--max-draws", type=int, help="cap on draws per chain (default: spec's)")
     parser.add_argument("--out", default="calibration", help="results/<out>.{json,md}")
     args = parser.parse_args()
     machine = machine_info()
-    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains}
-    if args.max_draws is not None:
-        settings["max_draws"] = args.max_draws
+    given = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "max_draws": args.max_draws}
+    settings = {name: value for name, value in given.items() if value is not None}
     rows = [row for name in args.data for row in rows_for(name, args.nuts, args.families, settings)]
     meta = {"machine": machine, "settings": settings, "rows": rows}
     write(args.out, meta, table(rows, machine, settings))
