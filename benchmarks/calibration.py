@@ -227,8 +227,10 @@ def rows_for(
 
 def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
     run = ", ".join(f"{name} {value}" for name, value in (settings or {}).items())
+    families = any("converged" in r for r in rows)
     lines = [
-        "# Calibration on held-out gold: vote share, EM, EM calibrated on gold",
+        "# Calibration on held-out gold: vote share, EM, EM calibrated on gold"
+        + (", every family by NUTS" if families else ""),
         "",
         machine_line(machine),
         "",

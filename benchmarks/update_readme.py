@@ -32,11 +32,16 @@ ORDER = [
     "ordinal",
     "sparse_cells",
     "calibration",
+    "calibration_shipped_1",
+    "calibration_shipped_2",
+    "calibration_shipped_3",
     "gold_ceiling",
     "label_switching",
     "pseudo_priors",
     "subtypes_demo",
 ]
+WRITTEN_BY = {f"calibration_shipped_{i}": "calibration" for i in (1, 2, 3)}
+"""Result files whose benchmark script has another name (by default ``<name>.py``)."""
 BEGIN, END = "<!-- latest:begin -->", "<!-- latest:end -->"
 
 
@@ -46,7 +51,8 @@ def section() -> str:
         path = HERE / "results" / f"{name}.md"
         if path.exists():
             text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", path.read_text().strip(), flags=re.M)
-            parts.append(f"{text}\n\n(from `results/{name}.md`, written by `{name}.py`)")
+            script = WRITTEN_BY.get(name, name)
+            parts.append(f"{text}\n\n(from `results/{name}.md`, written by `{script}.py`)")
     return "\n\n".join(parts)
 
 
