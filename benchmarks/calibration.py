@@ -227,15 +227,14 @@ def rows_for(
 
 def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
     run = ", ".join(f"{name} {value}" for name, value in (settings or {}).items())
-    families = any("converged" in r for r in rows)
+    families = any("converged" in r for r in rows)  # family fits by NUTS: say how they ran
     lines = [
         "# Calibration on held-out gold: vote share, EM, EM calibrated on gold"
         + (", every family by NUTS" if families else ""),
         "",
         machine_line(machine),
         "",
-        f"NUTS settings: {run}." if run else "NUTS settings: each family's shipped defaults (no overrides).",
-        "",
+        *([f"NUTS settings: {run or 'each family at its shipped settings'}.", ""] if families else []),
         "Gold is held out of every fit. ECE: 10-bin top-label expected calibration error; log-loss and",
         "Brier of the soft label against gold. Calibrated rows are cross-fitted (5 folds): each gold item",
         "is scored by a map fitted on the other folds' gold. T: the temperature fitted on all the gold",
