@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -585,19 +585,13 @@ def _sample_until_checked(
             if full is None:
                 while progress["draws"] < tune + draws and not _finished(sampler):
                     time.sleep(POLL_MS / 1000)
-                if _finished(sampler):
-                    full = _drop_warmup(sampler.wait())
-                else:
-                    sampler.pause()
+                full = _paused_or_done(sampler)
             trace = full if full is not None else _drop_warmup(sampler.inspect())
             while full is None and not _holds_draws(trace, draws):  # a store's last chunk is due
                 sampler.resume()
                 time.sleep(POLL_MS / 1000)
-                if _finished(sampler):
-                    full = trace = _drop_warmup(sampler.wait())
-                else:
-                    sampler.pause()
-                    trace = _drop_warmup(sampler.inspect())
+                full = _paused_or_done(sampler)
+                trace = full if full is not None else _drop_warmup(sampler.inspect())
             tree = _first_draws(trace, draws)
             rounds.append(draws)
             if draws >= max_draws or not needs_more(tree):
@@ -620,6 +614,15 @@ def _finished(sampler: object) -> bool:
         return bool(sampler.is_finished)  # type: ignore[attr-defined]
     except TimeoutError:
         return False
+
+
+def _paused_or_done(sampler: Any) -> xr.DataTree | None:
+    """A running nutpie sampler paused (None), or, where it has finished, its whole trace
+    without the tuning draws."""
+    if _finished(sampler):
+        return _drop_warmup(sampler.wait())
+    sampler.pause()
+    return None
 
 
 def _holds_draws(trace: xr.DataTree, draws: int) -> bool:
