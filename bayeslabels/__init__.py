@@ -69,6 +69,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         MacePriors,
         OrdinalPriors,
     )
+    from .averaging import average_soft_labels
     from .report import report
     from .routing import route
     from .selection import ModelComparison, compare_models
@@ -124,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "compare_subtypes": "compare:compare_subtypes",
     "ModelComparison": "selection:ModelComparison",
     "compare_models": "selection:compare_models",
+    "average_soft_labels": "averaging:average_soft_labels",
     "Annotations": "data:Annotations",
     "IngestSummary": "data:IngestSummary",
     "ConvergenceReport": "diagnostics:ConvergenceReport",
@@ -256,6 +258,7 @@ __all__ = [
     "annotator_drift",
     "annotator_profiles",
     "audit_sample_size",
+    "average_soft_labels",
     "bootstrap_tasks",
     "bootstrapped_xent",
     "calibrate",
