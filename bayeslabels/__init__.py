@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         krippendorff_alpha,
         pairwise_cohen_kappa,
     )
+    from .averaging import average_soft_labels, export_average
     from .calibrate import Calibration, calibrate
     from .compare import SubtypeComparison, compare_fits, compare_subtypes
     from .data import Annotations, IngestSummary
@@ -69,7 +70,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         MacePriors,
         OrdinalPriors,
     )
-    from .averaging import average_soft_labels
     from .report import report
     from .routing import route
     from .selection import ModelComparison, compare_models
@@ -126,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "ModelComparison": "selection:ModelComparison",
     "compare_models": "selection:compare_models",
     "average_soft_labels": "averaging:average_soft_labels",
+    "export_average": "averaging:export_average",
     "Annotations": "data:Annotations",
     "IngestSummary": "data:IngestSummary",
     "ConvergenceReport": "diagnostics:ConvergenceReport",
@@ -275,6 +276,7 @@ __all__ = [
     "evaluate_soft",
     "expand_soft_targets",
     "expected_calibration_error",
+    "export_average",
     "features",
     "fit",
     "fit_many",

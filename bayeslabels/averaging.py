@@ -23,8 +23,11 @@ item-difficulty was right (bluebirds 0.898 against 0.917).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -170,3 +173,53 @@ def average_soft_labels(
         meaning=f"P(true class) averaged over model families (weights: {described})",
         score_interval=score,
     )
+
+
+def export_average(
+    fits: Mapping[str, Fit],
+    path: str | Path,
+    weights: Mapping[str, float] | None = None,
+    ci_prob: float = 0.9,
+    allow_failed_check: bool = False,
+) -> Path:
+    """Write `average_soft_labels` to ``path`` (atomically), each fit's provenance beside its weight.
+
+    Parameters
+    ----------
+    fits, weights, ci_prob
+        As for `average_soft_labels`.
+    path : str or pathlib.Path
+        ``.parquet``, ``.csv`` or ``.jsonl`` (the export schema of `SoftLabels.to_frame`).
+    allow_failed_check : bool, default False
+        Export even where a fit fails its convergence check (recorded in its provenance).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. Its provenance (`bayeslabels.read_provenance`) holds
+        ``soft_label_meaning``, ``ci_prob`` and ``averaged``: one record per fit with ``name``,
+        ``weight`` and that fit's own provenance (`Fit.provenance`).
+
+    Raises
+    ------
+    ConvergenceError
+        If a fit fails its check and ``allow_failed_check`` is False (nothing is written).
+    """
+    from ._io import json_safe
+    from ._version import __version__
+
+    soft = average_soft_labels(fits, weights=weights, ci_prob=ci_prob)  # checks fits and weights
+    shares = _checked_weights(fits, weights)
+    for fit in fits.values():
+        fit.refuse_unconverged(allow_failed_check)
+    record = {
+        "bayeslabels_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "soft_label_meaning": soft.meaning,
+        "ci_prob": soft.ci_prob,
+        "averaged": [
+            {"name": name, "weight": shares[name], **fit.provenance(ci_prob, allow_failed_check)}
+            for name, fit in fits.items()
+        ],
+    }
+    return soft.write(path, provenance=json.dumps(json_safe(record), indent=2, allow_nan=False))

@@ -289,6 +289,22 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-failed-check", action="store_true", help="export even if the check fails (recorded)"
     )
 
+    average = sub.add_parser(
+        "average",
+        help="write the soft labels averaged over saved fits of the same labels (a mixture of "
+        "their class posteriors; no gold)",
+        epilog="example:\n  bayeslabels average runs/dawid-skene runs/ambiguity runs/item-difficulty "
+        "--out soft.parquet\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    average.add_argument("fit_dirs", nargs="+", help="directories written by 'bayeslabels fit --save'")
+    average.add_argument("--weights", help="comma-separated weights, one per fit, in order (default: equal)")
+    average.add_argument("--out", required=True, help=f"soft-label file: {EXPORT_EXTENSIONS}")
+    average.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
+    average.add_argument(
+        "--allow-failed-check", action="store_true", help="average fits that fail their check (recorded)"
+    )
+
     simulate = sub.add_parser(
         "simulate",
         help="write a simulated Dawid-Skene label table and its truth",
@@ -801,6 +817,39 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_average(args: argparse.Namespace) -> int:
+    from .averaging import export_average
+    from .fit import ConvergenceError
+
+    _check_ci_prob(args.ci_prob)
+    out = _output_file(args.out)
+    repeated = sorted({d for d in args.fit_dirs if args.fit_dirs.count(d) > 1})
+    if repeated:
+        raise CliError(f"fit directory given more than once: {', '.join(repeated)}; give each fit once")
+    weights = None
+    if args.weights is not None:
+        values = [w.strip() for w in args.weights.split(",")]
+        if len(values) != len(args.fit_dirs):
+            raise CliError(
+                f"--weights has {len(values)} value(s) for {len(args.fit_dirs)} fit(s); "
+                "give one per fit, in order"
+            )
+        try:
+            weights = dict(zip(args.fit_dirs, map(float, values), strict=True))
+        except ValueError:
+            raise CliError(f"--weights {args.weights!r}: not numbers; e.g. --weights 0.5,0.25,0.25") from None
+    fits = {directory: _loaded(directory) for directory in args.fit_dirs}
+    try:
+        path = export_average(
+            fits, _made_parent(out), weights, ci_prob=args.ci_prob, allow_failed_check=args.allow_failed_check
+        )
+    except ConvergenceError as exc:
+        raise CliError(str(exc), EXIT_NOT_CONVERGED) from None
+    n_items = next(iter(fits.values())).annotations.n_items
+    _say(f"wrote {path} ({n_items} items, averaged over {len(fits)} fits)")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from ._io import atomic_write_many
     from .export_io import table_writer
@@ -1214,6 +1263,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "fit": _cmd_fit,
         "check": _cmd_check,
         "export": _cmd_export,
+        "average": _cmd_average,
         "simulate": _cmd_simulate,
         "datasets": _cmd_datasets,
         "analyze": _cmd_analyze,

@@ -148,11 +148,12 @@ def stored_deterministics(fit: Fit) -> list[str]:
     """The model's deterministics in the fit's posterior that its free variables reproduce:
     what the file leaves out. A posterior whose deterministics were changed on their own (a
     relabelled fit: `Fit.relabel` permutes ``confusion`` along ``true_class``, which MACE's
-    θ and ξ cannot give back) keeps them all in the file."""
+    θ and ξ cannot give back), or one without every free variable of the model (a one-coin EM
+    fit holds its confusion matrices, not the model's accuracy), keeps them all in the file."""
     posterior = fit.posterior["posterior"].to_dataset()
     names = [var.name for var in fit.model.deterministics if var.name in posterior.data_vars]
-    if not names:
-        return []
+    if not names or any(rv.name not in posterior.data_vars for rv in fit.model.free_RVs):
+        return []  # e.g. one-coin EM: its confusion, but not the model's free accuracy
     computed = _computed_deterministics(posterior.drop_vars(names), fit.model, names)
     reproduced = all(
         np.allclose(computed[name].values, posterior[name].values, rtol=1e-9, atol=1e-12, equal_nan=True)

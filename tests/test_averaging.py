@@ -95,3 +95,39 @@ def test_fits_that_cannot_be_averaged_are_refused(rte_em_fits, em_fit):
     anchored = bl.fit(rte_em_fits["dawid-skene"].annotations, method="em", use_gold=True)
     with pytest.raises(bl.DataError, match="'anchored' used gold and 'dawid-skene' did not"):
         bl.average_soft_labels({**rte_em_fits, "anchored": anchored})
+
+
+def test_export_average_writes_the_mixture_with_each_fits_provenance(rte_em_fits, tmp_path):
+    out = bl.export_average(rte_em_fits, tmp_path / "soft.parquet", weights={"dawid-skene": 1, "one-coin": 3})
+    written = bl.SoftLabels.read(out)
+    expected = bl.average_soft_labels(rte_em_fits, weights={"dawid-skene": 1, "one-coin": 3})
+    np.testing.assert_allclose(written.mean, expected.mean, atol=1e-12)
+    record = bl.read_provenance(out)
+    assert [(fit["name"], fit["weight"]) for fit in record["averaged"]] == [
+        ("dawid-skene", 0.25),
+        ("one-coin", 0.75),
+    ]
+    assert record["averaged"][1]["model"]["model"] == "one-coin"
+    assert record["soft_label_meaning"] == expected.meaning
+
+
+def test_cli_average_exports_saved_fits_and_names_bad_arguments(rte_em_fits, tmp_path, capsys):
+    from bayeslabels.cli import main
+
+    dirs = [str(rte_em_fits[m].save(tmp_path / m)) for m in ("dawid-skene", "one-coin")]
+    out = tmp_path / "soft.csv"
+    assert main(["average", *dirs, "--weights", "2,2", "--out", str(out)]) == 0
+    assert "(800 items, averaged over 2 fits)" in capsys.readouterr().out
+    written = bl.SoftLabels.read(out)
+    np.testing.assert_allclose(written.mean, bl.average_soft_labels(rte_em_fits).mean, atol=1e-9)
+    assert len(written.items) == 800
+
+    for argv, message in [
+        ([*dirs, "--weights", "1"], "--weights has 1 value(s) for 2 fit(s)"),
+        ([*dirs, "--weights", "1,x"], "not numbers"),
+        ([dirs[0], dirs[0]], "given more than once"),
+        ([dirs[0], str(tmp_path)], "not a saved bayeslabels fit"),
+    ]:
+        assert main(["average", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err

@@ -63,6 +63,14 @@ def test_deterministics_the_free_variables_do_not_give_stay_in_the_file(subtype_
     np.testing.assert_array_equal(loaded.posterior["posterior"]["cell_confusion"].values, confusion)
 
 
+def test_an_em_fit_without_the_models_free_variables_saves_and_loads(tmp_path):
+    """One-coin EM keeps its confusion matrices, not the model's free ``accuracy``: nothing to
+    recompute them from, so they stay in the file (saving used to fail with KeyError)."""
+    fit = bl.fit(bl.datasets.load("bluebirds"), method="em", model="one-coin", use_gold=False)
+    loaded = bl.load(fit.save(tmp_path / "fit"))
+    np.testing.assert_allclose(loaded.soft_labels().mean, fit.soft_labels().mean, atol=1e-12)
+
+
 def test_directory_layout(saved):
     names = sorted(p.name for p in saved.iterdir())
     assert names == ["annotations.parquet", "diagnostics.json", "manifest.json", "posterior.nc", "spec.toml"]
