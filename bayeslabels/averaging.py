@@ -204,6 +204,15 @@ def export_average(
     ------
     ConvergenceError
         If a fit fails its check and ``allow_failed_check`` is False (nothing is written).
+
+    Examples
+    --------
+    >>> import bayeslabels as bl
+    >>> ann = bl.datasets.load("bluebirds")
+    >>> fits = {m: bl.fit(ann, method="em", model=m, use_gold=False) for m in ("dawid-skene", "one-coin")}
+    >>> path = bl.export_average(fits, "soft.parquet")  # doctest: +SKIP
+    >>> [(f["name"], f["weight"]) for f in bl.read_provenance(path)["averaged"]]  # doctest: +SKIP
+    [('dawid-skene', 0.5), ('one-coin', 0.5)]
     """
     from ._io import json_safe
     from ._version import __version__

@@ -30,7 +30,8 @@ EM's on rte and bluebirds (0.931 vs 0.929, 0.917 vs 0.898) and below it on duche
 (0.736 vs 0.780, 0.818 vs 0.843): an item effect that predicts an item's split labels also
 weakens what they say about its class. There ambiguity scored better on gold in accuracy, ECE
 and log-loss (duchenne 0.780, 0.124, 0.599 against 0.736, 0.180, 0.785). Where some gold
-exists, read the gold columns before exporting.
+exists, read the gold columns before exporting; where none does, `bayeslabels.average_soft_labels`
+mixes the families' class posteriors instead of choosing one (`benchmarks/results/gold_free_rules*.md`).
 """
 
 from __future__ import annotations
