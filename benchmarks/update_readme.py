@@ -35,12 +35,16 @@ ORDER = [
     "calibration_shipped_1",
     "calibration_shipped_2",
     "calibration_shipped_3",
+    "gold_free_rules_1",
+    "gold_free_rules_2",
     "gold_ceiling",
     "label_switching",
     "pseudo_priors",
     "subtypes_demo",
 ]
-WRITTEN_BY = {f"calibration_shipped_{i}": "calibration" for i in (1, 2, 3)}
+WRITTEN_BY = {f"calibration_shipped_{i}": "calibration" for i in (1, 2, 3)} | {
+    f"gold_free_rules_{i}": "gold_free_rules" for i in (1, 2)
+}
 """Result files whose benchmark script has another name (by default ``<name>.py``)."""
 BEGIN, END = "<!-- latest:begin -->", "<!-- latest:end -->"
 
