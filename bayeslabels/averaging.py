@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_fits_of_same_labels
 from ._quantiles import draw_quantiles
 from .errors import DataError
 from .fit import Fit, _ItemPosteriors
@@ -60,24 +61,9 @@ def _checked_weights(fits: Mapping[str, Fit], weights: Mapping[str, float] | Non
 
 def _check_same_labels(fits: Mapping[str, Fit]) -> Fit:
     """The first fit, after checking every fit is a Fit of the same labels, same use of gold."""
-    if not fits:
-        raise DataError("average_soft_labels needs at least one fit, e.g. {'ds': bl.fit(ann)}")
-    for name, fit in fits.items():
-        if not isinstance(fit, Fit):
-            raise DataError(f"average_soft_labels: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit")
+    check_fits_of_same_labels(fits, "average_soft_labels", "average")
     first_name, first = next(iter(fits.items()))
     for name, fit in fits.items():
-        ann, reference = fit.annotations, first.annotations
-        same = (
-            list(ann.items) == list(reference.items)
-            and list(ann.classes) == list(reference.classes)
-            and len(ann.label) == len(reference.label)
-        )
-        if not same:
-            raise DataError(
-                f"average_soft_labels: {name!r} was fitted to other labels than {first_name!r}; "
-                "average fits of the same Annotations"
-            )
         if fit.used_gold != first.used_gold:
             raise DataError(
                 f"average_soft_labels: {name!r} {'used' if fit.used_gold else 'held out'} gold and "

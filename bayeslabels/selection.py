@@ -43,9 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._checks import check_ci_prob
+from ._checks import check_ci_prob, check_fits_of_same_labels
 from .diagnostics import Thresholds
-from .errors import DataError
 from .fit import Fit
 
 PARETO_K_BAD = 0.7
@@ -234,25 +233,7 @@ def compare_models(
     >>> print(bl.compare_models(fits))  # doctest: +SKIP
     """
     check_ci_prob(ci_prob)
-    if not fits:
-        raise DataError("compare_models needs at least one fit, e.g. {'ds': bl.fit(ann)}")
-    for name, fit in fits.items():
-        if not isinstance(fit, Fit):
-            raise DataError(f"compare_models: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit")
-    first = next(iter(fits.values())).annotations
-    for name, fit in fits.items():
-        ann = fit.annotations
-        same = (
-            list(ann.items) == list(first.items)
-            and list(ann.annotators) == list(first.annotators)
-            and list(ann.classes) == list(first.classes)
-            and len(ann.label) == len(first.label)
-        )
-        if not same:
-            raise DataError(
-                f"compare_models: {name!r} was fitted to other labels than the first fit; "
-                "compare fits of the same Annotations"
-            )
+    check_fits_of_same_labels(fits, "compare_models", "compare")
     from .predictive import predictive_check
 
     table = _loo_table(fits)
