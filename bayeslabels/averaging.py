@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_fits_of_same_labels
 from ._quantiles import draw_quantiles
 from .errors import DataError
 from .fit import Fit, _ItemPosteriors
+from .selection import check_fits_of_same_labels
 from .soft_labels import SoftLabels
 
 POOLED_DRAWS = 2000

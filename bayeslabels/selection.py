@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._checks import check_ci_prob, check_fits_of_same_labels
+from ._checks import check_ci_prob
 from .diagnostics import Thresholds
+from .errors import DataError
 from .fit import Fit
 
 PARETO_K_BAD = 0.7
@@ -137,6 +138,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def check_fits_of_same_labels(fits: Mapping[str, Any], caller: str, verb: str) -> None:
+    """A DataError unless ``fits`` holds at least one `Fit` and all of them fit the same labels
+    (items, annotators, classes, label count). ``caller`` and ``verb`` word the message."""
+    if not fits:
+        raise DataError(f"{caller} needs at least one fit, e.g. {{'ds': bl.fit(ann)}}")
+    for name, fit in fits.items():
+        if not isinstance(fit, Fit):
+            raise DataError(f"{caller}: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit")
+    first_name, first = next(iter(fits.items()))
+    reference = first.annotations
+    for name, fit in fits.items():
+        ann = fit.annotations
+        same = (
+            list(ann.items) == list(reference.items)
+            and list(ann.annotators) == list(reference.annotators)
+            and list(ann.classes) == list(reference.classes)
+            and len(ann.label) == len(reference.label)
+        )
+        if not same:
+            raise DataError(
+                f"{caller}: {name!r} was fitted to other labels than {first_name!r}; "
+                f"{verb} fits of the same Annotations"
+            )
 
 
 def _loo_table(fits: Mapping[str, Fit]) -> pd.DataFrame:
