@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
         krippendorff_alpha,
         pairwise_cohen_kappa,
     )
-    from .averaging import average_soft_labels, export_average
+    from .averaging import FamilyAverage, average_soft_labels, export_average
     from .calibrate import Calibration, calibrate
     from .compare import SubtypeComparison, compare_fits, compare_subtypes
     from .data import Annotations, IngestSummary
@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers; `_EXPORTS` i
     from .features import ItemFeatures
     from .fit import ConvergenceError, Fit
     from .fit import load_fit as load
-    from .fitting import fit
+    from .fitting import auto_average, fit
     from .predictive import PredictiveCheck, predictive_check
     from .priors import (
         AmbiguityPriors,
@@ -125,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "compare_subtypes": "compare:compare_subtypes",
     "ModelComparison": "selection:ModelComparison",
     "compare_models": "selection:compare_models",
+    "FamilyAverage": "averaging:FamilyAverage",
     "average_soft_labels": "averaging:average_soft_labels",
     "export_average": "averaging:export_average",
     "Annotations": "data:Annotations",
@@ -154,6 +155,7 @@ _EXPORTS: dict[str, str] = {
     "Fit": "fit:Fit",
     "load": "fit:load_fit",
     "fit": "fitting:fit",
+    "auto_average": "fitting:auto_average",
     "PredictiveCheck": "predictive:PredictiveCheck",
     "predictive_check": "predictive:predictive_check",
     "route": "routing:route",
@@ -231,6 +233,7 @@ __all__ = [
     "DawidSkenePriors",
     "EMResult",
     "Evaluation",
+    "FamilyAverage",
     "Fit",
     "FoldTargets",
     "HierarchicalPriors",
@@ -259,6 +262,7 @@ __all__ = [
     "annotator_drift",
     "annotator_profiles",
     "audit_sample_size",
+    "auto_average",
     "average_soft_labels",
     "bootstrap_tasks",
     "bootstrapped_xent",

@@ -65,6 +65,7 @@ from ._checks import check_ci_prob
 from ._io import json_safe
 from ._quantiles import draw_quantiles
 from ._version import __version__
+from .averaging import FamilyAverage
 from .choices import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, CalibrationMethod
 from .errors import DataError
 from .evaluate import Targets, _gold_codes, _points, _scored
@@ -340,7 +341,7 @@ class Calibration:
         ``log_loss``, ``accuracy``, ``brier``), ``n``, ``before`` and ``after``.
     uncalibrated : SoftLabels
         The source's soft labels (``ci_prob=0.9`` intervals for a Fit).
-    source : Fit or SoftLabels
+    source : Fit, FamilyAverage or SoftLabels
         What was calibrated.
 
     Examples
@@ -666,8 +667,9 @@ def calibrate(
 
     Parameters
     ----------
-    source : Fit, SoftLabels or anything `as_soft_labels` takes
-        A `Fit` (with draws, intervals are recalibrated draw by draw), or point-estimate soft
+    source : Fit, FamilyAverage, SoftLabels or anything `as_soft_labels` takes
+        A `Fit` or a `FamilyAverage` (``--model auto``'s; with draws, intervals are
+        recalibrated draw by draw: the average's pooled draws), or point-estimate soft
         labels (an `EMResult`, `VoteResult`, `SoftLabels` with ``ci_prob=None``, a table or
         file without intervals).
     gold : numpy.ndarray, pandas.Series, mapping or path
@@ -776,12 +778,14 @@ def calibrate(
     )
 
 
-def _as_fit(source: Any) -> Fit | None:
-    """``source`` if it is a `Fit`, else None."""
-    return source if isinstance(source, Fit) else None
+def _as_fit(source: Any) -> Fit | FamilyAverage | None:
+    """``source`` if it is a `Fit` or a `FamilyAverage` (posterior draws to map), else None."""
+    return source if isinstance(source, Fit | FamilyAverage) else None
 
 
-def _log_fitted_on(fit: Fit | None, before: SoftLabels, items: np.ndarray, seed: int) -> np.ndarray:
+def _log_fitted_on(
+    fit: Fit | FamilyAverage | None, before: SoftLabels, items: np.ndarray, seed: int
+) -> np.ndarray:
     """What the maps are fitted on for ``items``: the log class probabilities of each posterior
     draw, (draws × items × K; at most `MAX_FIT_DRAWS`, drawn with ``seed``), for a Fit with
     draws; the log of the point probabilities (items × K) otherwise."""
@@ -825,7 +829,7 @@ def _apply(maps: tuple[CalibrationMap, ...], fold: np.ndarray, probabilities: np
 
 
 def _calibrated(
-    source: Fit | SoftLabels | None,
+    source: Fit | FamilyAverage | SoftLabels | None,
     before: SoftLabels,
     maps: tuple[CalibrationMap, ...],
     fold: np.ndarray,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the command imports lazily, to start fast
     import pandas as pd
 
     from .agreement import AgreementReport
+    from .averaging import FamilyAverage
     from .calibrate import Calibration
     from .compare import SubtypeComparison
     from .data import Annotations
@@ -221,12 +222,26 @@ def _parser() -> argparse.ArgumentParser:
         "--model",
         default="dawid-skene",
         help=" | ".join([*shipped_specs(), "auto", "my.toml"])
-        + " (auto: screen the candidate families, keep the one LOO and the predictive checks choose)",
+        + " (auto: screen the candidate families, fit those that mix and export the equal average of "
+        "the converged ones; see --auto-rule)",
+    )
+    fit.add_argument(
+        "--auto-rule",
+        choices=["average", "pick"],
+        default="average",
+        help="--model auto: export the equal average of the converged candidates' soft labels (default; "
+        "--save writes each member to DIR/<family>), or only the one family LOO and the predictive "
+        "checks pick",
+    )
+    fit.add_argument(
+        "--candidates",
+        help="--model auto: the families to screen, comma-separated (default: every registered family "
+        "that fits the data, e.g. dawid-skene,one-coin,hierarchical,mace,item-difficulty,ambiguity)",
     )
     fit.add_argument(
         "--no-self-calibration",
         action="store_true",
-        help="--model auto: export the chosen fit as fitted, without tempering its soft labels by "
+        help="--model auto: export the fits as fitted, without tempering their soft labels by "
         "label count on held-out labels (the default self-calibration; it uses no gold)",
     )
     fit.add_argument(
@@ -611,15 +626,16 @@ def _output_dir(value: str, option: str) -> Path:
     return path
 
 
-def _save_dir(value: str) -> Path:
-    """``--save DIR`` checked before the fit: new, empty, or a previous saved fit."""
+def _save_dir(value: str, average: bool = False) -> Path:
+    """``--save DIR`` checked before the fit: new, empty, or a previous saved fit (``average``:
+    a previous saved average, `FamilyAverage.save`)."""
     from .persist import MANIFEST
 
+    marker = "average.json" if average else MANIFEST
     path = _output_dir(value, "--save")
-    if path.is_dir() and not (path / MANIFEST).is_file() and any(path.iterdir()):
-        raise CliError(
-            f"--save {path}: exists and is not a saved fit (no {MANIFEST}); choose a new directory"
-        )
+    if path.is_dir() and not (path / marker).is_file() and any(path.iterdir()):
+        what = "saved average" if average else "saved fit"
+        raise CliError(f"--save {path}: exists and is not a {what} (no {marker}); choose a new directory")
     return path
 
 
@@ -669,32 +685,21 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.self_calibrate and args.no_self_calibration:
         raise CliError("--self-calibrate and --no-self-calibration contradict each other: give one")
     out = _output_file(args.out)
-    save = _save_dir(args.save) if args.save else None
+    if args.candidates is not None and args.model != "auto":
+        raise CliError("--candidates names the families --model auto screens; add --model auto or drop it")
+    averaging = args.model == "auto" and args.auto_rule == "average"
+    save = _save_dir(args.save, averaging) if args.save else None
     ann = _load(args)
     if ann.summary is not None:
         _say(str(ann.summary))
     if args.gold_use == "calibrate":
         _check_calibration_gold(ann, args.calibration_folds)
-    from .fitting import fit  # PyMC and the models: 3 s, after the input is read and checked
+    from .averaging import FamilyAverage
+    from .fit import Fit
 
-    result = fit(
-        ann,
-        model=args.model,
-        method=args.method,
-        draws=args.draws,
-        minibatch_items=args.minibatch_items,
-        tune=args.tune,
-        chains=args.chains,
-        seed=args.seed,
-        sampler=args.sampler,
-        target_accept=args.target_accept,
-        use_gold=args.gold_use == "anchor",
-        quiet=args.quiet,
-        features=_read_features(args.features) if args.features else None,
-        self_calibration=not args.no_self_calibration,
-    )
+    result = _fitted(args, ann)
     _end_progress_line(args.quiet)
-    if args.self_calibrate and result.self_calibration is None:
+    if isinstance(result, Fit) and args.self_calibrate and result.self_calibration is None:
         from .self_calibration import self_calibrate
 
         calibrated = self_calibrate(result, seed=0 if args.seed is None else args.seed)
@@ -702,8 +707,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _say(calibrated.summary())
     saved = result.save(save) if save is not None else None
     report = [_selection_text(result.model_selection)] if result.model_selection else []
-    report.append(result.summary(data=ann.summary is None))
-    exported: Fit | Calibration = result
+    report.append(
+        result.summary() if isinstance(result, FamilyAverage) else result.summary(data=ann.summary is None)
+    )
+    exported: Fit | FamilyAverage | Calibration = result
     if args.gold_use == "calibrate":
         from .calibrate import calibrate
 
@@ -724,14 +731,72 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             raise CliError(f"{exc}; the fit is saved in {saved}", exc.code) from None
         raise
     if saved is not None:
-        report.append(f"saved the fit to {saved}")
+        what = (
+            f"the averaged fits to {saved}/<family>"
+            if isinstance(result, FamilyAverage)
+            else f"the fit to {saved}"
+        )
+        report.append(f"saved {what}")
     report.append(f"wrote {path} ({ann.n_items} items)")
     _say("\n".join(report))
     return 0
 
 
+def _fitted(args: argparse.Namespace, ann: Annotations) -> Fit | FamilyAverage:
+    """The fit ``bayeslabels fit`` asks for: one family, or ``--model auto``'s average (or pick)."""
+    from .fitting import auto_average, auto_fit, fit  # PyMC and the models: 3 s, after the input is read
+
+    settings: dict[str, Any] = {
+        "method": args.method,
+        "draws": args.draws,
+        "minibatch_items": args.minibatch_items,
+        "tune": args.tune,
+        "chains": args.chains,
+        "sampler": args.sampler,
+        "target_accept": args.target_accept,
+    }
+    if args.model != "auto":
+        return fit(
+            ann,
+            model=args.model,
+            seed=args.seed,
+            use_gold=args.gold_use == "anchor",
+            quiet=args.quiet,
+            features=_read_features(args.features) if args.features else None,
+            **settings,
+        )
+    if args.features:
+        raise CliError("--model auto does not screen feature models; use --model learning-from-crowds")
+    options: dict[str, Any] = {
+        "candidates": _candidates(args.candidates),
+        "use_gold": args.gold_use == "anchor",
+        "seed": args.seed,
+        "quiet": args.quiet,
+        "final_settings": {name: value for name, value in settings.items() if value is not None},
+        "self_calibration": not args.no_self_calibration,
+    }
+    if args.auto_rule == "average":
+        return auto_average(ann, **options)
+    return auto_fit(ann, **options)[0]
+
+
+def _candidates(value: str | None) -> list[str] | None:
+    """``--candidates a,b``: registered family names, in order (None: `auto_candidates`)."""
+    if value is None:
+        return None
+    from .models import family_names
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in family_names()]
+    if unknown or not names:
+        problem = f"unknown families {unknown}" if unknown else "no family named"
+        raise CliError(f"--candidates {value!r}: {problem}; choose from {', '.join(family_names())}")
+    return names
+
+
 def _selection_text(selection: dict) -> str:
-    """The --model auto comparison, one line per candidate."""
+    """The --model auto comparison, one line per candidate; then what was kept (the fit LOO
+    picks, or the members of the average) and how it was self-calibrated."""
     lines = ["model auto: candidates screened by NUTS (2 chains × 500 draws; 1000 where R-hat or ESS missed)"]
     for row in selection["models"]:
         elpd = "n/a" if row.get("elpd_loo") is None else f"{row['elpd_loo']:.1f} ± {row['se']:.1f}"
@@ -742,22 +807,37 @@ def _selection_text(selection: dict) -> str:
             + ("converged" if row.get("converged", True) else f"NOT converged (R-hat {row['max_rhat']:.3f})")
             + (f" at {int(draws)} draws" if isinstance(draws, int | float) and math.isfinite(draws) else "")
         )
-    lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
+    averaged = selection.get("averaged")
     finals = selection.get("final_fits") or []
-    if len(finals) > 1 or any(not f["passed_screen_bar"] for f in finals):
+    if averaged is not None:
+        lines.append(
+            f"LOO and the predictive checks recommend: {selection['recommended']} ({selection['reason']})"
+        )
         for final in finals:
-            lines.append(
-                f"  full fit of {final['model']}: {final['verdict']}"
-                + ("" if final["passed_screen_bar"] else " — has not mixed (the screen's bar)")
-            )
-        kept = next((f["model"] for f in finals if f["passed_screen_bar"]), finals[0]["model"])
-        lines.append(f"kept: {kept}")
+            lines.append(f"  full fit of {final['model']}: {final['verdict']}")
+        lines.append(f"exported: {selection['rule']}: {', '.join(averaged)}")
+    else:
+        lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")
+        if len(finals) > 1 or any(not f["passed_screen_bar"] for f in finals):
+            for final in finals:
+                lines.append(
+                    f"  full fit of {final['model']}: {final['verdict']}"
+                    + ("" if final["passed_screen_bar"] else " — has not mixed (the screen's bar)")
+                )
+            kept = next((f["model"] for f in finals if f["passed_screen_bar"]), finals[0]["model"])
+            lines.append(f"kept: {kept}")
     calibrated = selection.get("self_calibration")
     if calibrated:
-        lines.append(
-            f"self-calibrated on {calibrated['n_held_out_labels']} held-out labels: intra-item correlation "
-            f"r = {calibrated['correlation']:.3f}, temperature T(n) = 1 + (n - 1) r"
+        records: dict[str, dict] = (
+            calibrated if averaged is not None else {selection["recommended"]: calibrated}
         )
+        for name, record in records.items():
+            whose = f"{name}: " if averaged is not None else ""
+            lines.append(
+                f"{whose}self-calibrated on {record['n_held_out_labels']} "
+                f"held-out labels: intra-item correlation r = {record['correlation']:.3f}, "
+                "temperature T(n) = 1 + (n - 1) r"
+            )
     else:
         lines.append("not self-calibrated (--no-self-calibration)")
     return "\n".join(lines)
@@ -778,7 +858,9 @@ def _check_calibration_gold(ann: Annotations, folds: int) -> None:
         )
 
 
-def _export(result: Fit | Calibration, out: Path, ci_prob: float, allow_failed_check: bool) -> Path:
+def _export(
+    result: Fit | FamilyAverage | Calibration, out: Path, ci_prob: float, allow_failed_check: bool
+) -> Path:
     from .fit import ConvergenceError
 
     try:
