@@ -827,19 +827,20 @@ def _selection_text(selection: dict) -> str:
             kept = next((f["model"] for f in finals if f["passed_screen_bar"]), finals[0]["model"])
             lines.append(f"kept: {kept}")
     calibrated = selection.get("self_calibration")
-    if calibrated:
-        records: dict[str, dict] = (
-            calibrated if averaged is not None else {selection["recommended"]: calibrated}
-        )
-        for name, record in records.items():
-            whose = f"{name}: " if averaged is not None else ""
-            lines.append(
-                f"{whose}self-calibrated on {record['n_held_out_labels']} "
-                f"held-out labels: intra-item correlation r = {record['correlation']:.3f}, "
-                "temperature T(n) = 1 + (n - 1) r"
-            )
-    else:
+    if not calibrated:
         lines.append("not self-calibrated (--no-self-calibration)")
+    elif averaged is None:
+        lines.append(
+            f"self-calibrated on {calibrated['n_held_out_labels']} held-out labels: intra-item correlation "
+            f"r = {calibrated['correlation']:.3f}, temperature T(n) = 1 + (n - 1) r"
+        )
+    else:
+        first = next(iter(calibrated.values()))
+        each = ", ".join(f"{name} {record['correlation']:.3f}" for name, record in calibrated.items())
+        lines.append(
+            f"self-calibrated on {first['n_held_out_labels']} held-out labels, temperature "
+            f"T(n) = 1 + (n - 1) r; intra-item correlation r: {each}"
+        )
     return "\n".join(lines)
 
 

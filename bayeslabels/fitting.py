@@ -8,7 +8,7 @@ runs the Dawid–Skene EM that every sampler starts from, and hands the graph to
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -412,6 +412,7 @@ def auto_average(
     quiet: bool = False,
     final_settings: dict[str, Any] | None = None,
     self_calibration: bool = True,
+    full_fits: Mapping[str, Fit] | None = None,
 ) -> FamilyAverage:
     """Fit every candidate family that mixes and average their soft labels with equal weights:
     what ``bayeslabels fit --model auto`` exports.
@@ -446,19 +447,25 @@ def auto_average(
     final_settings : dict, optional
         Settings of the full fits (keyword arguments of `bayeslabels.fit`, e.g. ``{"draws": 2000}``).
     self_calibration : bool, default True
-        Self-calibrate every member.
+        Self-calibrate every full fit.
+    full_fits : mapping of str to Fit, optional
+        Full fits already made of some candidates (e.g. `bayeslabels.load` of an earlier save),
+        used instead of fitting those families again: each that family's fit of these labels,
+        with the same ``use_gold``.
 
     Returns
     -------
     FamilyAverage
-        The members with equal weights; ``model_selection`` holds the screen's comparison
-        (`ModelComparison.to_dict`), ``final_fits`` (one record per full fit, as `auto_fit`'s),
-        ``averaged`` (the members' names), ``rule`` and ``self_calibration`` (per member, or None).
+        Every full fit, the converged ones with equal weights and the others with weight 0;
+        ``model_selection`` holds the screen's comparison (`ModelComparison.to_dict`),
+        ``screen_mixed``, ``final_fits`` (one record per full fit, as `auto_fit`'s), ``averaged``
+        (the weighted members' names), ``rule`` and ``self_calibration`` (per full fit, or None).
 
     Raises
     ------
     DataError
-        If no candidate family fits these data.
+        If no candidate family fits these data, or a fit in ``full_fits`` is not that family's
+        fit of these labels with the same ``use_gold``.
 
     Examples
     --------
@@ -468,25 +475,29 @@ def auto_average(
     """
     from .averaging import FamilyAverage
 
+    given = _checked_full_fits(annotations, full_fits or {}, use_gold)
     screens = _screens(annotations, candidates, use_gold, seed, quiet)
     comparison = compare_models(screens, seed=0 if seed is None else seed)
     mixed = [
         name for name, screen in screens.items() if screen._check(SCREEN_THRESHOLDS, predictive=False).ok
     ]
     settings = {"use_gold": use_gold, "seed": seed, "quiet": quiet, **(final_settings or {})}
-    full = {name: fit(annotations, model=name, **settings) for name in (mixed or [comparison.recommended])}
+    full = {
+        name: given[name] if name in given else fit(annotations, model=name, **settings)
+        for name in (mixed or [comparison.recommended])
+    }
     records = [_full_fit_record(name, one) for name, one in full.items()]
-    converged = {name: one for name, one in full.items() if one._check(Thresholds(), predictive=False).ok}
-    members = converged or full
+    converged = [name for name, one in full.items() if one._check(Thresholds(), predictive=False).ok]
     calibrations: dict[str, Any] | None = None
     if self_calibration:
         from .self_calibration import self_calibrate
 
         calibrated = {
-            name: self_calibrate(one, seed=0 if seed is None else seed) for name, one in members.items()
+            name: self_calibrate(one, seed=0 if seed is None else seed) for name, one in full.items()
         }
-        members = {name: result.fit for name, result in calibrated.items()}
+        full = {name: result.fit for name, result in calibrated.items()}
         calibrations = {name: result.to_dict() for name, result in calibrated.items()}
+    averaged = converged or list(full)
     selection = comparison.to_dict()
     selection.update(
         rule="equal average of the candidates whose full fit converged"
@@ -494,10 +505,32 @@ def auto_average(
         else "equal average of every full fit (none converged)",
         screen_mixed=mixed,
         final_fits=records,
-        averaged=list(members),
+        averaged=averaged,
         self_calibration=calibrations,
     )
-    return FamilyAverage.of(members, model_selection=selection)
+    weights = {name: float(name in averaged) for name in full}
+    return FamilyAverage.of(full, weights, model_selection=selection)
+
+
+def _checked_full_fits(annotations: Annotations, given: Mapping[str, Fit], use_gold: bool) -> dict[str, Fit]:
+    """``auto_average``'s ``full_fits``, each checked to be that family's fit of these labels
+    with the same use of gold (a DataError naming the first that is not)."""
+    for name, one in given.items():
+        if not isinstance(one, Fit):
+            raise DataError(f"full_fits: {name!r} is a {type(one).__name__}, not a Fit")
+        problem = None
+        if one.spec.model != name:
+            problem = f"is a fit of model {one.spec.model!r}"
+        elif one.annotations.data_hash != annotations.data_hash:
+            problem = "was fitted to other labels"
+        elif one.used_gold != use_gold:
+            problem = f"{'used' if one.used_gold else 'held out'} gold"
+        if problem is not None:
+            raise DataError(
+                f"full_fits: {name!r} {problem}; give each candidate's own fit of these labels "
+                f"(use_gold={use_gold}), e.g. bl.load() of an earlier --save"
+            )
+    return dict(given)
 
 
 def _full_fit_record(name: str, full: Fit) -> dict[str, Any]:

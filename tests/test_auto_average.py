@@ -34,8 +34,11 @@ def test_every_candidate_that_mixed_is_fitted_in_full_and_the_converged_ones_are
     full = {record["model"]: record for record in selection["final_fits"]}
     assert set(full) == set(selection["screen_mixed"]) and set(full) <= set(CANDIDATES)
     converged = [name for name, record in full.items() if record["verdict"] == "converged"]
-    assert selection["averaged"] == (converged or list(full)) == list(averaged.fits)
-    assert averaged.weights == {name: 1 / len(averaged.fits) for name in averaged.fits}
+    assert selection["averaged"] == (converged or list(full))
+    assert list(averaged.fits) == list(full)  # every full fit is kept; the unconverged weigh 0
+    assert averaged.weights == {
+        name: float(name in selection["averaged"]) / len(selection["averaged"]) for name in full
+    }
     for name, member in averaged.fits.items():
         assert member.spec.model == name and member.sampling.draws == FULL["draws"]
         assert member.self_calibration == selection["self_calibration"][name]  # tempered, no gold
@@ -44,7 +47,8 @@ def test_every_candidate_that_mixed_is_fitted_in_full_and_the_converged_ones_are
 
 def test_the_soft_label_is_the_mean_of_the_members_and_recovers_the_truth(averaged, small_sim):
     soft = averaged.soft_labels(ci_prob=0.9)
-    members = np.mean([member.soft_labels().mean for member in averaged.fits.values()], axis=0)
+    kept = averaged.model_selection["averaged"]
+    members = np.mean([averaged.fits[name].soft_labels().mean for name in kept], axis=0)
     np.testing.assert_allclose(soft.mean, members, atol=1e-12)
     assert soft.ci_prob == 0.9 and (soft.lower <= soft.mean).all() and (soft.mean <= soft.upper).all()
     accuracy = (soft.mean.argmax(axis=1) == small_sim.true_class).mean()
@@ -54,8 +58,8 @@ def test_the_soft_label_is_the_mean_of_the_members_and_recovers_the_truth(averag
 def test_the_export_records_every_member_and_the_comparison(averaged, tmp_path):
     path = averaged.export(tmp_path / "soft.parquet")
     record = bl.read_provenance(path)
-    assert [member["name"] for member in record["averaged"]] == list(averaged.fits)
-    assert record["model_selection"]["averaged"] == list(averaged.fits)
+    kept = averaged.model_selection["averaged"]
+    assert [member["name"] for member in record["averaged"]] == kept == record["model_selection"]["averaged"]
     assert all(member["convergence"]["ok"] for member in record["averaged"])
     frame = pd.read_parquet(path)
     assert list(frame["item"]) == list(averaged.annotations.items)  # every item, in order
@@ -101,15 +105,32 @@ def test_the_command_line_exports_and_saves_the_average(averaged, small_sim, tmp
     ]
     assert main(args) == 0
     said = capsys.readouterr().out
-    assert f"exported: {averaged.model_selection['rule']}: {', '.join(averaged.fits)}" in said
+    assert (
+        f"exported: {averaged.model_selection['rule']}: {', '.join(averaged.model_selection['averaged'])}"
+        in said
+    )
     assert f"saved the averaged fits to {saved}/<family>" in said
     record = bl.read_provenance(out)
-    assert [member["name"] for member in record["averaged"]] == list(averaged.fits)
+    assert [member["name"] for member in record["averaged"]] == averaged.model_selection["averaged"]
     columns = [f"p_{c}" for c in small_sim.annotations.classes]
     np.testing.assert_allclose(
         pd.read_parquet(out)[columns].to_numpy(), averaged.soft_labels().mean, atol=1e-6
     )
     assert bl.FamilyAverage.load(saved).weights == averaged.weights
+
+
+def test_full_fits_already_made_are_used_instead_of_fitting_again(averaged, small_sim, em_fit):
+    from bayeslabels.self_calibration import untempered
+
+    made = {name: untempered(member) for name, member in averaged.fits.items()}
+    again = bl.auto_average(
+        small_sim.annotations, candidates=CANDIDATES, use_gold=False, seed=0, quiet=True, full_fits=made
+    )
+    np.testing.assert_allclose(again.soft_labels().mean, averaged.soft_labels().mean, atol=1e-12)
+    with pytest.raises(bl.DataError, match="'one-coin' is a fit of model 'dawid-skene'"):
+        bl.auto_average(
+            small_sim.annotations, candidates=CANDIDATES, use_gold=False, full_fits={"one-coin": em_fit}
+        )
 
 
 def test_candidates_outside_model_auto_or_unknown_are_one_line_errors(tmp_path, capsys):
@@ -140,6 +161,7 @@ def test_the_command_line_names_the_recommendation_the_full_fits_and_the_members
     assert "LOO and the predictive checks recommend: item-difficulty (best elpd)" in lines
     assert "  full fit of item-difficulty: NOT converged: R-hat 1.02" in lines
     assert "exported: equal average of the candidates whose full fit converged: dawid-skene" in lines
-    assert lines[-1].startswith(
-        "dawid-skene: self-calibrated on 100 held-out labels: intra-item correlation r = 0.100"
+    assert lines[-1] == (
+        "self-calibrated on 100 held-out labels, temperature T(n) = 1 + (n - 1) r; "
+        "intra-item correlation r: dawid-skene 0.100"
     )
