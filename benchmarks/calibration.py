@@ -10,15 +10,17 @@ also its in-sample variant, for comparison). With ``--nuts``
 also the Dawid–Skene NUTS posterior mean and its temperature-calibrated version (slow: minutes per
 data set, adult_content a quarter of an hour).
 
-With ``--families dawid-skene mace ambiguity ...`` every named family is fitted by NUTS (``--draws``
-/ ``--tune`` per chain, ``--chains``; gold held out), scored the same way, with its compile and
-sampling seconds and whether it passed its convergence check; then ``model="auto"``'s choice:
-`bl.compare_models` over those fits (LOO and predictive checks, no gold), its recommended family's
-row repeated as "auto → <family>", that fit self-calibrated (what ``--model auto`` exports by
-default), and that fit calibrated on 20 % of the gold (temperature),
-scored on the other 80 % before and after.
+With ``--families dawid-skene mace ambiguity ...`` those families are the candidates of
+``--model auto`` (`bl.auto_average`, gold held out): each is screened, every one whose screen mixed
+is fitted by NUTS (``--draws`` / ``--tune`` per chain, ``--chains``; default its shipped
+settings) and scored alone (compile and sampling seconds, whether it passed its check), then
+what ``--model auto`` exports: the equal average of the converged ones, self-calibrated (no gold;
+s = the whole auto run), LOO's pick among the same full fits (``--auto-rule pick``), and the
+average calibrated on 20 % of the gold (temperature-floor, ``--gold-use calibrate
+--calibration-fraction 0.2``) scored on the other 80 % (mean of 10 splits). ``--fits DIR`` re-uses
+shipped-settings full fits saved as DIR/<data>/<family> (the screens still run).
 
-    .venv/bin/python benchmarks/calibration.py [--nuts] [--families ...] [--data rte dog ...]
+    .venv/bin/python benchmarks/calibration.py [--nuts] [--families ...] [--data rte dog ...] [--fits DIR]
 
 Writes results/calibration.{json,md}.
 """
@@ -28,14 +30,15 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
-from _common import SHARED_NOTE, datasets_with_gold, fmt, machine_info, machine_line, write
+from _common import SHARED_NOTE, datasets_with_gold, fmt, load_shipped_fit, machine_info, machine_line, write
 
 import bayeslabels as bl
 from bayeslabels._tempering import item_temperature, temper
 from bayeslabels.choices import CALIBRATION_METHODS
-from bayeslabels.self_calibration import HeldOutLabels, fit_correlation
+from bayeslabels.self_calibration import HeldOutLabels, fit_correlation, untempered
 
 METRICS = ("accuracy", "ece", "log_loss", "brier")
 
@@ -71,60 +74,97 @@ def _calibrated(cal: bl.Calibration) -> dict[str, float]:
     return {metric: cal.value(metric, "after") for metric in METRICS} | {"temperature": cal.temperature}
 
 
-def family_rows(name: str, ann: bl.Annotations, families: list[str], settings: dict) -> list[dict]:
-    """Each family by NUTS (gold held out), then auto's choice and its 20 %-gold calibration."""
+def _family_row(
+    name: str, family: str, fit: bl.Fit, gold: np.ndarray, seconds: float, note: str = ""
+) -> dict:
+    info = fit.sampling
+    return {
+        "data": name,
+        "method": family + note,
+        **_scores(fit, gold),
+        "seconds": seconds,
+        "compile_seconds": info.compile_seconds if info else None,
+        "sampling_seconds": info.sampling_seconds if info else None,
+        "converged": bool(fit.check().ok),
+        "draws": " → ".join(map(str, info.draws_used or (info.draws,))) if info else None,
+    }
+
+
+def _saved_fits(name: str, ann: bl.Annotations, families: list[str], fits_dir: Path | None) -> dict:
+    """Shipped-settings full fits saved under ``fits_dir/<data>/<family>`` (gold held out): name →
+    (fit, compile + sampling seconds)."""
+    if fits_dir is None:
+        return {}
+    return {
+        family: load_shipped_fit(str(fits_dir / name / family), ann, family, use_gold=False)
+        for family in families
+        if (fits_dir / name / family).exists()
+    }
+
+
+def family_rows(
+    name: str, ann: bl.Annotations, families: list[str], settings: dict, fits_dir: Path | None = None
+) -> list[dict]:
+    """``--model auto`` (`bl.auto_average`: the screen, a full fit of every candidate that mixed,
+    the equal average of the converged ones, self-calibrated; gold held out) and each family's
+    full fit from it; then LOO's pick among them, and the average calibrated on 20 % of the gold."""
     gold = ann.gold
-    rows, fits = [], {}
+    saved = _saved_fits(name, ann, families, fits_dir)
+    started = time.perf_counter()
+    average = bl.auto_average(
+        ann,
+        candidates=families,
+        use_gold=False,
+        seed=0,
+        quiet=True,
+        final_settings=settings,
+        full_fits={family: fit for family, (fit, _) in saved.items()},
+    )
+    seconds = (
+        time.perf_counter() - started + sum(s for family, (_, s) in saved.items() if family in average.fits)
+    )
+    selection = average.model_selection
+    assert selection is not None
+    rows = []
     for family in families:
-        started = time.perf_counter()
-        fit = bl.fit(ann, model=family, use_gold=False, quiet=True, seed=0, **settings)
-        seconds = time.perf_counter() - started
-        fits[family] = fit
-        info = fit.sampling
-        rows.append(
-            {
-                "data": name,
-                "method": family,
-                **_scores(fit, gold),
-                "seconds": seconds,
-                "compile_seconds": info.compile_seconds if info else None,
-                "sampling_seconds": info.sampling_seconds if info else None,
-                "converged": bool(fit.check().ok),
-                "draws": " → ".join(map(str, info.draws_used or (info.draws,))) if info else None,
-            }
-        )
-        print(rows[-1], flush=True)
-    if len(fits) > 1:
-        comparison = bl.compare_models(fits)
-        chosen = comparison.recommended
-        row = next(r for r in rows if r["method"] == chosen)
-        rows.append({**row, "method": f"auto → {chosen}", "reason": comparison.reason})
-        self_cal = bl.self_calibrate(fits[chosen])
-        rows.append(
-            {
-                "data": name,
-                "method": f"auto → {chosen} + self-calibration (no gold; the default)",
-                **_scores(self_cal.soft_labels(), gold),
-                "r": self_cal.correlation,
-            }
-        )
-        cal = bl.calibrate(fits[chosen], gold, method="temperature", folds=5, seed=0, fraction=0.2)
-        for when in ("before", "after"):
-            rows.append(
-                {
-                    "data": name,
-                    "method": f"auto → {chosen}, 20 % gold calibration ({when}), other 80 %",
-                    **{m: cal.value(m, when, gold="held-out") for m in METRICS},
-                    **({"temperature": cal.temperature} if when == "after" else {}),
-                }
+        if family in average.fits:
+            fit = untempered(average.fits[family])
+            took = (
+                saved[family][1]
+                if family in saved
+                else fit.sampling.compile_seconds + fit.sampling.sampling_seconds
             )
+            rows.append(_family_row(name, family, fit, gold, took, " (reused)" if family in saved else ""))
+        else:
+            rows.append({"data": name, "method": f"{family}: screen did not mix, not fitted in full"})
+        print(rows[-1], flush=True)
+    members = ", ".join(selection["averaged"])
+    rows.append(
+        {
+            "data": name,
+            "method": f"auto: equal average of {members}, self-calibrated (no gold; the default)",
+            **_scores(average.soft_labels(), gold),
+            "seconds": seconds,
+        }
+    )
+    comparison = bl.compare_models({f: untempered(fit) for f, fit in average.fits.items()})
+    chosen = comparison.recommended
+    rows.append(
+        {
+            "data": name,
+            "method": f"auto --auto-rule pick: LOO's pick of the full fits → {chosen}, self-calibrated",
+            **_scores(average.fits[chosen], gold),
+            "reason": comparison.reason,
+        }
+    )
+    rows += _twenty_percent_rows(name, average, gold, "temperature-floor", "auto (the average)")
     return rows
 
 
 SPLITS = 10  # random 20 % calibration sets per data set: one split's ECE on 80 % of the gold is noisy
 
 
-def _twenty_percent_rows(name: str, source, gold: np.ndarray, method: str) -> list[dict]:
+def _twenty_percent_rows(name: str, source, gold: np.ndarray, method: str, what: str = "EM") -> list[dict]:
     """The map fitted on a random 20 % of the gold, scored on the other 80 %: the mean over
     `SPLITS` seeded splits (before / after)."""
     cals = [
@@ -135,7 +175,7 @@ def _twenty_percent_rows(name: str, source, gold: np.ndarray, method: str) -> li
         rows.append(
             {
                 "data": name,
-                "method": f"EM, 20 % gold {method} ({when}), other 80 %, mean of {SPLITS} splits",
+                "method": f"{what}, 20 % gold {method} ({when}), other 80 %, mean of {SPLITS} splits",
                 **{m: float(np.mean([c.value(m, when, gold="held-out") for c in cals])) for m in METRICS},
                 **({"temperature": float(np.mean([c.temperature for c in cals]))} if when == "after" else {}),
             }
@@ -175,7 +215,11 @@ def _perfect_calibration_reference(em: bl.Fit, gold: np.ndarray, n_sim: int = 50
 
 
 def rows_for(
-    name: str, nuts: bool, families: list[str] | None = None, settings: dict | None = None
+    name: str,
+    nuts: bool,
+    families: list[str] | None = None,
+    settings: dict | None = None,
+    fits_dir: Path | None = None,
 ) -> list[dict]:
     ann = bl.datasets.load(name)
     gold = ann.gold
@@ -218,7 +262,7 @@ def rows_for(
         cal = bl.calibrate(posterior, gold, method="temperature", folds=5, seed=0)
         rows.append({"data": name, "method": "DS NUTS + temperature (cross-fitted)", **_calibrated(cal)})
     if families:
-        rows += family_rows(name, ann, families, settings or {})
+        rows += family_rows(name, ann, families, settings or {}, fits_dir)
     n_gold = int((gold >= 0).sum())
     for row in rows:
         row["n_gold"] = n_gold
@@ -248,8 +292,10 @@ def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
         "gold, scored on the other 80 %.",
         "",
         "Family rows: NUTS with gold held out; s = compile + sampling seconds; ok = passed its",
-        "convergence check; draws = draws per chain at each check. auto: `compare_models` over the",
-        "family fits (no gold) and its choice.",
+        "convergence check; draws = draws per chain at each check ((reused): loaded from --fits, its",
+        "seconds those of the saved run). auto: what `--model auto` exports (`bl.auto_average`: the",
+        "equal average of the converged full fits, self-calibrated; no gold); s = the whole auto run,",
+        "screens included. auto --auto-rule pick: `compare_models`' recommendation among the same fits.",
         "",
         "| data | gold items | method | accuracy | ECE | log-loss | Brier | T | r | s | ok | draws |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
@@ -257,8 +303,8 @@ def table(rows: list[dict], machine: dict, settings: dict | None = None) -> str:
     for r in rows:
         ok = "" if "converged" not in r else ("yes" if r["converged"] else "no")
         lines.append(
-            f"| {r['data']} | {r['n_gold']} | {r['method']} | {fmt(r['accuracy'])} | {fmt(r['ece'])} "
-            f"| {fmt(r['log_loss'])} | {fmt(r['brier'])} | {fmt(r.get('temperature'), '.2f')} "
+            f"| {r['data']} | {r['n_gold']} | {r['method']} | {fmt(r.get('accuracy'))} | {fmt(r.get('ece'))} "
+            f"| {fmt(r.get('log_loss'))} | {fmt(r.get('brier'))} | {fmt(r.get('temperature'), '.2f')} "
             f"| {fmt(r.get('r'), '.3f')} | {fmt(r.get('seconds'), '.1f')} | {ok} | {r.get('draws') or ''} |"
         )
     lines += ["", SHARED_NOTE, ""]
@@ -278,11 +324,18 @@ def main() -> None:
     parser.add_argument("--chains", type=int, help="chains (default: the spec's)")
     parser.add_argument("--max-draws", type=int, help="cap on draws per chain (default: spec's)")
     parser.add_argument("--out", default="calibration", help="results/<out>.{json,md}")
+    parser.add_argument(
+        "--fits",
+        type=Path,
+        help="re-use shipped-settings full fits saved as DIR/<data>/<family> (gold held out)",
+    )
     args = parser.parse_args()
     machine = machine_info()
     given = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "max_draws": args.max_draws}
     settings = {name: value for name, value in given.items() if value is not None}
-    rows = [row for name in args.data for row in rows_for(name, args.nuts, args.families, settings)]
+    rows = [
+        row for name in args.data for row in rows_for(name, args.nuts, args.families, settings, args.fits)
+    ]
     meta = {"machine": machine, "settings": settings, "rows": rows}
     write(args.out, meta, table(rows, machine, settings))
 
