@@ -872,8 +872,15 @@ def _export(
 
 def _loaded(fit_dir: str, purpose: str | None = None) -> Fit:
     """A saved fit; with ``purpose``, a one-line caveat on stderr when it fails its check."""
+    from .averaging import AVERAGE_RECORD
     from .fit import load_fit
 
+    if (Path(fit_dir) / AVERAGE_RECORD).is_file():
+        members = sorted(child.name for child in Path(fit_dir).iterdir() if child.is_dir())
+        raise CliError(
+            f"{fit_dir} holds fits averaged by --model auto, not one fit: give one of them "
+            f"({', '.join(f'{fit_dir}/{name}' for name in members)}); check and export take the average"
+        )
     result = load_fit(fit_dir)
     if purpose is not None:
         report = result.check()
@@ -885,16 +892,33 @@ def _loaded(fit_dir: str, purpose: str | None = None) -> Fit:
     return result
 
 
+def _saved_average(fit_dir: str) -> FamilyAverage | None:
+    """The average saved in ``fit_dir`` (``fit --model auto --save``), or None for a single fit."""
+    from .averaging import AVERAGE_RECORD, FamilyAverage
+
+    return FamilyAverage.load(fit_dir) if (Path(fit_dir) / AVERAGE_RECORD).is_file() else None
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    report = _loaded(args.fit_dir).check()
-    _say(str(report))
-    return 0 if report.ok else EXIT_NOT_CONVERGED
+    average = _saved_average(args.fit_dir)
+    if average is None:
+        report = _loaded(args.fit_dir).check()
+        _say(str(report))
+        return 0 if report.ok else EXIT_NOT_CONVERGED
+    members = average.model_selection["averaged"] if average.model_selection else list(average.fits)
+    ok = True
+    for name, member in average.fits.items():
+        report = member.check()
+        role = "averaged" if average.weights[name] > 0 else "weight 0, not averaged"
+        _say(f"== {name} ({role})\n{report}")
+        ok = ok and (report.ok or name not in members)
+    return 0 if ok else EXIT_NOT_CONVERGED
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     _check_ci_prob(args.ci_prob)
     out = _output_file(args.out)
-    result = _loaded(args.fit_dir)
+    result = _saved_average(args.fit_dir) or _loaded(args.fit_dir)
     path = _export(result, out, args.ci_prob, args.allow_failed_check)
     _say(f"wrote {path} ({result.annotations.n_items} items)")
     return 0

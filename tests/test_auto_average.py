@@ -117,6 +117,14 @@ def test_the_command_line_exports_and_saves_the_average(averaged, small_sim, tmp
         pd.read_parquet(out)[columns].to_numpy(), averaged.soft_labels().mean, atol=1e-6
     )
     assert bl.FamilyAverage.load(saved).weights == averaged.weights
+    converged = [r["model"] for r in averaged.model_selection["final_fits"] if r["verdict"] == "converged"]
+    assert main(["check", str(saved)]) == (0 if converged else 1)  # every averaged member's check
+    assert "== dawid-skene (" in capsys.readouterr().out
+    again = tmp_path / "again.parquet"
+    assert main(["export", str(saved), "--out", str(again)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(again), pd.read_parquet(out))
+    assert main(["route", str(saved), "--budget", "5", "--out", str(tmp_path / "plan.csv")]) == 2
+    assert f"give one of them ({saved}/dawid-skene" in capsys.readouterr().err
 
 
 def test_full_fits_already_made_are_used_instead_of_fitting_again(averaged, small_sim, em_fit):
