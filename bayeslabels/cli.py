@@ -289,7 +289,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  bayeslabels check runs/fit-01\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("fit_dir", help="a directory written by 'bayeslabels fit --save' or Fit.save")
+    check.add_argument(
+        "fit_dir",
+        help="a directory written by 'bayeslabels fit --save' or Fit.save (--model auto: each averaged fit)",
+    )
 
     export = sub.add_parser(
         "export",
@@ -297,7 +300,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  bayeslabels export runs/fit-01 --out soft.parquet\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    export.add_argument("fit_dir", help="a directory written by 'bayeslabels fit --save' or Fit.save")
+    export.add_argument(
+        "fit_dir",
+        help="a directory written by 'bayeslabels fit --save' or Fit.save (of --model auto: the average)",
+    )
     export.add_argument("--out", required=True, help=f"soft-label file: {EXPORT_EXTENSIONS}")
     export.add_argument("--ci-prob", type=float, default=0.9, help="credible interval mass (default 0.9)")
     export.add_argument(
