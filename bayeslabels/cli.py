@@ -821,6 +821,9 @@ def _selection_text(selection: dict) -> str:
         )
         for final in finals:
             lines.append(f"  full fit of {final['model']}: {final['verdict']}")
+        for row in selection["models"]:
+            if row["model"] not in {final["model"] for final in finals}:
+                lines.append(f"  {row['model']}: not fitted in full (its screen did not mix, nor come close)")
         lines.append(f"exported: {selection['rule']}: {', '.join(averaged)}")
     else:
         lines.append(f"chosen: {selection['recommended']} ({selection['reason']})")

@@ -15,6 +15,8 @@ import pytest
 
 import bayeslabels as bl
 from bayeslabels.cli import _selection_text, main
+from bayeslabels.diagnostics import ConvergenceReport
+from bayeslabels.fitting import worth_a_full_fit
 
 CANDIDATES = ["dawid-skene", "one-coin"]
 FULL = {"draws": 1000, "tune": 500, "chains": 2}
@@ -32,7 +34,7 @@ def test_every_candidate_that_mixed_is_fitted_in_full_and_the_converged_ones_are
     assert selection is not None
     assert {row["model"] for row in selection["models"]} == set(CANDIDATES)  # the screen's table
     full = {record["model"]: record for record in selection["final_fits"]}
-    assert set(full) == set(selection["screen_mixed"]) and set(full) <= set(CANDIDATES)
+    assert set(full) == set(selection["fitted_in_full"]) and set(full) <= set(CANDIDATES)
     converged = [name for name, record in full.items() if record["verdict"] == "converged"]
     assert selection["averaged"] == (converged or list(full))
     assert list(averaged.fits) == list(full)  # every full fit is kept; the unconverged weigh 0
@@ -127,6 +129,33 @@ def test_the_command_line_exports_and_saves_the_average(averaged, small_sim, tmp
     assert f"give one of them ({saved}/dawid-skene" in capsys.readouterr().err
 
 
+def _screen(**changes) -> ConvergenceReport:
+    """A screen's report: 2 chains × 1000 draws, one item's tail ESS a little short."""
+    report = {
+        "ok": False,
+        "point_estimate": False,
+        "max_rhat": 1.03,
+        "min_ess_bulk": 190.0,
+        "min_ess_tail": 94.0,
+        "divergences": 0,
+        "bfmi": (1.0, 1.0),
+        "n_chains": 2,
+        "n_draws": 1000,
+        "reasons": ("min tail ESS 94 < 100",),
+    }
+    return ConvergenceReport(**(report | changes))
+
+
+def test_a_screen_a_few_draws_short_earns_a_full_fit_one_far_from_mixing_does_not():
+    full = 4 * 4000  # the shipped specs: 4 chains, up to 4000 draws each
+    assert worth_a_full_fit(_screen(ok=True, reasons=()), full)
+    assert worth_a_full_fit(_screen(), full)  # tail ESS 94 × 8 = 752 ≥ 400 within the full fit's draws
+    assert not worth_a_full_fit(_screen(), 4 * 1000)  # 188: not even the full fit would get there
+    assert not worth_a_full_fit(_screen(max_rhat=1.2, reasons=("max R-hat 1.2 > 1.05",)), full)
+    diverging = _screen(divergences=40, reasons=("40 divergent transitions > 10",))
+    assert not worth_a_full_fit(diverging, full)  # more draws do not cure divergences
+
+
 def test_full_fits_already_made_are_used_instead_of_fitting_again(averaged, small_sim, em_fit):
     from bayeslabels.self_calibration import untempered
 
@@ -169,6 +198,8 @@ def test_the_command_line_names_the_recommendation_the_full_fits_and_the_members
     assert "LOO and the predictive checks recommend: item-difficulty (best elpd)" in lines
     assert "  full fit of item-difficulty: NOT converged: R-hat 1.02" in lines
     assert "exported: equal average of the candidates whose full fit converged: dawid-skene" in lines
+    skipped = {**selection, "models": [*selection["models"], {**row, "model": "mace"}]}
+    assert "  mace: not fitted in full (its screen did not mix, nor come close)" in _selection_text(skipped)
     assert lines[-1] == (
         "self-calibrated on 100 held-out labels, temperature T(n) = 1 + (n - 1) r; "
         "intra-item correlation r: dawid-skene 0.100"
