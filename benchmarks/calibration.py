@@ -136,7 +136,12 @@ def family_rows(
             )
             rows.append(_family_row(name, family, fit, gold, took, " (reused)" if family in saved else ""))
         else:
-            rows.append({"data": name, "method": f"{family}: not fitted in full (its screen did not mix, nor come close)"})
+            rows.append(
+                {
+                    "data": name,
+                    "method": f"{family}: not fitted in full (its screen did not mix, nor come close)",
+                }
+            )
         print(rows[-1], flush=True)
     members = ", ".join(selection["averaged"])
     rows.append(
