@@ -494,8 +494,9 @@ def auto_average(
         name: given[name] if name in given else fit(annotations, model=name, **settings)
         for name in (mixed or [comparison.recommended])
     }
-    records = [_full_fit_record(name, one) for name, one in full.items()]
-    converged = [name for name, one in full.items() if one._check(Thresholds(), predictive=False).ok]
+    reports = {name: one._check(Thresholds(), predictive=False) for name, one in full.items()}
+    records = [_full_fit_record(name, one, reports[name]) for name, one in full.items()]
+    converged = [name for name, report in reports.items() if report.ok]
     calibrations: dict[str, Any] | None = None
     if self_calibration:
         from .self_calibration import self_calibrate
@@ -590,11 +591,11 @@ def _checked_full_fits(annotations: Annotations, given: Mapping[str, Fit], use_g
     return dict(given)
 
 
-def _full_fit_record(name: str, full: Fit) -> dict[str, Any]:
+def _full_fit_record(name: str, full: Fit, report: ConvergenceReport | None = None) -> dict[str, Any]:
     """A full fit's record for ``model_selection["final_fits"]``: ``model``,
-    ``passed_screen_bar``, ``verdict`` (of `Fit.check` at its defaults), ``max_rhat``,
-    ``min_ess_bulk``."""
-    report = full._check(Thresholds(), predictive=False)
+    ``passed_screen_bar``, ``verdict`` (of `Fit.check` at its defaults: ``report`` where the
+    caller has it already), ``max_rhat``, ``min_ess_bulk``."""
+    report = report or full._check(Thresholds(), predictive=False)
     return {
         "model": name,
         "passed_screen_bar": bool(full._check(SCREEN_THRESHOLDS, predictive=False).ok),
