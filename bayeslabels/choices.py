@@ -22,8 +22,13 @@ SAMPLERS: tuple[Sampler, ...] = (
     "blackjax",
 )
 NUTPIE_SAMPLERS: tuple[Sampler, ...] = ("nutpie", "nutpie-numba", "nutpie-jax")
-CalibrationMethod = Literal["temperature-floor", "temperature", "vector"]
-CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = ("temperature-floor", "temperature", "vector")
+CalibrationMethod = Literal["temperature-floor", "temperature", "top-label", "vector"]
+CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = (
+    "temperature-floor",
+    "temperature",
+    "top-label",
+    "vector",
+)
 DEFAULT_CALIBRATION_METHOD: CalibrationMethod = "temperature-floor"
 
 

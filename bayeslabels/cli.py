@@ -216,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(CALIBRATION_METHODS),
         default=DEFAULT_CALIBRATION_METHOD,
         help="--gold-use calibrate: temperature with a uniform floor (default), one temperature, "
-        "or a scale and bias per class",
+        "Platt scaling of the label's probability (top-label), or a scale and bias per class",
     )
     fit.add_argument(
         "--model",

@@ -2,7 +2,7 @@
 
 For each bundled data set with gold, gold is held out of every fit and the soft labels are scored
 on it: accuracy, top-label ECE (10 bins), log-loss and Brier — for the vote share, Dawid–Skene EM,
-and EM calibrated on the same gold by `bl.calibrate` (temperature and vector scaling, 5 folds
+and EM calibrated on the same gold by `bl.calibrate` (every map: temperature-floor, temperature, top-label, vector; 5 folds
 cross-fitted: every gold item is scored by a map fitted without its own gold), EM calibrated on
 20 % of the gold (scored on the other 80 %), and EM self-calibrated without gold
 (`bl.self_calibrate`: a temperature growing with the label count, fitted on held-out labels;
@@ -16,8 +16,8 @@ is fitted by NUTS (``--draws`` / ``--tune`` per chain, ``--chains``; default its
 settings) and scored alone (compile and sampling seconds, whether it passed its check), then
 what ``--model auto`` exports: the equal average of the converged ones, self-calibrated (no gold;
 s = the whole auto run), LOO's pick among the same full fits (``--auto-rule pick``), and the
-average calibrated on 20 % of the gold (temperature-floor, ``--gold-use calibrate
---calibration-fraction 0.2``) scored on the other 80 % (mean of 10 splits). ``--fits DIR`` re-uses
+average calibrated on 20 % of the gold (temperature-floor and top-label, ``--gold-use calibrate
+--calibration-fraction 0.2 [--calibration-method top-label]``) scored on the other 80 % (mean of 10 splits). ``--fits DIR`` re-uses
 shipped-settings full fits saved as DIR/<data>/<family> (the screens still run).
 
     .venv/bin/python benchmarks/calibration.py [--nuts] [--families ...] [--data rte dog ...] [--fits DIR]
@@ -162,7 +162,8 @@ def family_rows(
             "reason": comparison.reason,
         }
     )
-    rows += _twenty_percent_rows(name, average, gold, "temperature-floor", "auto (the average)")
+    for method in ("temperature-floor", "top-label"):
+        rows += _twenty_percent_rows(name, average, gold, method, "auto (the average)")
     return rows
 
 
@@ -256,7 +257,7 @@ def rows_for(
     for method in CALIBRATION_METHODS:
         cal = bl.calibrate(em, gold, method=method, folds=5, seed=0)
         rows.append({"data": name, "method": f"EM + {method} (cross-fitted)", **_calibrated(cal)})
-    for method in ("temperature-floor", "temperature"):
+    for method in ("temperature-floor", "temperature", "top-label"):
         rows += _twenty_percent_rows(name, em, gold, method)
     rows.append({"data": name, **_perfect_calibration_reference(em, gold)})
     if nuts:
