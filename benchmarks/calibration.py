@@ -2,9 +2,9 @@
 
 For each bundled data set with gold, gold is held out of every fit and the soft labels are scored
 on it: accuracy, top-label ECE (10 bins), log-loss and Brier — for the vote share, Dawid–Skene EM,
-and EM calibrated on the same gold by `bl.calibrate` (every map: temperature-floor, temperature, top-label, vector; 5 folds
-cross-fitted: every gold item is scored by a map fitted without its own gold), EM calibrated on
-20 % of the gold (scored on the other 80 %), and EM self-calibrated without gold
+and EM calibrated on the same gold by `bl.calibrate` (every map: temperature-floor, temperature,
+top-label, vector; 5 folds cross-fitted: every gold item is scored by a map fitted without its
+own gold), EM calibrated on 20 % of the gold (scored on the other 80 %), and EM self-calibrated without gold
 (`bl.self_calibrate`: a temperature growing with the label count, fitted on held-out labels;
 also its in-sample variant, for comparison). With ``--nuts``
 also the Dawid–Skene NUTS posterior mean and its temperature-calibrated version (slow: minutes per
@@ -17,8 +17,9 @@ settings) and scored alone (compile and sampling seconds, whether it passed its 
 what ``--model auto`` exports: the equal average of the converged ones, self-calibrated (no gold;
 s = the whole auto run), LOO's pick among the same full fits (``--auto-rule pick``), and the
 average calibrated on 20 % of the gold (temperature-floor and top-label, ``--gold-use calibrate
---calibration-fraction 0.2 [--calibration-method top-label]``) scored on the other 80 % (mean of 10 splits). ``--fits DIR`` re-uses
-shipped-settings full fits saved as DIR/<data>/<family> (the screens still run).
+--calibration-fraction 0.2 [--calibration-method top-label]``) scored on the other 80 % (mean of
+10 splits). ``--fits DIR`` re-uses shipped-settings full fits saved as DIR/<data>/<family> (the
+screens still run).
 
     .venv/bin/python benchmarks/calibration.py [--nuts] [--families ...] [--data rte dog ...] [--fits DIR]
 

@@ -89,7 +89,8 @@ def test_top_label_scaling_undoes_a_distortion_of_the_labels_confidence(sim, em_
     """EM's nearly calibrated labels with the label's log-odds doubled and shifted by +1 (too
     sure everywhere, more so where sure): the top-label map finds the inverse, logit c ↦
     0.5 logit c − 0.5, composed with the map EM's own labels need (a ≈ 1.16, b ≈ −0.17 here:
-    logit c ↦ a (logit c' − 1) / 2 + b), keeps every label, and lowers ECE and log-loss on gold it never saw."""
+    logit c ↦ a (logit c' − 1) / 2 + b), keeps every label, and lowers ECE and log-loss on gold
+    it never saw."""
     distorted = _top_label_distorted(em_soft.mean, 2.0, 1.0)
     assert (distorted.argmax(axis=1) == em_soft.mean.argmax(axis=1)).all()
     over = replace(em_soft, mean=distorted, lower=None, upper=None)
