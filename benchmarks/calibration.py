@@ -184,7 +184,11 @@ def _twenty_percent_rows(name: str, source, gold: np.ndarray, method: str, what:
                 "data": name,
                 "method": f"{what}, 20 % gold {method} ({when}), other 80 %, mean of {SPLITS} splits",
                 **{m: float(np.mean([c.value(m, when, gold="held-out") for c in cals])) for m in METRICS},
-                **({"temperature": float(np.mean([c.temperature for c in cals]))} if when == "after" else {}),
+                **(
+                    {"temperature": float(np.mean([c.temperature for c in cals]))}
+                    if when == "after" and cals[0].temperature is not None
+                    else {}
+                ),
             }
         )
     return rows
