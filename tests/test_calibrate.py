@@ -418,6 +418,14 @@ def test_fit_gold_use_calibrate_writes_calibrated_soft_labels(tmp_path, capsys):
     assert "96 gold items held out (fraction 0.2)" in capsys.readouterr().out
     assert bl.read_provenance(partial)["calibration"]["fraction"] == 0.2
 
+    # the top-label map by name, its two numbers in the provenance
+    top = tmp_path / "top.parquet"
+    assert (
+        main([*args, "--gold-use", "calibrate", "--calibration-method", "top-label", "--out", str(top)]) == 0
+    )
+    assert "top-label calibration on 120 gold items" in capsys.readouterr().out
+    assert set(bl.read_provenance(top)["calibration"]["map"]) == {"method", "a", "b", "n_gold"}
+
     # too little gold is one line, before any fit
     truth.head(10).to_csv(tmp_path / "few.csv", index=False)
     few = ["fit", str(tmp_path / "labels.csv"), "--gold", str(tmp_path / "few.csv"), "--method", "em"]
