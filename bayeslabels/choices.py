@@ -30,6 +30,7 @@ CALIBRATION_METHODS: tuple[CalibrationMethod, ...] = (
     "vector",
 )
 DEFAULT_CALIBRATION_METHOD: CalibrationMethod = "temperature-floor"
+AVERAGE_CALIBRATION_METHOD: CalibrationMethod = "top-label"  # a FamilyAverage's default (calibrate.py)
 
 
 def shipped_specs() -> list[str]:

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, get_args
 
 from ._checks import check_ci_prob
 from ._version import __version__
-from .choices import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, SAMPLERS, Method, shipped_specs
+from .choices import (
+    AVERAGE_CALIBRATION_METHOD,
+    CALIBRATION_METHODS,
+    DEFAULT_CALIBRATION_METHOD,
+    SAMPLERS,
+    Method,
+    shipped_specs,
+)
 from .errors import DataError, SpecError
 from .export_io import EXPORT_EXTENSIONS, export_format
 
@@ -214,9 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--calibration-method",
         choices=list(CALIBRATION_METHODS),
-        default=DEFAULT_CALIBRATION_METHOD,
-        help="--gold-use calibrate: temperature with a uniform floor (default), one temperature, "
-        "Platt scaling of the label's probability (top-label), or a scale and bias per class",
+        help="--gold-use calibrate: temperature with a uniform floor, one temperature, Platt "
+        "scaling of the label's probability (top-label), or a scale and bias per class (default: "
+        f"{AVERAGE_CALIBRATION_METHOD} for --model auto's average, {DEFAULT_CALIBRATION_METHOD} otherwise)",
     )
     fit.add_argument(
         "--model",

@@ -84,6 +84,11 @@ def test_the_average_is_calibrated_on_gold_draw_by_draw(averaged, small_sim):
     assert soft.ci_prob == 0.9 and (soft.lower <= soft.mean).all() and (soft.mean <= soft.upper).all()
     np.testing.assert_array_equal(soft.mean.argmax(axis=1), averaged.soft_labels().mean.argmax(axis=1))
     assert calibration.provenance()["averaged"][0]["name"] == next(iter(averaged.fits))
+    # named no map, the average gets the top-label map (its members are self-calibrated already)
+    default = bl.calibrate(averaged, gold)
+    assert (
+        default.method == "top-label" and default.provenance()["calibration"]["map"]["method"] == "top-label"
+    )
 
 
 def test_the_command_line_exports_and_saves_the_average(averaged, small_sim, tmp_path, capsys):
