@@ -788,8 +788,8 @@ def calibrate(
     method : {"temperature-floor", "temperature", "top-label", "vector"}, optional
         One temperature and a uniform floor ε, one temperature alone, Platt scaling of the
         label's probability, or a scale and bias per class with a prior near the identity
-        (module docstring). Default: ``"top-label"`` for a `FamilyAverage`, whose members are
-        self-calibrated already, ``"temperature-floor"`` otherwise (`default_method`).
+        (module docstring). Default: ``"top-label"`` for a `FamilyAverage` (``--model auto``'s,
+        its members self-calibrated), ``"temperature-floor"`` otherwise (`default_method`).
     folds : int, default 5
         Cross-fitting folds of the gold items (at least 2).
     seed : int, default 0
