@@ -741,6 +741,9 @@ class Calibration:
         if self.method in TEMPERATURE_METHODS:
             per_fold = ", ".join(_fold_description(m) for m in self.fold_maps)
             lines = [head, f"map on all gold: {self.overall.describe()}; per fold: T = {per_fold}"]
+        elif self.method == "top-label":
+            per_fold = ", ".join(f"({m.scale[0]:.3g}, {m.bias[0]:+.3g})" for m in self.fold_maps)
+            lines = [head, f"map on all gold: {self.overall.describe()}; per fold (a, b): {per_fold}"]
         else:
             lines = [head, f"map on all gold: {self.overall.describe()}"]
         titles = {

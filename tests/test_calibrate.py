@@ -110,7 +110,7 @@ def test_top_label_scaling_undoes_a_distortion_of_the_labels_confidence(sim, em_
         assert cal.value("ece", "after", gold) < 0.5 * cal.value("ece", "before", gold)
         assert cal.value("log_loss", "after", gold) < cal.value("log_loss", "before", gold)
         assert cal.value("accuracy", "after", gold) == cal.value("accuracy", "before", gold)
-    assert "logit c" in str(cal)
+    assert "logit c" in str(cal) and "per fold (a, b): (" in str(cal)
 
 
 def test_the_top_label_map_keeps_the_label_on_top_and_the_other_classes_in_proportion():
