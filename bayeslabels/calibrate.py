@@ -399,12 +399,14 @@ def _fit_top_label(log_p: np.ndarray, y: np.ndarray) -> CalibrationMap:
     log_share = np.log(np.maximum(shares[:, np.arange(n), y], PROBABILITY_FLOOR))
     log_draws = np.log(len(probabilities))
     precision = 1.0 / TOP_LABEL_PRIOR_SD**2
+    log_bound, log_rest_at_bound = np.log(np.maximum(keep_on_top, PROBABILITY_FLOOR)), np.log1p(-keep_on_top)
+    logit_bound = log_bound - log_rest_at_bound  # c_cal is held at the bound where z falls below this
 
     def objective(x: np.ndarray) -> float:
         z = x[0] * log_odds + x[1]
-        floored = z < np.log(np.maximum(keep_on_top, PROBABILITY_FLOOR)) - np.log1p(-keep_on_top)
-        log_c = np.where(floored, np.log(np.maximum(keep_on_top, PROBABILITY_FLOOR)), log_expit(z))
-        log_rest = np.where(floored, np.log1p(-keep_on_top), log_expit(-z))
+        floored = z < logit_bound
+        log_c = np.where(floored, log_bound, log_expit(z))
+        log_rest = np.where(floored, log_rest_at_bound, log_expit(-z))
         log_gold = np.where(gold_is_label, log_c, log_share + log_rest)
         log_mean = logsumexp(log_gold, axis=0) - log_draws
         penalty = 0.5 * precision * ((x[0] - 1.0) ** 2 + x[1] ** 2)
