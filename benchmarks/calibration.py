@@ -19,7 +19,7 @@ s = the whole auto run), LOO's pick among the same full fits (``--auto-rule pick
 average calibrated on 20 % of the gold (temperature-floor and top-label, ``--gold-use calibrate
 --calibration-fraction 0.2 [--calibration-method top-label]``) scored on the other 80 % (mean of
 10 splits). ``--fits DIR`` re-uses shipped-settings full fits saved as DIR/<data>/<family> (the
-screens still run).
+screens still run), and saves there the shipped-settings full fits it makes.
 
     .venv/bin/python benchmarks/calibration.py [--nuts] [--families ...] [--data rte dog ...] [--fits DIR]
 
@@ -126,6 +126,12 @@ def family_rows(
     )
     selection = average.model_selection
     assert selection is not None
+    if fits_dir is not None and not settings:  # shipped settings: keep the new full fits for re-use
+        for family, fit in average.fits.items():
+            if family not in saved:
+                fit_dir = fits_dir / name / family
+                untempered(fit).save(fit_dir)
+                print(f"saved {family} to {fit_dir}", flush=True)
     rows = []
     for family in families:
         if family in average.fits:
@@ -338,7 +344,8 @@ def main() -> None:
     parser.add_argument(
         "--fits",
         type=Path,
-        help="re-use shipped-settings full fits saved as DIR/<data>/<family> (gold held out)",
+        help="re-use shipped-settings full fits saved as DIR/<data>/<family> (gold held out); new "
+        "shipped-settings full fits are saved there",
     )
     args = parser.parse_args()
     machine = machine_info()
