@@ -39,6 +39,7 @@ from .data import Annotations
 from .errors import DataError
 from .fit import Fit, _ItemPosteriors
 from .selection import check_fits_of_same_labels
+from .self_calibration import SelfCalibration
 from .soft_labels import SoftLabels, export_kind
 
 BLOCK_ITEMS = 4096
@@ -67,6 +68,14 @@ def _checked_weights(fits: Mapping[str, Fit], weights: Mapping[str, float] | Non
     if total <= 0:
         raise DataError("average_soft_labels: the weights sum to 0; give at least one positive weight")
     return {name: w / total for name, w in values.items()}
+
+
+def _members_as_fits(fits: Mapping[str, Fit | SelfCalibration]) -> Mapping[str, Fit]:
+    """``fits`` with each `SelfCalibration` (``bl.self_calibrate(fit)``) as its tempered fit, the
+    way ``--model auto`` averages self-calibrated members; anything else as given (checked next)."""
+    if not isinstance(fits, Mapping):
+        return fits
+    return {name: fit.fit if isinstance(fit, SelfCalibration) else fit for name, fit in fits.items()}
 
 
 def _check_same_labels(fits: Mapping[str, Fit]) -> Fit:
@@ -125,7 +134,7 @@ class FamilyAverage:
     @classmethod
     def of(
         cls,
-        fits: Mapping[str, Fit],
+        fits: Mapping[str, Fit | SelfCalibration],
         weights: Mapping[str, float] | None = None,
         model_selection: dict[str, Any] | None = None,
     ) -> FamilyAverage:
@@ -133,8 +142,8 @@ class FamilyAverage:
 
         Parameters
         ----------
-        fits : mapping of str to Fit
-            Name → fit of the same labels.
+        fits : mapping of str to Fit or SelfCalibration
+            Name → fit of the same labels; a `SelfCalibration` enters with its tempered draws.
         weights : mapping of str to float, optional
             Name → weight (normalised; a fit not named gets 0). Default: equal.
         model_selection : dict, optional
@@ -157,6 +166,7 @@ class FamilyAverage:
         >>> bl.FamilyAverage.of(fits, {"dawid-skene": 3, "one-coin": 1}).weights
         {'dawid-skene': 0.75, 'one-coin': 0.25}
         """
+        fits = _members_as_fits(fits)
         _check_same_labels(fits)
         return cls(dict(fits), _checked_weights(fits, weights), model_selection)
 
@@ -505,15 +515,18 @@ class FamilyAverage:
 
 
 def average_soft_labels(
-    fits: Mapping[str, Fit], weights: Mapping[str, float] | None = None, ci_prob: float = 0.9
+    fits: Mapping[str, Fit | SelfCalibration],
+    weights: Mapping[str, float] | None = None,
+    ci_prob: float = 0.9,
 ) -> SoftLabels:
     """The soft labels of a weighted mixture of fits' posteriors over the classes (module docstring).
 
     Parameters
     ----------
-    fits : mapping of str to Fit
+    fits : mapping of str to Fit or SelfCalibration
         Name → fit of the same labels (same items and classes, all with or all without gold).
-        Sampled fits and point estimates mix alike; a self-calibrated fit enters tempered.
+        Sampled fits and point estimates mix alike; a self-calibrated fit (or the
+        `SelfCalibration` of ``bl.self_calibrate``) enters tempered.
     weights : mapping of str to float, optional
         Name → weight (normalised to sum to one; a fit not named gets 0). Default: equal.
     ci_prob : float, default 0.9
@@ -549,7 +562,7 @@ def average_soft_labels(
 
 
 def export_average(
-    fits: Mapping[str, Fit],
+    fits: Mapping[str, Fit | SelfCalibration],
     path: str | Path,
     weights: Mapping[str, float] | None = None,
     ci_prob: float = 0.9,

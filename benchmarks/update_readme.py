@@ -35,6 +35,7 @@ ORDER = [
     "calibration_shipped_1",
     "calibration_shipped_2",
     "calibration_shipped_3",
+    "calibration_shipped_4",
     "gold_free_rules_1",
     "gold_free_rules_2",
     "gold_ceiling",
@@ -42,7 +43,7 @@ ORDER = [
     "pseudo_priors",
     "subtypes_demo",
 ]
-WRITTEN_BY = {f"calibration_shipped_{i}": "calibration" for i in (1, 2, 3)} | {
+WRITTEN_BY = {f"calibration_shipped_{i}": "calibration" for i in (1, 2, 3, 4)} | {
     f"gold_free_rules_{i}": "gold_free_rules" for i in (1, 2)
 }
 """Result files whose benchmark script has another name (by default ``<name>.py``)."""

@@ -48,6 +48,13 @@ def test_a_self_calibrated_fit_enters_tempered(rte_em_fits):
     assert not np.allclose(soft.mean, rte_em_fits["dawid-skene"].soft_labels().mean)
 
 
+def test_the_self_calibration_itself_enters_as_its_tempered_fit(rte_em_fits):
+    calibrated = bl.self_calibrate(rte_em_fits["dawid-skene"])
+    mixed = bl.average_soft_labels({"tempered": calibrated, "one-coin": rte_em_fits["one-coin"]})
+    expected = bl.average_soft_labels({"tempered": calibrated.fit, "one-coin": rte_em_fits["one-coin"]})
+    np.testing.assert_allclose(mixed.mean, expected.mean, atol=1e-12)
+
+
 def test_a_sampled_fit_averaged_with_itself_keeps_its_mean_and_interval(nuts_fit):
     own = nuts_fit.soft_labels(ci_prob=0.9)
     soft = bl.average_soft_labels({"a": nuts_fit, "b": nuts_fit}, ci_prob=0.9)
