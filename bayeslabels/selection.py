@@ -147,7 +147,9 @@ def check_fits_of_same_labels(fits: Mapping[str, Any], caller: str, verb: str) -
         raise DataError(f"{caller} needs at least one fit, e.g. {{'ds': bl.fit(ann)}}")
     for name, fit in fits.items():
         if not isinstance(fit, Fit):
-            raise DataError(f"{caller}: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit")
+            inner = getattr(fit, "fit", None)
+            hint = ": pass its .fit" if isinstance(inner, Fit) else ""
+            raise DataError(f"{caller}: {name!r} is a {type(fit).__name__}, not a Fit from bl.fit{hint}")
     first_name, first = next(iter(fits.items()))
     reference = first.annotations
     for name, fit in fits.items():

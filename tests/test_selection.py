@@ -123,6 +123,8 @@ def test_fits_of_other_labels_are_refused(em_fit):
         bl.compare_models({})
     with pytest.raises(bl.DataError, match="not a Fit"):
         bl.compare_models({"a": "dawid-skene"})
+    with pytest.raises(bl.DataError, match="is a SelfCalibration, not a Fit from bl.fit: pass its .fit"):
+        bl.compare_models({"a": bl.self_calibrate(em_fit)})
 
 
 def test_auto_candidates_are_the_registered_families_that_fit_the_data(small_sim, subtype_sim):
