@@ -263,6 +263,9 @@ class ConvergenceReport:
         The scalars with the highest R-hat and lowest ESS.
     draws_used : tuple of int
         Draws per chain of each round, when NUTS drew more to pass (``max_draws``).
+    thin : int
+        Every ``thin``-th draw was kept (1: all): a large posterior's memory bound
+        (`bayeslabels.inference.posterior_thinning`); ``n_draws`` counts the kept draws.
 
     Examples
     --------
@@ -291,6 +294,7 @@ class ConvergenceReport:
     variational: bool = False
     worst: tuple[Culprit, ...] = ()
     draws_used: tuple[int, ...] = ()
+    thin: int = 1
 
     @property
     def needs_more_draws(self) -> bool:
@@ -399,6 +403,7 @@ class ConvergenceReport:
                 for w in data["worst"]
             ),
             draws_used=tuple(int(d) for d in data["draws_used"]),
+            thin=int(data.get("thin", 1)),
         )
 
     def __str__(self) -> str:
@@ -452,6 +457,11 @@ class ConvergenceReport:
                 "  drew more until the check passed or max_draws was reached: draws per chain "
                 + " → ".join(map(str, self.draws_used))
             )
+        if self.thin > 1:
+            lines.append(
+                f"  thinned: 1 draw in {self.thin} kept ({self.n_draws} per chain), to bound the posterior's "
+                "memory (bayeslabels.inference.POSTERIOR_READ_BYTES)"
+            )
         return lines
 
     __repr__ = __str__
@@ -465,6 +475,7 @@ def check_convergence(
     warnings: tuple[str, ...] = (),
     subtype_switched: tuple[str, ...] = (),
     draws_used: tuple[int, ...] = (),
+    thin: int = 1,
 ) -> ConvergenceReport:
     """R-hat, ESS, divergences and BFMI of ``var_names`` in ``tree``'s posterior, plus the
     chain alignments, subtype-level switches (`subtype_switches`) and identifiability warnings
@@ -552,6 +563,7 @@ def check_convergence(
         thresholds=thresholds,
         worst=worst,
         draws_used=tuple(draws_used),
+        thin=int(thin),
     )
 
 

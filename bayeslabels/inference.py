@@ -385,6 +385,7 @@ def sample_nuts(
     made twice), while a trace on disk (`_trace_store`) is still there to be read."""
     progress = show_progress(quiet)
     own = to_posterior or (lambda tree: tree)
+    thin = 1
     reused = False
     draws_used = [settings.draws]
     backend = ""
@@ -428,10 +429,12 @@ def sample_nuts(
 
         with _trace_store(compiled, run, settings.max_draws if continues else settings.draws) as store:
             if not continues:
-                tree = completed(_drop_warmup(nutpie.sample(compiled, **run, **store)))
+                trace = _drop_warmup(nutpie.sample(compiled, **run, **store))
+                thin = posterior_thinning(trace, settings.draws)
+                tree = completed(_first_draws(trace, settings.draws, thin))
             else:
                 more = cast("Callable[[xr.DataTree], bool]", needs_more)
-                tree, draws_used = _sample_until_checked(
+                tree, draws_used, thin = _sample_until_checked(
                     compiled, {**run, **store}, settings.max_draws, lambda tree: more(completed(tree))
                 )
                 tree = completed(tree)
@@ -475,6 +478,7 @@ def sample_nuts(
         compiled_reused=reused,
         draws_used=tuple(draws_used) if len(draws_used) > 1 else (),
         backend=backend,
+        thin=thin,
     )
     return tree, info
 
@@ -553,7 +557,7 @@ def _doubling_rounds(draws: int, max_draws: int) -> list[int]:
 
 def _sample_until_checked(
     compiled: CompiledModel, run: dict, max_draws: int, needs_more: Callable[[xr.DataTree], bool]
-) -> tuple[xr.DataTree, list[int]]:
+) -> tuple[xr.DataTree, list[int], int]:
     """NUTS that keeps its chains going until ``needs_more`` is False or ``max_draws`` is reached.
 
     One nutpie run of ``max_draws`` draws per chain runs in the background; when every chain
@@ -562,7 +566,8 @@ def _sample_until_checked(
     not depend on how many follow them, so each round's posterior is exactly that of a fresh
     run with that many draws (the draws a restart from scratch would give, without redoing the
     tuning and the earlier draws: 1000 → 2000 → 4000 costs 4000 draws and one tuning, not 7000
-    and three). Returns the posterior of the last round checked and the rounds."""
+    and three). Each round's posterior keeps every `posterior_thinning`-th draw. Returns the posterior
+    of the last round checked, the rounds and that round's thinning."""
     tune = run["tune"]
     import nutpie
 
@@ -592,10 +597,11 @@ def _sample_until_checked(
                 time.sleep(POLL_MS / 1000)
                 full = _paused_or_done(sampler)
                 trace = full if full is not None else _drop_warmup(sampler.inspect())
-            tree = _first_draws(trace, draws)
+            thin = posterior_thinning(trace, draws)
+            tree = _first_draws(trace, draws, thin)
             rounds.append(draws)
             if draws >= max_draws or not needs_more(tree):
-                return tree, rounds
+                return tree, rounds, thin
             if full is None:
                 sampler.resume()
         raise AssertionError("unreachable: the last round is max_draws")  # pragma: no cover
@@ -634,15 +640,47 @@ def _holds_draws(trace: xr.DataTree, draws: int) -> bool:
     return not any(np.isnan(posterior[name].values).any() for name in posterior.data_vars)
 
 
-def _first_draws(tree: xr.DataTree, draws: int) -> xr.DataTree:
+def _first_draws(tree: xr.DataTree, draws: int, thin: int = 1) -> xr.DataTree:
     """Every group's first ``draws`` draws per chain (chains of a paused run differ in length,
-    padded with NaN past their last draw)."""
+    padded with NaN past their last draw); with ``thin`` > 1 every ``thin``-th of them, numbered
+    0, 1, … again, in every group but ``sample_stats`` (`posterior_thinning`)."""
+
+    def first(name: str, group: xr.Dataset) -> xr.Dataset:
+        if "draw" not in group.dims:
+            return group
+        if thin == 1 or name == "sample_stats":
+            return group.isel(draw=slice(0, draws))
+        kept = group.isel(draw=slice(0, draws, thin))
+        return kept.assign_coords(draw=np.arange(kept.sizes["draw"]))
+
     return xr.DataTree.from_dict(
-        {
-            name: node.to_dataset().isel(draw=slice(0, draws)) if "draw" in node.dims else node.to_dataset()
-            for name, node in tree.children.items()
-        }
+        {name: first(name, node.to_dataset()) for name, node in tree.children.items()}
     )
+
+
+POSTERIOR_READ_BYTES = 4_000_000_000
+"""The most bytes of posterior draws (every chain, 8 bytes a number) a NUTS run reads back from
+its trace for a check and for the fit (`posterior_thinning`)."""
+
+
+def posterior_thinning(tree: xr.DataTree, draws: int) -> int:
+    """Keep every how-many-th draw of a run's first ``draws`` per chain so that the posterior read
+    back stays within `POSTERIOR_READ_BYTES`: 1 where it fits, else the smallest factor that does.
+
+    A check reads the whole posterior, and turning it into the family's own variables
+    (item-difficulty's pseudo-priors) holds a second copy while it works: item-difficulty on
+    music_genre stores ~75k numbers a draw, 19 GB of posterior at its ``max_draws`` (4 × 8000),
+    and on adult_content ~190k, 12 GB at the first round's 4 × 1000 — more than this 24 GB
+    machine holds twice. Kept draws of a slowly mixing chain lose little: its ESS comes from
+    its autocorrelation time, longer than the thinning (Stan's ``thin``; Link & Eaton 2012 on
+    when thinning costs precision). The factor depends only on the model's size, the chains and
+    the draws, so a seeded fit keeps the same draws on every machine. ``sample_stats`` is never
+    thinned: the check counts every divergence."""
+    posterior = tree["posterior"].to_dataset()
+    chains, stored = posterior.sizes["chain"], posterior.sizes["draw"]
+    per_draw = sum(var.size // max(1, chains * stored) for var in posterior.data_vars.values())
+    size = 8 * per_draw * chains * draws
+    return max(1, -(-size // POSTERIOR_READ_BYTES))
 
 
 def _drop_warmup(tree: xr.DataTree) -> xr.DataTree:

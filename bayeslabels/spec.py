@@ -126,6 +126,7 @@ class SamplingInfo:
     compiled_reused: bool = False  # the compiled model of an earlier fit of the same shape, new data
     draws_used: tuple[int, ...] = ()  # draws per chain of each round when `max_draws` drew more
     backend: str = ""  # compile backend: "jax" or "numba" (nutpie), "jax" (NumPyro, BlackJAX); "" for PyMC's
+    thin: int = 1  # every thin-th draw kept in the posterior (`inference.posterior_thinning`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "draws_used", tuple(int(d) for d in self.draws_used))

@@ -231,6 +231,64 @@ def test_a_trace_too_large_for_memory_goes_through_disk_with_the_same_draws(monk
     )
 
 
+def test_a_posterior_too_large_to_read_back_keeps_every_kth_draw(monkeypatch, caplog, tmp_path):
+    """Above `POSTERIOR_READ_BYTES` of posterior draws a run keeps every k-th draw (k the
+    smallest factor that fits): the kept draws are exactly those of the unthinned run, the
+    sample stats keep every draw (no divergence goes uncounted), and the fit, its check, its
+    printout and its saved copy say so. Through the disk store, as a large fit runs."""
+    import bayeslabels.inference as inference
+
+    ann = bl.simulate.dawid_skene(
+        n_items=60, n_annotators=6, n_classes=2, labels_per_item=(2, 4), seed=4
+    ).annotations
+    strict = bl.Thresholds(min_ess=10.0**6)  # never met: the rounds run to max_draws
+    settings = dict(model="one-coin", tune=100, chains=2, check_thresholds=strict, quiet=True)
+    whole = bl.fit(ann, draws=50, max_draws=100, **settings)
+    assert whole.sampling.thin == 1 and whole.check().thin == 1
+    posterior = whole.posterior["posterior"]
+    per_draw = sum(var.size // (2 * 100) for var in posterior.data_vars.values())
+    monkeypatch.setattr(inference, "TRACE_ON_DISK_BYTES", 0)
+    monkeypatch.setattr(inference, "POSTERIOR_READ_BYTES", 8 * per_draw * 2 * 60)  # 60 draws a chain
+    with caplog.at_level(logging.INFO, logger="bayeslabels"):
+        thinned = bl.fit(ann, draws=50, max_draws=100, **settings)
+    checks = [record.check for record in caplog.records if hasattr(record, "check")]
+    assert [c["n_draws"] for c in checks] == [50]  # the first round, 50 draws, fits: not thinned
+    assert thinned.sampling.draws_used == (50, 100) and thinned.sampling.thin == 2
+    kept = thinned.posterior["posterior"]
+    assert kept.sizes["draw"] == 50 and list(kept["draw"].values) == list(range(50))
+    for name, values in kept.data_vars.items():
+        np.testing.assert_array_equal(values.values, posterior[name].values[:, ::2], err_msg=name)
+    stats = thinned.posterior["sample_stats"]
+    assert stats.sizes["draw"] == 100
+    np.testing.assert_array_equal(
+        stats["diverging"].values, whole.posterior["sample_stats"]["diverging"].values
+    )
+    report = thinned.check()
+    assert report.thin == 2 and report.n_draws == 50
+    assert "thinned: 1 draw in 2 kept (50 per chain)" in str(report)
+    assert bl.ConvergenceReport.from_dict(report.to_dict()).thin == 2
+    thinned.save(tmp_path / "fit")
+    assert bl.load(tmp_path / "fit").sampling.thin == 2
+    once = bl.fit(ann, draws=100, max_draws=0, **settings)  # one run, no rounds: the same bound
+    assert once.sampling.thin == 2
+    np.testing.assert_array_equal(once.posterior["posterior"]["accuracy"].values, kept["accuracy"].values)
+
+
+def test_thinning_is_the_smallest_factor_within_the_bound(monkeypatch):
+    import xarray as xr
+
+    import bayeslabels.inference as inference
+
+    tree = xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"x": (("chain", "draw", "k"), np.zeros((2, 10, 5)))})}
+    )  # 5 numbers a draw, 2 chains: 800 bytes for 10 draws a chain
+    for bound, thin in ((800, 1), (10**9, 1), (799, 2), (400, 2), (399, 3), (100, 8)):
+        monkeypatch.setattr(inference, "POSTERIOR_READ_BYTES", bound)
+        assert inference.posterior_thinning(tree, 10) == thin, bound
+    monkeypatch.setattr(inference, "POSTERIOR_READ_BYTES", 800)
+    assert inference.posterior_thinning(tree, 40) == 4  # the round's draws, not those stored
+
+
 def test_a_round_waits_for_a_stores_last_chunk_of_its_draws():
     """nutpie's zarr store writes a chain's draws in chunks, read back as NaN until written: a
     round is checked only once the store holds its last draw in every chain and variable."""
