@@ -1273,7 +1273,10 @@ class Fit:
                 # ADVI has no separate compile time (nan; None once saved)
                 if isinstance(seconds, int | float) and math.isfinite(seconds)
             ]
-            how = f" ({', '.join([f'{run.sampler}, {run.chains} chains × {run.draws} draws', *timings])})"
+            kept = f", 1 in {run.thin} kept" if run.thin > 1 else ""
+            how = (
+                f" ({', '.join([f'{run.sampler}, {run.chains} chains × {run.draws} draws{kept}', *timings])})"
+            )
         lines = [f"model {self.spec.model}, method {self.method}{how}"]
         if data:
             lines.append(

@@ -669,13 +669,13 @@ def posterior_thinning(tree: xr.DataTree, draws: int) -> int:
 
     A check reads the whole posterior, and turning it into the family's own variables
     (item-difficulty's pseudo-priors) holds a second copy while it works: item-difficulty on
-    music_genre stores ~75k numbers a draw, 19 GB of posterior at its ``max_draws`` (4 × 8000),
-    and on adult_content ~190k, 12 GB at the first round's 4 × 1000 — more than this 24 GB
-    machine holds twice. Kept draws of a slowly mixing chain lose little: its ESS comes from
-    its autocorrelation time, longer than the thinning (Stan's ``thin``; Link & Eaton 2012 on
-    when thinning costs precision). The factor depends only on the model's size, the chains and
-    the draws, so a seeded fit keeps the same draws on every machine. ``sample_stats`` is never
-    thinned: the check counts every divergence."""
+    music_genre reads back ~84k numbers a draw, 21 GB of posterior at its ``max_draws``
+    (4 × 8000), and on adult_content ~190k, 6 GB at the first round's 4 × 1000 and 24 GB at
+    4 × 4000 — more than this 24 GB machine holds twice. Kept draws of a slowly mixing chain
+    lose little: its ESS comes from its autocorrelation time, longer than the thinning
+    (Stan's ``thin``; Link & Eaton 2012 on when thinning costs precision). The factor depends
+    only on the model's size, the chains and the draws, so a seeded fit keeps the same draws on
+    every machine. ``sample_stats`` is never thinned: the check counts every divergence."""
     posterior = tree["posterior"].to_dataset()
     chains, stored = posterior.sizes["chain"], posterior.sizes["draw"]
     per_draw = sum(var.size // max(1, chains * stored) for var in posterior.data_vars.values())

@@ -266,6 +266,7 @@ def test_a_posterior_too_large_to_read_back_keeps_every_kth_draw(monkeypatch, ca
     report = thinned.check()
     assert report.thin == 2 and report.n_draws == 50
     assert "thinned: 1 draw in 2 kept (50 per chain)" in str(report)
+    assert "2 chains × 100 draws, 1 in 2 kept" in thinned.summary()
     assert bl.ConvergenceReport.from_dict(report.to_dict()).thin == 2
     thinned.save(tmp_path / "fit")
     assert bl.load(tmp_path / "fit").sampling.thin == 2
