@@ -229,7 +229,9 @@ def fit(
             start,
             quiet,
             reuse=reuse,
-            needs_more=lambda tree: _round_checked(fitted(tree)._check(thresholds, predictive=False)),
+            needs_more=lambda tree: _round_checked(
+                fitted(tree)._check(thresholds, predictive=False), tree["posterior"].attrs
+            ),
             steady=family.steady_start,
             numpyro_faster=family.numpyro_faster,
             numba_faster=family.numba_faster,
@@ -248,13 +250,16 @@ LOG = logging.getLogger("bayeslabels")
 ``check`` attribute (`ConvergenceReport.to_dict`): why the chains go on, or that they stop."""
 
 
-def _round_checked(report: ConvergenceReport) -> bool:
-    """Log the check of one round of draws (``max_draws``): its verdict, worst R-hat and ESS
+def _round_checked(report: ConvergenceReport, attrs: Mapping[str, Any]) -> bool:
+    """Log the check of one round of draws (``max_draws``): the draws per chain run (``attrs``
+    of the posterior: ``thinned_from`` where it was thinned), its verdict, worst R-hat and ESS
     and the worst scalar. Whether the chains go on (`ConvergenceReport.needs_more_draws`)."""
     worst = f"; worst {report.worst[0]}" if report.worst else ""
+    kept = f" (1 in {report.thin} kept)" if report.thin > 1 else ""
     LOG.info(
-        "%d draws per chain: %s (max R-hat %.4f, min bulk ESS %.0f, min tail ESS %.0f%s)",
-        report.n_draws,
+        "%d draws per chain%s: %s (max R-hat %.4f, min bulk ESS %.0f, min tail ESS %.0f%s)",
+        int(attrs.get("thinned_from", report.n_draws)),
+        kept,
         "more draws needed" if report.needs_more_draws else report.verdict,
         report.max_rhat,
         report.min_ess_bulk,

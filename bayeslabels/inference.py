@@ -643,7 +643,8 @@ def _holds_draws(trace: xr.DataTree, draws: int) -> bool:
 def _first_draws(tree: xr.DataTree, draws: int, thin: int = 1) -> xr.DataTree:
     """Every group's first ``draws`` draws per chain (chains of a paused run differ in length,
     padded with NaN past their last draw); with ``thin`` > 1 every ``thin``-th of them, numbered
-    0, 1, … again, in every group but ``sample_stats`` (`posterior_thinning`)."""
+    0, 1, … again, in every group but ``sample_stats`` (`posterior_thinning`), the group's attrs
+    saying ``thin`` and ``thinned_from`` (the draws per chain run)."""
 
     def first(name: str, group: xr.Dataset) -> xr.Dataset:
         if "draw" not in group.dims:
@@ -651,6 +652,7 @@ def _first_draws(tree: xr.DataTree, draws: int, thin: int = 1) -> xr.DataTree:
         if thin == 1 or name == "sample_stats":
             return group.isel(draw=slice(0, draws))
         kept = group.isel(draw=slice(0, draws, thin))
+        kept.attrs.update(thin=thin, thinned_from=draws)
         return kept.assign_coords(draw=np.arange(kept.sizes["draw"]))
 
     return xr.DataTree.from_dict(

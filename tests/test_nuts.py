@@ -232,10 +232,11 @@ def test_a_trace_too_large_for_memory_goes_through_disk_with_the_same_draws(monk
 
 
 def test_a_posterior_too_large_to_read_back_keeps_every_kth_draw(monkeypatch, caplog, tmp_path):
-    """Above `POSTERIOR_READ_BYTES` of posterior draws a run keeps every k-th draw (k the
+    """Above `POSTERIOR_READ_BYTES` of posterior draws a round keeps every k-th draw (k the
     smallest factor that fits): the kept draws are exactly those of the unthinned run, the
-    sample stats keep every draw (no divergence goes uncounted), and the fit, its check, its
-    printout and its saved copy say so. Through the disk store, as a large fit runs."""
+    sample stats keep every draw (no divergence goes uncounted), and the rounds' log, the fit,
+    its check, its printout and its saved copy say so. Through the disk store, as a large fit
+    runs."""
     import bayeslabels.inference as inference
 
     ann = bl.simulate.dawid_skene(
@@ -243,35 +244,38 @@ def test_a_posterior_too_large_to_read_back_keeps_every_kth_draw(monkeypatch, ca
     ).annotations
     strict = bl.Thresholds(min_ess=10.0**6)  # never met: the rounds run to max_draws
     settings = dict(model="one-coin", tune=100, chains=2, check_thresholds=strict, quiet=True)
-    whole = bl.fit(ann, draws=50, max_draws=100, **settings)
+    whole = bl.fit(ann, draws=50, max_draws=200, **settings)
     assert whole.sampling.thin == 1 and whole.check().thin == 1
     posterior = whole.posterior["posterior"]
-    per_draw = sum(var.size // (2 * 100) for var in posterior.data_vars.values())
+    per_draw = sum(var.size // (2 * 200) for var in posterior.data_vars.values())
     monkeypatch.setattr(inference, "TRACE_ON_DISK_BYTES", 0)
     monkeypatch.setattr(inference, "POSTERIOR_READ_BYTES", 8 * per_draw * 2 * 60)  # 60 draws a chain
     with caplog.at_level(logging.INFO, logger="bayeslabels"):
-        thinned = bl.fit(ann, draws=50, max_draws=100, **settings)
-    checks = [record.check for record in caplog.records if hasattr(record, "check")]
-    assert [c["n_draws"] for c in checks] == [50]  # the first round, 50 draws, fits: not thinned
-    assert thinned.sampling.draws_used == (50, 100) and thinned.sampling.thin == 2
+        thinned = bl.fit(ann, draws=50, max_draws=200, **settings)
+    logged = [record for record in caplog.records if hasattr(record, "check")]
+    assert [record.check["thin"] for record in logged] == [1, 2]  # 50 draws fit; 100 keep 1 in 2
+    assert [record.check["n_draws"] for record in logged] == [50, 50]
+    assert logged[1].getMessage().startswith("100 draws per chain (1 in 2 kept): more draws needed")
+    assert thinned.sampling.draws_used == (50, 100, 200) and thinned.sampling.thin == 4
     kept = thinned.posterior["posterior"]
     assert kept.sizes["draw"] == 50 and list(kept["draw"].values) == list(range(50))
     for name, values in kept.data_vars.items():
-        np.testing.assert_array_equal(values.values, posterior[name].values[:, ::2], err_msg=name)
+        np.testing.assert_array_equal(values.values, posterior[name].values[:, ::4], err_msg=name)
     stats = thinned.posterior["sample_stats"]
-    assert stats.sizes["draw"] == 100
+    assert stats.sizes["draw"] == 200
     np.testing.assert_array_equal(
         stats["diverging"].values, whole.posterior["sample_stats"]["diverging"].values
     )
     report = thinned.check()
-    assert report.thin == 2 and report.n_draws == 50
-    assert "thinned: 1 draw in 2 kept (50 per chain)" in str(report)
-    assert "2 chains × 100 draws, 1 in 2 kept" in thinned.summary()
-    assert bl.ConvergenceReport.from_dict(report.to_dict()).thin == 2
+    assert report.thin == 4 and report.n_draws == 50
+    assert "thinned: 1 draw in 4 kept (50 per chain)" in str(report)
+    assert "2 chains × 200 draws, 1 in 4 kept" in thinned.summary()
+    assert bl.ConvergenceReport.from_dict(report.to_dict()).thin == 4
     thinned.save(tmp_path / "fit")
-    assert bl.load(tmp_path / "fit").sampling.thin == 2
-    once = bl.fit(ann, draws=100, max_draws=0, **settings)  # one run, no rounds: the same bound
-    assert once.sampling.thin == 2
+    saved = bl.load(tmp_path / "fit")
+    assert saved.sampling.thin == 4 and saved.check().thin == 4
+    once = bl.fit(ann, draws=200, max_draws=0, **settings)  # one run, no rounds: the same bound
+    assert once.sampling.thin == 4
     np.testing.assert_array_equal(once.posterior["posterior"]["accuracy"].values, kept["accuracy"].values)
 
 
