@@ -250,7 +250,7 @@ LOG = logging.getLogger("bayeslabels")
 ``check`` attribute (`ConvergenceReport.to_dict`): why the chains go on, or that they stop."""
 
 
-def _round_checked(report: ConvergenceReport, attrs: Mapping[str, Any]) -> bool:
+def _round_checked(report: ConvergenceReport, attrs: Mapping[Any, Any]) -> bool:
     """Log the check of one round of draws (``max_draws``): the draws per chain run (``attrs``
     of the posterior: ``thinned_from`` where it was thinned), its verdict, worst R-hat and ESS
     and the worst scalar. Whether the chains go on (`ConvergenceReport.needs_more_draws`)."""
