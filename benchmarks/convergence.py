@@ -142,6 +142,7 @@ def _row(fit, ann, use_gold: bool, fit_s: float) -> dict:
         "divergences": report.divergences,
         "worst": str(worst) if worst else None,
         "draws_used": list(fit.sampling.draws_used) or [fit.sampling.draws],
+        "thin": fit.sampling.thin,
         "compile_seconds": fit.sampling.compile_seconds,
         "sampling_seconds": fit.sampling.sampling_seconds,
         "fit_seconds": fit_s,
@@ -158,8 +159,9 @@ def markdown(report: dict) -> str:
         "",
         "`bl.fit(ann, model=...)` with no overrides (4 chains × 1000 + 1000; `max_draws` 4000,",
         "item-difficulty and ambiguity 8000, ambiguity's rows before dog's at 4000; a timed-out row's",
-        "last check is the last round that finished). item-difficulty: NUTS samples its effect copies",
-        "under pseudo-priors (rows from 2026-12-04, commit 75248b0). Real data:",
+        "last check is the last round that finished; \"1 in k kept\": the posterior was thinned to stay",
+        "within `POSTERIOR_READ_BYTES`, from commit 90ea015). item-difficulty: NUTS samples its effect",
+        "copies under pseudo-priors (rows from 2026-12-04, commit 75248b0). Real data:",
         "gold held out of the fit. sim: 1000 items × 50 annotators, K = 2, 3 subtypes, 5 labels per item;",
         "`heldout` keeps its 10 % gold out of the fit, `anchored` fits with it.",
         "",
@@ -175,12 +177,18 @@ def markdown(report: dict) -> str:
             continue
         lines.append(
             head + f"| {r['verdict']} | {fmt(r['max_rhat'], '.4f')} | {fmt(r['min_ess_bulk'], '.0f')} "
-            f"| {fmt(r['min_ess_tail'], '.0f')} | {' → '.join(map(str, r['draws_used']))} | {r['worst']} "
+            f"| {fmt(r['min_ess_tail'], '.0f')} | {' → '.join(map(str, r['draws_used']))}{kept(r)} "
+            f"| {r['worst']} "
             f"| {fmt(r['gold_accuracy'])} | {r['compile_seconds']:.1f} | {r['sampling_seconds']:.1f} "
             + (f"| {r['process_seconds']:.0f} |" if "process_seconds" in r else "| (saved fit) |")
         )
     lines += ["", SHARED_NOTE, ""]
     return "\n".join(lines)
+
+
+def kept(row: dict) -> str:
+    """A thinned fit's share of draws kept (`bayeslabels.inference.posterior_thinning`)."""
+    return f" (1 in {row['thin']} kept)" if row.get("thin", 1) > 1 else ""
 
 
 def last_round(progress: dict | None) -> str:
@@ -241,7 +249,10 @@ def main() -> None:
                 with LOG.open("a") as out:
                     out.write(json.dumps({**job, **result}, default=float) + "\n")
     fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
-    report = {"machine": machine_info(), "fits": fits}
+    machine = machine_info()
+    if args.report_only and (RESULTS / "convergence.json").exists():  # the rows' machine, not this one's
+        machine = json.loads((RESULTS / "convergence.json").read_text())["machine"]
+    report = {"machine": machine, "fits": fits}
     write_results("convergence", report, markdown(report))
 
 
