@@ -294,7 +294,7 @@ class Fit:
             warnings,
             subtype_switched,
             draws_used=self.sampling.draws_used if self.sampling else (),
-            thin=int(self.posterior["posterior"].attrs.get("thin", 1)),
+            thin=int(self.posterior["posterior"].attrs.get("thin", getattr(self.sampling, "thin", 1))),
         )
 
     def reference_posterior(self) -> np.ndarray:
