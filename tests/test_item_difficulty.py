@@ -191,7 +191,7 @@ def test_the_random_table_has_the_design_of_the_cells_and_gold_fixes_the_class()
     gold = gold_log_mask(np.array([1, 1, 1]), 2)
     logits = np.array([[[9.0, -9.0], [-9.0, 9.0]], [[9.0, -9.0], [-9.0, 9.0]]])  # near perfect
     table = difficulty_labels_random(
-        logits, np.log([0.5, 0.5]), np.zeros(2), np.zeros((3, 2)), cells, gold, np.random.default_rng(0)
+        logits, np.log([0.5, 0.5]), np.zeros(2), np.zeros((3, 2)), cells, gold, rng=np.random.default_rng(0)
     )
     np.testing.assert_array_equal(table >= 0, cells >= 0)
     assert (table[cells >= 0] == 1).all()

@@ -142,9 +142,12 @@ from ._likelihood import (
     TABLE_DATA,
     _core,
     annotation_counts,
+    filled_rows,
     gold_log_mask,
+    label_structure,
     label_table,
     logsumexp_last,
+    per_item_sum,
     sample_categorical,
     table_data,
 )
@@ -176,13 +179,16 @@ def difficulty_labels_logp(
     effect: TensorVariable,
     cells: TensorVariable,
     gold_mask: TensorVariable,
+    slots: TensorVariable,
 ) -> TensorVariable:
     r"""Per-item ``ℓ_i`` (module docstring) of the label table ``value`` (items × width, −1
-    padded like ``cells``): every slot's log-softmax under every true class, the observed
-    label picked, padding masked, summed per item, then the class summed out.
+    padded like ``cells``): every label's log-softmax under every true class, the observed label
+    picked, summed per item (`per_item_sum` over the labels, `filled_rows`: the padding is never
+    touched), then the class summed out.
 
     ``logits`` (annotators, K, K) β; ``log_rho``, ``scale`` (K,) log ρ and χ; ``effect``
-    (items, K, K) θ, one per (item, true class); ``gold_mask`` (items, K).
+    (items, K, K) θ, one per (item, true class); ``gold_mask`` (items, K); ``slots`` the flat
+    positions of the labels in the table (`label_structure`).
 
     The softmax of a sum factorises, so no exponential is taken per label: with the item logits
     ``e_ik = −χ_k θ_ik``, ``a = exp(β − max_l β)`` per annotator and ``b = exp(e − max_l e)``
@@ -198,21 +204,19 @@ def difficulty_labels_logp(
     faster per gradient than the per-label log-softmax (numba: rte 0.88 → 0.62 ms, dog 1.9 → 1.2,
     music_genre 10.9 → 2.6). The shifts cancel exactly, so their gradient is left out."""
     logits, log_rho, scale = _core(logits, 3), _core(log_rho, 1), _core(scale, 1)
-    n_items, width, k = cells.shape[0], cells.shape[1], logits.shape[-1]
-    present = pt.ge(cells, 0)
-    slot_annotator = pt.maximum(cells, 0).ravel()  # I·W
-    slot_label = pt.maximum(value, 0).ravel()
+    n_items, k = cells.shape[0], logits.shape[-1]
+    row_item, row_annotator, row_label = filled_rows(value, cells, _core(slots, 1))
     item_logits = -scale[:, None] * effect  # I, K, L
     annotator_shifted = logits - disconnected_grad(pt.max(logits, axis=-1, keepdims=True))  # J, K, L
     item_shift = disconnected_grad(pt.max(item_logits, axis=-1))  # I, K
     a, b = pt.exp(annotator_shifted), pt.exp(item_logits - item_shift[..., None])
-    norm = (a[slot_annotator].reshape((n_items, width, k, k)) * b[:, None]).sum(axis=-1)  # I, W, K
+    norm = (a[row_annotator] * b[row_item]).sum(axis=-1)  # rows, K
     by_label = annotator_shifted.transpose(0, 2, 1).reshape((-1, k))  # (J·L, K): row j·K + l
-    picked = by_label[slot_annotator * k + slot_label].reshape((n_items, width, k))  # I, W, K
-    slots = pt.switch(present[..., None], picked - pt.log(norm), 0.0).sum(axis=1)  # I, K
-    counts = pt.eq(value[..., None], pt.arange(k)).sum(axis=1)  # I, L (padding counts nowhere)
-    items = (item_logits * counts[:, None, :]).sum(axis=-1) - present.sum(axis=1)[:, None] * item_shift
-    return pt.logsumexp(slots + items + log_rho[None, :] + gold_mask, axis=-1)
+    picked = by_label[row_annotator * k + row_label]  # rows, K
+    labels = per_item_sum(picked - pt.log(norm), row_item, n_items)  # I, K
+    counts = per_item_sum(pt.eye(k)[row_label], row_item, n_items)  # I, L
+    items = (item_logits * counts[:, None, :]).sum(axis=-1) - counts.sum(axis=1)[:, None] * item_shift
+    return pt.logsumexp(labels + items + log_rho[None, :] + gold_mask, axis=-1)
 
 
 def sample_difficulty_rows(
@@ -250,11 +254,13 @@ def difficulty_labels_random(
     effect: np.ndarray,
     cells: np.ndarray,
     gold_mask: np.ndarray,
+    slots: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     size: tuple | None = None,
 ) -> np.ndarray:
     """A label table (items × width, −1 padded like ``cells``) drawn from the model: the
-    `sample_difficulty_rows` of one parameter draw, placed in the table."""
+    `sample_difficulty_rows` of one parameter draw, placed in the table (``slots``, the label
+    positions the logp reads, is not needed here)."""
     rng = rng or np.random.default_rng()
     cells = np.asarray(cells)
     k = int(np.shape(logits)[-1])
@@ -294,7 +300,7 @@ def observe_difficulty_labels(
     if not 0 < minibatch_items < ann.n_items:
         data = table_data(ann)
         model.add_coord("label_slot", np.arange(data["label_table"].shape[1]))
-        table, cells, gold = (pm.Data(name, data[name]) for name in TABLE_DATA)
+        table, cells, gold, slots = (pm.Data(name, data[name]) for name in TABLE_DATA)
         if class_terms is not None:
             gold = gold + class_terms
         extra: dict = {"dims": ("item", "label_slot")}
@@ -311,6 +317,7 @@ def observe_difficulty_labels(
             batch_size=int(minibatch_items),
         )
         effect = effect[items]
+        slots = label_structure(cells, ann.n_classes)[0]
         extra = {"total_size": ann.n_items}
     return pm.CustomDist(
         "labels",
@@ -320,9 +327,10 @@ def observe_difficulty_labels(
         effect,
         cells,
         gold,
+        slots,
         logp=difficulty_labels_logp,
         random=difficulty_labels_random,
-        signature="(c,k,l),(k),(k),(k,l),(w),(k)->(w)",
+        signature="(c,k,l),(k),(k),(k,l),(w),(k),(n)->(w)",
         dtype="int64",
         class_name="ItemDifficultyLabels",
         observed=table,
