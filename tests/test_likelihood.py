@@ -14,9 +14,12 @@ from bayeslabels.models._likelihood import (
     cell_count_matrix,
     class_posterior,
     class_posterior_blocks,
+    filled_rows,
     gold_log_mask,
+    label_structure,
     logsumexp_last,
     marginal_loglik,
+    per_item_sum,
     softmax_last_inplace,
 )
 
@@ -158,3 +161,27 @@ def test_class_by_class_logsumexp_equals_scipys_including_ruled_out_classes_and_
         got = logsumexp_last(array)
         assert np.isneginf(got[0, 0]) and np.isnan(got[2, 2])
         np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0)
+
+
+def test_per_label_terms_summed_per_item_equal_the_padded_table_summed_over_its_width():
+    """`filled_rows` reads a ragged table label by label (padding never touched) and
+    `per_item_sum` adds each item's terms back up: the same as summing the masked table, items
+    with no label get 0, and the gradient reaches every label's term once."""
+    cells = np.array([[2, 0, -1, -1], [1, -1, -1, -1], [-1, -1, -1, -1], [0, 1, 2, 1]])
+    value = np.where(cells >= 0, np.array([[1, 0, 0, 0], [2, 0, 0, 0], [0, 0, 0, 0], [0, 2, 1, 1]]), -1)
+    slots = label_structure(cells, 3)[0]
+    row_item, row_cell, row_label = (
+        x.eval() for x in filled_rows(pt.as_tensor(value), pt.as_tensor(cells), slots)
+    )
+    np.testing.assert_array_equal(row_item, [0, 0, 1, 3, 3, 3, 3])
+    np.testing.assert_array_equal(row_cell, cells[cells >= 0])
+    np.testing.assert_array_equal(row_label, value[cells >= 0])
+
+    weights = pt.matrix("weights")  # (cell, label) → a term per label, as a likelihood gathers it
+    terms = weights[row_cell, row_label][:, None] * pt.as_tensor([1.0, -2.0])  # rows, 2
+    summed = per_item_sum(terms, row_item, cells.shape[0])
+    w = np.random.default_rng(0).normal(size=(3, 3))
+    padded = np.where(cells >= 0, w[np.maximum(cells, 0), np.maximum(value, 0)], 0.0).sum(axis=1)
+    np.testing.assert_allclose(summed.eval({weights: w}), padded[:, None] * [1.0, -2.0])
+    grad = pt.grad(summed[:, 0].sum(), weights).eval({weights: w})
+    np.testing.assert_array_equal(grad, np.bincount(row_cell * 3 + row_label, minlength=9).reshape(3, 3))
