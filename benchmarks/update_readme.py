@@ -22,6 +22,7 @@ ORDER = [
     "nuts",
     "chain_parallelism",
     "jax_route",
+    "ragged_gradient",
     "gpu",
     "scale_10m",
     "em_dask",
