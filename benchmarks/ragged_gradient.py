@@ -3,10 +3,10 @@ the padded items × slots label table (padding masked) vs over the labels themse
 (`filled_rows`, `per_item_sum`), side by side in one process, through numba.
 
 item-difficulty's likelihood (`difficulty_labels_logp`) sums over the labels since commit a094ea7;
-the padded form it replaced is kept here, verbatim in its math, as the reference. ambiguity's
-(`ambiguity_logp`) still reads the padded table; its label-by-label form is measured here to show
-why: one gather and one log per label leave the scatter-add as the larger cost except on a
-sparsely filled table.
+the padded form it replaced is kept here, verbatim in its math, as the reference. ambiguity has
+both forms (`ambiguity_logp` over the padded table, `ambiguity_logp_over_labels`) and chooses by
+how full the table is (`sums_over_labels`): one gather and one log per label leave the
+scatter-add as the larger cost except on a sparsely filled table.
 
 Each form is evaluated with its gradient at one random parameter point (data as constants), the
 best of ``--repeats`` means of ``--evals`` calls; the two values must agree (they are the same
@@ -45,27 +45,20 @@ def padded_difficulty_logp(value, logits, log_rho, scale, effect, cells, gold_ma
     return pt.logsumexp(slots + items + log_rho[None, :] + gold_mask, axis=-1)
 
 
-def ragged_ambiguity_logp(value, logits, confusion, cells, slots):
-    """ambiguity's per-item log-likelihood label by label (`filled_rows`, `per_item_sum`)."""
-    import pytensor.tensor as pt
-
-    from bayeslabels.models._likelihood import filled_rows, per_item_sum
-
-    row_item, row_cell, row_label = filled_rows(value, cells, slots)
-    theta = pt.special.softmax(logits, axis=-1)
-    per_row = pt.log((confusion.transpose(0, 2, 1)[row_cell, row_label] * theta[row_item]).sum(axis=-1))
-    return per_item_sum(per_row, row_item, cells.shape[0])
-
-
-def best_ms(function, args: list, evals: int, repeats: int) -> float:
-    function(*args)
-    best = np.inf
+def best_ms(calls: dict, evals: int, repeats: int) -> dict:
+    """ms per call of each ``name: (function, args)``, the best of ``repeats`` means of
+    ``evals`` calls, the forms taking turns within every repeat: a change of machine load
+    between repeats then reaches every form alike."""
+    for function, args in calls.values():
+        function(*args)
+    best = dict.fromkeys(calls, np.inf)
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(evals):
-            function(*args)
-        best = min(best, (time.perf_counter() - start) / evals)
-    return best * 1e3
+        for name, (function, args) in calls.items():
+            start = time.perf_counter()
+            for _ in range(evals):
+                function(*args)
+            best[name] = min(best[name], (time.perf_counter() - start) / evals)
+    return {name: value * 1e3 for name, value in best.items()}
 
 
 def measure(name: str, evals: int, repeats: int) -> dict:
@@ -74,7 +67,7 @@ def measure(name: str, evals: int, repeats: int) -> dict:
 
     import bayeslabels as bl
     from bayeslabels.models._likelihood import likelihood_data
-    from bayeslabels.models.ambiguity import ambiguity_logp
+    from bayeslabels.models.ambiguity import ambiguity_logp, ambiguity_logp_over_labels, sums_over_labels
     from bayeslabels.models.item_difficulty import difficulty_labels_logp
 
     ann = bl.datasets.load(name)
@@ -112,7 +105,7 @@ def measure(name: str, evals: int, repeats: int) -> dict:
             [item_logits, confusion],
         ),
         ("ambiguity", "labels"): (
-            ragged_ambiguity_logp(table, item_logits, confusion, cells, slots),
+            ambiguity_logp_over_labels(table, item_logits, confusion, cells, slots),
             [item_logits, confusion],
         ),
     }
@@ -122,13 +115,16 @@ def measure(name: str, evals: int, repeats: int) -> dict:
         "labels": int(len(data["label_slots"])),
         "width": int(data["label_table"].shape[1]),
         "filled": len(data["label_slots"]) / data["label_table"].size,
+        "ambiguity reads": "labels" if sums_over_labels(ann) else "padded",
     }
+    calls: dict = {}
     for (family, form), (per_item, inputs) in forms.items():
         total = per_item.sum()
         function = pytensor.function(inputs, [total, *pt.grad(total, inputs)], mode="NUMBA")
         args = [values[x.name] for x in inputs]
-        row[f"{family} {form} ms"] = best_ms(function, args, evals, repeats)
+        calls[f"{family} {form} ms"] = (function, args)
         row[f"{family} {form} logp"] = float(function(*args)[0])
+    row.update(best_ms(calls, evals, repeats))
     for family in ("item-difficulty", "ambiguity"):
         assert np.isclose(row[f"{family} padded logp"], row[f"{family} labels logp"], rtol=1e-10), family
     return row
@@ -150,12 +146,14 @@ def main() -> None:
         "",
         machine_line(machine),
         "",
-        f"ms per logp + gradient (numba, best of {args.repeats} means of {args.evals} calls); "
-        "filled: labels / (items × width). The two forms' values agree to 1e-10.",
+        f"ms per logp + gradient (numba, best of {args.repeats} means of {args.evals} calls, the four "
+        "forms taking turns); "
+        "filled: labels / (items × width); ambiguity reads: the form the model takes (over the labels "
+        "below `OVER_LABELS_BELOW_FILL`). The two forms' values agree to 1e-10.",
         "",
         "| data | items | labels | width | filled | item-difficulty padded | over labels | ratio "
-        "| ambiguity padded | over labels | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ambiguity padded | over labels | ratio | ambiguity reads |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         cells = [
@@ -168,6 +166,7 @@ def main() -> None:
         for family in ("item-difficulty", "ambiguity"):
             padded, labels = row[f"{family} padded ms"], row[f"{family} labels ms"]
             cells += [f"{padded:.2f}", f"{labels:.2f}", f"{padded / labels:.2f}×"]
+        cells.append(row["ambiguity reads"])
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", SHARED_NOTE, ""]
     write("ragged_gradient", {"machine": machine, "rows": rows}, "\n".join(lines))

@@ -16,9 +16,16 @@ from sklearn.metrics import roc_auc_score
 
 import bayeslabels as bl
 from bayeslabels.errors import SpecError
+from bayeslabels.models import ambiguity as ambiguity_module
 from bayeslabels.models import family
 from bayeslabels.models._likelihood import label_table
-from bayeslabels.models.ambiguity import INTEGRATION_SAMPLES, _integrated_loglik, ambiguity_random
+from bayeslabels.models.ambiguity import (
+    INTEGRATION_SAMPLES,
+    _integrated_loglik,
+    ambiguity_random,
+    item_label_data,
+    sums_over_labels,
+)
 from tests.test_generative import _graph_item_logp, _tiny
 
 
@@ -69,13 +76,19 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=-1)
 
 
-def test_the_observed_labels_per_item_logp_is_the_enumerated_sum_over_each_labels_class():
+@pytest.mark.parametrize("over_labels", [False, True], ids=["slot by slot", "label by label"])
+def test_the_observed_labels_per_item_logp_is_the_enumerated_sum_over_each_labels_class(
+    over_labels, monkeypatch
+):
     ann = _tiny(3, gold=True)  # gold does not enter: the enumeration below ignores it
     rng = np.random.default_rng(0)
     theta = rng.dirichlet(np.ones(3), size=ann.n_items)
     confusion = rng.dirichlet(np.ones(3), size=(ann.n_annotators, 3))
+    # both forms of the likelihood: over the padded table, and over the labels alone
+    monkeypatch.setattr(ambiguity_module, "OVER_LABELS_BELOW_FILL", 2.0 if over_labels else 0.0)
     model = family("ambiguity").build(ann)
     assert model["labels"] in model.observed_RVs and not model.potentials
+    assert ("label_slots" in model.named_vars) == over_labels
     # θ_i = softmax(μ + σ ζ_i): at μ = 0, σ = 1 the zero-sum ζ_i are θ_i's centred log
     zeta = np.log(theta) - np.log(theta).mean(axis=1, keepdims=True)
     values = {"centre": np.zeros(3), "spread": np.asarray(1.0), "zeta": zeta, "confusion": confusion}
@@ -85,6 +98,13 @@ def test_the_observed_labels_per_item_logp_is_the_enumerated_sum_over_each_label
     draws = {"theta": theta[None], "confusion": confusion[None]}
     [(rows, numpy_value)] = list(family("ambiguity").item_loglik_blocks(ann, draws.__getitem__, True))
     np.testing.assert_allclose(numpy_value[0], expected, atol=1e-10)
+
+
+def test_a_sparse_label_table_is_read_label_by_label_and_a_full_one_slot_by_slot():
+    """music_genre's table is 60 % filled (items × the most labels of any item), rte's full."""
+    music_genre, rte = bl.datasets.load("music_genre"), bl.datasets.load("rte")
+    assert sums_over_labels(music_genre) and "label_slots" in item_label_data(music_genre)
+    assert not sums_over_labels(rte) and "label_slots" not in item_label_data(rte)
 
 
 def test_forward_simulation_draws_a_class_from_theta_per_label_then_the_label_through_confusion():
@@ -184,7 +204,7 @@ def test_posterior_replicates_keep_each_items_theta_and_the_design():
 
 def test_the_family_reads_no_gold_and_is_not_minibatched():
     ann = _tiny(5, gold=True)
-    assert set(family("ambiguity").model_data(ann)) == {"label_table", "label_cells"}
+    assert not {"gold_mask"} & set(family("ambiguity").model_data(ann))
     np.testing.assert_array_equal(family("ambiguity").model_data(ann)["label_table"], label_table(ann)[0])
     with pytest.raises(SpecError, match="not minibatched"):
         bl.fit(ann, model="ambiguity", method="advi", minibatch_items=2, quiet=True)

@@ -229,7 +229,7 @@ def per_item_sum(
     """``Σ_{r ∈ item i} row_terms[r]`` (items, ...) of per-label terms (rows, ...): one
     scatter-add, its gradient one gather. Over the labels only, not the padded table: on
     adult_content (11,040 items, a table 30 wide, 28 % filled) the item-difficulty gradient
-    takes 24 ms instead of 156 (numba, 2 cores; rte, a full table: 0.82 vs 0.98 ms;
+    takes 17 ms instead of 106 (numba, 2 cores; rte, a full table: 0.37 vs 0.38 ms;
     benchmarks/ragged_gradient.py)."""
     import pytensor.tensor as pt
 
