@@ -100,7 +100,8 @@ class RoundProgress(logging.Handler):
 
 
 WORKER_STARTED = time.perf_counter()
-ROUND_FIELDS = ("n_draws", "verdict", "max_rhat", "min_ess_bulk", "min_ess_tail")
+ROUND_FIELDS = ("n_draws", "thin", "verdict", "max_rhat", "min_ess_bulk", "min_ess_tail")
+"""``n_draws`` counts the kept draws per chain: the chains ran ``n_draws × thin``."""
 
 
 def worker(job: dict) -> dict:
@@ -159,7 +160,7 @@ def markdown(report: dict) -> str:
         "",
         "`bl.fit(ann, model=...)` with no overrides (4 chains × 1000 + 1000; `max_draws` 4000,",
         "item-difficulty and ambiguity 8000, ambiguity's rows before dog's at 4000; a timed-out row's",
-        "last check is the last round that finished; \"1 in k kept\": the posterior was thinned to stay",
+        'last check is the last round that finished; "1 in k kept": the posterior was thinned to stay',
         "within `POSTERIOR_READ_BYTES`, from commit 90ea015). item-difficulty: NUTS samples its effect",
         "copies under pseudo-priors (rows from 2026-12-04, commit 75248b0). Real data:",
         "gold held out of the fit. sim: 1000 items × 50 annotators, K = 2, 3 subtypes, 5 labels per item;",
@@ -196,7 +197,8 @@ def last_round(progress: dict | None) -> str:
     if not progress:
         return ""
     return (
-        f"; last check at {progress['n_draws']} draws per chain ({progress['seconds']:.0f} s): "
+        f"; last check at {progress['n_draws'] * progress.get('thin', 1)} draws per chain"
+        f"{kept(progress)} ({progress['seconds']:.0f} s): "
         f"R-hat {progress['max_rhat']:.4f}, bulk ESS {progress['min_ess_bulk']:.0f}, "
         f"tail ESS {progress['min_ess_tail']:.0f}"
     )
