@@ -90,9 +90,7 @@ def _table_writer(data: pd.DataFrame, fmt: ExportFormat, provenance: str | None)
         if fmt.kind == "parquet":
             _write_parquet(frame, tmp, provenance)
         elif fmt.kind == "jsonl":
-            frame.to_json(
-                tmp, orient="records", lines=True, double_precision=15, compression=fmt.compression
-            )
+            frame.to_json(tmp, orient="records", lines=True, double_precision=15, compression=fmt.compression)
         else:
             sep = "\t" if fmt.kind == "tsv" else ","
             frame.to_csv(tmp, index=False, sep=sep, compression=fmt.compression)

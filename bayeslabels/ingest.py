@@ -536,7 +536,7 @@ def _raise_quoting_error(path: Path, text: str, sep: str) -> None:
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             raise DataError(
-                f"{path}: a quote (\") opened in the record starting on line {start} is never closed, "
+                f'{path}: a quote (") opened in the record starting on line {start} is never closed, '
                 "so the rest of the file would be read as one field: close the quote, or double a "
                 'quote that is part of a value ("")'
             ) from None

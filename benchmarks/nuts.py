@@ -244,7 +244,15 @@ def main() -> None:
     settings = {
         key: getattr(args, key)
         for key in (
-            "model", "items", "annotators", "classes", "labels_per_item", "draws", "tune", "chains", "seed"
+            "model",
+            "items",
+            "annotators",
+            "classes",
+            "labels_per_item",
+            "draws",
+            "tune",
+            "chains",
+            "seed",
         )
     }
     settings["cache"] = "user default" if args.default_cache else "fresh per sampler (cold = empty)"

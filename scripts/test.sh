@@ -16,6 +16,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 .venv/bin/ruff check bayeslabels tests benchmarks
+.venv/bin/ruff format --check bayeslabels tests benchmarks
 .venv/bin/mypy  # config and files: [tool.mypy] in pyproject.toml
 # Two worker processes (pytest-xdist; the CI machine has 2 cores): the suite is bound by model
 # compiles, which run in parallel; the tests of each sampled session fixture share one worker

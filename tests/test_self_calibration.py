@@ -75,9 +75,7 @@ def test_the_vectorised_held_out_predictive_equals_a_slow_loop():
     for f in range(folds):
         em = bl.dawid_skene_em(_rows(ann, fold != f))
         for row in np.flatnonzero(fold == f):
-            others = [
-                o for o in range(ann.n_labels) if ann.item_idx[o] == ann.item_idx[row] and fold[o] != f
-            ]
+            others = [o for o in range(ann.n_labels) if ann.item_idx[o] == ann.item_idx[row] and fold[o] != f]
             if not others:
                 continue  # nothing to predict it from
             joint = np.log(em.prevalence).copy()

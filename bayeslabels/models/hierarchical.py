@@ -92,9 +92,7 @@ def hierarchical(
         logits = mu[None] + _annotator_offsets(ann, priors, sigma)
         pm.Deterministic("confusion", softmax(logits, axis=-1), dims=("annotator", *ROW))
         pm.Deterministic("population_confusion", softmax(mu, axis=-1), dims=ROW)
-        observe_labels(
-            ann, log_softmax(logits, axis=-1), pt.log(prevalence), minibatch_items=minibatch_items
-        )
+        observe_labels(ann, log_softmax(logits, axis=-1), pt.log(prevalence), minibatch_items=minibatch_items)
     return model
 
 
