@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -35,6 +38,8 @@ from .choices import NUTPIE_SAMPLERS
 from .errors import SpecError
 from .models._likelihood import dense_label_gather
 from .spec import InferenceSettings, SamplingInfo
+
+LOG = logging.getLogger("bayeslabels")
 
 if TYPE_CHECKING:
     from nutpie.sample import CompiledModel
@@ -725,8 +730,69 @@ def _trace_store(compiled: CompiledModel, run: dict, draws: int) -> Iterator[dic
         return
     import nutpie
 
-    with tempfile.TemporaryDirectory(prefix="bayeslabels-trace-") as folder:
+    remove_orphaned_traces()
+    with tempfile.TemporaryDirectory(prefix=_trace_folder_prefix(os.getpid())) as folder:
         yield {"zarr_store": nutpie.zarr_store.LocalStore(folder)}
+
+
+TRACE_FOLDER_PREFIX = "bayeslabels-trace-"
+
+
+def _trace_folder_prefix(pid: int) -> str:
+    """The name a trace folder of process ``pid`` on this machine starts with: the prefix, the
+    host name and the process id, so that a later run can tell whose it is."""
+    return f"{TRACE_FOLDER_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: no signal, only the check
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_orphaned_traces(directory: str | None = None) -> list[str]:
+    """Remove the on-disk NUTS traces (`_trace_store`) left by runs on this machine whose process
+    no longer exists, and return their paths.
+
+    A run's folder is removed when the run ends or raises, but not when its process is killed
+    (SIGKILL, the out-of-memory killer, a scheduler's time limit): a killed item-difficulty fit
+    of adult_content leaves 30 GB behind. Every run that writes a trace first sweeps the
+    temporary directory (``directory``, default `tempfile.gettempdir()`) for folders named by
+    `_trace_folder_prefix` whose host is this one and whose process is gone. Folders of other
+    hosts, of live processes and of other users are left alone. POSIX only (elsewhere a
+    process cannot be probed without signalling it): there it returns ``[]``."""
+    if os.name != "posix":
+        return []
+    directory = directory or tempfile.gettempdir()
+    ours = f"{TRACE_FOLDER_PREFIX}{socket.gethostname()}"
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    for entry in entries:
+        # host, pid, then tempfile's random suffix (which has no "-"): read from the right
+        head, pid_text, _ = (entry.name.rsplit("-", 2) + ["", ""])[:3]
+        if head != ours or not pid_text.isdigit() or _process_exists(int(pid_text)):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    if removed:
+        LOG.warning(
+            "removed %d NUTS trace folder(s) left on disk by killed runs: %s",
+            len(removed),
+            ", ".join(removed),
+        )
+    return removed
 
 
 def _from_store(group: xr.Dataset) -> xr.Dataset:
