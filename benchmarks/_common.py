@@ -11,10 +11,12 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import IO
 
 RESULTS = Path(__file__).parent / "results"
 SHARED_NOTE = (
@@ -170,21 +172,46 @@ def last_progress(stderr: str | bytes | None) -> dict | None:
 
 def run_worker(script: str, job: dict, env: dict | None = None, timeout: float | None = None) -> dict:
     """Run ``script --worker job`` in a new interpreter; the result dict, or one with ``error``
-    (on a timeout, with ``last_progress``: the worker's last `report_progress` record)."""
+    (on a timeout, with ``last_progress``: the worker's last `report_progress` record).
+
+    Each progress record is echoed to this process's stdout as it arrives (a fit of hours says
+    how far it is while it runs, not only when it ends)."""
     start = time.perf_counter()
     cmd = [sys.executable, script, "--worker", json.dumps(job)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout: list[str] = []
+    stderr: list[str] = []
+
+    def read(stream: IO[str], into: list[str], echo: bool) -> None:
+        for line in stream:
+            into.append(line)
+            if echo and line.startswith(PROGRESS):
+                print(f"  [{time.perf_counter() - start:6.0f} s] {line[len(PROGRESS) :].strip()}", flush=True)
+
+    readers = [
+        threading.Thread(target=read, args=(proc.stdout, stdout, False), daemon=True),
+        threading.Thread(target=read, args=(proc.stderr, stderr, True), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as expired:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        for reader in readers:
+            reader.join(timeout=10)  # a grandchild may hold a pipe open: do not wait on it
         return {
             "error": f"timed out after {timeout:.0f} s",
             "process_seconds": time.perf_counter() - start,
-            "last_progress": last_progress(expired.stderr),
+            "last_progress": last_progress("".join(stderr)),
         }
+    for reader in readers:
+        reader.join()
     seconds = time.perf_counter() - start
-    lines = proc.stdout.strip().splitlines()
+    lines = "".join(stdout).strip().splitlines()
     if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-15:]
+        tail = "".join(stderr).strip().splitlines()[-15:]
         return {"error": f"exit {proc.returncode}", "traceback_tail": tail, "process_seconds": seconds}
     result = json.loads(lines[-1])
     result["process_seconds"] = seconds

@@ -1,0 +1,50 @@
+"""The benchmarks run each fit in a worker process (`benchmarks/_common.run_worker`): its
+progress is shown while it runs, and a worker past its time limit is stopped with its last
+progress kept."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+# loaded from its file, so that the benchmarks' folder does not go on sys.path for other tests
+_spec = importlib.util.spec_from_file_location(
+    "benchmarks_common", Path(__file__).resolve().parents[1] / "benchmarks" / "_common.py"
+)
+assert _spec is not None and _spec.loader is not None
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+PROGRESS, run_worker = _common.PROGRESS, _common.run_worker
+
+WORKER = f"""
+import json, sys, time
+job = json.loads(sys.argv[2])
+for n in (1, 2):
+    print({PROGRESS!r} + json.dumps({{"round": n}}), file=sys.stderr, flush=True)
+    print("a line of the fit's own log", file=sys.stderr, flush=True)
+time.sleep(job["sleep"])
+print(json.dumps({{"result": job["sleep"]}}))
+"""
+
+
+@pytest.fixture
+def worker(tmp_path) -> str:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return str(script)
+
+
+def test_a_worker_that_ends_gives_its_result_and_its_progress_is_shown_as_it_comes(worker, capsys):
+    result = run_worker(worker, {"sleep": 0}, timeout=60)
+    assert result["result"] == 0 and result["process_seconds"] > 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split("] ", 1)[1] for line in shown] == ['{"round": 1}', '{"round": 2}']
+
+
+def test_a_worker_past_its_limit_is_stopped_and_its_last_progress_kept(worker):
+    result = run_worker(worker, {"sleep": 600}, timeout=3)
+    assert result["error"] == "timed out after 3 s"
+    assert result["last_progress"] == {"round": 2}
+    assert result["process_seconds"] < 60
