@@ -204,12 +204,27 @@ def last_round(progress: dict | None) -> str:
     )
 
 
+def record_row(row: dict) -> None:
+    """Add a fit's row to the .jsonl, replacing any earlier row of the same data and model
+    (`--retry-failed`); written to a temporary file first, then moved over the old one."""
+    pair = (row["data"], row["model"])
+    rows = [r for r in map(json.loads, LOG.open()) if (r["data"], r["model"]) != pair] if LOG.exists() else []
+    temporary = LOG.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(json.dumps(r, default=float) + "\n" for r in [*rows, row]))
+    temporary.replace(LOG)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
     parser.add_argument("--resume", action="store_true", help="keep convergence.jsonl, skip fits in it")
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: fit again the fits whose row is an error or a timeout, replacing the row",
+    )
     parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
     parser.add_argument(
         "--saved",
@@ -233,7 +248,11 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         done = set()
         if args.resume and LOG.exists():
-            done = {(r["data"], r["model"]) for r in map(json.loads, LOG.open())}
+            done = {
+                (r["data"], r["model"])
+                for r in map(json.loads, LOG.open())
+                if not (args.retry_failed and "error" in r)
+            }
         elif LOG.exists():
             LOG.unlink()
         cache = Path(tempfile.mkdtemp(prefix="bayeslabels-convergence-cache-"))
@@ -248,8 +267,7 @@ def main() -> None:
                 if result.get("skipped"):
                     continue
                 print("  ", result.get("verdict", result.get("error")), flush=True)
-                with LOG.open("a") as out:
-                    out.write(json.dumps({**job, **result}, default=float) + "\n")
+                record_row({**job, **result})
     fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
     machine = machine_info()
     if args.report_only and (RESULTS / "convergence.json").exists():  # the rows' machine, not this one's
