@@ -30,6 +30,7 @@ ORDER = [
     "models_sim",
     "models_real",
     "convergence",
+    "ambiguity_spread",
     "ordinal",
     "sparse_cells",
     "calibration",

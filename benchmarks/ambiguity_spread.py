@@ -1,0 +1,136 @@
+"""How the ambiguity family's spread prior sets its mixing and its calibration on gold.
+
+The spread σ of the item logits (``θ_i = softmax(μ + σ ζ_i)``, ``σ ~ HalfNormal(spread_scale)``)
+is weakly identified wherever most items are clear: past the point where θ_i is one-hot, a
+larger σ changes the likelihood little, so σ's posterior is set by the balance between its
+prior and the ζ prior, and with it how close to a corner each item's θ sits. A large σ also
+makes an evenly split item's θ jump between two corners across a band of width about 1/σ in
+ζ, which sets NUTS's step size (see the family's docstring).
+
+Each fit: ``bl.fit(ann, model=ModelSpec("ambiguity", priors=AmbiguityPriors(spread_scale=s)),
+draws=1000, tune=1000, chains=4, seed=0, max_draws=1000, use_gold=False)`` — one round, the
+same for every scale, so the rows compare mixing per draw. Recorded: σ's posterior mean and sd,
+leapfrog steps per draw, max R-hat, min bulk/tail ESS, the worst scalar, seconds (compile +
+sampling), and accuracy, ECE (10 bins, top label), log-loss and Brier of the soft labels (θ_i)
+on gold, held out of the fit. Every fit runs in its own process; all share one compile cache.
+
+Run from the repository root:
+    .venv/bin/python benchmarks/ambiguity_spread.py
+    .venv/bin/python benchmarks/ambiguity_spread.py --data dog --scales 0.5 3
+Writes benchmarks/results/ambiguity_spread.{jsonl,json,md} (``--report-only`` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from _common import RESULTS, SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache
+from _common import write as write_results
+
+DATA = ["anesthesia", "bluebirds", "rte", "duchenne", "dog", "music_genre"]
+SCALES = [0.5, 1.0, 3.0]
+LOG = RESULTS / "ambiguity_spread.jsonl"
+GOLD_METRICS = ("accuracy", "ece", "log_loss", "brier")
+
+
+def worker(job: dict) -> dict:
+    import numpy as np
+
+    import bayeslabels as bl
+
+    ann = bl.datasets.load(job["data"], gold=True)
+    spec = bl.ModelSpec(model="ambiguity", priors=bl.AmbiguityPriors(spread_scale=job["scale"]))
+    start = time.perf_counter()
+    fit = bl.fit(
+        ann, model=spec, draws=1000, tune=1000, chains=4, seed=0, max_draws=1000, use_gold=False, quiet=True
+    )
+    seconds = time.perf_counter() - start
+    report = fit.check()
+    spread = fit.posterior["posterior"]["spread"].values
+    gold = {}
+    if ann.has_gold and np.isin(ann.gold_series().index, ann.items).any():
+        metrics = bl.evaluate(fit, ann.gold, ci_prob=0.9, n_boot=50, seed=0).metrics.set_index("metric")
+        gold = {name: float(metrics.loc[name, "estimate"]) for name in GOLD_METRICS}
+    return {
+        "spread_mean": float(spread.mean()),
+        "spread_sd": float(spread.std()),
+        "steps_per_draw": float(fit.posterior["sample_stats"]["n_steps"].values.mean()),
+        "max_rhat": report.max_rhat,
+        "min_ess_bulk": report.min_ess_bulk,
+        "min_ess_tail": report.min_ess_tail,
+        "worst": str(report.worst[0]) if report.worst else None,
+        "seconds": seconds,
+        "gold": gold,
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# ambiguity: the spread prior against mixing and calibration on gold",
+        "",
+        machine_line(report["machine"]),
+        "",
+        "One NUTS round per fit (4 chains × 1000 draws after 1000 tuning, seed 0), gold held out;",
+        "σ ~ HalfNormal(scale). Steps: leapfrog steps per draw. Gold metrics of the soft labels θ_i",
+        "(ECE: 10 bins, top label). " + SHARED_NOTE,
+        "",
+        "| data | scale | σ (posterior) | steps | max R-hat | min bulk ESS | min tail ESS | s "
+        "| accuracy | ECE | log-loss | Brier |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["fits"]:
+        if "error" in r:
+            lines.append(f"| {r['data']} | {r['scale']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        gold = r["gold"]
+        lines.append(
+            f"| {r['data']} | {r['scale']} | {r['spread_mean']:.2f} ± {r['spread_sd']:.2f} "
+            f"| {r['steps_per_draw']:.0f} | {r['max_rhat']:.4f} | {r['min_ess_bulk']:.0f} "
+            f"| {r['min_ess_tail']:.0f} | {r['seconds']:.0f} | "
+            + " | ".join(fmt(gold.get(name), ".4f") for name in GOLD_METRICS)
+            + " |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=DATA)
+    parser.add_argument("--scales", nargs="+", type=float, default=SCALES)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
+    parser.add_argument("--resume", action="store_true", help="keep the .jsonl, skip fits in it")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker)), default=float))
+        return
+    if not args.report_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        done = set()
+        if args.resume and LOG.exists():
+            done = {(r["data"], r["scale"]) for r in map(json.loads, LOG.open())}
+        elif LOG.exists():
+            LOG.unlink()
+        cache = Path(tempfile.mkdtemp(prefix="bayeslabels-bench-cache-"))
+        for data in args.data:
+            for scale in args.scales:
+                if (data, scale) in done:
+                    continue
+                print(f"{data} / spread_scale {scale}", flush=True)
+                job = {"data": data, "scale": scale}
+                result = run_worker(__file__, job, env=with_cache(cache), timeout=args.timeout)
+                with LOG.open("a") as out:
+                    out.write(json.dumps({**job, **result}, default=float) + "\n")
+    fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
+    report = {"machine": machine_info(), "fits": fits}
+    write_results("ambiguity_spread", report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
