@@ -53,13 +53,14 @@ two classes (the ten least-mixed items hold splits such as 5/5, 4/6 and 4/5) the
 jumps between two corners across a band of width about 1/σ in ζ, and that band sets NUTS's step
 size for every coordinate: 127 leapfrog steps a draw, max R-hat 1.036, bulk ESS 102 and tail
 ESS 60 at such an item. A low-rank mass matrix (nutpie ``adaptation="low_rank"``) does not
-change it (R-hat 1.035, bulk ESS 137, the same 127 steps, three times the time a draw), since
-the band is a curvature, not a correlation. The centred form of the item logits has the same
-band (width 1 against a plateau of sd about σ). A population that holds clear items at the
-corners by itself, rather than through a huge σ, is the change that would remove it. A
-tighter prior on σ does not: σ follows its prior (dog: 7.4, 11.3, 21.8 under HalfNormal 0.5, 1,
-3), the steps per draw halve, and the soft labels trade accuracy and calibration differently
-on each data set, with no scale better everywhere (`benchmarks/ambiguity_spread.py`).
+change it (R-hat 1.035, bulk ESS 137, the same 127 steps, about three times the wall time),
+since the band is a curvature, not a correlation. A centred form of the item logits would keep
+the same ratio (a band of width 1 against a plateau of sd about σ; argued, not measured). A
+population that holds clear items at the corners by itself, rather than through a huge σ, is
+the change that would remove it. A tighter prior on σ only narrows it as far as the prior
+reaches: σ follows its prior (dog: 7.4, 11.3, 21.8 under HalfNormal 0.5, 1, 3) and the steps
+per draw halve, but the soft labels then trade accuracy and calibration differently on each
+data set, no scale better everywhere (`benchmarks/ambiguity_spread.py`).
 
 **Gold** does not enter the likelihood: gold names one class, and θ_i is a distribution
 over classes (a gold item may still be ambiguous), so a fit of this family is never
