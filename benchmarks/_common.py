@@ -218,6 +218,30 @@ def run_worker(script: str, job: dict, env: dict | None = None, timeout: float |
     return result
 
 
+def jobs_done(log: Path, keys: tuple[str, ...], resume: bool, retry_failed: bool = False) -> set[tuple]:
+    """The jobs a run may skip: with ``resume``, the ``keys`` values of every row in the .jsonl
+    ``log`` (with ``retry_failed``, not those whose row is an error or a timeout); without it,
+    none, and the old ``log`` is removed (a fresh run)."""
+    if not resume:
+        log.unlink(missing_ok=True)
+        return set()
+    if not log.exists():
+        return set()
+    rows = map(json.loads, log.open())
+    return {tuple(r[key] for key in keys) for r in rows if not (retry_failed and "error" in r)}
+
+
+def record_row(log: Path, row: dict, keys: tuple[str, ...]) -> None:
+    """Add ``row`` to the .jsonl ``log``, replacing an earlier row of the same ``keys`` values;
+    written to a temporary file first, then moved over the old one."""
+    job = tuple(row[key] for key in keys)
+    old = list(map(json.loads, log.open())) if log.exists() else []
+    rows = [r for r in old if tuple(r[key] for key in keys) != job]
+    temporary = log.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(json.dumps(r, default=float) + "\n" for r in [*rows, row]))
+    temporary.replace(log)
+
+
 def with_cache(cache: Path | None) -> dict:
     """Environment whose PyTensor/numba disk cache lives in ``cache`` (None: the user's own)."""
     env = dict(os.environ)

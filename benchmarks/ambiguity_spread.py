@@ -28,7 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, SHARED_NOTE, fmt, machine_info, machine_line, run_worker, with_cache
+from _common import (
+    RESULTS,
+    SHARED_NOTE,
+    fmt,
+    jobs_done,
+    machine_info,
+    machine_line,
+    record_row,
+    run_worker,
+    with_cache,
+)
 from _common import write as write_results
 
 DATA = ["anesthesia", "bluebirds", "rte", "duchenne", "dog", "music_genre"]
@@ -112,11 +122,7 @@ def main() -> None:
         return
     if not args.report_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        done = set()
-        if args.resume and LOG.exists():
-            done = {(r["data"], r["scale"]) for r in map(json.loads, LOG.open())}
-        elif LOG.exists():
-            LOG.unlink()
+        done = jobs_done(LOG, ("data", "scale"), args.resume)
         cache = Path(tempfile.mkdtemp(prefix="bayeslabels-bench-cache-"))
         for data in args.data:
             for scale in args.scales:
@@ -125,10 +131,12 @@ def main() -> None:
                 print(f"{data} / spread_scale {scale}", flush=True)
                 job = {"data": data, "scale": scale}
                 result = run_worker(__file__, job, env=with_cache(cache), timeout=args.timeout)
-                with LOG.open("a") as out:
-                    out.write(json.dumps({**job, **result}, default=float) + "\n")
+                record_row(LOG, {**job, **result}, ("data", "scale"))
     fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
-    report = {"machine": machine_info(), "fits": fits}
+    machine = machine_info()
+    if args.report_only and (RESULTS / "ambiguity_spread.json").exists():  # the rows' machine, not this one's
+        machine = json.loads((RESULTS / "ambiguity_spread.json").read_text())["machine"]
+    report = {"machine": machine, "fits": fits}
     write_results("ambiguity_spread", report, markdown(report))
 
 

@@ -31,10 +31,12 @@ from _common import (
     RESULTS,
     SHARED_NOTE,
     fmt,
+    jobs_done,
     load_shipped_fit,
     machine_info,
     machine_line,
     package_commit,
+    record_row,
     report_progress,
     run_worker,
     with_cache,
@@ -204,16 +206,6 @@ def last_round(progress: dict | None) -> str:
     )
 
 
-def record_row(row: dict) -> None:
-    """Add a fit's row to the .jsonl, replacing any earlier row of the same data and model
-    (`--retry-failed`); written to a temporary file first, then moved over the old one."""
-    pair = (row["data"], row["model"])
-    rows = [r for r in map(json.loads, LOG.open()) if (r["data"], r["model"]) != pair] if LOG.exists() else []
-    temporary = LOG.with_suffix(".jsonl.tmp")
-    temporary.write_text("".join(json.dumps(r, default=float) + "\n" for r in [*rows, row]))
-    temporary.replace(LOG)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
@@ -246,15 +238,7 @@ def main() -> None:
         args.report_only = True
     if not args.report_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        done = set()
-        if args.resume and LOG.exists():
-            done = {
-                (r["data"], r["model"])
-                for r in map(json.loads, LOG.open())
-                if not (args.retry_failed and "error" in r)
-            }
-        elif LOG.exists():
-            LOG.unlink()
+        done = jobs_done(LOG, ("data", "model"), args.resume, args.retry_failed)
         cache = Path(tempfile.mkdtemp(prefix="bayeslabels-convergence-cache-"))
         started = time.perf_counter()
         for data in args.data:
@@ -267,7 +251,7 @@ def main() -> None:
                 if result.get("skipped"):
                     continue
                 print("  ", result.get("verdict", result.get("error")), flush=True)
-                record_row({**job, **result})
+                record_row(LOG, {**job, **result}, ("data", "model"))
     fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
     machine = machine_info()
     if args.report_only and (RESULTS / "convergence.json").exists():  # the rows' machine, not this one's

@@ -38,6 +38,7 @@ from _common import (
     SHARED_NOTE,
     convergence,
     fmt,
+    jobs_done,
     machine_info,
     machine_line,
     package_commit,
@@ -174,11 +175,7 @@ def main() -> None:
     machine = machine_info()
     if not args.report_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        done = set()
-        if args.resume and LOG.exists():
-            done = {(r["dataset"], r["model"]) for r in map(json.loads, LOG.open()) if "error" not in r}
-        elif LOG.exists():
-            LOG.unlink()
+        done = jobs_done(LOG, ("dataset", "model"), args.resume, retry_failed=True)
         classes = {
             name: len(json.loads((_data_folder(name) / "meta.json").read_text())["classes"])
             for name in args.datasets

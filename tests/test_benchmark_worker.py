@@ -5,6 +5,7 @@ progress kept."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,19 @@ def test_a_worker_past_its_limit_is_stopped_and_its_last_progress_kept(worker):
     assert result["error"] == "timed out after 3 s"
     assert result["last_progress"] == {"round": 2}
     assert result["process_seconds"] < 60
+
+
+def test_a_resumed_run_skips_the_jobs_in_its_log_and_a_retried_one_replaces_its_failures(tmp_path):
+    log = tmp_path / "runs.jsonl"
+    keys = ("data", "model")
+    _common.record_row(log, {"data": "rte", "model": "ds", "ok": True}, keys)
+    _common.record_row(log, {"data": "dog", "model": "ds", "error": "timed out after 9 s"}, keys)
+    assert _common.jobs_done(log, keys, resume=True) == {("rte", "ds"), ("dog", "ds")}
+    assert _common.jobs_done(log, keys, resume=True, retry_failed=True) == {("rte", "ds")}
+
+    _common.record_row(log, {"data": "dog", "model": "ds", "ok": False}, keys)  # the retry's row
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows == [{"data": "rte", "model": "ds", "ok": True}, {"data": "dog", "model": "ds", "ok": False}]
+    assert list(tmp_path.iterdir()) == [log]  # the temporary file was moved over the log
+
+    assert _common.jobs_done(log, keys, resume=False) == set() and not log.exists()  # a fresh run
