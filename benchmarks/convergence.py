@@ -232,9 +232,7 @@ def main() -> None:
         if len(args.data) != 1 or len(args.models) != 1:
             raise SystemExit("--saved records one fit: name one --data and one --models")
         job = {"data": args.data[0], "model": args.models[0]}
-        rows = [r for r in map(json.loads, LOG.open()) if (r["data"], r["model"]) != tuple(job.values())]
-        rows.append({**job, **saved(job, args.saved), "from_saved_fit": True})
-        LOG.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
+        record_row(LOG, {**job, **saved(job, args.saved), "from_saved_fit": True}, ("data", "model"))
         args.report_only = True
     if not args.report_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
