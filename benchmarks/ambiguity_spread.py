@@ -12,7 +12,10 @@ draws=1000, tune=1000, chains=4, seed=0, max_draws=1000, use_gold=False)`` — o
 same for every scale, so the rows compare mixing per draw. Recorded: σ's posterior mean and sd,
 leapfrog steps per draw, max R-hat, min bulk/tail ESS, the worst scalar, seconds (compile +
 sampling), and accuracy, ECE (10 bins, top label), log-loss and Brier of the soft labels (θ_i)
-on gold, held out of the fit. Every fit runs in its own process; all share one compile cache.
+on gold, held out of the fit, as fitted and self-calibrated (`bl.self_calibrate`, no gold);
+and the fit's integrated PSIS-LOO on the crowd labels (``az.loo(fit.posterior)``: elpd, its
+se, items with Pareto k > 0.7) — the gold-free score that could choose the scale per data set.
+Every fit runs in its own process; all share one compile cache.
 
 Run from the repository root:
     .venv/bin/python benchmarks/ambiguity_spread.py
@@ -48,6 +51,9 @@ GOLD_METRICS = ("accuracy", "ece", "log_loss", "brier")
 
 
 def worker(job: dict) -> dict:
+    import warnings
+
+    import arviz as az
     import numpy as np
 
     import bayeslabels as bl
@@ -61,10 +67,15 @@ def worker(job: dict) -> dict:
     seconds = time.perf_counter() - start
     report = fit.check()
     spread = fit.posterior["posterior"]["spread"].values
-    gold = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loo = az.loo(fit.posterior, pointwise=True)
+    gold, gold_self = {}, {}
     if ann.has_gold and np.isin(ann.gold_series().index, ann.items).any():
-        metrics = bl.evaluate(fit, ann.gold, ci_prob=0.9, n_boot=50, seed=0).metrics.set_index("metric")
-        gold = {name: float(metrics.loc[name, "estimate"]) for name in GOLD_METRICS}
+        for target, out in ((fit, gold), (bl.self_calibrate(fit).soft_labels(), gold_self)):
+            metrics = bl.evaluate(target, ann.gold, ci_prob=0.9, n_boot=50, seed=0).metrics
+            metrics = metrics.set_index("metric")
+            out.update({name: float(metrics.loc[name, "estimate"]) for name in GOLD_METRICS})
     return {
         "spread_mean": float(spread.mean()),
         "spread_sd": float(spread.std()),
@@ -75,6 +86,10 @@ def worker(job: dict) -> dict:
         "worst": str(report.worst[0]) if report.worst else None,
         "seconds": seconds,
         "gold": gold,
+        "gold_self_calibrated": gold_self,
+        "elpd_loo": float(loo.elpd),
+        "elpd_se": float(loo.se),
+        "pareto_k_bad": int((np.asarray(loo.pareto_k) > 0.7).sum()),
     }
 
 
@@ -86,23 +101,31 @@ def markdown(report: dict) -> str:
         "",
         "One NUTS round per fit (4 chains × 1000 draws after 1000 tuning, seed 0), gold held out;",
         "σ ~ HalfNormal(scale). Steps: leapfrog steps per draw. Gold metrics of the soft labels θ_i",
-        "(ECE: 10 bins, top label). " + SHARED_NOTE,
+        "(ECE: 10 bins, top label), as fitted and self-calibrated (no gold); elpd_loo: integrated",
+        "PSIS-LOO on the crowd labels, per item (higher is better; compare within a data set). "
+        + SHARED_NOTE,
         "",
         "| data | scale | σ (posterior) | steps | max R-hat | min bulk ESS | min tail ESS | s "
-        "| accuracy | ECE | log-loss | Brier |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| accuracy | ECE | log-loss | Brier | self-cal. ECE | self-cal. log-loss "
+        "| elpd_loo ± se | k > 0.7 |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["fits"]:
         if "error" in r:
-            lines.append(f"| {r['data']} | {r['scale']} | failed: {r['error']} |" + " |" * 9)
+            lines.append(f"| {r['data']} | {r['scale']} | failed: {r['error']} |" + " |" * 13)
             continue
-        gold = r["gold"]
+        gold, calibrated = r["gold"], r.get("gold_self_calibrated", {})
+        loo = "— | —"  # rows from before LOO was recorded
+        if "elpd_loo" in r:
+            loo = f"{r['elpd_loo']:.1f} ± {r['elpd_se']:.1f} | {r['pareto_k_bad']}"
         lines.append(
             f"| {r['data']} | {r['scale']} | {r['spread_mean']:.2f} ± {r['spread_sd']:.2f} "
             f"| {r['steps_per_draw']:.0f} | {r['max_rhat']:.4f} | {r['min_ess_bulk']:.0f} "
             f"| {r['min_ess_tail']:.0f} | {r['seconds']:.0f} | "
             + " | ".join(fmt(gold.get(name), ".4f") for name in GOLD_METRICS)
-            + " |"
+            + " | "
+            + " | ".join(fmt(calibrated.get(name), ".4f") for name in ("ece", "log_loss"))
+            + f" | {loo} |"
         )
     lines.append("")
     return "\n".join(lines)
