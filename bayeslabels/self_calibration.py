@@ -32,6 +32,13 @@ zero (measured: benchmarks/results/calibration.md, the in-sample rows).
 they cannot reveal an error that every annotator of an item makes together. Gold
 (`bayeslabels.calibrate`) can.
 
+**Families that model the correlation.** ``r`` is measured through Dawid–Skene, so for a family
+whose soft label already allows for it (the ambiguity family's θ_i, a share of annotators rather
+than a posterior from n independent labels) the temperature is a rougher fix. Measured on gold
+(`benchmarks/results/ambiguity_spread.md`, ambiguity at its shipped prior): ECE dog 0.129 →
+0.080, duchenne 0.121 → 0.041, music_genre 0.132 → 0.122, but bluebirds 0.045 → 0.178 (39
+labels an item, T ≈ 6) and rte 0.030 → 0.035. Compare both on gold where you have some.
+
 **Applied draw by draw.** For a fit with posterior draws each draw's class posterior is tempered
 (``softmax(log p_s / T(n_i))``) and the soft label is the mean and interval of the tempered
 draws, as for `bayeslabels.calibrate`. The tempered fit keeps ``r`` in its posterior's attributes

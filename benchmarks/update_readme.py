@@ -31,6 +31,7 @@ ORDER = [
     "models_real",
     "convergence",
     "ambiguity_spread",
+    "ambiguity_corners",
     "ordinal",
     "sparse_cells",
     "calibration",

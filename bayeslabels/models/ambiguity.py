@@ -60,7 +60,14 @@ population that holds clear items at the corners by itself, rather than through 
 the change that would remove it. A tighter prior on σ only narrows it as far as the prior
 reaches: σ follows its prior (dog: 7.4, 11.3, 21.8 under HalfNormal 0.5, 1, 3) and the steps
 per draw halve, but the soft labels then trade accuracy and calibration differently on each
-data set, no scale better everywhere (`benchmarks/ambiguity_spread.py`).
+data set, no scale better everywhere (`benchmarks/ambiguity_spread.py`). Integrated LOO on the
+crowd labels cannot pick the scale for calibration: it prefers the largest on all six data sets,
+where gold's log-loss prefers 1 or 0.5 on four of five. A spike-and-slab population (a share λ
+of items clear, each Dawid–Skene's item; the rest with their own θ_i) does hold the clear items
+at the corners (dog: σ 0.67, 31 steps a draw), but λ and σ trade against each other and the
+chains mix worse (dog R-hat 1.091, bulk ESS 34 at 4 × 1000), and the clear items get
+Dawid–Skene's overconfidence back (log-loss on gold higher on all four sets tried, dog 0.847
+against 0.697; `benchmarks/ambiguity_corners.py`), so it is not shipped.
 
 **Gold** does not enter the likelihood: gold names one class, and θ_i is a distribution
 over classes (a gold item may still be ambiguous), so a fit of this family is never
