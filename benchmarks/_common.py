@@ -6,13 +6,16 @@ interpreter; the worker prints its measurements as JSON on its last stdout line.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -240,6 +243,44 @@ def record_row(log: Path, row: dict, keys: tuple[str, ...]) -> None:
     temporary = log.with_suffix(".jsonl.tmp")
     temporary.write_text("".join(json.dumps(r, default=float) + "\n" for r in [*rows, row]))
     temporary.replace(log)
+
+
+def grid_arguments(parser: argparse.ArgumentParser, timeout: float = 1800.0) -> argparse.ArgumentParser:
+    """``parser`` with the options every `run_jobs` benchmark takes: ``--timeout`` (seconds per
+    fit), ``--resume``, ``--report-only`` and the hidden ``--worker``."""
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per fit")
+    parser.add_argument("--resume", action="store_true", help="keep the .jsonl, skip fits in it")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def run_jobs(
+    script: str, log: Path, keys: tuple[str, ...], jobs: Iterable[dict], timeout: float, resume: bool
+) -> None:
+    """Run each of ``jobs`` that ``log`` does not hold yet (`jobs_done`) in its own worker
+    process of ``script`` (`run_worker`), all sharing one fresh compile cache, and record each
+    row as it ends (`record_row`): the loop of a benchmark over a grid of settings."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    done = jobs_done(log, keys, resume)
+    cache = Path(tempfile.mkdtemp(prefix="bayeslabels-bench-cache-"))
+    for job in jobs:
+        key = tuple(job[name] for name in keys)
+        if key in done:
+            continue
+        print(" / ".join(f"{name} {value}" for name, value in zip(keys, key, strict=True)), flush=True)
+        result = run_worker(script, job, env=with_cache(cache), timeout=timeout)
+        record_row(log, {**job, **result}, keys)
+
+
+def rows_and_machine(name: str, log: Path, report_only: bool) -> tuple[list[dict], dict]:
+    """The rows of the .jsonl ``log`` and the machine line of their report: this machine after a
+    run, the one already in ``results/<name>.json`` when only rebuilding the tables."""
+    rows = [json.loads(line) for line in log.open()] if log.exists() else []
+    machine = machine_info()
+    if report_only and (RESULTS / f"{name}.json").exists():
+        machine = json.loads((RESULTS / f"{name}.json").read_text())["machine"]
+    return rows, machine
 
 
 def with_cache(cache: Path | None) -> dict:

@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
 from _common import (
     RESULTS,
     SHARED_NOTE,
     fmt,
-    jobs_done,
-    machine_info,
+    grid_arguments,
     machine_line,
-    record_row,
-    run_worker,
-    with_cache,
+    rows_and_machine,
+    run_jobs,
 )
 from _common import write as write_results
 
@@ -179,29 +175,13 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=DATA)
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
-    parser.add_argument("--resume", action="store_true", help="keep the .jsonl, skip fits in it")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the tables from the .jsonl")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = grid_arguments(parser).parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker)), default=float))
         return
     if not args.report_only:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        done = jobs_done(LOG, ("data",), args.resume)
-        cache = Path(tempfile.mkdtemp(prefix="bayeslabels-bench-cache-"))
-        for data in args.data:
-            if (data,) in done:
-                continue
-            print(f"{data} / spike-and-slab", flush=True)
-            job = {"data": data}
-            result = run_worker(__file__, job, env=with_cache(cache), timeout=args.timeout)
-            record_row(LOG, {**job, **result}, ("data",))
-    fits = [json.loads(line) for line in LOG.open()] if LOG.exists() else []
-    machine = machine_info()
-    if args.report_only and (RESULTS / "ambiguity_corners.json").exists():
-        machine = json.loads((RESULTS / "ambiguity_corners.json").read_text())["machine"]
+        run_jobs(__file__, LOG, ("data",), ({"data": d} for d in args.data), args.timeout, args.resume)
+    fits, machine = rows_and_machine("ambiguity_corners", LOG, args.report_only)
     write_results(
         "ambiguity_corners", {"machine": machine, "fits": fits}, markdown({"machine": machine, "fits": fits})
     )

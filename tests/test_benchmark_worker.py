@@ -65,3 +65,15 @@ def test_a_resumed_run_skips_the_jobs_in_its_log_and_a_retried_one_replaces_its_
     assert list(tmp_path.iterdir()) == [log]  # the temporary file was moved over the log
 
     assert _common.jobs_done(log, keys, resume=False) == set() and not log.exists()  # a fresh run
+
+
+def test_a_grid_run_fits_only_the_jobs_its_log_lacks_and_records_each_row(worker, tmp_path, capsys):
+    log = tmp_path / "grid.jsonl"
+    keys = ("data", "sleep")
+    _common.record_row(log, {"data": "rte", "sleep": 0, "result": "kept"}, keys)
+    jobs = [{"data": "rte", "sleep": 0}, {"data": "dog", "sleep": 0}]
+    _common.run_jobs(worker, log, keys, jobs, timeout=60, resume=True)
+    rows = {row["data"]: row for row in map(json.loads, log.open())}
+    assert rows["rte"]["result"] == "kept"  # in the log already: not fitted again
+    assert rows["dog"]["result"] == 0 and rows["dog"]["process_seconds"] > 0
+    assert "data dog / sleep 0" in capsys.readouterr().out
