@@ -182,9 +182,8 @@ def main() -> None:
     if not args.report_only:
         run_jobs(__file__, LOG, ("data",), ({"data": d} for d in args.data), args.timeout, args.resume)
     fits, machine = rows_and_machine("ambiguity_corners", LOG, args.report_only)
-    write_results(
-        "ambiguity_corners", {"machine": machine, "fits": fits}, markdown({"machine": machine, "fits": fits})
-    )
+    report = {"machine": machine, "fits": fits}
+    write_results("ambiguity_corners", report, markdown(report))
 
 
 if __name__ == "__main__":
